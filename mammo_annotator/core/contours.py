@@ -1,0 +1,104 @@
+"""Turn a drawn or imported contour into a polygon that is safe to store, or refuse it plainly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry import Polygon as ShapelyPolygon
+from shapely.geometry import box as shapely_box
+
+from .errors import InvalidContourError
+from .types import Polygon
+
+
+@dataclass(frozen=True)
+class CheckedContour:
+    """A storable polygon and what, if anything, was repaired on the way."""
+
+    polygon: Polygon
+    repairs: tuple[str, ...]
+
+
+def to_shapely(polygon: Polygon) -> ShapelyPolygon:
+    return ShapelyPolygon(polygon.as_array())
+
+
+def from_shapely(geom: ShapelyPolygon) -> Polygon:
+    coords = np.asarray(geom.exterior.coords)[:-1]  # drop the repeated closing point
+    return Polygon.from_array(coords)
+
+
+def check_contour(points: Polygon | np.ndarray | list, width: int, height: int, min_area: float = 4.0) -> CheckedContour:
+    """Validate a contour against an image of ``width`` x ``height`` pixels.
+
+    Repairs what has one obvious fix (repeated points, a part outside the image is clipped, a
+    self-touching outline is made valid when that leaves one piece) and rejects the rest with
+    the reason, so nothing is silently stored wrong.
+    """
+    arr = points.as_array() if isinstance(points, Polygon) else np.asarray(points, dtype=float).reshape(-1, 2)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidContourError("the contour has non-finite coordinates")
+    # drop consecutive duplicates (double clicks) and an explicit closing point
+    if len(arr):
+        keep = np.ones(len(arr), dtype=bool)
+        keep[1:] = np.any(np.diff(arr, axis=0) != 0, axis=1)
+        arr = arr[keep]
+        if len(arr) > 1 and np.all(arr[0] == arr[-1]):
+            arr = arr[:-1]
+    if len(arr) < 3:
+        raise InvalidContourError(f"a contour needs at least 3 distinct points, got {len(arr)}")
+    repairs: list[str] = []
+    geom = ShapelyPolygon(arr)
+    if geom.area <= 0:
+        raise InvalidContourError("the contour has zero area (all points on a line)")
+    if not geom.is_valid:
+        fixed = shapely.make_valid(geom)
+        pieces = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, ShapelyPolygon) and g.area > 0]
+        if len(pieces) != 1:
+            raise InvalidContourError(
+                f"the contour crosses itself and splits into {len(pieces)} pieces; redraw it as one outline"
+            )
+        geom = pieces[0]
+        repairs.append("self-intersection removed")
+    image = shapely_box(0, 0, width, height)
+    if not image.contains(geom):
+        clipped = geom.intersection(image)
+        pieces = [g for g in getattr(clipped, "geoms", [clipped]) if isinstance(g, ShapelyPolygon) and g.area > 0]
+        if not pieces:
+            raise InvalidContourError("the contour lies entirely outside the image")
+        if len(pieces) != 1:
+            raise InvalidContourError("the part of the contour inside the image falls into several pieces")
+        geom = pieces[0]
+        repairs.append("clipped to the image border")
+    if geom.area < min_area:
+        raise InvalidContourError(f"the contour encloses {geom.area:.1f} px^2, less than {min_area:g} px^2")
+    if geom.interiors:
+        geom = ShapelyPolygon(geom.exterior)
+        repairs.append("holes filled")
+    geom = shapely.geometry.polygon.orient(geom, sign=1.0)
+    return CheckedContour(from_shapely(geom), tuple(repairs))
+
+
+def circle_polygon(cx: float, cy: float, radius: float, n: int = 64) -> Polygon:
+    """A regular n-gon approximating a circle (dataset adapters store lesion circles this way)."""
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return Polygon.from_array(np.stack([cx + radius * np.cos(t), cy + radius * np.sin(t)], axis=1))
+
+
+def rasterize(polygon: Polygon, height: int, width: int) -> np.ndarray:
+    """Boolean mask of the pixels whose centres lie inside the polygon."""
+    from matplotlib.path import Path  # local: only masks need it
+
+    x0, y0, x1, y1 = polygon.bounds
+    c0, r0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    c1, r1 = min(width, int(np.ceil(x1)) + 1), min(height, int(np.ceil(y1)) + 1)
+    mask = np.zeros((height, width), dtype=bool)
+    if c1 <= c0 or r1 <= r0:
+        return mask
+    yy, xx = np.mgrid[r0:r1, c0:c1]
+    centres = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], axis=1)
+    inside = Path(polygon.as_array()).contains_points(centres)
+    mask[r0:r1, c0:c1] = inside.reshape(r1 - r0, c1 - c0)
+    return mask

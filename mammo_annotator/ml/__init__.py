@@ -1,0 +1,1 @@
+"""Torch layer: region features, the dual-branch heads, training, scoring and metrics."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy layer: the project database. Repositories return core types; no ORM object leaves it."""
