@@ -1,0 +1,385 @@
+"""Read a mammogram (DICOM, PNG, TIFF) into a :class:`LoadedImage`, or say plainly why not.
+
+The format is chosen from the file's bytes, not its name: a DICOM file keeps its ``DICM``
+preamble whatever it is called. Pixel values are the stored values, with two deliberate
+changes, both recorded in ``meta.warnings``:
+
+* MONOCHROME1 images are inverted (``lo + hi - v`` over the range of BitsStored) so dense tissue
+  is bright everywhere in the project; the DICOM window centre is mirrored the same way.
+* The Modality LUT (RescaleSlope / RescaleIntercept) is applied only when it is not the identity
+  (it is the identity in practically every MG image). DICOM defines the VOI window on the
+  rescaled values, so applying it keeps WindowCenter/WindowWidth meaningful. Integral results
+  stay integer (int32, or uint16 when the range allows it); others become float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings as _pywarnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageReadError
+from .types import ImageMeta, LoadedImage
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+# transfer syntax UID prefix -> the packages that decode it (for the error message)
+_PLUGIN_HINTS = {
+    "1.2.840.10008.1.2.4.9": "pylibjpeg + pylibjpeg-openjpeg (JPEG 2000)",
+    "1.2.840.10008.1.2.4.20": "pylibjpeg + pylibjpeg-openjpeg (HTJ2K)",
+    "1.2.840.10008.1.2.4.8": "pylibjpeg + pylibjpeg-libjpeg, or pyjpegls (JPEG-LS)",
+    "1.2.840.10008.1.2.4.5": "pylibjpeg + pylibjpeg-libjpeg, or pillow (JPEG)",
+    "1.2.840.10008.1.2.4.7": "pylibjpeg + pylibjpeg-libjpeg (JPEG lossless)",
+    "1.2.840.10008.1.2.5": "pydicom's own RLE decoder, or pylibjpeg-rle",
+}
+
+# SNOMED / DICOM codes of ViewCodeSequence -> short view names
+_VIEW_CODES = {
+    "R-10242": "CC", "399162004": "CC",
+    "R-10226": "MLO", "399368009": "MLO",
+    "R-10224": "ML", "399260004": "ML",
+    "R-10228": "LM", "399352003": "LM",
+    "R-1024A": "XCCL", "399101009": "XCCL",
+    "R-1024B": "XCCM", "399065008": "XCCM",
+    "R-1024E": "LMO", "399099002": "LMO",
+    "R-1024D": "SIO", "399196006": "SIO",
+}
+_VIEW_MEANINGS = {
+    "cranio-caudal": "CC", "medio-lateral oblique": "MLO", "medio-lateral": "ML",
+    "latero-medial": "LM", "latero-medial oblique": "LMO", "superolateral to inferomedial oblique": "SIO",
+    "cranio-caudal exaggerated laterally": "XCCL", "cranio-caudal exaggerated medially": "XCCM",
+}
+
+
+def content_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of the file's bytes, streamed, so a re-import of the same file is recognised."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    return h.hexdigest()
+
+
+def sniff_format(path: str | Path) -> str:
+    """'dicom', 'png', 'tiff' or 'jpeg' from the first bytes ('dicom' also for a .dcm without preamble)."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageReadError(path, "file not found")
+    if p.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(132)
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    if not head:
+        raise ImageReadError(path, "the file is empty")
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head.startswith(PNG_MAGIC):
+        return "png"
+    if head[:4] in TIFF_MAGICS:
+        return "tiff"
+    if head.startswith(JPEG_MAGIC):
+        return "jpeg"
+    if p.suffix.lower() in (".dcm", ".dicom", ".dic", ""):
+        return "dicom"  # maybe a raw dataset without preamble; pydicom decides
+    raise ImageReadError(path, "not an image: the content is neither DICOM, PNG nor TIFF")
+
+
+def sniff_preamble(path: str | Path) -> bool:
+    """True when the file has the 128-byte preamble followed by ``DICM``."""
+    with open(path, "rb") as f:
+        head = f.read(132)
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def read_image(path: str | Path) -> LoadedImage:
+    """Load one grayscale mammogram; raises ImageReadError with a specific reason on any failure."""
+    kind = sniff_format(path)
+    if kind == "dicom":
+        return _read_dicom(Path(path))
+    if kind == "png":
+        return _read_png(Path(path))
+    if kind == "tiff":
+        return _read_tiff(Path(path))
+    raise ImageReadError(path, "JPEG files are not supported (lossy 8-bit); import the DICOM, PNG or TIFF original")
+
+
+def read_dicom_header(path: str | Path):
+    """The DICOM dataset without its pixel data (tags for display, de-identification, export)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    if not Path(path).is_file():
+        raise ImageReadError(path, "file not found")
+    try:
+        return pydicom.dcmread(str(path), stop_before_pixels=True)
+    except InvalidDicomError:
+        raise ImageReadError(path, "not a DICOM file (no DICM preamble and no readable dataset)") from None
+    except Exception as exc:  # pydicom raises many kinds on broken headers
+        raise ImageReadError(path, f"unreadable DICOM header: {exc}") from None
+
+
+# ---------------------------------------------------------------- DICOM
+
+def _dicom_view(ds) -> str | None:
+    vp = str(getattr(ds, "ViewPosition", "") or "").strip().upper()
+    if vp:
+        return vp
+    for item in getattr(ds, "ViewCodeSequence", []) or []:
+        code = str(getattr(item, "CodeValue", "") or "").strip()
+        if code in _VIEW_CODES:
+            return _VIEW_CODES[code]
+        meaning = str(getattr(item, "CodeMeaning", "") or "").strip().lower()
+        if meaning in _VIEW_MEANINGS:
+            return _VIEW_MEANINGS[meaning]
+    return None
+
+
+def _first_float(value) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value[0]) if hasattr(value, "__len__") and not isinstance(value, str) else float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _spacing(ds) -> tuple[float, float] | None:
+    for key in ("PixelSpacing", "ImagerPixelSpacing"):
+        val = getattr(ds, key, None)
+        try:
+            if val is not None and len(val) == 2 and float(val[0]) > 0 and float(val[1]) > 0:
+                return float(val[0]), float(val[1])
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _decode_pixels(ds, path: Path) -> np.ndarray:
+    from pydicom.pixels import get_decoder
+
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if ts is not None and ts.is_compressed:
+        hint = next((v for k, v in _PLUGIN_HINTS.items() if str(ts).startswith(k)), None)
+        try:
+            decoder = get_decoder(ts)
+            available = decoder.is_available
+        except NotImplementedError:
+            raise ImageReadError(
+                path,
+                f"pixel data compressed with '{ts.name}' ({ts}), which no pydicom decoder supports; "
+                "convert the file to an uncompressed or JPEG 2000 transfer syntax (e.g. gdcmconv --raw)",
+            ) from None
+        if not available:
+            raise ImageReadError(
+                path,
+                f"pixel data compressed with '{ts.name}' ({ts}) and no decoder plugin is installed; "
+                f"install {hint or 'gdcm or pylibjpeg'}",
+            )
+    try:
+        return ds.pixel_array
+    except Exception as exc:
+        name = f"'{ts.name}' ({ts})" if ts is not None else "unknown transfer syntax"
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "expected" in msg.lower() and "length" in msg.lower() or "truncat" in msg.lower():
+            raise ImageReadError(path, f"the pixel data is truncated ({msg})") from None
+        raise ImageReadError(path, f"could not decode the pixel data, transfer syntax {name}: {msg}") from None
+
+
+def _read_dicom(path: Path) -> LoadedImage:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    has_preamble = sniff_preamble(path)
+    try:
+        with _pywarnings.catch_warnings(record=True) as caught:
+            _pywarnings.simplefilter("always")
+            ds = pydicom.dcmread(str(path), force=True)
+    except InvalidDicomError:
+        raise ImageReadError(path, "not a DICOM file (no DICM preamble and no readable dataset)") from None
+    except (EOFError, ValueError, OSError) as exc:
+        raise ImageReadError(path, f"truncated or corrupt DICOM file ({exc})") from None
+    except Exception as exc:
+        raise ImageReadError(path, f"unreadable DICOM file ({type(exc).__name__}: {exc})") from None
+    eof = [str(w.message) for w in caught if "end of file" in str(w.message).lower() or "eof" in str(w.message).lower()]
+    if eof:
+        raise ImageReadError(path, f"the DICOM file is truncated ({eof[0].split(' in file')[0]})")
+    if not has_preamble and not any(k in ds for k in ("SOPClassUID", "Rows", "PixelData", "StudyInstanceUID")):
+        raise ImageReadError(path, "not a DICOM file (no DICM preamble and no recognisable DICOM elements)")
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if len(ds) == 0:
+            raise ImageReadError(path, "not a DICOM file (no readable elements)")
+        sop = getattr(ds, "SOPClassUID", None)
+        if sop is not None and "Image Storage" in getattr(sop, "name", "") and "Rows" not in ds:
+            last = list(ds.keys())[-1]
+            raise ImageReadError(path, f"the DICOM file is truncated: the header stops at tag {last}, "
+                                       "before the image attributes and pixel data")
+        raise ImageReadError(path, "the DICOM file has no pixel data (e.g. a structured report or presentation state)")
+    for key in ("Rows", "Columns", "BitsAllocated"):
+        if key not in ds:
+            raise ImageReadError(path, f"the DICOM header lacks {key}; cannot interpret the pixel data")
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise ImageReadError(path, f"multi-frame DICOM ({frames} frames, e.g. tomosynthesis) is not supported; "
+                                   "import a single-frame 2-D mammogram")
+    spp = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2").strip().upper()
+    if spp != 1 or not photometric.startswith("MONOCHROME"):
+        raise ImageReadError(path, f"colour DICOM ({photometric}, {spp} samples per pixel) is not supported; "
+                                   "mammograms must be grayscale")
+    # a short Pixel Data element: pydicom reads what is there, the decoder then finds it short
+    expected = int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    raw = ds.get("PixelData") if "PixelData" in ds else None
+    if raw is not None and (ts is None or not ts.is_compressed) and raw.value is not None and len(raw.value) < expected:
+        raise ImageReadError(path, f"the pixel data is truncated: {len(raw.value)} of {expected} bytes")
+    pixels = _decode_pixels(ds, path)
+    if pixels.ndim != 2:
+        raise ImageReadError(path, f"unexpected pixel array shape {pixels.shape}; expected a 2-D grayscale image")
+
+    warnings: list[str] = []
+    modality = str(getattr(ds, "Modality", "") or "").strip().upper() or None
+    if modality != "MG":
+        warnings.append(f"modality is {modality or 'missing'}, not MG; imported as a mammogram anyway")
+    bits_stored = int(getattr(ds, "BitsStored", ds.BitsAllocated))
+    signed = int(getattr(ds, "PixelRepresentation", 0) or 0) == 1
+    center = _first_float(getattr(ds, "WindowCenter", None))
+    width = _first_float(getattr(ds, "WindowWidth", None))
+
+    if photometric == "MONOCHROME1":
+        lo, hi = (-(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1) if signed else (0, (1 << bits_stored) - 1)
+        pixels = (lo + hi - pixels.astype(np.int64)).astype(pixels.dtype)
+        if center is not None:
+            center = lo + hi - center
+        warnings.append("MONOCHROME1 inverted so that dense tissue is bright")
+        photometric = "MONOCHROME2"
+
+    slope = _first_float(getattr(ds, "RescaleSlope", None))
+    intercept = _first_float(getattr(ds, "RescaleIntercept", None))
+    slope = 1.0 if slope is None else slope
+    intercept = 0.0 if intercept is None else intercept
+    if slope != 1.0 or intercept != 0.0:
+        scaled = pixels.astype(np.float64) * slope + intercept
+        if float(slope).is_integer() and float(intercept).is_integer():
+            lo_v, hi_v = scaled.min(), scaled.max()
+            pixels = scaled.astype(np.uint16 if lo_v >= 0 and hi_v <= 65535 else np.int32)
+        else:
+            pixels = scaled.astype(np.float32)
+        warnings.append(f"modality rescale applied (slope {slope:g}, intercept {intercept:g})")
+
+    laterality = None
+    for key in ("ImageLaterality", "Laterality"):
+        val = str(getattr(ds, key, "") or "").strip().upper()
+        if val in ("L", "R"):
+            laterality = val
+            break
+        if val:
+            warnings.append(f"{key} is '{val}', not L or R; laterality left unknown")
+    meta = ImageMeta(
+        source_path=str(path),
+        width=int(pixels.shape[1]),
+        height=int(pixels.shape[0]),
+        bits_stored=bits_stored,
+        pixel_spacing_mm=_spacing(ds),
+        laterality=laterality,
+        view=_dicom_view(ds),
+        photometric=photometric,
+        modality=modality,
+        window_center=center,
+        window_width=width if width and width > 0 else None,
+        patient_id=str(ds.PatientID) if getattr(ds, "PatientID", None) else None,
+        study_uid=str(ds.StudyInstanceUID) if getattr(ds, "StudyInstanceUID", None) else None,
+        series_uid=str(ds.SeriesInstanceUID) if getattr(ds, "SeriesInstanceUID", None) else None,
+        sop_instance_uid=str(ds.SOPInstanceUID) if getattr(ds, "SOPInstanceUID", None) else None,
+        warnings=tuple(warnings),
+    )
+    return LoadedImage(np.ascontiguousarray(pixels), meta)
+
+
+# ---------------------------------------------------------------- PNG / TIFF
+
+def _grayscale(arr: np.ndarray, path: Path, what: str) -> tuple[np.ndarray, list[str]]:
+    """Accept 2-D arrays, and colour arrays whose channels are all equal (saved as RGB by mistake)."""
+    warnings: list[str] = []
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):  # gray+alpha or RGBA: drop alpha
+        arr = arr[..., :-1]
+        warnings.append("alpha channel ignored")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
+            arr = arr[..., 0]
+            warnings.append("RGB image with equal channels read as grayscale")
+        else:
+            raise ImageReadError(path, f"colour {what} is not supported; mammograms must be grayscale")
+    if arr.ndim != 2:
+        raise ImageReadError(path, f"unexpected {what} shape {arr.shape}; expected one grayscale image")
+    if arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise ImageReadError(path, f"the image is only {arr.shape[1]} x {arr.shape[0]} pixels")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    if arr.dtype.kind == "i" and arr.min() >= 0 and arr.max() <= 65535:
+        arr = arr.astype(np.uint16 if arr.max() > 255 or arr.dtype.itemsize > 1 else np.uint8)
+    if arr.dtype.kind == "f":
+        warnings.append("floating-point samples kept as float32")
+        arr = arr.astype(np.float32)
+    return np.ascontiguousarray(arr), warnings
+
+
+def _plain_meta(path: Path, arr: np.ndarray, warnings: list[str]) -> ImageMeta:
+    bits = 8 if arr.dtype == np.uint8 else 16 if arr.dtype.itemsize <= 2 else 32
+    return ImageMeta(source_path=str(path), width=int(arr.shape[1]), height=int(arr.shape[0]),
+                     bits_stored=bits, warnings=tuple(warnings))
+
+
+def _read_png(path: Path) -> LoadedImage:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            n_frames = getattr(img, "n_frames", 1)
+            if n_frames > 1:
+                raise ImageReadError(path, f"animated PNG with {n_frames} frames is not supported")
+            if img.mode == "P":
+                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+            img.load()
+            arr = np.array(img)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not a readable PNG (corrupt header)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        msg = str(exc)
+        if "truncated" in msg.lower() or isinstance(exc, EOFError):
+            raise ImageReadError(path, f"the PNG file is truncated ({msg})") from None
+        raise ImageReadError(path, f"corrupt PNG ({msg})") from None
+    arr, warnings = _grayscale(arr, path, "PNG")
+    return LoadedImage(arr, _plain_meta(path, arr, warnings))
+
+
+def _read_tiff(path: Path) -> LoadedImage:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            pages = len(tif.pages)
+            if pages > 1 and not tif.series[0].shape[-1:] in ((3,), (4,)):
+                raise ImageReadError(path, f"multi-page TIFF ({pages} pages) is not supported; import one image per file")
+            arr = tif.pages[0].asarray()
+    except ImageReadError:
+        raise
+    except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error... on broken files
+        raise ImageReadError(path, f"truncated or corrupt TIFF ({type(exc).__name__}: {exc})") from None
+    arr, warnings = _grayscale(arr, path, "TIFF")
+    return LoadedImage(arr, _plain_meta(path, arr, warnings))
