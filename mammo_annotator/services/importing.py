@@ -1,0 +1,150 @@
+"""Import images with their labels: each image in its own transaction, failures reported, never fatal.
+
+Adapters (DICOM folders, PNG/TIFF + CSV, mini-MIAS, INbreast) turn their sources into
+``ImportItem``s; ``import_items`` does the rest: read, hash, skip duplicates, segment the
+breast, lay the region grid, store the image, its lesion contours and their region labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from ..core.breast_mask import breast_mask
+from ..core.contours import check_contour
+from ..core.errors import InvalidContourError, MammoError
+from ..core.imageio import content_sha256, read_image
+from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
+from ..core.regions import region_grid
+from ..core.types import AnnotationStatus, ImageMeta, Lesion, LesionClass, WeakLabel
+from ..store import annotations as ann_store
+from ..store import images as image_store
+from ..store import regions as region_store
+from .annotations import relabel_image
+from .pixels import put_cached
+from .project import Project
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """One image to import and what its source says about it (None = take it from the file)."""
+
+    path: Path
+    patient_key: str | None = None
+    study_key: str | None = None
+    weak: WeakLabel = WeakLabel(None, None)
+    birads: str | None = None
+    pathology: str | None = None
+    label_source: str | None = None
+    laterality: str | None = None
+    view: str | None = None
+    pixel_spacing_mm: tuple[float, float] | None = None
+    lesions: tuple[Lesion, ...] = ()
+    lesions_complete: bool = False  # every malignant finding located: its contours label the regions
+    annotator: str = "import"
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class ImportReport:
+    imported: list[int] = field(default_factory=list)
+    duplicates: list[tuple[str, int]] = field(default_factory=list)  # (path, existing image id)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, warning)
+    cancelled: bool = False
+
+    def summary(self) -> str:
+        parts = [f"{len(self.imported)} imported", f"{len(self.duplicates)} already in the project", f"{len(self.failed)} failed"]
+        if self.cancelled:
+            parts.append("stopped by the user")
+        return ", ".join(parts)
+
+
+def _meta_with_overrides(meta: ImageMeta, item: ImportItem) -> ImageMeta:
+    changes = {}
+    if item.laterality:
+        changes["laterality"] = item.laterality
+    if item.view:
+        changes["view"] = item.view
+    if item.pixel_spacing_mm and not meta.pixel_spacing_mm:
+        changes["pixel_spacing_mm"] = item.pixel_spacing_mm
+    return dataclasses.replace(meta, **changes) if changes else meta
+
+
+def import_one(project: Project, item: ImportItem, report: ImportReport) -> int | None:
+    """Import one image in one transaction; records the outcome in ``report``."""
+    path = str(item.path)
+    try:
+        sha = content_sha256(item.path)
+        with project.session() as s:
+            existing = image_store.image_id_by_hash(s, sha)
+        if existing is not None:
+            report.duplicates.append((path, existing))
+            return None
+        loaded = read_image(item.path)
+        meta = _meta_with_overrides(loaded.meta, item)
+        mask = breast_mask(loaded.pixels, view=meta.view, laterality=meta.laterality)
+        spec = project.grid_spec()
+        spacing = meta.mean_spacing_mm
+        regions = region_grid(mask, spec, spacing)
+        lesions = []
+        for lesion in item.lesions:
+            try:
+                lesions.append(dataclasses.replace(lesion, polygon=check_contour(lesion.polygon, meta.width, meta.height).polygon))
+            except InvalidContourError as exc:
+                report.warnings.append((path, f"lesion contour skipped: {exc}"))
+        patient = item.patient_key or meta.patient_id or item.path.stem
+        study = item.study_key or meta.study_uid or patient
+        alpha = project.alpha()
+        with project.session() as s:
+            image_id = image_store.add_image(
+                s, meta, sha, patient, study, item.weak, item.birads, item.pathology, item.label_source
+            )
+            region_store.add_grid(s, image_id, spec, spacing, regions)
+            for lesion in lesions:
+                ann_store.add_annotation(s, image_id, lesion.cls, lesion.polygon, item.annotator, source=item.label_source or "import")
+            has_m = any(les.cls is LesionClass.MALIGNANT for les in lesions)
+            if item.lesions_complete and has_m:
+                image_store.set_status(s, image_id, AnnotationStatus.CONTOURED)
+            relabel_image(s, image_id, alpha)
+        put_cached(sha, loaded.pixels)
+        for w in (*meta.warnings, *item.notes):
+            report.warnings.append((path, w))
+        if not regions:
+            report.warnings.append((path, "no region of the grid lies inside the breast (image too small or mask empty)"))
+        report.imported.append(image_id)
+        return image_id
+    except MammoError as exc:
+        report.failed.append((path, getattr(exc, "reason", None) or str(exc)))
+    except (OSError, ValueError) as exc:
+        report.failed.append((path, f"{type(exc).__name__}: {exc}"))
+    return None
+
+
+def import_items(
+    project: Project,
+    items: Iterable[ImportItem],
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    report: ImportReport | None = None,
+) -> ImportReport:
+    """Import every item; a failing image is reported and the others go on."""
+    items = list(items)
+    report = report or ImportReport()
+    for k, item in enumerate(items):
+        try:
+            check_cancel(cancel)
+        except MammoError:
+            report.cancelled = True
+            break
+        progress(k, len(items), f"importing {item.path.name}")
+        import_one(project, item, report)
+    progress(len(items), len(items), report.summary())
+    if report.imported:
+        project.events.emit("images_imported", image_ids=list(report.imported))
+    return report

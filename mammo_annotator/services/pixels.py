@@ -1,0 +1,56 @@
+"""Pixels of imported images: read once, then served from an uncompressed cache.
+
+Decoding a JPEG 2000 mammogram takes seconds; the viewer must open an image in well under
+150 ms, so the raw pixels are cached as ``.npy`` files (memory-mapped on read), keyed by the
+image's content hash, in the user's cache folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from platformdirs import user_cache_dir
+
+from ..core.errors import ImageReadError
+from ..core.imageio import read_image
+from ..core.records import ImageRecord
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("MAMMO_ANNOTATOR_CACHE") or user_cache_dir("mammo-annotator", appauthor=False)
+    path = Path(root) / "pixels"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _cache_path(sha256: str) -> Path:
+    return cache_dir() / sha256[:2] / f"{sha256}.npy"
+
+
+def put_cached(sha256: str, pixels: np.ndarray) -> None:
+    path = _cache_path(sha256)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(pixels))
+    os.replace(tmp, path)
+
+
+def load_pixels(image: ImageRecord) -> np.ndarray:
+    """The image's analysis pixels; raises ImageReadError naming the file when it is gone or changed."""
+    path = _cache_path(image.sha256)
+    if path.is_file():
+        try:
+            return np.load(path, mmap_mode="r")
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)  # corrupt cache entry: fall back to the source
+    source = Path(image.source_path)
+    if not source.is_file():
+        raise ImageReadError(source, "the image file has disappeared (moved or deleted since import)")
+    loaded = read_image(source)
+    if loaded.pixels.shape != (image.height, image.width):
+        raise ImageReadError(source, f"the file changed since import ({loaded.pixels.shape} instead of {(image.height, image.width)})")
+    put_cached(image.sha256, loaded.pixels)
+    return loaded.pixels

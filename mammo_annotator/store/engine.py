@@ -1,0 +1,127 @@
+"""Open a project database: SQLite in WAL mode, foreign keys on, a busy timeout, migrated to head."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..core.errors import MammoError
+
+BUSY_TIMEOUT_MS = 15000
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class DatabaseError(MammoError):
+    """The project database cannot be opened or written; names the file and why."""
+
+    def __init__(self, path: object, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.OperationalError:
+        pass  # read-only database: WAL cannot be switched on, reading still works
+    cur.close()
+
+
+def make_engine(path: str | os.PathLike, read_only: bool = False) -> Engine:
+    """An engine for one database file; each thread takes its own sessions from it."""
+    path = Path(path)
+    if read_only:
+        url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
+    else:
+        url = f"sqlite:///{path.resolve()}"
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+    event.listen(engine, "connect", _on_connect)
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def schema_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()  # type: ignore[arg-type]
+
+
+def open_database(path: str | os.PathLike, create: bool = False) -> tuple[Engine, sessionmaker[Session]]:
+    """Open (or create) a project file and bring its schema to the current version.
+
+    Refuses, with the reason, a missing file (unless ``create``), a file that is not SQLite,
+    a database written by a newer version of the app, and a folder it cannot write to.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DatabaseError(path, "is a folder, not a project database file")
+    if not path.exists():
+        if not create:
+            raise DatabaseError(path, "no such project database")
+        if not os.access(path.parent if str(path.parent) else ".", os.W_OK):
+            raise DatabaseError(path, "cannot create the database: the folder is not writable")
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        if head and head != b"SQLite format 3\x00":
+            raise DatabaseError(path, "is not a SQLite database")
+    engine = make_engine(path)
+    try:
+        current = schema_revision(engine)
+        head = head_revision()
+        if current is not None and current != head and not _known_revision(current):
+            raise DatabaseError(path, f"was written by a newer Mammo Annotator (schema {current}); update the app")
+        if current != head:
+            command.upgrade(alembic_config(engine), "head")
+    except OperationalError as exc:
+        engine.dispose()
+        raise DatabaseError(path, _explain(exc)) from exc
+    return engine, sessionmaker(engine, expire_on_commit=False)
+
+
+def _known_revision(rev: str) -> bool:
+    script = ScriptDirectory.from_config(alembic_config(None))  # type: ignore[arg-type]
+    try:
+        return script.get_revision(rev) is not None
+    except Exception:
+        return False
+
+
+def _explain(exc: OperationalError) -> str:
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only (check the file's permissions)"
+    if "locked" in text:
+        return "the database is locked by another program; try again when it has finished"
+    if "unable to open" in text:
+        return "the database file cannot be opened (missing folder or no permission)"
+    return text
+
+
+def explain_operational_error(path: str | os.PathLike, exc: OperationalError) -> DatabaseError:
+    """Turn a driver error during work into a message that names the file and the reason."""
+    return DatabaseError(path, _explain(exc))

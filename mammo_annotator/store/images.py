@@ -1,0 +1,134 @@
+"""Patients, studies and images: insert, find by hash, list, update labels and status."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..core.errors import MammoError
+from ..core.records import ImageRecord
+from ..core.types import AnnotationStatus, ImageMeta, WeakLabel
+from .convert import image_record
+from .schema import ImageRow, PatientRow, StudyRow
+
+
+def _patient(session: Session, key: str) -> PatientRow:
+    row = session.scalar(select(PatientRow).where(PatientRow.patient_key == key))
+    if row is None:
+        row = PatientRow(patient_key=key)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _study(session: Session, patient: PatientRow, key: str, date: str | None) -> StudyRow:
+    row = session.scalar(select(StudyRow).where(StudyRow.patient_id == patient.id, StudyRow.study_key == key))
+    if row is None:
+        row = StudyRow(patient_id=patient.id, study_key=key, study_date=date)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def image_id_by_hash(session: Session, sha256: str) -> int | None:
+    return session.scalar(select(ImageRow.id).where(ImageRow.sha256 == sha256))
+
+
+def add_image(
+    session: Session,
+    meta: ImageMeta,
+    sha256: str,
+    patient_key: str,
+    study_key: str,
+    weak: WeakLabel,
+    birads: str | None = None,
+    pathology: str | None = None,
+    label_source: str | None = None,
+    study_date: str | None = None,
+) -> int:
+    """Insert one image (its patient and study created on first sight); returns its id."""
+    patient = _patient(session, patient_key)
+    study = _study(session, patient, study_key, study_date)
+    spacing = meta.pixel_spacing_mm or (None, None)
+    row = ImageRow(
+        study_id=study.id,
+        source_path=meta.source_path,
+        sha256=sha256,
+        width=meta.width,
+        height=meta.height,
+        bits_stored=meta.bits_stored,
+        spacing_row_mm=spacing[0],
+        spacing_col_mm=spacing[1],
+        laterality=meta.laterality,
+        view=meta.view,
+        photometric=meta.photometric,
+        modality=meta.modality,
+        window_center=meta.window_center,
+        window_width=meta.window_width,
+        sop_instance_uid=meta.sop_instance_uid,
+        y_m=weak.y_m,
+        y_b=weak.y_b,
+        birads=birads,
+        pathology=pathology,
+        label_source=label_source,
+        import_warnings="\n".join(meta.warnings) or None,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def _query():
+    return (
+        select(ImageRow, PatientRow.patient_key, StudyRow.study_key)
+        .join(StudyRow, ImageRow.study_id == StudyRow.id)
+        .join(PatientRow, StudyRow.patient_id == PatientRow.id)
+    )
+
+
+def get_image(session: Session, image_id: int) -> ImageRecord:
+    row = session.execute(_query().where(ImageRow.id == image_id)).one_or_none()
+    if row is None:
+        raise KeyError(f"no image with id {image_id}")
+    return image_record(*row)
+
+
+def list_images(session: Session) -> list[ImageRecord]:
+    rows = session.execute(_query().order_by(PatientRow.patient_key, ImageRow.laterality, ImageRow.view, ImageRow.id))
+    return [image_record(*r) for r in rows]
+
+
+def set_status(session: Session, image_id: int, status: AnnotationStatus) -> None:
+    row = session.get(ImageRow, image_id)
+    row.status = status.value
+
+
+def set_weak_label(session: Session, image_id: int, weak: WeakLabel, source: str) -> None:
+    row = session.get(ImageRow, image_id)
+    row.y_m, row.y_b, row.label_source = weak.y_m, weak.y_b, source
+
+
+def bump_revision(session: Session, image_id: int, expected: int | None) -> int:
+    """Optimistic concurrency: raise ``StaleImageError`` when someone else edited the image first."""
+    row = session.get(ImageRow, image_id)
+    if expected is not None and row.revision != expected:
+        raise StaleImageError(image_id, expected, row.revision)
+    row.revision += 1
+    return row.revision
+
+
+def counts(session: Session) -> dict[str, int]:
+    n_images = session.scalar(select(func.count(ImageRow.id)))
+    n_patients = session.scalar(select(func.count(PatientRow.id)))
+    return {"images": n_images or 0, "patients": n_patients or 0}
+
+
+class StaleImageError(MammoError):
+    """The image changed in the database since the caller read it."""
+
+    def __init__(self, image_id: int, expected: int, actual: int):
+        self.image_id = image_id
+        super().__init__(
+            f"image {image_id} was changed by someone else (revision {actual}, you edited {expected}); "
+            "reload it before editing"
+        )
