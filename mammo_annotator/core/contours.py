@@ -51,17 +51,19 @@ def check_contour(points: Polygon | np.ndarray | list, width: int, height: int, 
         raise InvalidContourError(f"a contour needs at least 3 distinct points, got {len(arr)}")
     repairs: list[str] = []
     geom = ShapelyPolygon(arr)
-    if geom.area <= 0:
-        raise InvalidContourError("the contour has zero area (all points on a line)")
     if not geom.is_valid:
         fixed = shapely.make_valid(geom)
         pieces = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, ShapelyPolygon) and g.area > 0]
+        if not pieces:
+            raise InvalidContourError("the contour has zero area (all points on a line)")
         if len(pieces) != 1:
             raise InvalidContourError(
                 f"the contour crosses itself and splits into {len(pieces)} pieces; redraw it as one outline"
             )
         geom = pieces[0]
         repairs.append("self-intersection removed")
+    if geom.area <= 0:
+        raise InvalidContourError("the contour has zero area (all points on a line)")
     image = shapely_box(0, 0, width, height)
     if not image.contains(geom):
         clipped = geom.intersection(image)

@@ -1,0 +1,178 @@
+"""Command line over the services: researchers use every capability without the GUI.
+
+Qt is imported only by the ``gui`` and ``screenshot`` commands, so the rest runs on servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .core.errors import MammoError
+
+
+def _progress_bar(desc: str):
+    """A tqdm-backed progress callback (done, total, message)."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="", dynamic_ncols=True, file=sys.stderr)
+
+    def update(done: int, total: int, message: str) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.set_postfix_str(message[:60], refresh=False)
+        bar.refresh()
+
+    update.close = bar.close  # type: ignore[attr-defined]
+    return update
+
+
+def _open(args, create: bool = False):
+    from .services.project import open_project
+
+    return open_project(args.db, create=create)
+
+
+def _print_report(report) -> None:
+    print(report.summary())
+    for path, reason in report.failed:
+        print(f"  FAILED  {path}: {reason}")
+    for path, existing in report.duplicates:
+        print(f"  already imported  {path} (image {existing})")
+    for path, warning in report.warnings:
+        print(f"  warning  {path}: {warning}")
+
+
+def cmd_import(args) -> int:
+    from .services.sources import items_from_paths
+    from .services.importing import ImportReport, import_items
+
+    project = _open(args, create=True)
+    report = ImportReport()
+    items = items_from_paths([Path(p) for p in args.paths], labels_csv=Path(args.labels) if args.labels else None, report=report)
+    bar = _progress_bar("import")
+    import_items(project, items, progress=bar, report=report)
+    bar.close()
+    _print_report(report)
+    return 0 if report.imported or not report.failed else 1
+
+
+def cmd_import_dataset(args) -> int:
+    from .services.importing import ImportReport, import_items
+    from .services.sources import dataset_items
+
+    project = _open(args, create=True)
+    report = ImportReport()
+    items = dataset_items(args.kind, Path(args.path), report=report, limit=args.limit)
+    bar = _progress_bar(f"import {args.kind}")
+    import_items(project, items, progress=bar, report=report)
+    bar.close()
+    _print_report(report)
+    return 0 if report.imported or not report.failed else 1
+
+
+def cmd_info(args) -> int:
+    from .services.info import format_info, project_info
+
+    info = project_info(_open(args))
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .services.export_regions import export_regions_csv
+
+    project = _open(args)
+    if args.what == "regions":
+        n = export_regions_csv(project, args.out)
+        print(f"{n} regions written to {args.out}")
+        return 0
+    raise MammoError(f"unknown export format {args.what!r}")
+
+
+def cmd_gui(args) -> int:
+    from .qt.app import run_gui
+
+    return run_gui(args.db, annotator=args.annotator)
+
+
+def cmd_screenshot(args) -> int:
+    from .qt.app import render_screenshot
+
+    render_screenshot(args.db, args.out)
+    print(f"screenshot written to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mammo-annotator", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command")
+
+    def with_db(p, required=True):
+        p.add_argument("--db", required=required, help="project database file (SQLite)")
+        return p
+
+    p = with_db(sub.add_parser("import", help="import DICOM files/folders or PNG/TIFF images (with a labels CSV)"))
+    p.add_argument("paths", nargs="+", help="files or folders (searched recursively)")
+    p.add_argument("--labels", help="CSV of image-level labels: image, patient_id and birads | pathology | y_m,y_b")
+    p.set_defaults(func=cmd_import)
+
+    p = with_db(sub.add_parser("import-dataset", help="import a public dataset with its labels and lesion outlines"))
+    p.add_argument("kind", choices=["mini-mias", "inbreast"])
+    p.add_argument("path", help="the dataset's folder")
+    p.add_argument("--limit", type=int, default=None, help="import only the first N images (quick looks)")
+    p.set_defaults(func=cmd_import_dataset)
+
+    p = with_db(sub.add_parser("info", help="counts of images, labels, annotations and regions"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = with_db(sub.add_parser("export", help="export labels"))
+    p.add_argument("what", choices=["regions"])
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = with_db(sub.add_parser("gui", help="open the desktop app (default command)"), required=False)
+    p.add_argument("--annotator", help="annotator name (asked once otherwise)")
+    p.set_defaults(func=cmd_gui)
+
+    p = with_db(sub.add_parser("screenshot", help="render the app headless to a PNG (machines with no display)"), required=False)
+    p.add_argument("--out", default="mammo-annotator.png")
+    p.set_defaults(func=cmd_screenshot)
+
+    _add_model_commands(sub, with_db)
+    return parser
+
+
+def _add_model_commands(sub, with_db) -> None:
+    """train / evaluate / retrain, registered when the model layer is installed."""
+    try:
+        from . import cli_model
+    except ImportError:
+        return
+    cli_model.register(sub, with_db, _open, _progress_bar)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv or [])])
+    try:
+        return int(args.func(args) or 0)
+    except MammoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
