@@ -1,0 +1,1 @@
+"""Plain-record parsers for public datasets and label files (no database, no pixels loaded)."""

@@ -1,0 +1,134 @@
+"""Image-level labels from a CSV, for importing PNG / TIFF / DICOM files that come without any.
+
+Columns (header names case-insensitive): ``image`` (path relative to the CSV, or absolute),
+``patient_id``, and one label source: ``birads`` | ``pathology`` (normal / benign / malignant,
+or combinations such as ``benign+malignant``; N / B / M / MB also accepted) | ``y_m`` and
+``y_b`` (0/1). Optional: ``laterality`` (L/R), ``view``. Delimiter: comma, semicolon or tab.
+
+A problem with one row (bad value, missing image file) becomes a LabelFileError with that line
+in ``problems`` and the other rows still load; a problem with the file itself (missing, no
+header, no label column) raises LabelFileError, since no row can be read.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..birads import PAPER, BiradsMapping, parse_birads
+from ..errors import LabelFileError
+from ..types import WeakLabel
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One labelled image from a CSV row."""
+
+    image_path: Path
+    patient_id: str
+    weak_label: WeakLabel | None  # None: excluded (e.g. BI-RADS 3 under the paper's mapping)
+    birads: str | None
+    pathology: str | None
+    laterality: str | None
+    view: str | None
+    line: int
+
+
+_PATHOLOGY_WORDS = {"normal": "N", "n": "N", "benign": "B", "b": "B", "malignant": "M", "m": "M",
+                    "cancer": "M", "mb": "MB", "bm": "MB"}
+
+
+def parse_pathology(text: str) -> WeakLabel:
+    """'normal' -> (0,0), 'benign' -> (0,1), 'malignant' -> (1,0), 'benign+malignant' / 'MB' -> (1,1)."""
+    parts = [p for p in re.split(r"[\s+,;/&|]+|\band\b", text.strip().lower()) if p]
+    if not parts:
+        raise ValueError("empty pathology")
+    codes = set()
+    for p in parts:
+        if p not in _PATHOLOGY_WORDS:
+            raise ValueError(f"unknown pathology {text!r} (use normal, benign, malignant or a combination)")
+        codes.update(_PATHOLOGY_WORDS[p].replace("N", ""))
+        if _PATHOLOGY_WORDS[p] == "N" and len(parts) > 1:
+            raise ValueError(f"pathology {text!r} combines normal with a finding")
+    return WeakLabel(int("M" in codes), int("B" in codes))
+
+
+def _flag(text: str, name: str) -> int:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "1.0"):
+        return 1
+    if t in ("0", "false", "no", "0.0"):
+        return 0
+    raise ValueError(f"{name} must be 0 or 1, got {text!r}")
+
+
+def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files: bool = True
+                   ) -> tuple[list[LabelRecord], list[LabelFileError]]:
+    """Parse a label CSV; returns the good rows and one LabelFileError per bad row."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabelFileError(path, "label file not found")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    if not text.strip():
+        raise LabelFileError(path, "the label file is empty")
+    first = text.splitlines()[0]
+    delimiter = max([",", ";", "\t"], key=first.count)
+    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    header = [h.strip().lower() for h in rows[0]]
+    col = {h: i for i, h in enumerate(header)}
+    for req in ("image", "patient_id"):
+        if req not in col:
+            raise LabelFileError(path, f"missing column '{req}' (header: {', '.join(header)})", 1)
+    if "birads" in col:
+        source = "birads"
+    elif "pathology" in col:
+        source = "pathology"
+    elif "y_m" in col and "y_b" in col:
+        source = "flags"
+    else:
+        raise LabelFileError(path, "no label column: need 'birads', 'pathology' or both 'y_m' and 'y_b'", 1)
+    records: list[LabelRecord] = []
+    problems: list[LabelFileError] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+
+        def get(name: str) -> str:
+            i = col.get(name)
+            return row[i].strip() if i is not None and i < len(row) else ""
+
+        try:
+            image = get("image")
+            pid = get("patient_id")
+            if not image:
+                raise ValueError("empty image path")
+            if not pid:
+                raise ValueError("empty patient_id")
+            img_path = Path(image)
+            if not img_path.is_absolute():
+                img_path = (path.parent / img_path).resolve()
+            birads = pathology = None
+            if source == "birads":
+                birads = get("birads")
+                parse_birads(birads)
+                weak = mapping.weak_label(birads)
+            elif source == "pathology":
+                pathology = get("pathology")
+                weak = parse_pathology(pathology)
+            else:
+                weak = WeakLabel(_flag(get("y_m"), "y_m"), _flag(get("y_b"), "y_b"))
+            lat = get("laterality").upper() or None
+            if lat is not None and lat not in ("L", "R"):
+                lat = {"LEFT": "L", "RIGHT": "R"}.get(lat)
+                if lat is None:
+                    raise ValueError(f"laterality must be L or R, got {get('laterality')!r}")
+            view = get("view").upper() or None
+            if check_files and not img_path.is_file():
+                raise ValueError(f"image file not found: {img_path}")
+        except ValueError as exc:
+            problems.append(LabelFileError(path, str(exc), line))
+            continue
+        records.append(LabelRecord(img_path, pid, weak, birads, pathology, lat, view, line))
+    return records, problems
