@@ -241,7 +241,7 @@ def _read_dicom(path: Path) -> LoadedImage:
     # a short Pixel Data element: pydicom reads what is there, the decoder then finds it short
     expected = int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    raw = ds.get("PixelData") if "PixelData" in ds else None
+    raw = ds["PixelData"] if "PixelData" in ds else None
     if raw is not None and (ts is None or not ts.is_compressed) and raw.value is not None and len(raw.value) < expected:
         raise ImageReadError(path, f"the pixel data is truncated: {len(raw.value)} of {expected} bytes")
     pixels = _decode_pixels(ds, path)

@@ -1,0 +1,53 @@
+"""core.windowing: the DICOM linear window, LUT == arithmetic, presets."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mammo_annotator.core.types import ImageMeta
+from mammo_annotator.core.windowing import (dense_window, dicom_window, full_range_window, percentile_window,
+                                            to_display, window_presets)
+
+
+def test_dicom_linear_window_endpoints():
+    px = np.array([[0, 1023, 2047, 3071, 4095]], dtype=np.uint16)
+    out = to_display(px, 2048, 4096)
+    assert out.dtype == np.uint8 and out[0, 0] == 0 and out[0, -1] == 255 and 126 <= out[0, 2] <= 129
+    assert np.all(np.diff(out[0].astype(int)) > 0)
+    assert np.array_equal(to_display(px, 2048, 4096, invert=True), 255 - out)
+
+
+def test_lut_matches_float_path():
+    rng = np.random.default_rng(0)
+    px = rng.integers(0, 4096, (50, 60)).astype(np.uint16)
+    for c, w in [(2047, 4095), (800, 300), (3000.5, 2)]:
+        assert np.array_equal(to_display(px, c, w), to_display(px.astype(np.float32), c, w))
+    signed = rng.integers(-1000, 1000, (20, 20)).astype(np.int16)
+    assert np.array_equal(to_display(signed, 0, 500), to_display(signed.astype(np.float64), 0, 500))
+
+
+def test_fast_on_full_field_image():
+    px = np.random.default_rng(1).integers(0, 16384, (4096, 3328)).astype(np.uint16)
+    t = time.perf_counter()
+    to_display(px, 8000, 6000)
+    assert time.perf_counter() - t < 0.5
+
+
+def test_presets():
+    rng = np.random.default_rng(2)
+    px = np.zeros((100, 100), np.uint16)
+    mask = np.zeros_like(px, bool)
+    mask[20:80, 20:80] = True
+    px[mask] = rng.integers(1000, 3000, mask.sum())
+    meta = ImageMeta("x", 100, 100, window_center=1500, window_width=1000)
+    presets = window_presets(px, meta, mask)
+    assert list(presets)[0] == "DICOM" and presets["DICOM"] == dicom_window(meta)
+    breast = percentile_window(px, mask)
+    assert 950 < breast.low < 1100 and 2900 < breast.high < 3050  # background zeros ignored
+    dense = dense_window(px, mask)
+    assert dense.low > breast.low and dense.width < breast.width
+    full = full_range_window(px)
+    assert full.low <= 0 and full.high >= px.max() - 1
+    assert dicom_window(ImageMeta("y", 1, 1)) is None
