@@ -1,1 +1,1 @@
-"""The desktop app: the only package that imports PySide6 and pyqtgraph."""
+"""The desktop app (PySide6 + pyqtgraph). Imported lazily: the command line never loads Qt."""

@@ -152,15 +152,33 @@ def hanging(project: Project, image_id: int) -> dict[str, ImageRecord]:
 
 
 def top_proposals(pred: PredictionRecord | None, boxes: np.ndarray | None, cls: str, k: int = 5,
-                  threshold: float = 0.0) -> list[Proposal]:
-    """The k regions with the highest d_c (c = "M" or "B") at or above ``threshold``, best first."""
+                  threshold: float = 0.0, overlap: float = 0.3) -> list[Proposal]:
+    """The k best distinct regions by d_c (c = "M" or "B") at or above ``threshold``, best first.
+
+    Grid windows overlap by half, so neighbours of a hot region score nearly as high; a region
+    overlapping an already chosen one by more than ``overlap`` (IoU) is skipped (non-maximum
+    suppression), so the k boxes point at k places.
+    """
     if pred is None or boxes is None or len(boxes) == 0:
         return []
     col = COL_D_M if cls == "M" else COL_D_B
     scores = np.asarray(pred.region_scores[:, col], dtype=float)
     n = min(len(scores), len(boxes))
-    order = np.argsort(-scores[:n], kind="stable")[: max(0, k)]
-    return [Proposal(int(i), cls, tuple(int(v) for v in boxes[i]), float(scores[i])) for i in order if scores[i] >= threshold]
+    b = np.asarray(boxes[:n], dtype=float)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    chosen: list[int] = []
+    for i in np.argsort(-scores[:n], kind="stable"):
+        if len(chosen) >= k or scores[i] < threshold:
+            break
+        if chosen:
+            c = np.asarray(chosen)
+            iw = np.clip(np.minimum(b[c, 2], b[i, 2]) - np.maximum(b[c, 0], b[i, 0]), 0, None)
+            ih = np.clip(np.minimum(b[c, 3], b[i, 3]) - np.maximum(b[c, 1], b[i, 1]), 0, None)
+            inter = iw * ih
+            if np.any(inter / (area[c] + area[i] - inter) > overlap):
+                continue
+        chosen.append(int(i))
+    return [Proposal(i, cls, tuple(int(v) for v in boxes[i]), float(scores[i])) for i in chosen]
 
 
 def score_map(pred: PredictionRecord | None, boxes: np.ndarray | None, height: int, width: int,

@@ -1,0 +1,250 @@
+"""Drawing tools (polygon, freehand) and the contour layer (display, vertex edit, move, select).
+
+Tools only collect points in image pixels and emit them; they never write. The main window
+turns a finished outline into an undoable command that calls the services, so the database
+is the one source of truth and the layer is redrawn from it after each edit.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsPathItem
+
+from ..core.records import AnnotationRecord
+from .theme import CONTOUR_COLOURS
+
+CLOSE_RADIUS_PX = 10  # a click this close (screen px) to the first vertex closes the polygon
+
+
+class Tool(str, enum.Enum):
+    NAVIGATE = "Navigate"
+    POLYGON = "Polygon"
+    FREEHAND = "Freehand"
+    EDIT = "Edit"
+
+
+class _DrawingTool(QObject):
+    """Base of the tools that collect an outline; shows a dashed preview while drawing."""
+
+    completed = Signal(object)  # (n, 2) float array, image pixels
+
+    def __init__(self, view) -> None:
+        super().__init__()
+        self.view = view
+        self.points: list[tuple[float, float]] = []
+        self.preview = pg.PlotCurveItem(pen=pg.mkPen(CONTOUR_COLOURS["M"], width=1.5, style=Qt.DashLine))
+        self.preview.setZValue(50)
+        view.vb.addItem(self.preview, ignoreBounds=True)
+        self.colour = CONTOUR_COLOURS["M"]
+
+    def set_colour(self, colour: str) -> None:
+        self.colour = colour
+        self.preview.setPen(pg.mkPen(colour, width=1.5, style=Qt.DashLine))
+
+    def _redraw(self, cursor: QPointF | None = None) -> None:
+        pts = list(self.points)
+        if cursor is not None and pts:
+            pts.append((cursor.x(), cursor.y()))
+        if not pts:
+            self.preview.setData([], [])
+            return
+        a = np.asarray(pts, dtype=float)
+        self.preview.setData(a[:, 0], a[:, 1])
+
+    def cancel(self) -> None:
+        self.points = []
+        self._redraw()
+
+    def finish(self) -> bool:
+        """Close the outline and emit it (3 points at least); returns whether it did."""
+        if len(self.points) < 3:
+            return False
+        pts = np.asarray(self.points, dtype=float)
+        self.points = []
+        self._redraw()
+        self.completed.emit(pts)
+        return True
+
+    @property
+    def drawing(self) -> bool:
+        return bool(self.points)
+
+    def detach(self) -> None:
+        self.cancel()
+        self.view.vb.removeItem(self.preview)
+
+    # ToolHandler defaults
+    def click(self, pos, ev) -> bool:
+        return False
+
+    def double_click(self, pos, ev) -> bool:
+        return False
+
+    def drag(self, pos, ev) -> bool:
+        return False
+
+    def hover(self, pos) -> None:
+        pass
+
+
+class PolygonTool(_DrawingTool):
+    """Click vertices; close by clicking the first vertex, double-click, or Enter."""
+
+    def _screen_distance(self, a: QPointF, b: tuple[float, float]) -> float:
+        pa = self.view.vb.mapViewToScene(a)
+        pb = self.view.vb.mapViewToScene(QPointF(*b))
+        return float(np.hypot(pa.x() - pb.x(), pa.y() - pb.y()))
+
+    def click(self, pos, ev) -> bool:
+        if len(self.points) >= 3 and self._screen_distance(pos, self.points[0]) <= CLOSE_RADIUS_PX:
+            self.finish()
+            return True
+        self.points.append((pos.x(), pos.y()))
+        self._redraw()
+        return True
+
+    def double_click(self, pos, ev) -> bool:
+        # the first click of the double-click already added this vertex
+        self.finish()
+        return True
+
+    def hover(self, pos) -> None:
+        if self.points:
+            self._redraw(pos)
+
+    def undo_point(self) -> None:
+        if self.points:
+            self.points.pop()
+            self._redraw()
+
+
+class FreehandTool(_DrawingTool):
+    """Press, drag along the lesion border, release: the outline closes itself."""
+
+    def drag(self, pos, ev) -> bool:
+        if ev.isStart():
+            self.points = []
+            start = self.view.vb.mapSceneToView(ev.buttonDownScenePos(Qt.LeftButton))
+            self.points.append((start.x(), start.y()))
+        self.points.append((pos.x(), pos.y()))
+        if ev.isFinish():
+            self.points = simplify(self.points, self._tolerance())
+            self.finish()
+            self.cancel()
+        else:
+            self._redraw()
+        return True
+
+    def _tolerance(self) -> float:
+        """About one screen pixel, in image pixels: keeps the outline, drops the jitter."""
+        px = self.view.vb.viewPixelSize()
+        return max(0.5, float(px[0]))
+
+
+def simplify(points: list[tuple[float, float]], tolerance: float, max_points: int = 120) -> list[tuple[float, float]]:
+    """Douglas-Peucker via shapely, loosened until the outline is light enough to edit."""
+    from shapely.geometry import LineString
+
+    if len(points) < 4:
+        return points
+    line = LineString(points + [points[0]])
+    tol = tolerance
+    out = list(line.coords)
+    for _ in range(12):
+        out = list(line.simplify(tol, preserve_topology=False).coords)
+        if len(out) - 1 <= max_points:
+            break
+        tol *= 1.6
+    return [(float(x), float(y)) for x, y in out[:-1]]
+
+
+class ContourLayer(QObject):
+    """The image's contours: plain outlines, or editable ROIs (vertices, move, select) in Edit."""
+
+    edited = Signal(int, object)  # annotation id, new (n, 2) points
+    selectionChanged = Signal(object)  # annotation id or None
+
+    def __init__(self, view) -> None:
+        super().__init__()
+        self.view = view
+        self.records: list[AnnotationRecord] = []
+        self.items: dict[int, object] = {}
+        self.editable = False
+        self.selected: int | None = None
+        self.visible = True
+
+    def set_contours(self, records: list[AnnotationRecord]) -> None:
+        self.records = list(records)
+        if self.selected not in {r.id for r in self.records}:
+            self.selected = None
+        self._rebuild()
+
+    def set_editable(self, on: bool) -> None:
+        self.editable = bool(on)
+        self._rebuild()
+
+    def set_visible(self, on: bool) -> None:
+        self.visible = bool(on)
+        for item in self.items.values():
+            item.setVisible(self.visible)
+
+    def select(self, annotation_id: int | None) -> None:
+        self.selected = annotation_id
+        self._restyle()
+        self.selectionChanged.emit(annotation_id)
+
+    def _pen(self, rec: AnnotationRecord) -> QPen:
+        colour = QColor(CONTOUR_COLOURS.get(rec.cls.value, "#ffffff"))
+        pen = QPen(colour, 3.0 if rec.id == self.selected else 2.0)
+        pen.setCosmetic(True)
+        return pen
+
+    def _clear(self) -> None:
+        for item in self.items.values():
+            self.view.vb.removeItem(item)
+        self.items = {}
+
+    def _rebuild(self) -> None:
+        self._clear()
+        for rec in self.records:
+            pts = rec.polygon.as_array()
+            if self.editable:
+                item = pg.PolyLineROI(pts.tolist(), closed=True, movable=True, pen=self._pen(rec))
+                item.setAcceptedMouseButtons(Qt.LeftButton)  # a click selects it
+                item.sigRegionChangeFinished.connect(lambda roi, aid=rec.id: self._on_roi_finished(aid, roi))
+                item.sigClicked.connect(lambda _roi, _ev, aid=rec.id: self.select(aid))
+            else:
+                path = QPainterPath(QPointF(*pts[0]))
+                for x, y in pts[1:]:
+                    path.lineTo(x, y)
+                path.closeSubpath()
+                item = QGraphicsPathItem(path)
+                item.setPen(self._pen(rec))
+                item.setAcceptedMouseButtons(Qt.NoButton)
+            item.setZValue(40)
+            item.setVisible(self.visible)
+            self.view.vb.addItem(item, ignoreBounds=True)
+            self.items[rec.id] = item
+
+    def _restyle(self) -> None:
+        for rec in self.records:
+            item = self.items.get(rec.id)
+            if isinstance(item, pg.ROI):
+                item.setPen(self._pen(rec))
+            elif item is not None:
+                item.setPen(self._pen(rec))
+
+    def _on_roi_finished(self, annotation_id: int, roi) -> None:
+        self.selected = annotation_id
+        self.edited.emit(annotation_id, roi_points(roi))
+
+
+def roi_points(roi) -> np.ndarray:
+    """A PolyLineROI's vertices in image pixels (its handle positions are relative to the ROI)."""
+    pts = [roi.mapToParent(pos) for _name, pos in roi.getLocalHandlePositions()]
+    return np.asarray([(p.x(), p.y()) for p in pts], dtype=float)

@@ -1,0 +1,242 @@
+"""One image at work: the canvas with its layers, the drawing tools and the undoable edits.
+
+Opening reads everything through ``services.viewing`` and ``services.pixels``; every edit goes
+through the ``AnnotationEditor`` and lands on the image's own undo stack. The page redraws
+from the database when the project announces a change, never from its own guesses.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoGroup, QUndoStack
+
+from ..core.errors import ImageReadError, MammoError
+from ..core.types import LesionClass
+from ..services import viewing
+from ..services.pixels import load_pixels
+from ..services.project import Project
+from .contour_tool import ContourLayer, FreehandTool, PolygonTool, Tool
+from .image_view import MammoView, display_presets
+from .proposals import ProposalsOverlay
+from .region_overlay import RegionOverlay
+from .theme import CONTOUR_COLOURS
+from .undo import AddContourCommand, AnnotationEditor, DeleteContourCommand, EditContourCommand, NoMalignantCommand
+
+
+class ImagePage(QObject):
+    """Controller of the single-image canvas (the view is ``self.view``)."""
+
+    bundleChanged = Signal(object)  # ImageBundle or None
+    toolChanged = Signal(str)
+    message = Signal(str)  # transient status-bar text
+    error = Signal(str, str)  # title, text: shown by the window
+
+    def __init__(self, project: Project, annotator: str, undo_group: QUndoGroup) -> None:
+        super().__init__()
+        self.project = project
+        self.view = MammoView()
+        self.regions = RegionOverlay(self.view)
+        self.proposals = ProposalsOverlay(self.view)
+        self.contours = ContourLayer(self.view)
+        self.editor = AnnotationEditor(project, annotator)
+        self.undo_group = undo_group
+        self.stacks: dict[int, QUndoStack] = {}
+        self.bundle: viewing.ImageBundle | None = None
+        self.image_id: int | None = None
+        self.cls = LesionClass.MALIGNANT
+        self.tool = Tool.NAVIGATE
+        self._handler = None
+        self.last_open_ms = 0.0
+        self.contours.edited.connect(self._on_contour_edited)
+        self.editor.failed.connect(lambda text: self.error.emit("Edit not saved", text))
+        self.editor.stale.connect(self._on_stale)
+        self.editor.repaired.connect(self.message.emit)
+
+    # opening --------------------------------------------------------------------------------
+    def open_image(self, image_id: int, keep_view: bool = False) -> bool:
+        """Show the image; a missing file or a database problem becomes a message, not a crash."""
+        t0 = time.perf_counter()
+        self._cancel_drawing()
+        try:
+            bundle = viewing.load_bundle(self.project, image_id)
+            pixels = load_pixels(bundle.record)
+        except ImageReadError as exc:
+            self._show_nothing()
+            self.error.emit("Image unavailable", f"The image cannot be shown.\n\n{exc}")
+            return False
+        except (MammoError, KeyError) as exc:
+            self._show_nothing()
+            self.error.emit("Cannot open image", str(exc))
+            return False
+        same = self.image_id == image_id
+        self.image_id = image_id
+        if not (same and keep_view and self.view.pixels is not None):
+            self.view.set_image(pixels, display_presets(pixels, bundle.record), fit=True)
+        self._show_bundle(bundle)
+        self.undo_group.setActiveStack(self._stack(image_id))
+        self.last_open_ms = (time.perf_counter() - t0) * 1000
+        return True
+
+    def reload(self) -> None:
+        """Redraw the current image's annotations from the database (after any change)."""
+        if self.image_id is None:
+            return
+        try:
+            bundle = viewing.load_bundle(self.project, self.image_id)
+        except (MammoError, KeyError) as exc:
+            self.error.emit("Cannot reload image", str(exc))
+            return
+        self._show_bundle(bundle)
+
+    def _show_bundle(self, bundle: viewing.ImageBundle) -> None:
+        self.bundle = bundle
+        r = bundle.record
+        self.editor.seen(r.id, r.revision)
+        self.regions.set_regions(bundle.regions, r.height, r.width)
+        self.proposals.set_bundle(bundle)
+        self.contours.set_contours(bundle.contours)
+        self.bundleChanged.emit(bundle)
+
+    def _show_nothing(self) -> None:
+        self.image_id = None
+        self.bundle = None
+        self.view.clear()
+        self.regions.set_regions(None, 1, 1)
+        self.proposals.set_bundle(None)
+        self.contours.set_contours([])
+        self.undo_group.setActiveStack(None)
+        self.bundleChanged.emit(None)
+
+    def _stack(self, image_id: int) -> QUndoStack:
+        if image_id not in self.stacks:
+            stack = QUndoStack(self.undo_group)
+            self.stacks[image_id] = stack
+        return self.stacks[image_id]
+
+    # tools ------------------------------------------------------------------------------------
+    def set_tool(self, tool: Tool) -> None:
+        self._cancel_drawing()
+        if self._handler is not None:
+            self._handler.detach()
+            self._handler = None
+        self.tool = tool
+        if tool is Tool.POLYGON:
+            self._handler = PolygonTool(self.view)
+        elif tool is Tool.FREEHAND:
+            self._handler = FreehandTool(self.view)
+        if self._handler is not None:
+            self._handler.set_colour(CONTOUR_COLOURS[self.cls.value])
+            self._handler.completed.connect(self._on_outline)
+        self.view.set_tool(self._handler)
+        self.contours.set_editable(tool is Tool.EDIT)
+        self.toolChanged.emit(tool.value)
+
+    def set_class(self, cls: LesionClass) -> None:
+        self.cls = cls
+        if self._handler is not None:
+            self._handler.set_colour(CONTOUR_COLOURS[cls.value])
+
+    def finish_drawing(self) -> bool:
+        return bool(self._handler is not None and self._handler.finish())
+
+    def cancel_drawing(self) -> bool:
+        """Escape: drop the outline being drawn; returns whether there was one."""
+        return self._cancel_drawing()
+
+    def _cancel_drawing(self) -> bool:
+        if self._handler is not None and self._handler.drawing:
+            self._handler.cancel()
+            return True
+        return False
+
+    def undo_last_point(self) -> None:
+        if isinstance(self._handler, PolygonTool):
+            self._handler.undo_point()
+
+    # edits ------------------------------------------------------------------------------------
+    def _push(self, command) -> None:
+        self._stack(command.image_id).push(command)
+
+    def _on_outline(self, points: np.ndarray) -> None:
+        if self.image_id is None:
+            return
+        result = self.editor.add(self.image_id, points, self.cls)
+        if result is not None:
+            self._push(AddContourCommand(self.editor, self.image_id, result.annotation_id, self.cls))
+            self.message.emit(f"{'Malignant' if self.cls is LesionClass.MALIGNANT else 'Benign'} contour saved")
+
+    def _record(self, annotation_id: int):
+        for rec in self.bundle.contours if self.bundle else []:
+            if rec.id == annotation_id:
+                return rec
+        return None
+
+    def _on_contour_edited(self, annotation_id: int, points: np.ndarray) -> None:
+        # deferred: the ROI that emitted this is rebuilt by the reload the edit triggers
+        QTimer.singleShot(0, lambda: self._edit_outline(annotation_id, points))
+
+    def _edit_outline(self, annotation_id: int, points: np.ndarray) -> None:
+        from ..core.types import Polygon
+
+        rec = self._record(annotation_id)
+        if rec is None or self.image_id is None:
+            return
+        new = Polygon.from_array(points)
+        if np.allclose(new.as_array(), rec.polygon.as_array()) if len(new.points) == len(rec.polygon.points) else False:
+            return
+        if self.editor.edit(self.image_id, annotation_id, points=new) is not None:
+            self._push(EditContourCommand(self.editor, self.image_id, annotation_id, (rec.polygon, rec.cls), (new, None)))
+            self.message.emit("Contour updated")
+        else:
+            self.reload()  # put the outline back where the database has it
+
+    def delete_selected(self) -> None:
+        aid = self.contours.selected
+        if aid is None or self.image_id is None:
+            self.message.emit("Select a contour first (Edit tool, click it)")
+            return
+        if self.editor.delete(self.image_id, aid) is not None:
+            self._push(DeleteContourCommand(self.editor, self.image_id, aid))
+
+    def toggle_selected_class(self) -> None:
+        rec = self._record(self.contours.selected) if self.contours.selected else None
+        if rec is None or self.image_id is None:
+            self.message.emit("Select a contour first (Edit tool, click it)")
+            return
+        new = LesionClass.BENIGN if rec.cls is LesionClass.MALIGNANT else LesionClass.MALIGNANT
+        if self.editor.edit(self.image_id, rec.id, cls=new) is not None:
+            self._push(EditContourCommand(self.editor, self.image_id, rec.id, (rec.polygon, rec.cls), (None, new),
+                                          text="change contour class"))
+
+    def set_no_malignant(self, confirmed: bool) -> None:
+        if self.image_id is None:
+            return
+        if self.editor.no_malignant(self.image_id, confirmed) is not None:
+            self._push(NoMalignantCommand(self.editor, self.image_id, confirmed))
+        else:
+            self.reload()
+
+    def _on_stale(self, image_id: int, text: str) -> None:
+        self.error.emit("Image changed elsewhere",
+                        f"{text}\n\nYour last edit was not saved. The image has been reloaded with the current "
+                        "contours; its undo history is cleared.")
+        stack = self.stacks.pop(image_id, None)
+        if stack is not None:
+            QTimer.singleShot(0, lambda: (self.undo_group.removeStack(stack), stack.deleteLater()))
+        if image_id == self.image_id:
+            QTimer.singleShot(0, self.reload)
+            QTimer.singleShot(0, lambda: self.undo_group.setActiveStack(self._stack(image_id)))
+
+    def set_project(self, project: Project) -> None:
+        """Switch databases: the undo history belongs to the old one and is dropped."""
+        self._show_nothing()
+        for stack in self.stacks.values():
+            self.undo_group.removeStack(stack)
+            stack.deleteLater()
+        self.stacks = {}
+        self.project = project
+        self.editor.project = project
+        self.editor.revisions = {}

@@ -1,0 +1,161 @@
+"""The mammogram canvas: pyqtgraph ImageItem with zoom, pan, fit, window/level and cursor readout.
+
+Window/level is applied by pyqtgraph to the auto-downsampled screen copy (levels, not a new
+full-resolution array), so a right-drag stays fluid on a 4096 x 3328 16-bit image. Mouse
+gestures a contour tool wants are offered to it first (``set_tool``); the rest navigate.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QWidget
+
+from ..core.windowing import Window, window_presets
+from .theme import VIEW_BACKGROUND
+
+
+class ToolHandler(Protocol):
+    """What a contour tool implements to receive the canvas's mouse gestures (image coords)."""
+
+    def click(self, pos: QPointF, ev) -> bool: ...
+    def double_click(self, pos: QPointF, ev) -> bool: ...
+    def drag(self, pos: QPointF, ev) -> bool: ...
+    def hover(self, pos: QPointF) -> None: ...
+
+
+class _CanvasViewBox(pg.ViewBox):
+    """A ViewBox whose right-drag does window/level and whose left gestures go to the tool first."""
+
+    sigWindowDrag = Signal(float, float, bool)  # dx, dy in screen px, finished
+
+    def __init__(self) -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
+        self.tool: ToolHandler | None = None
+
+    def mouseDragEvent(self, ev, axis=None):
+        if ev.button() == Qt.RightButton:
+            ev.accept()
+            d = ev.screenPos() - ev.lastScreenPos()
+            self.sigWindowDrag.emit(float(d.x()), float(d.y()), bool(ev.isFinish()))
+            return
+        if ev.button() == Qt.LeftButton and self.tool is not None:
+            if self.tool.drag(self.mapSceneToView(ev.scenePos()), ev):
+                ev.accept()
+                return
+        super().mouseDragEvent(ev, axis)
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == Qt.LeftButton and self.tool is not None:
+            pos = self.mapSceneToView(ev.scenePos())
+            handled = self.tool.double_click(pos, ev) if ev.double() else self.tool.click(pos, ev)
+            if handled:
+                ev.accept()
+                return
+        super().mouseClickEvent(ev)
+
+
+class MammoView(pg.GraphicsView):
+    """One image on a black canvas. Emits the cursor position/value and window changes."""
+
+    cursorMoved = Signal(float, float, object)  # x, y (image px), value or None outside
+    windowChanged = Signal(object)  # Window
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background=VIEW_BACKGROUND)
+        self.vb = _CanvasViewBox()
+        self.setCentralItem(self.vb)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item.setAutoDownsample(True)
+        self.vb.addItem(self.image_item)
+        self.pixels: np.ndarray | None = None
+        self.presets: dict[str, Window] = {}
+        self.window: Window | None = None
+        self.inverted = False
+        self.vb.sigWindowDrag.connect(self._on_window_drag)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.setMouseTracking(True)
+
+    # image ---------------------------------------------------------------------------
+    def set_image(self, pixels: np.ndarray, presets: dict[str, Window] | None = None, fit: bool = True) -> None:
+        """Show ``pixels`` (stored values, any dtype) with the first preset as the window."""
+        self.pixels = pixels
+        self.presets = presets if presets is not None else display_presets(pixels)
+        self.window = next(iter(self.presets.values()))
+        self.image_item.setImage(pixels, levels=self._levels(), autoDownsample=True)
+        if fit:
+            self.fit()
+        self.windowChanged.emit(self.window)
+
+    def clear(self) -> None:
+        self.pixels = None
+        self.image_item.clear()
+
+    def fit(self) -> None:
+        if self.pixels is not None:
+            h, w = self.pixels.shape[:2]
+            self.vb.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+
+    # window / level ---------------------------------------------------------------
+    def _levels(self) -> tuple[float, float]:
+        w = self.window
+        return (w.low, w.high) if w is not None else (0.0, 1.0)
+
+    def set_window(self, window: Window) -> None:
+        self.window = window
+        self.image_item.setLevels(self._levels())
+        self.windowChanged.emit(window)
+
+    def apply_preset(self, name: str) -> None:
+        if name in self.presets:
+            self.set_window(self.presets[name])
+
+    def set_inverted(self, on: bool) -> None:
+        """Invert the grey scale (dense tissue dark), as some readers prefer."""
+        self.inverted = bool(on)
+        lut = np.arange(255, -1, -1, dtype=np.uint8) if self.inverted else None
+        self.image_item.setLookupTable(lut)
+
+    def _on_window_drag(self, dx: float, dy: float, _finished: bool) -> None:
+        """Right-drag: horizontal changes the width, vertical the centre (workstation convention)."""
+        if self.window is None:
+            return
+        w = self.window
+        step = max(w.width, 16.0) / 250.0
+        width = max(1.0, w.width + dx * step * 2)
+        center = w.center + dy * step
+        self.set_window(Window(center, width, "custom"))
+
+    # cursor -----------------------------------------------------------------------
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        if self.pixels is None:
+            return
+        p = self.vb.mapSceneToView(scene_pos)
+        x, y = p.x(), p.y()
+        h, w = self.pixels.shape[:2]
+        col, row = int(np.floor(x)), int(np.floor(y))
+        value = self.pixels[row, col].item() if 0 <= row < h and 0 <= col < w else None
+        if self.vb.tool is not None:
+            self.vb.tool.hover(p)
+        self.cursorMoved.emit(x, y, value)
+
+    def set_tool(self, tool: ToolHandler | None) -> None:
+        self.vb.tool = tool
+        self.setCursor(Qt.ArrowCursor if tool is None else Qt.CrossCursor)
+
+    def view_rect(self):
+        return self.vb.viewRect()
+
+
+def display_presets(pixels: np.ndarray, meta=None, target: int = 300_000) -> dict[str, Window]:
+    """W/L presets from a subsample (percentiles need few values; keeps opening fast).
+
+    Pixels at the image minimum are background (air), left out of the percentile windows.
+    """
+    step = max(1, int(np.sqrt(pixels.size / target)))
+    sub = np.asarray(pixels[::step, ::step])
+    mask = sub > sub.min()
+    return window_presets(sub, meta, mask if mask.any() else None)

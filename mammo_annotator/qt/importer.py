@@ -1,0 +1,87 @@
+"""File > Import: pick files or a folder, import them in a worker thread, report what failed.
+
+The service's progress callback becomes the dialog's bar; Stop sets the worker's cancel token
+(images finished before the stop stay imported).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QMainWindow
+
+from ..services.importing import ImportItem, ImportReport, import_items
+from .dialogs import ImportReportDialog, ProgressDialog, show_error
+from .workers import TaskWorker
+
+IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".pgm"}
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Every image file below ``folder``, in a stable order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+class ImportController:
+    def __init__(self, window: QMainWindow) -> None:
+        self.window = window
+        self.worker: TaskWorker | None = None
+        self.dialog: ProgressDialog | None = None
+        self.last_report: ImportReport | None = None
+        self.report_dialog: ImportReportDialog | None = None
+
+    def import_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self.window, "Import images", "", "Mammograms (*.dcm *.dicom *.png *.tif *.tiff *.pgm);;All files (*)"
+        )
+        if paths:
+            self.start([Path(p) for p in paths])
+
+    def import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Import every image in a folder")
+        if folder:
+            files = image_files(Path(folder))
+            if not files:
+                show_error(self.window, "Import", f"No DICOM, PNG or TIFF files found in {folder}.")
+                return
+            self.start(files)
+
+    def start(self, paths: list[Path]) -> TaskWorker | None:
+        """Import ``paths`` off the GUI thread; returns the worker (tests wait on it)."""
+        if self.worker is not None and self.worker.is_running():
+            show_error(self.window, "Import", "An import is already running.")
+            return None
+        project = self.window.project
+        items = [ImportItem(path=p) for p in paths]
+        report = ImportReport()
+        self.worker = TaskWorker(lambda progress, cancel: import_items(project, items, progress, cancel, report), "import")
+        self.dialog = ProgressDialog(f"Importing {len(items)} image(s)", self.window)
+        self.worker.progress.connect(self.dialog.update_progress)
+        self.dialog.stopRequested.connect(self.worker.stop)
+        self.worker.succeeded.connect(self._done)
+        self.worker.failed.connect(lambda text: show_error(self.window, "Import failed", text))
+        self.worker.finished.connect(self._finished)
+        self.dialog.show()
+        self.worker.start()
+        return self.worker
+
+    def _done(self, report: ImportReport) -> None:
+        self.last_report = report
+        self.window.refresh_worklist()
+        self.report_dialog = ImportReportDialog(report, self.window)
+        self.report_dialog.open()
+
+    def _finished(self, _state: str) -> None:
+        if self.dialog is not None:
+            self.dialog.hide()
+            self.dialog.deleteLater()
+            self.dialog = None
+        if self.worker is not None:
+            self.worker.wait(5000)
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Stop a running import and wait for its thread (no thread outlives the window)."""
+        if self.worker is not None and self.worker.is_running():
+            self.worker.stop()
+            return self.worker.wait(timeout_ms)
+        return True

@@ -1,0 +1,69 @@
+"""Region labels over the image: what the model learns from the contours (M / BN / ignored).
+
+Drawn as one translucent RGBA image at low resolution (each grid window paints its central
+cell), not a thousand rectangles, so it costs nothing to pan and zoom.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QTransform
+
+from ..core.records import RegionSet
+from ..services.viewing import LABEL_CODES, label_map
+from .theme import REGION_COLOURS
+
+
+def _lut(alpha: float) -> np.ndarray:
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    for name, code in LABEL_CODES.items():
+        c = QColor(REGION_COLOURS[name])
+        a = alpha * (0.35 if name == "BN" else 1.0)  # BN covers the breast: keep it faint
+        lut[code] = (c.red(), c.green(), c.blue(), int(round(255 * a)))
+    return lut
+
+
+class RegionOverlay:
+    """Owns an ImageItem in the canvas's ViewBox; ``set_regions`` redraws from a RegionSet."""
+
+    def __init__(self, view) -> None:
+        self.view = view
+        self.item = pg.ImageItem(axisOrder="row-major")
+        self.item.setZValue(10)
+        view.vb.addItem(self.item, ignoreBounds=True)
+        self.alpha = 0.40
+        self.counts: dict[str, int] = {}
+        self._codes: np.ndarray | None = None
+
+    def set_regions(self, regions: RegionSet | None, height: int, width: int) -> None:
+        self.counts = {k: 0 for k in LABEL_CODES}
+        if regions is not None:
+            for lab in regions.labels:
+                if lab in self.counts:
+                    self.counts[lab] += 1
+        made = label_map(regions, height, width)
+        if made is None:
+            self._codes = None
+            self.item.clear()
+            return
+        codes, scale = made
+        self._codes = codes
+        self.item.setTransform(QTransform.fromScale(scale, scale))
+        self._paint()
+
+    def _paint(self) -> None:
+        if self._codes is not None:
+            rgba = _lut(self.alpha)[self._codes]
+            self.item.setImage(rgba, levels=None, autoLevels=False)
+
+    def set_opacity(self, alpha: float) -> None:
+        self.alpha = float(alpha)
+        self._paint()
+
+    def set_visible(self, on: bool) -> None:
+        self.item.setVisible(bool(on))
+
+    @property
+    def has_labels(self) -> bool:
+        return self._codes is not None

@@ -1,0 +1,45 @@
+"""Colours and the dark style sheet. Overlay colours come from the Okabe-Ito palette, which
+stays distinguishable for the common colour-vision deficiencies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+# Okabe-Ito
+VERMILLION = "#D55E00"
+SKY_BLUE = "#56B4E9"
+BLUISH_GREEN = "#009E73"
+YELLOW = "#F0E442"
+BLUE = "#0072B2"
+ORANGE = "#E69F00"
+PURPLE = "#CC79A7"
+
+PROPOSAL_COLOURS = {"M": VERMILLION, "B": SKY_BLUE}
+CONTOUR_COLOURS = {"M": YELLOW, "B": BLUISH_GREEN}
+REGION_COLOURS = {"M": VERMILLION, "BN": BLUE, "ignored": "#A0A0A0"}
+VIEW_BACKGROUND = "#000000"
+
+
+def style_sheet() -> str:
+    path = RESOURCES / "style.qss"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def apply_theme(app: QApplication) -> None:
+    """Fusion + a dark palette (for native bits the style sheet misses) + the style sheet."""
+    app.setStyle("Fusion")
+    pal = QPalette()
+    for role, colour in (
+        (QPalette.Window, "#1c1d20"), (QPalette.WindowText, "#d6d7da"), (QPalette.Base, "#1a1b1e"),
+        (QPalette.AlternateBase, "#1f2024"), (QPalette.Text, "#d6d7da"), (QPalette.Button, "#2a2d32"),
+        (QPalette.ButtonText, "#d6d7da"), (QPalette.Highlight, "#23435a"), (QPalette.HighlightedText, "#ffffff"),
+        (QPalette.ToolTipBase, "#2b2d31"), (QPalette.ToolTipText, "#e8e8e8"), (QPalette.PlaceholderText, "#6b6e74"),
+    ):
+        pal.setColor(role, QColor(colour))
+    app.setPalette(pal)
+    app.setStyleSheet(style_sheet())

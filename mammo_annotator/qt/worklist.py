@@ -1,0 +1,192 @@
+"""The worklist: every image with patient, side, weak label, status and the model's p(M), p(B).
+
+A table model over ``services.viewing.worklist`` rows behind a filter proxy (patient search,
+status, weak label); sorting uses raw values, display uses short readable text.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
+
+from ..services.viewing import WorklistRow
+
+COLUMNS = ("Patient", "View", "Weak", "Status", "Cont.", "p(M)", "p(B)")
+STATUS_TEXT = {"not_annotated": "to do", "contoured": "contoured", "no_malignant": "no malig."}
+STATUS_COLOUR = {"not_annotated": "#8b8f96", "contoured": "#F0E442", "no_malignant": "#009E73"}
+WEAK_COLOUR = {"M": "#E8805A", "MB": "#E8805A", "B": "#7fc4ec"}
+
+
+class WorklistModel(QAbstractTableModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[WorklistRow] = []
+
+    def set_rows(self, rows: list[WorklistRow]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def update_row(self, row: WorklistRow) -> None:
+        for i, old in enumerate(self.rows):
+            if old.image_id == row.image_id:
+                self.rows[i] = row
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+                return
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if role == Qt.DisplayRole and orientation == Qt.Horizontal:
+            return COLUMNS[section]
+        if role == Qt.ToolTipRole and orientation == Qt.Horizontal:
+            return {5: "active model's p(y_M = 1 | x)", 6: "active model's p(y_B = 1 | x)", 4: "live contours"}.get(section)
+        return None
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self.rows[index.row()]
+        c = index.column()
+        if role == Qt.DisplayRole:
+            return (r.patient, r.side, r.weak, STATUS_TEXT.get(r.status, r.status), str(r.n_contours or ""),
+                    _prob(r.p_m), _prob(r.p_b))[c]
+        if role == Qt.UserRole:  # sort key
+            return (r.patient, r.side, r.weak, r.status, r.n_contours,
+                    -1.0 if r.p_m is None else r.p_m, -1.0 if r.p_b is None else r.p_b)[c]
+        if role == Qt.UserRole + 1:
+            return r.image_id
+        if role == Qt.ForegroundRole:
+            if c == 3:
+                return QColor(STATUS_COLOUR.get(r.status, "#d6d7da"))
+            if c == 2 and r.weak in WEAK_COLOUR:
+                return QColor(WEAK_COLOUR[r.weak])
+        if role == Qt.TextAlignmentRole and c >= 4:
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        return None
+
+
+def _prob(p: float | None) -> str:
+    return "—" if p is None else f"{p:.2f}"
+
+
+class WorklistFilter(QSortFilterProxyModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSortRole(Qt.UserRole)
+        self.text = ""
+        self.status = ""
+        self.weak = ""
+
+    def set_filter(self, text: str | None = None, status: str | None = None, weak: str | None = None) -> None:
+        modern = hasattr(self, "beginFilterChange")  # Qt >= 6.9
+        if modern:
+            self.beginFilterChange()
+        if text is not None:
+            self.text = text.strip().lower()
+        if status is not None:
+            self.status = status
+        if weak is not None:
+            self.weak = weak
+        if modern:
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, parent) -> bool:
+        r = self.sourceModel().rows[source_row]
+        if self.text and self.text not in r.patient.lower():
+            return False
+        if self.status and r.status != self.status:
+            return False
+        if self.weak and not (r.weak == self.weak or (self.weak == "M" and r.weak == "MB")):
+            return False
+        return True
+
+
+class WorklistPanel(QWidget):
+    """Search + filters above a sortable table; emits ``imageActivated`` on selection."""
+
+    imageActivated = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = WorklistModel()
+        self.proxy = WorklistFilter()
+        self.proxy.setSourceModel(self.model)
+        self.search = QLineEdit(placeholderText="Search patient id…")
+        self.search.setClearButtonEnabled(True)
+        self.status = QComboBox()
+        for text, value in (("All statuses", ""), ("To do", "not_annotated"), ("Contoured", "contoured"), ("No malignant", "no_malignant")):
+            self.status.addItem(text, value)
+        self.weak = QComboBox()
+        for text, value in (("All labels", ""), ("Weak M", "M"), ("Weak B", "B"), ("Weak N", "N"), ("Unknown", "unknown")):
+            self.weak.addItem(text, value)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        head = self.table.horizontalHeader()
+        head.setSectionResizeMode(QHeaderView.ResizeToContents)
+        head.setStretchLastSection(False)
+        head.setMinimumSectionSize(36)
+        head.setHighlightSections(False)
+        filters = QHBoxLayout()
+        filters.setSpacing(4)
+        filters.addWidget(self.status)
+        filters.addWidget(self.weak)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(6)
+        layout.addWidget(self.search)
+        layout.addLayout(filters)
+        layout.addWidget(self.table)
+        self.search.textChanged.connect(lambda t: self.proxy.set_filter(text=t))
+        self.status.currentIndexChanged.connect(lambda _i: self.proxy.set_filter(status=self.status.currentData()))
+        self.weak.currentIndexChanged.connect(lambda _i: self.proxy.set_filter(weak=self.weak.currentData()))
+        self.table.selectionModel().currentRowChanged.connect(self._on_current)
+
+    def set_rows(self, rows: list[WorklistRow]) -> None:
+        current = self.current_image_id()
+        self.model.set_rows(rows)
+        if current is not None:
+            self.select_image(current, emit=False)
+
+    def _on_current(self, current, _previous) -> None:
+        if current.isValid():
+            self.imageActivated.emit(int(self.proxy.data(current, Qt.UserRole + 1)))
+
+    def current_image_id(self) -> int | None:
+        idx = self.table.currentIndex()
+        return int(self.proxy.data(idx, Qt.UserRole + 1)) if idx.isValid() else None
+
+    def select_image(self, image_id: int, emit: bool = True) -> None:
+        for row in range(self.proxy.rowCount()):
+            idx = self.proxy.index(row, 0)
+            if self.proxy.data(idx, Qt.UserRole + 1) == image_id:
+                blocked = self.table.selectionModel().blockSignals(not emit)
+                self.table.setCurrentIndex(idx)
+                self.table.selectionModel().blockSignals(blocked)
+                self.table.scrollTo(idx)
+                return
+
+    def step(self, delta: int) -> None:
+        """Next/previous image in the visible (filtered, sorted) order."""
+        n = self.proxy.rowCount()
+        if n == 0:
+            return
+        row = self.table.currentIndex().row()
+        row = 0 if row < 0 else max(0, min(n - 1, row + delta))
+        self.table.setCurrentIndex(self.proxy.index(row, 0))

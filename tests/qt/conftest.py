@@ -1,0 +1,105 @@
+"""GUI test fixtures: a demo project per test (copied from one built per session), a main
+window over it with throwaway settings, and helpers that drive the canvas with real events."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pg = pytest.importorskip("pyqtgraph")
+
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QMouseEvent  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from .factory import build_demo_project  # noqa: E402
+
+pg.setConfigOptions(imageAxisOrder="row-major", mouseRateLimit=-1)
+
+
+@pytest.fixture(autouse=True)
+def _pixel_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path_factory.getbasetemp() / "pixel-cache"))
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    import os
+
+    os.environ["MAMMO_ANNOTATOR_CACHE"] = str(tmp_path_factory.getbasetemp() / "pixel-cache")
+    folder = tmp_path_factory.mktemp("demo")
+    project = build_demo_project(folder)
+    path = project.path
+    project.close()
+    return path
+
+
+@pytest.fixture
+def project(demo_template, tmp_path):
+    from mammo_annotator.services.project import open_project
+
+    dest = tmp_path / "project.sqlite"
+    shutil.copyfile(demo_template, dest)
+    p = open_project(dest)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def window(qtbot, project):
+    from mammo_annotator.qt.app import ensure_app, temp_settings
+    from mammo_annotator.qt.main_window import MainWindow
+
+    ensure_app()
+    w = MainWindow(project, "tester", temp_settings())
+    w.resize(1400, 900)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    QApplication.processEvents()
+    w.page.view.fit()
+    QApplication.processEvents()
+    yield w
+    assert w.importer.shutdown(), "an import thread was left running"
+    w.close()
+
+
+def to_widget(view, x: float, y: float) -> QPoint:
+    """Image pixel -> the canvas viewport's widget coordinates."""
+    scene = view.vb.mapViewToScene(QPointF(x, y))
+    return view.mapFromScene(scene)
+
+
+def click(view, x: float, y: float, button=Qt.LeftButton) -> None:
+    QTest.mouseClick(view.viewport(), button, Qt.NoModifier, to_widget(view, x, y))
+
+
+def double_click(view, x: float, y: float) -> None:
+    """What a real double-click delivers: press, release, double-click, release (QTest's
+    mouseDClick alone sends only the double-click event in Qt 6)."""
+    vp, p = view.viewport(), to_widget(view, x, y)
+    QTest.mouseClick(vp, Qt.LeftButton, Qt.NoModifier, p)
+    QTest.mouseDClick(vp, Qt.LeftButton, Qt.NoModifier, p)
+    QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, p)
+
+
+def drag(view, points, button=Qt.LeftButton, image_coords: bool = True) -> None:
+    """Press at the first point, move through the others with the button held, release at the last."""
+    vp = view.viewport()
+    pts = [to_widget(view, *p) if image_coords else QPoint(*p) for p in points]
+    QTest.mousePress(vp, button, Qt.NoModifier, pts[0])
+    for p in pts[1:]:
+        ev = QMouseEvent(QEvent.MouseMove, QPointF(p), QPointF(vp.mapToGlobal(p)), Qt.NoButton, button, Qt.NoModifier)
+        QApplication.sendEvent(vp, ev)
+    QTest.mouseRelease(vp, button, Qt.NoModifier, pts[-1])
+    QApplication.processEvents()
+
+
+def circle(cx: float, cy: float, r: float, n: int = 24) -> list[tuple[float, float]]:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in t]
