@@ -47,11 +47,40 @@ def _print_report(report) -> None:
         print(f"  warning  {path}: {warning}")
 
 
+def _parse_size(text: str) -> tuple[int | None, float | None]:
+    """'224' -> (224 px, None); '22.4mm' -> (None, 22.4 mm)."""
+    t = text.strip().lower()
+    if t.endswith("mm"):
+        return None, float(t[:-2])
+    return int(t.removesuffix("px")), None
+
+
+def _apply_grid(project, args) -> None:
+    """Set the project's region grid from --window/--stride (only before the first import)."""
+    if not (args.window or args.stride):
+        return
+    from .core.types import GridSpec
+    from .services.info import project_info
+
+    size_px, size_mm = _parse_size(args.window or "224")
+    stride_px, stride_mm = _parse_size(args.stride) if args.stride else (None, None)
+    if size_px is not None:
+        spec = GridSpec(size_px=size_px, stride_px=stride_px or max(1, size_px // 2))
+    else:
+        spec = GridSpec(size_mm=size_mm, stride_mm=stride_mm or size_mm / 2)
+    if spec == project.grid_spec():
+        return
+    if project_info(project)["images"]:
+        raise MammoError(f"{project.path}: the region grid cannot change once images are imported")
+    project.set_grid_spec(spec)
+
+
 def cmd_import(args) -> int:
     from .services.sources import items_from_paths
     from .services.importing import ImportReport, import_items
 
     project = _open(args, create=True)
+    _apply_grid(project, args)
     report = ImportReport()
     items = items_from_paths([Path(p) for p in args.paths], labels_csv=Path(args.labels) if args.labels else None, report=report)
     bar = _progress_bar("import")
@@ -66,6 +95,7 @@ def cmd_import_dataset(args) -> int:
     from .services.sources import dataset_items
 
     project = _open(args, create=True)
+    _apply_grid(project, args)
     report = ImportReport()
     items = dataset_items(args.kind, Path(args.path), report=report, limit=args.limit)
     bar = _progress_bar(f"import {args.kind}")
@@ -83,17 +113,6 @@ def cmd_info(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
-    from .services.export_regions import export_regions_csv
-
-    project = _open(args)
-    if args.what == "regions":
-        n = export_regions_csv(project, args.out)
-        print(f"{n} regions written to {args.out}")
-        return 0
-    raise MammoError(f"unknown export format {args.what!r}")
-
-
 def cmd_gui(args) -> int:
     from .qt.app import run_gui
 
@@ -108,6 +127,11 @@ def cmd_screenshot(args) -> int:
     return 0
 
 
+def _grid_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--window", help="region window size for a new project: pixels (224) or millimetres (22.4mm)")
+    p.add_argument("--stride", help="region stride: pixels or millimetres (default: half the window)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mammo-annotator", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -120,22 +144,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_db(sub.add_parser("import", help="import DICOM files/folders or PNG/TIFF images (with a labels CSV)"))
     p.add_argument("paths", nargs="+", help="files or folders (searched recursively)")
     p.add_argument("--labels", help="CSV of image-level labels: image, patient_id and birads | pathology | y_m,y_b")
+    _grid_options(p)
     p.set_defaults(func=cmd_import)
 
     p = with_db(sub.add_parser("import-dataset", help="import a public dataset with its labels and lesion outlines"))
     p.add_argument("kind", choices=["mini-mias", "inbreast"])
     p.add_argument("path", help="the dataset's folder")
     p.add_argument("--limit", type=int, default=None, help="import only the first N images (quick looks)")
+    _grid_options(p)
     p.set_defaults(func=cmd_import_dataset)
 
     p = with_db(sub.add_parser("info", help="counts of images, labels, annotations and regions"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
-    p = with_db(sub.add_parser("export", help="export labels"))
-    p.add_argument("what", choices=["regions"])
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_export)
+    from . import cli_export
+
+    cli_export.register(sub, with_db, _open, _progress_bar)  # export, import-contours
 
     p = with_db(sub.add_parser("gui", help="open the desktop app (default command)"), required=False)
     p.add_argument("--annotator", help="annotator name (asked once otherwise)")

@@ -78,6 +78,7 @@ def _meta_with_overrides(meta: ImageMeta, item: ImportItem) -> ImageMeta:
 
 def import_one(project: Project, item: ImportItem, report: ImportReport) -> int | None:
     """Import one image in one transaction; records the outcome in ``report``."""
+    item = dataclasses.replace(item, path=Path(item.path).resolve())  # stored paths work from any folder
     path = str(item.path)
     try:
         sha = content_sha256(item.path)

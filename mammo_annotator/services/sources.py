@@ -1,0 +1,122 @@
+"""Adapters from what users point at (folders, label CSVs, public datasets) to ``ImportItem``s.
+
+Problems found while reading the sources (a malformed CSV row, a label row without an image)
+go into the import report with the file and line; they never stop the other images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.birads import INBREAST, PAPER, BiradsMapping
+from ..core.datasets.csvlabels import load_label_csv
+from ..core.datasets.inbreast import load_inbreast
+from ..core.datasets.minimias import load_minimias
+from ..core.errors import LabelFileError
+from ..core.imageio import sniff_format, sniff_preamble
+from ..core.types import LesionClass, WeakLabel
+from .importing import ImportItem, ImportReport
+
+IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ""}
+
+
+def _problem(report: ImportReport | None, err: LabelFileError) -> None:
+    if report is not None:
+        report.failed.append((f"{err.path}:{err.line}" if err.line else err.path, err.reason))
+
+
+def find_images(paths: list[Path], report: ImportReport | None = None) -> list[Path]:
+    """Files under ``paths`` (folders searched recursively) that look like images by their bytes."""
+    found: list[Path] = []
+    for root in paths:
+        if not root.exists():
+            if report is not None:
+                report.failed.append((str(root), "no such file or folder"))
+            continue
+        candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for p in candidates:
+            if root.is_dir() and (p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES):
+                continue  # in folders, skip notes, CSVs, XML; a file named explicitly is always tried
+            if root.is_dir():
+                try:
+                    if p.suffix == "" and not sniff_preamble(p):
+                        continue  # extension-less files count only with a DICOM preamble
+                    if sniff_format(p) not in ("dicom", "png", "tiff"):
+                        continue
+                except Exception:
+                    continue
+            found.append(p)
+    return found
+
+
+def items_from_paths(paths: list[Path], labels_csv: Path | None = None, mapping: BiradsMapping = PAPER,
+                     report: ImportReport | None = None) -> list[ImportItem]:
+    """Images found under ``paths``; labels and patient ids from ``labels_csv`` when given.
+
+    With a CSV, its rows define the images to import (relative paths resolved against the CSV's
+    folder) and the images found under ``paths`` are imported too, without labels, when no row
+    names them.
+    """
+    items: dict[Path, ImportItem] = {}
+    if labels_csv is not None:
+        records, problems = load_label_csv(labels_csv, mapping)
+        for err in problems:
+            _problem(report, err)
+        for r in records:
+            weak = r.weak_label or WeakLabel(None, None)
+            items[r.image_path.resolve()] = ImportItem(
+                path=r.image_path, patient_key=r.patient_id, weak=weak, birads=r.birads, pathology=r.pathology,
+                label_source=f"csv:{labels_csv.name}", laterality=r.laterality, view=r.view,
+                notes=() if r.weak_label is not None else ("label excluded by the BI-RADS mapping (weak label unknown)",),
+            )
+    for p in find_images(paths, report):
+        items.setdefault(p.resolve(), ImportItem(path=p))
+    return list(items.values())
+
+
+def minimias_items(folder: Path, report: ImportReport | None = None) -> list[ImportItem]:
+    records, problems = load_minimias(folder)
+    for err in problems:
+        _problem(report, err)
+    items = []
+    for r in records:
+        unlocated_m = any(u.endswith(" M") for u in r.unlocated)
+        notes = tuple(r.notes)  # the parser already names each finding without a location
+        items.append(
+            ImportItem(
+                path=r.image_path, patient_key=f"mias-{r.patient_id}", study_key=f"mias-{r.patient_id}",
+                weak=r.weak_label, pathology=r.pathology, label_source="mini-mias", laterality=r.laterality,
+                view=r.view, pixel_spacing_mm=(r.pixel_spacing_mm, r.pixel_spacing_mm), lesions=tuple(r.lesions),
+                lesions_complete=not unlocated_m, annotator="dataset:mini-mias", notes=notes,
+            )
+        )
+    return items
+
+
+def inbreast_items(root: Path, mapping: BiradsMapping = INBREAST, report: ImportReport | None = None) -> list[ImportItem]:
+    records, problems = load_inbreast(root, mapping)
+    for err in problems:
+        _problem(report, err)
+    items = []
+    for r in records:
+        weak = r.weak_label or WeakLabel(None, None)
+        has_m = any(les.cls is LesionClass.MALIGNANT for les in r.lesions)
+        items.append(
+            ImportItem(
+                path=r.image_path, patient_key=f"inbreast-{r.patient_id}", study_key=f"inbreast-{r.patient_id}-{r.acquisition_date}",
+                weak=weak, birads=r.birads, label_source="inbreast", laterality=r.laterality, view=r.view,
+                lesions=tuple(r.lesions), lesions_complete=has_m, annotator="dataset:inbreast", notes=tuple(r.notes),
+            )
+        )
+    return items
+
+
+def dataset_items(kind: str, path: Path, report: ImportReport | None = None, limit: int | None = None) -> list[ImportItem]:
+    """Import items of a public dataset by name."""
+    if kind == "mini-mias":
+        items = minimias_items(path, report)
+    elif kind == "inbreast":
+        items = inbreast_items(path, report=report)
+    else:
+        raise LabelFileError(path, f"unknown dataset kind {kind!r} (mini-mias or inbreast)")
+    return items[:limit] if limit else items
