@@ -19,8 +19,9 @@ def _starts(length: int, size: int, stride: int) -> list[int]:
 
 def inside_fractions(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Fraction of each box (N x 4: x0, y0, x1, y1) that lies inside ``mask``, via an integral image."""
-    integral = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int64)
-    integral[1:, 1:] = np.cumsum(np.cumsum(mask.astype(np.int64), axis=0), axis=1)
+    dtype = np.int32 if mask.size < 2**31 else np.int64
+    integral = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=dtype)
+    np.cumsum(np.cumsum(mask, axis=0, dtype=dtype), axis=1, out=integral[1:, 1:])
     if len(boxes) == 0:
         return np.zeros(0)
     x0, y0, x1, y1 = (boxes[:, i] for i in range(4))

@@ -19,7 +19,7 @@ from ..core.errors import InvalidContourError, MammoError
 from ..core.imageio import content_sha256, read_image
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..core.regions import region_grid
-from ..core.types import AnnotationStatus, ImageMeta, Lesion, LesionClass, WeakLabel
+from ..core.types import AnnotationStatus, ImageMeta, Lesion, LesionClass, LoadedImage, WeakLabel
 from ..store import annotations as ann_store
 from ..store import images as image_store
 from ..store import regions as region_store
@@ -77,54 +77,64 @@ def _meta_with_overrides(meta: ImageMeta, item: ImportItem) -> ImageMeta:
 
 
 def import_one(project: Project, item: ImportItem, report: ImportReport) -> int | None:
-    """Import one image in one transaction; records the outcome in ``report``."""
+    """Import one image file in one transaction; records the outcome in ``report``."""
     item = dataclasses.replace(item, path=Path(item.path).resolve())  # stored paths work from any folder
     path = str(item.path)
     try:
         sha = content_sha256(item.path)
-        with project.session() as s:
-            existing = image_store.image_id_by_hash(s, sha)
-        if existing is not None:
-            report.duplicates.append((path, existing))
+        if _known(project, sha, path, report):
             return None
-        loaded = read_image(item.path)
-        meta = _meta_with_overrides(loaded.meta, item)
-        mask = breast_mask(loaded.pixels, view=meta.view, laterality=meta.laterality)
-        spec = project.grid_spec()
-        spacing = meta.mean_spacing_mm
-        regions = region_grid(mask, spec, spacing)
-        lesions = []
-        for lesion in item.lesions:
-            try:
-                lesions.append(dataclasses.replace(lesion, polygon=check_contour(lesion.polygon, meta.width, meta.height).polygon))
-            except InvalidContourError as exc:
-                report.warnings.append((path, f"lesion contour skipped: {exc}"))
-        patient = item.patient_key or meta.patient_id or item.path.stem
-        study = item.study_key or meta.study_uid or patient
-        alpha = project.alpha()
-        with project.session() as s:
-            image_id = image_store.add_image(
-                s, meta, sha, patient, study, item.weak, item.birads, item.pathology, item.label_source
-            )
-            region_store.add_grid(s, image_id, spec, spacing, regions)
-            for lesion in lesions:
-                ann_store.add_annotation(s, image_id, lesion.cls, lesion.polygon, item.annotator, source=item.label_source or "import")
-            has_m = any(les.cls is LesionClass.MALIGNANT for les in lesions)
-            if item.lesions_complete and has_m:
-                image_store.set_status(s, image_id, AnnotationStatus.CONTOURED)
-            relabel_image(s, image_id, alpha)
-        put_cached(sha, loaded.pixels)
-        for w in (*meta.warnings, *item.notes):
-            report.warnings.append((path, w))
-        if not regions:
-            report.warnings.append((path, "no region of the grid lies inside the breast (image too small or mask empty)"))
-        report.imported.append(image_id)
-        return image_id
+        return import_loaded(project, item, read_image(item.path), sha, report)
     except MammoError as exc:
         report.failed.append((path, getattr(exc, "reason", None) or str(exc)))
     except (OSError, ValueError) as exc:
         report.failed.append((path, f"{type(exc).__name__}: {exc}"))
     return None
+
+
+def _known(project: Project, sha: str, path: str, report: ImportReport) -> bool:
+    with project.session() as s:
+        existing = image_store.image_id_by_hash(s, sha)
+    if existing is not None:
+        report.duplicates.append((path, existing))
+    return existing is not None
+
+
+def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: str, report: ImportReport) -> int | None:
+    """Store an image whose pixels are already read: mask, grid, contours and labels, one transaction."""
+    path = str(item.path)
+    if _known(project, sha, path, report):
+        return None
+    meta = _meta_with_overrides(loaded.meta, item)
+    mask = breast_mask(loaded.pixels, view=meta.view, laterality=meta.laterality)
+    spec = project.grid_spec()
+    spacing = meta.mean_spacing_mm
+    regions = region_grid(mask, spec, spacing)
+    lesions, complete = [], item.lesions_complete
+    for lesion in item.lesions:
+        try:
+            lesions.append(dataclasses.replace(lesion, polygon=check_contour(lesion.polygon, meta.width, meta.height).polygon))
+        except InvalidContourError as exc:
+            report.warnings.append((path, f"lesion contour skipped: {exc}"))
+            complete = complete and lesion.cls is not LesionClass.MALIGNANT
+    patient = item.patient_key or meta.patient_id or item.path.stem
+    study = item.study_key or meta.study_uid or patient
+    alpha = project.alpha()
+    with project.session() as s:
+        image_id = image_store.add_image(s, meta, sha, patient, study, item.weak, item.birads, item.pathology, item.label_source)
+        region_store.add_grid(s, image_id, spec, spacing, regions)
+        for lesion in lesions:
+            ann_store.add_annotation(s, image_id, lesion.cls, lesion.polygon, item.annotator, source=item.label_source or "import")
+        if complete and any(les.cls is LesionClass.MALIGNANT for les in lesions):
+            image_store.set_status(s, image_id, AnnotationStatus.CONTOURED)
+        relabel_image(s, image_id, alpha)
+    put_cached(sha, loaded.pixels)
+    for w in (*meta.warnings, *item.notes):
+        report.warnings.append((path, w))
+    if not regions:
+        report.warnings.append((path, "no region of the grid lies inside the breast (image too small or mask empty)"))
+    report.imported.append(image_id)
+    return image_id
 
 
 def import_items(
@@ -138,12 +148,12 @@ def import_items(
     items = list(items)
     report = report or ImportReport()
     for k, item in enumerate(items):
+        progress(k, len(items), f"importing {item.path.name}")
         try:
             check_cancel(cancel)
         except MammoError:
             report.cancelled = True
             break
-        progress(k, len(items), f"importing {item.path.name}")
         import_one(project, item, report)
     progress(len(items), len(items), report.summary())
     if report.imported:

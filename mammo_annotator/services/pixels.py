@@ -46,6 +46,12 @@ def load_pixels(image: ImageRecord) -> np.ndarray:
             return np.load(path, mmap_mode="r")
         except (OSError, ValueError):
             path.unlink(missing_ok=True)  # corrupt cache entry: fall back to the source
+    from .synthetic_source import is_synthetic, regenerate  # local: avoids an import cycle
+
+    if is_synthetic(image.source_path):
+        pixels = regenerate(image.source_path)
+        put_cached(image.sha256, pixels)
+        return pixels
     source = Path(image.source_path)
     if not source.is_file():
         raise ImageReadError(source, "the image file has disappeared (moved or deleted since import)")

@@ -1,0 +1,146 @@
+"""Import: every bad input is reported with its file and reason; nothing is half-written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from mammo_annotator.core.synthetic import synthetic_mammogram
+from mammo_annotator.services.importing import ImportReport, import_items
+from mammo_annotator.services.info import project_info
+from mammo_annotator.services.pixels import load_pixels
+from mammo_annotator.services.project import open_project
+from mammo_annotator.services.sources import items_from_paths
+from mammo_annotator.services.synthetic_source import import_synthetic
+from mammo_annotator.store import images as image_store
+from mammo_annotator.store.schema import ImageRow, RegionGridRow, RegionRow
+from tests.core.factories import make_dicom
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    p = open_project(tmp_path / "p.sqlite", create=True)
+    yield p
+    p.close()
+
+
+def _png16(path, seed, laterality="L"):
+    case = synthetic_mammogram(seed, size=(512, 416), view="MLO", laterality=laterality)
+    Image.fromarray(case.pixels.astype(np.uint16)).save(path)
+    return path
+
+
+def _table_counts(project):
+    with project.session() as s:
+        return tuple(s.scalar(select(func.count()).select_from(t)) for t in (ImageRow, RegionGridRow, RegionRow))
+
+
+def test_folder_with_csv_and_bad_files(project, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    _png16(src / "a.png", 1)
+    _png16(src / "b.png", 2, "R")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    make_dicom(src / "nopixels.dcm", None)
+    make_dicom(src / "c.dcm", synthetic_mammogram(3, size=(512, 416)).pixels, ImageLaterality="L", ViewPosition="CC",
+               PatientID="P9", PixelSpacing=[0.1, 0.1])
+    (src / "notes.txt").write_text("not an image")
+    csv = tmp_path / "labels.csv"
+    csv.write_text(
+        "image,patient_id,birads\n"
+        "src/a.png,P1,5\n"
+        "src/b.png,P1,1\n"
+        "src/missing.png,P2,2\n"
+        "src/c.dcm,P9,banana\n"
+    )
+    report = ImportReport()
+    items = items_from_paths([src], labels_csv=csv, report=report)
+    import_items(project, items, report=report)
+    failed = dict(report.failed)
+    assert len(report.imported) == 3  # a, b, c (c without a label: its CSV row is bad)
+    assert any(k.endswith("labels.csv:4") and "missing.png" in v for k, v in failed.items())
+    assert any(k.endswith("labels.csv:5") and "banana" in v for k, v in failed.items())
+    assert "truncated" in failed[str((src / "broken.png").resolve())]
+    assert "pixel data" in failed[str((src / "nopixels.dcm").resolve())].lower()
+    info = project_info(project)
+    assert info["images"] == 3 and info["patients"] == 2
+    assert info["weak_labels"]["M"] == 1 and info["weak_labels"]["N"] == 1 and info["weak_labels"]["unknown"] == 1
+    with project.session() as s:
+        dicom = [im for im in image_store.list_images(s) if im.source_path.endswith("c.dcm")][0]
+    assert (dicom.laterality, dicom.view, dicom.pixel_spacing_mm, dicom.patient_key) == ("L", "CC", (0.1, 0.1), "P9")
+    # failed files left nothing behind: one grid per imported image
+    assert _table_counts(project)[:2] == (3, 3)
+
+
+def test_reimport_is_recognised(project, tmp_path):
+    _png16(tmp_path / "a.png", 1)
+    first = import_items(project, items_from_paths([tmp_path / "a.png"]))
+    again = import_items(project, items_from_paths([tmp_path / "a.png"]))
+    assert len(first.imported) == 1 and again.imported == [] and again.duplicates[0][1] == first.imported[0]
+    assert project_info(project)["images"] == 1
+
+
+def test_missing_path_reported(project, tmp_path):
+    report = ImportReport()
+    items = items_from_paths([tmp_path / "nowhere"], report=report)
+    assert items == [] and report.failed == [(str(tmp_path / "nowhere"), "no such file or folder")]
+
+
+def test_failure_inside_transaction_leaves_nothing(project, tmp_path, monkeypatch):
+    """A crash while storing regions rolls back the image row written just before."""
+    from mammo_annotator.store import regions as region_store
+
+    _png16(tmp_path / "a.png", 1)
+
+    def boom(*a, **k):
+        raise ValueError("disk full")
+
+    monkeypatch.setattr(region_store, "add_grid", boom)
+    report = import_items(project, items_from_paths([tmp_path / "a.png"]))
+    assert report.imported == [] and "disk full" in report.failed[0][1]
+    assert _table_counts(project) == (0, 0, 0)
+
+
+def test_cancel_stops_between_images(project, tmp_path):
+    import threading
+
+    for i in range(3):
+        _png16(tmp_path / f"{i}.png", i)
+    token = threading.Event()
+    seen = []
+
+    def progress(done, total, msg):
+        seen.append(done)
+        if done == 1:
+            token.set()
+
+    report = import_items(project, items_from_paths([tmp_path]), progress=progress, cancel=token)
+    assert report.cancelled and len(report.imported) == 1
+
+
+def test_synthetic_import_and_pixels_regenerate(project, tmp_path, monkeypatch):
+    report = import_synthetic(project, n_patients=1, seed=3, size=(512, 416))
+    assert len(report.imported) == 4 and not report.failed
+    with project.session() as s:
+        images = image_store.list_images(s)
+    first = np.array(load_pixels(images[0]))
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "other-cache"))  # cold cache: regenerate
+    again = np.array(load_pixels(images[0]))
+    assert np.array_equal(first, again)
+
+
+def test_vanished_source_file_is_named(project, tmp_path, monkeypatch):
+    from mammo_annotator.core.errors import ImageReadError
+
+    path = _png16(tmp_path / "a.png", 1)
+    import_items(project, items_from_paths([path]))
+    path.unlink()
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cold"))
+    with project.session() as s:
+        (image,) = image_store.list_images(s)
+    with pytest.raises(ImageReadError, match="disappeared") as err:
+        load_pixels(image)
+    assert "a.png" in str(err.value)
