@@ -1,1 +1,2 @@
-"""Torch layer: region features, the dual-branch heads, training, scoring and metrics."""
+"""Model layer: feature extractors, dual-branch heads and losses, training, scoring, metrics,
+cross-validation and reports. Imports numpy, scipy, sklearn, torch and core only."""

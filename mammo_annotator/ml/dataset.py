@@ -226,31 +226,22 @@ class PackedData:
 
     @classmethod
     def from_dataset(cls, ds: RegionDataset, device: torch.device | str = "cpu") -> "PackedData":
-        return cls._build(ds.features, ds.offsets, np.arange(len(ds)), ds, device)
-
-    @classmethod
-    def _build(cls, x_src, offsets, idx, src, device) -> "PackedData":
-        rows, counts = _rows_of(offsets, idx)
-        n = len(idx)
-        m_max = int(counts.max()) if n else 0
+        counts = ds.n_regions
+        n, m_max = len(ds), int(counts.max())
         img = np.repeat(np.arange(n), counts)
-        pos = np.arange(len(rows)) - np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        pos = np.arange(len(img)) - np.repeat(ds.offsets[:-1], counts)
         valid = np.zeros((n, m_max), dtype=bool)
         valid[img, pos] = True
         labels = np.full((n, m_max), REGION_IGNORED, dtype=np.int8)
-        labels[img, pos] = src.region_labels[rows] if isinstance(src, RegionDataset) else src["region_labels"][rows]
-        get = (lambda k: getattr(src, k)) if isinstance(src, RegionDataset) else src.__getitem__
+        labels[img, pos] = ds.region_labels
         dev = torch.device(device)
-        x = x_src[rows] if not isinstance(x_src, torch.Tensor) else x_src[torch.from_numpy(rows).to(x_src.device)]
         return cls(
-            x=torch.as_tensor(x, dtype=torch.float32).to(dev),
+            x=torch.from_numpy(np.ascontiguousarray(ds.features, dtype=np.float32)).to(dev),
             img=torch.from_numpy(img).to(dev), pos=torch.from_numpy(pos).to(dev),
-            counts=torch.from_numpy(counts).to(dev), valid=torch.from_numpy(valid).to(dev),
-            y_m=torch.from_numpy(np.asarray(get("y_m"))[idx]).to(dev),
-            y_b=torch.from_numpy(np.asarray(get("y_b"))[idx]).to(dev),
-            region_labels=torch.from_numpy(labels).to(dev),
-            has_local=torch.from_numpy(np.asarray(get("has_local"))[idx]).to(dev),
-            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            counts=torch.from_numpy(counts.copy()).to(dev), valid=torch.from_numpy(valid).to(dev),
+            y_m=torch.from_numpy(ds.y_m.copy()).to(dev), y_b=torch.from_numpy(ds.y_b.copy()).to(dev),
+            region_labels=torch.from_numpy(labels).to(dev), has_local=torch.from_numpy(ds.has_local.copy()).to(dev),
+            offsets=ds.offsets.copy(),
         )
 
     def batch(self, idx: np.ndarray) -> "PackedData":
@@ -269,3 +260,23 @@ class PackedData:
             y_m=self.y_m[t_idx], y_b=self.y_b[t_idx], region_labels=self.region_labels[t_idx, :m_max],
             has_local=self.has_local[t_idx], offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         )
+
+
+def concat_datasets(parts: Sequence[RegionDataset]) -> RegionDataset:
+    """Images of several datasets in one (same feature dimension and feature key)."""
+    keys = {p.feature_key for p in parts}
+    if len(keys) > 1:
+        raise ValueError(f"cannot mix features of different extractors: {sorted(keys)}")
+    if len({p.dim for p in parts}) > 1:
+        raise ValueError("cannot mix feature dimensions")
+    counts = np.concatenate([p.n_regions for p in parts])
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    ds = RegionDataset(
+        features=cat("features"), boxes=cat("boxes"),
+        offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        y_m=cat("y_m"), y_b=cat("y_b"), region_labels=cat("region_labels"), has_local=cat("has_local"),
+        patient_ids=cat("patient_ids"), laterality=cat("laterality"), view=cat("view"), image_ids=cat("image_ids"),
+        lesions=[les for p in parts for les in p.lesions], feature_key=parts[0].feature_key,
+    )
+    ds.validate()
+    return ds

@@ -1,0 +1,40 @@
+"""Build an extractor from a name + options (what a project's settings store).
+
+DEFAULT_EXTRACTOR = "handcrafted", chosen by measurement: on mini-MIAS (what-is-known.md)
+hand-crafted texture features beat a randomly initialised CNN in every comparison and a small
+CNN trained from scratch did not beat them either; no pretrained weights ship with the app.
+A random-init CNN is therefore never built unless asked for explicitly (random_init=True).
+When the user supplies ImageNet weights or a learned TorchScript extractor, measure it against
+this floor with ml.cv before making it a project's default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .base import FeatureExtractor
+from .cnn import imagenet_extractor
+from .handcrafted import HandcraftedExtractor
+from .torchscript import torchscript_extractor
+
+DEFAULT_EXTRACTOR = "handcrafted"
+
+_BUILDERS: dict[str, Callable[..., FeatureExtractor]] = {
+    "handcrafted": HandcraftedExtractor,
+    "resnet18": lambda **kw: imagenet_extractor("resnet18", **kw),
+    "resnet34": lambda **kw: imagenet_extractor("resnet34", **kw),
+    "resnet50": lambda **kw: imagenet_extractor("resnet50", **kw),
+    "vgg16": lambda **kw: imagenet_extractor("vgg16", **kw),
+    "torchscript": torchscript_extractor,
+}
+
+
+def available_extractors() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def build_extractor(name: str = DEFAULT_EXTRACTOR, **options: Any) -> FeatureExtractor:
+    """e.g. build_extractor("resnet18", weights="r18.pth", layer="layer3", downsample=2)."""
+    if name not in _BUILDERS:
+        raise KeyError(f"unknown feature extractor {name!r}; known: {available_extractors()}")
+    return _BUILDERS[name](**options)
