@@ -1,0 +1,131 @@
+"""Loss math on hand-computed cases (method sections 3-4)."""
+
+import math
+
+import numpy as np
+import torch
+
+from mammo_annotator.ml.dataset import ImageRecord, RegionDataset
+from mammo_annotator.ml.losses import (ObjectiveWeights, image_log_probs, masked_log_softmax, objective,
+                                       topk_mask)
+from mammo_annotator.ml.model import DualBranchHead, RegionOutputs, method
+
+
+def test_masked_softmax_ignores_masked_entries():
+    logits = torch.tensor([[1.0, 2.0, 3.0, 50.0]])
+    mask = torch.tensor([[True, True, True, False]])
+    p = masked_log_softmax(logits, mask).exp()
+    e = np.exp([1, 2, 3])
+    np.testing.assert_allclose(p[0, :3].numpy(), e / e.sum(), rtol=1e-6)
+    assert p[0, 3] == 0
+
+
+def test_topk_mask_and_fewer_regions_than_k():
+    scores = torch.tensor([[0.1, 0.9, 0.5, 0.7, 0.0], [0.3, 0.2, 0.0, 0.0, 0.0]])
+    valid = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    sel = topk_mask(scores, valid, 2)
+    assert sel[0].tolist() == [False, True, False, True, False]
+    sel = topk_mask(scores, valid, 3)  # image 2 has 2 regions < k: take all, never padding
+    assert sel[1].tolist() == [True, True, False, False, False]
+
+
+def _outputs(cls_logits, det_logits, valid=None):
+    cls_logits = torch.tensor(cls_logits, dtype=torch.float64)[None]
+    det_logits = torch.tensor(det_logits, dtype=torch.float64)[None]
+    valid = torch.ones(cls_logits.shape[:2], dtype=torch.bool) if valid is None else torch.tensor([valid])
+    return RegionOutputs(cls_logits, det_logits, valid)
+
+
+def test_image_probability_by_hand():
+    cls = [[0.0, 1.0, 2.0], [1.0, 0.0, 0.5], [2.0, 0.0, -1.0]]  # (N, B, M) logits, 3 regions
+    det = [[0.5, 1.0], [0.0, 0.0], [1.0, -1.0]]  # (B, M)
+    out = _outputs(cls, det)
+    pc = np.exp(cls) / np.exp(cls).sum(1, keepdims=True)
+    for rs, k in ((False, 10), (True, 2), (True, 10)):
+        cfg = method("cls_det_rs", region_selection=rs, k=k)
+        ilp = image_log_probs(out, cfg)
+        for j, c in ((0, 1), (1, 2)):  # (B col, cls index)
+            d = np.array(det)[:, j]
+            keep = np.ones(3, bool)
+            if rs and k < 3:
+                keep[np.argsort(-pc[:, c])[k:]] = False
+            q = np.where(keep, np.exp(d), 0) / np.exp(d)[keep].sum()
+            p = float((q * pc[:, c]).sum())
+            assert math.isclose(ilp.logp[0, j].exp().item(), p, rel_tol=1e-9)
+            assert math.isclose(ilp.log1mp[0, j].exp().item(), 1 - p, rel_tol=1e-9)
+
+
+def test_max_region_and_db_baseline():
+    cls = [[0.0, 1.0, 2.0], [1.0, 0.0, 0.5]]
+    pc = np.exp(cls) / np.exp(cls).sum(1, keepdims=True)
+    ilp = image_log_probs(_outputs(cls, [[0, 0], [0, 0]]), method("max_region"))
+    assert math.isclose(ilp.logp[0, 1].exp().item(), pc[:, 2].max(), rel_tol=1e-9)
+    assert math.isclose(ilp.log1mp[0, 1].exp().item(), 1 - pc[:, 2].max(), rel_tol=1e-9)
+    cls2 = [[1.0, 2.0], [0.0, 0.5]]  # (B, M) only
+    det = [[0.3, 0.1], [0.0, 0.9]]
+    ilp = image_log_probs(_outputs(cls2, det), method("db_baseline"))
+    p2 = np.exp(cls2) / np.exp(cls2).sum(1, keepdims=True)
+    q = np.exp(np.array(det)[:, 1]) / np.exp(np.array(det)[:, 1]).sum()
+    assert math.isclose(ilp.logp[0, 1].exp().item(), float((q * p2[:, 1]).sum()), rel_tol=1e-9)
+
+
+def _semi_dataset():
+    recs = [
+        ImageRecord(np.zeros((3, 2), np.float32), np.zeros((3, 4)), 1.0, 0.0, np.array([1, 0, -1], np.int8), "a"),
+        ImageRecord(np.zeros((2, 2), np.float32), np.zeros((2, 4)), 0.0, 1.0, None, "b"),
+        ImageRecord(np.zeros((2, 2), np.float32), np.zeros((2, 4)), 1.0, 0.0, None, "c"),
+    ]
+    return RegionDataset.from_records(recs)
+
+
+def test_semi_weights_lambda1_is_beta_over_mf():
+    ds = _semi_dataset()
+    w = ObjectiveWeights.from_dataset(ds, method("ss_cls_det_rs", beta=2.0, lambda2=0.5))
+    assert w.w_full_cls == 0.5 * 2.0 / 2  # m_f = 2 labelled regions
+    assert w.w_full_det == 0.5 / 1  # one fully labelled image with an M region
+    assert w.w_weak_m == 1 / 2  # W = images b, c: the labelled image is not a weak M sample
+    assert w.w_weak_b == 1 / 3  # B term over all images
+    w = ObjectiveWeights.from_dataset(ds, method("cls_det_rs"))
+    assert w.w_weak_m == 1 / 3 and w.w_full_cls == 0 and w.w_full_det == 0
+    assert ObjectiveWeights.from_dataset(ds, method("ss_baseline_rs")).w_full_det == 0
+
+
+def test_semi_objective_by_hand():
+    ds = _semi_dataset()
+    cfg = method("ss_cls_det_rs", k=10)
+    data = ds.pack()
+    torch.manual_seed(0)
+    cls = torch.randn(3, 3, 3, dtype=torch.float64)
+    det = torch.randn(3, 3, 2, dtype=torch.float64)
+    out = RegionOutputs(cls, det, data.valid)
+    w = ObjectiveWeights.from_dataset(ds, cfg)
+    loss, parts = objective(out, data, cfg, w)
+    pc = torch.softmax(cls, -1)
+    ilp = image_log_probs(out, cfg)
+    # weak: M over W = {b, c}, B over all
+    wm = (ilp.log1mp[1, 1] + ilp.logp[2, 1]) / 2
+    wb = (ilp.log1mp[0, 0] + ilp.logp[1, 0] + ilp.log1mp[2, 0]) / 3
+    cls_term = (torch.log(pc[0, 0, 2]) + torch.log(1 - pc[0, 1, 2])) / 2
+    pdet = torch.softmax(det[0, :3, 1], 0)  # unmasked detection softmax over image a's regions
+    det_term = torch.log(pdet[0])
+    expected = -(wm + wb + cls_term + det_term)
+    assert torch.allclose(loss, expected, rtol=1e-9)
+    assert torch.allclose(parts["full_cls"], cls_term) and torch.allclose(parts["full_det"], det_term)
+
+
+def test_gradients_finite_with_padding_and_selection():
+    ds = _semi_dataset()
+    for name in ("ss_cls_det_rs", "cls_det_rs", "max_region", "db_baseline", "cls_det"):
+        cfg = method(name, k=1, full_det_mask="union") if name.startswith("ss") else method(name, k=1)
+        head = DualBranchHead(2, cfg)
+        data = ds.pack()
+        loss, _ = objective(head(data), data, cfg, ObjectiveWeights.from_dataset(ds, cfg))
+        loss.backward()
+        assert torch.isfinite(loss)
+        assert all(torch.isfinite(p.grad).all() for p in head.parameters() if p.grad is not None)
+
+
+def test_branch_init_std():
+    head = DualBranchHead(64, method("cls_det_rs", hidden=256))
+    assert abs(head.cls.weight.std().item() - 1e-4) < 2e-5
+    assert abs(head.det.weight.std().item() - 1e-4) < 2e-5

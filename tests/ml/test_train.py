@@ -1,0 +1,91 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from mammo_annotator.ml.model import method
+from mammo_annotator.ml.scoring import score
+from mammo_annotator.ml.simulate import SimSpec, simulate_regions
+from mammo_annotator.ml.train import TrainConfig, patient_split, train
+from tests.ml.helpers import tiny_dataset
+
+SMALL = SimSpec(n_patients=30, regions=(20, 30), dim=16)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate_regions(SMALL, seed=3)
+
+
+def test_deterministic_given_seed(small):
+    cfg, tc = method("cls_det_rs"), TrainConfig(epochs=3, seed=7, batch_size=32)
+    a = train(small, cfg, tc).model.head.state_dict()
+    b = train(small, cfg, tc).model.head.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = train(small, cfg, TrainConfig(epochs=3, seed=8, batch_size=32)).model.head.state_dict()
+    assert not torch.equal(a["fc.weight"], c["fc.weight"])
+
+
+def test_progress_and_cancel(small):
+    calls = []
+    res = train(small, method("cls_det_rs"), TrainConfig(epochs=3), progress=lambda *a: calls.append(a))
+    assert res.status == "done" and [c[0] for c in calls] == [1, 2, 3] and all(c[1] == 3 for c in calls)
+    assert all(np.isfinite(c[2]) and c[3] >= 0 for c in calls)
+    ev = threading.Event()
+    res = train(small, method("cls_det_rs"), TrainConfig(epochs=50),
+                progress=lambda e, n, l, t: ev.set() if e == 2 else None, cancel=ev)
+    assert res.status == "cancelled" and res.epochs_run == 2 and not res.ok
+
+
+def test_divergence_is_reported(small, monkeypatch):
+    import mammo_annotator.ml.train as train_mod
+
+    real = train_mod.objective
+    calls = []
+
+    def poisoned(*a, **kw):
+        loss, parts = real(*a, **kw)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) > 3 else loss), parts
+
+    monkeypatch.setattr(train_mod, "objective", poisoned)
+    res = train(small, method("cls_det_rs"), TrainConfig(epochs=5, batch_size=32))
+    assert res.status == "diverged" and "non-finite" in res.message
+    assert all(torch.isfinite(p).all() for p in res.model.head.parameters())
+
+
+def test_warm_start_and_early_stopping(small):
+    first = train(small, method("cls_det_rs"), TrainConfig(epochs=3)).model
+    res = train(small, method("cls_det_rs"), TrainConfig(epochs=1, lr=1e-3), init=first)
+    assert res.ok
+    assert torch.equal(res.model.head.feat_mean, first.head.feat_mean)  # normaliser kept
+    res = train(small, method("cls_det_rs"), TrainConfig(epochs=40, val_fraction=0.3, patience=2))
+    assert res.ok and res.best_epoch >= 1 and all("val_loss" in h for h in res.history)
+    with pytest.raises(ValueError, match="features|expects"):
+        train(tiny_dataset(), method("cls_det_rs"), TrainConfig(epochs=1), init=first)
+
+
+def test_patient_split_is_patient_wise(small):
+    tr, va = patient_split(small, 0.3, 0)
+    assert len(va) and not set(small.patient_ids[tr]) & set(small.patient_ids[va])
+
+
+def test_augmentation_options_run(small):
+    res = train(small, method("cls_det_rs"), TrainConfig(epochs=2, region_dropout=0.2, bf16=True),
+                extra_views=[small])
+    assert res.ok and res.model.train_summary["n_images"] == len(small)
+
+
+def test_scores_shapes_and_d(small):
+    model = train(small, method("cls_det_rs"), TrainConfig(epochs=2)).model
+    sc = score(model, small)
+    assert sc.p_cls.shape == (len(small.features), 3) and sc.d.shape == (len(small.features), 2)
+    np.testing.assert_allclose(sc.p_cls.sum(1), 1, atol=1e-5)
+    for i in (0, 5):
+        r = sc.regions(i)
+        np.testing.assert_allclose(r["p_det"].sum(0), 1, atol=1e-5)
+        np.testing.assert_allclose(r["p_maskdet"].sum(0), 1, atol=1e-5)
+        assert (r["p_maskdet"][:, 1] > 0).sum() == min(10, len(r["p_det"]))
+        np.testing.assert_allclose(r["d"], r["p_cls"][:, 1:] * r["p_det"], rtol=1e-6)
+    assert np.all((sc.p_m >= 0) & (sc.p_m <= 1))
