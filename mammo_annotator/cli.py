@@ -175,11 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_commands(sub, with_db) -> None:
-    """train / evaluate / retrain, registered when the model layer is installed."""
-    try:
-        from . import cli_model
-    except ImportError:
-        return
+    from . import cli_model
+
     cli_model.register(sub, with_db, _open, _progress_bar)
 
 

@@ -1,0 +1,128 @@
+"""The ``train``, ``retrain``, ``evaluate`` and ``models`` commands (registered by ``cli.build_parser``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+
+def _stage_bar(progress_bar):
+    """Adapt a (stage, done, total, message) callback onto one tqdm bar per stage."""
+    bars: dict[str, object] = {}
+
+    def update(stage: str, done: int, total: int, message: str) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bars.clear()
+            bar = bars[stage] = progress_bar(stage)
+        bar(done, total, message)
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    update.close = close  # type: ignore[attr-defined]
+    return update
+
+
+def _print_outcome(outcome) -> int:
+    print(f"model version {outcome.version_id}: {outcome.message} ({outcome.seconds:.1f} s)")
+    for key in ("val_M_vs_BN/auroc", "val_MB_vs_N/auroc", "val_loss", "active_val_loss"):
+        if key in outcome.metrics:
+            print(f"  {key:22s} {outcome.metrics[key]:.3f}")
+    return 0 if outcome.state in ("done", "worse") else 1
+
+
+def cmd_train(args, open_project, progress_bar) -> int:
+    from .services.training import TrainingRequest, run_training
+
+    project = open_project(args)
+    if args.extractor:
+        project.set_setting("extractor", {"name": args.extractor, "options": json.loads(args.extractor_options or "{}")})
+    bar = _stage_bar(progress_bar)
+    request = TrainingRequest(method=args.method, epochs=args.epochs, seed=args.seed, warm_start=args.warm_start,
+                              activate=args.activate)
+    try:
+        outcome = run_training(project, request, progress=bar)
+    finally:
+        bar.close()
+    return _print_outcome(outcome)
+
+
+def cmd_evaluate(args, open_project, progress_bar) -> int:
+    from .services.evaluation import EvaluationRequest, run_evaluation
+
+    project = open_project(args)
+    test_project = open_project(argparse_ns(args.test_db)) if args.test_db else None
+    bar = progress_bar("evaluate")
+    try:
+        paths = run_evaluation(
+            project, EvaluationRequest(out_dir=Path(args.out), folds=args.folds, seed=args.seed, epochs=args.epochs,
+                                       methods=args.methods.split(",") if args.methods else None, title=args.title),
+            test_project=test_project, progress=bar,
+        )
+    finally:
+        bar.close()
+    print((paths["markdown"]).read_text())
+    for name, path in paths.items():
+        print(f"{name:9s} {path}")
+    return 0
+
+
+def argparse_ns(db: str):
+    import argparse
+
+    return argparse.Namespace(db=db)
+
+
+def cmd_models(args, open_project, progress_bar) -> int:
+    from .services.model_history import list_versions
+
+    project = open_project(args)
+    if args.activate is not None:
+        from .services.training import activate_version
+
+        activate_version(project, args.activate)
+    for v in list_versions(project):
+        mark = "*" if v.is_active else " "
+        auc = v.metrics.get("val_M_vs_BN/auroc")
+        print(f"{mark} {v.id:4d}  {v.created_at:%Y-%m-%d %H:%M}  {v.name:16s} {v.state:8s} "
+              f"local {v.summary.get('n_local', 0):4d}  val M-vs-BN AUROC {auc if auc is None else f'{auc:.3f}'}")
+    return 0
+
+
+def register(sub, with_db, open_project, progress_bar) -> None:
+    def bind(fn):
+        return lambda args: fn(args, open_project, progress_bar)
+
+    for name, help_text in (("train", "train a model version on the project's labels and contours"),
+                            ("retrain", "retrain warm-started from the active model (what the app runs in the background)")):
+        p = with_db(sub.add_parser(name, help=help_text))
+        p.add_argument("--method", default=None, help="max_region | db_baseline | cls_det | cls_det_rs | ss_baseline_rs | "
+                       "ss_cls_det_rs (default: semi-supervised when contours exist)")
+        p.add_argument("--epochs", type=int, default=60)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--extractor", help="feature extractor name (stored as the project's setting)")
+        p.add_argument("--extractor-options", help="JSON options of the extractor, e.g. '{\"weights\": \"r18.pth\"}'")
+        p.add_argument("--activate", choices=["if_better", "always", "never"], default="if_better")
+        p.set_defaults(func=bind(cmd_train), warm_start=name == "retrain")
+
+    p = with_db(sub.add_parser("evaluate", help="patient-wise cross-validation of the paper's methods (Table 2)"))
+    p.add_argument("--out", required=True, help="folder for results.md/json and the plots")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--methods", help="comma-separated run names (default: all baselines + SS 25/50/75/100 %%)")
+    p.add_argument("--test-db", help="train on --db, test on this project instead of cross-validating")
+    p.add_argument("--title", default="Results")
+    p.set_defaults(func=bind(cmd_evaluate))
+
+    p = with_db(sub.add_parser("models", help="list model versions; --activate ID switches the proposals"))
+    p.add_argument("--activate", type=int)
+    p.set_defaults(func=bind(cmd_models))
+
+
+

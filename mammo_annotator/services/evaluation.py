@@ -1,0 +1,56 @@
+"""Evaluate the paper's methods on a project: patient-wise CV (or train on one project, test on
+another) and a Table-2-shaped report with ROC, FROC and probability-plane plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.progress import CancelToken, ProgressFn, no_progress
+from ..ml.cv import cross_validate, default_runs, train_test
+from ..ml.report import write_report
+from ..ml.train import TrainConfig
+from .datasets import load_dataset
+from .features import ensure_features, project_extractor
+from .project import Project
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    out_dir: Path
+    folds: int = 5
+    seed: int = 0
+    epochs: int = 60
+    methods: list[str] | None = None  # run names of ml.cv.default_runs; None = all
+    title: str = "Results"
+
+
+def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None):
+    extractor = project_extractor(project)
+    ensure_features(project, extractor, progress, cancel)
+    return load_dataset(project, extractor.key).data
+
+
+def run_evaluation(project: Project, request: EvaluationRequest, test_project: Project | None = None,
+                   progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> dict[str, Path]:
+    """Run every requested method and write results.md / results.json / plots to ``out_dir``."""
+    ds = _dataset(project, progress, cancel)
+    runs = default_runs(TrainConfig(epochs=request.epochs, seed=request.seed))
+    if request.methods:
+        unknown = set(request.methods) - {r.name for r in runs}
+        if unknown:
+            raise ValueError(f"unknown methods {sorted(unknown)}; known: {[r.name for r in runs]}")
+        runs = [r for r in runs if r.name in request.methods]
+    total = len(runs) * (1 if test_project else request.folds)
+    count = {"n": 0}
+
+    def cv_progress(name: str, fold: int, n_folds: int) -> None:
+        progress(count["n"], total, f"{name} fold {fold + 1}/{n_folds}")
+        count["n"] += 1
+
+    if test_project is not None:
+        result = train_test(ds, _dataset(test_project, progress, cancel), runs, request.seed, cv_progress, cancel)
+    else:
+        result = cross_validate(ds, runs, request.folds, request.seed, cv_progress, cancel)
+    progress(total, total, "writing the report")
+    return write_report(result, request.out_dir, request.title)

@@ -1,0 +1,164 @@
+"""The training use case: features -> dataset -> train -> validate -> store -> score -> activate.
+
+One call is one model version. A fixed patient-wise validation split (stored in the project so
+every version is judged on the same patients) decides whether the new version may replace the
+active one: a version that diverged or validates worse is kept in the history, not activated.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..core.progress import CancelToken, Cancelled
+from ..ml import modelio
+from ..ml.metrics import image_and_breast_metrics
+from ..ml.model import TrainedModel, method
+from ..ml.scoring import Scores, score
+from ..ml.train import TrainConfig, train
+from ..store import models as model_store
+from .datasets import ProjectDataset, load_dataset
+from .features import ensure_features, project_extractor
+from .project import Project
+
+StageProgress = Callable[[str, int, int, str], None]  # (stage, done, total, message)
+VAL_FRACTION = 0.2
+WORSE_TOLERANCE = 0.02  # relative validation-loss increase tolerated before a version counts as worse
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    method: str | None = None  # None: semi-supervised when contours exist, else weak Cls-Det-RS
+    epochs: int = 60
+    seed: int = 0
+    warm_start: bool = False
+    activate: str = "if_better"  # "if_better" | "always" | "never"
+
+
+@dataclass
+class TrainingOutcome:
+    version_id: int | None
+    activated: bool
+    state: str  # done / worse / diverged / cancelled
+    message: str
+    metrics: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _quiet(stage: str, done: int, total: int, message: str) -> None:
+    pass
+
+
+def validation_patients(project: Project, pd: ProjectDataset) -> set[str]:
+    """The project's held-out patients: chosen once, extended for patients imported later."""
+    stored = project.setting("validation_patients")
+    known = project.setting("split_patients_seen", [])
+    patients = sorted(set(pd.data.patient_ids.tolist()))
+    new = [p for p in patients if p not in set(known)]
+    val = set(stored or [])
+    if new:
+        rng = np.random.default_rng(len(known))
+        pick = rng.random(len(new)) < VAL_FRACTION
+        val |= {p for p, k in zip(new, pick) if k}
+        project.set_setting("validation_patients", sorted(val))
+        project.set_setting("split_patients_seen", sorted(set(known) | set(new)))
+    return val
+
+
+def _metrics(ds, sc: Scores) -> dict:
+    return image_and_breast_metrics(ds.y_m, ds.y_b, sc.p_m, sc.p_b, ds.patient_ids, ds.laterality)
+
+
+def _val_loss(model: TrainedModel, val_ds) -> float:
+    from ..ml.train import evaluate_loss, resolve_device
+
+    return float(evaluate_loss(model.head, val_ds, model.config, resolve_device("cpu")))
+
+
+def run_training(project: Project, request: TrainingRequest = TrainingRequest(), progress: StageProgress = _quiet,
+                 cancel: CancelToken | None = None) -> TrainingOutcome:
+    t0 = time.perf_counter()
+    extractor = project_extractor(project)
+    try:
+        ensure_features(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel)
+    except Cancelled:
+        return TrainingOutcome(None, False, "cancelled", "stopped while computing features", seconds=time.perf_counter() - t0)
+    pd = load_dataset(project, extractor.key)
+    ds = pd.data
+    name = request.method or ("ss_cls_det_rs" if ds.has_local.any() else "cls_det_rs")
+    cfg = method(name)
+    val_patients = validation_patients(project, pd)
+    is_val = np.isin(ds.patient_ids.astype(str), sorted(val_patients))
+    train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    if len(train_idx) == 0:
+        train_idx, val_idx = np.arange(len(ds)), np.zeros(0, dtype=int)
+    train_ds = ds.subset(train_idx)
+    with project.session() as s:
+        active_id = model_store.active_model_id(s)
+        active = model_store.get_model_version(s, active_id) if active_id else None
+        active_blob = model_store.model_weights(s, active_id) if active_id else None
+    current = modelio.from_bytes(active_blob, f"model version {active_id}") if active_blob else None
+    if current is not None and (current.feature_key != extractor.key or current.in_dim != ds.dim):
+        current = None  # another extractor: nothing comparable to warm-start from or to compare with
+    init = current if request.warm_start and current is not None and current.config == cfg else None
+    tcfg = TrainConfig(epochs=request.epochs if init is None else max(2, request.epochs // 4), seed=request.seed,
+                       lr=3e-3 if init is None else 1e-3)
+    result = train(train_ds, cfg, tcfg, init=init, cancel=cancel,
+                   progress=lambda e, n, loss, el: progress("train", e, n, f"epoch {e}/{n}  loss {loss:.4f}  {el:.1f} s"))
+    if result.status == "cancelled":
+        return TrainingOutcome(None, False, "cancelled", result.message, seconds=time.perf_counter() - t0)
+    model = result.model
+    progress("validate", 0, 1, "validating")
+    metrics: dict = {"train_seconds": round(result.elapsed_s, 3), "epochs": result.epochs_run, "method": name,
+                     "warm_start": init is not None, "n_val_images": int(len(val_idx))}
+    state = "done" if result.status == "done" else "diverged"
+    if len(val_idx):
+        val_ds = ds.subset(val_idx)
+        metrics.update({f"val_{k}": v for k, v in _metrics(val_ds, score(model, val_ds)).items()})
+        metrics["val_loss"] = _val_loss(model, val_ds)
+        if current is not None and state == "done":
+            current_loss = _val_loss(current, val_ds)
+            metrics["active_val_loss"] = current_loss
+            if metrics["val_loss"] > current_loss * (1 + WORSE_TOLERANCE):
+                state = "worse"
+    summary = train_ds.summary() | {"n_val_images": int(len(val_idx)), "method": name}
+    model.metrics.update(metrics)
+    progress("store", 0, 1, "scoring all images")
+    scores = score(model, ds)
+    activate = state == "done" if request.activate == "if_better" else request.activate == "always"
+    message = {"done": "trained", "worse": "validates worse than the active model: kept, not activated",
+               "diverged": f"diverged ({result.message}): kept, not activated"}[state]
+    with project.session() as s:
+        version = model_store.add_model_version(
+            s, name, extractor.key, ds_grid_key(project), cfg.to_json() | {"train": tcfg.to_json()}, summary, metrics,
+            modelio.to_bytes(model), state=state, note=message,
+        )
+        store_predictions(s, version, pd, scores)
+        if activate:
+            model_store.activate(s, version)
+    project.events.emit("model_added", version_id=version)
+    if activate:
+        project.events.emit("model_activated", version_id=version)
+    return TrainingOutcome(version, activate, state, message, metrics, time.perf_counter() - t0)
+
+
+def ds_grid_key(project: Project) -> str:
+    return project.grid_spec().key()
+
+
+def store_predictions(session, version_id: int, pd: ProjectDataset, sc: Scores) -> None:
+    """Write every image's probabilities and region scores (p_cls N,B,M; p_det B,M; d_B, d_M)."""
+    for i, (image_id, grid_id) in enumerate(zip(pd.image_ids, pd.grid_ids)):
+        r = sc.regions(i)
+        cols = np.concatenate([r["p_cls"], r["p_det"], r["d"]], axis=1).astype(np.float32)
+        model_store.put_prediction(session, version_id, image_id, grid_id, float(sc.p_m[i]), float(sc.p_b[i]), cols)
+
+
+def activate_version(project: Project, version_id: int) -> None:
+    """Switch the proposals to another stored version (the user's choice overrides 'worse')."""
+    with project.session() as s:
+        model_store.activate(s, version_id)
+    project.events.emit("model_activated", version_id=version_id)
