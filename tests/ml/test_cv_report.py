@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from mammo_annotator.core.contours import circle_polygon
+from mammo_annotator.core.types import Lesion, LesionClass
+from mammo_annotator.ml.cv import RunSpec, cross_validate, default_runs, patient_folds, select_local, train_test
+from mammo_annotator.ml.dataset import ImageRecord, RegionDataset
+from mammo_annotator.ml.froc import froc
+from mammo_annotator.ml.model import method
+from mammo_annotator.ml.report import write_report
+from mammo_annotator.ml.scoring import Scores
+from mammo_annotator.ml.simulate import SimSpec, simulate_regions
+from mammo_annotator.ml.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_regions(SimSpec(n_patients=40, regions=(20, 30), dim=16), seed=0)
+
+
+def test_folds_are_patient_wise_and_cover_everything(sim):
+    folds = patient_folds(sim, 5, seed=0)
+    assert len(folds) == 5
+    test_all = np.concatenate([te for _, te in folds])
+    assert sorted(test_all.tolist()) == list(range(len(sim)))
+    for tr, te in folds:
+        assert not set(sim.patient_ids[tr]) & set(sim.patient_ids[te])
+        assert {"N", "B", "M"} <= set(sim.class_names()[te])  # stratified
+
+
+def test_select_local_is_deterministic_and_malignant_only(sim):
+    a, b = select_local(sim, 0.5, 3), select_local(sim, 0.5, 3)
+    assert np.array_equal(a.has_local, b.has_local)
+    n_m = int(np.sum(sim.y_m == 1))
+    assert a.has_local.sum() == round(0.5 * n_m) and np.all(sim.y_m[a.has_local] == 1)
+    assert select_local(sim, None, 0).has_local.sum() == 0
+
+
+def test_froc_by_hand():
+    boxes = np.array([[0, 0, 10, 10], [10, 0, 20, 10], [20, 0, 30, 10]])
+    lesion = (Lesion(LesionClass.MALIGNANT, circle_polygon(15, 5, 3)),)
+    recs = [ImageRecord(np.zeros((3, 1), np.float32), boxes, 1.0, 0.0, None, "a", lesions=lesion),
+            ImageRecord(np.zeros((3, 1), np.float32), boxes, 0.0, 0.0, None, "b")]
+    ds = RegionDataset.from_records(recs)
+    d = np.array([[0, 0.5], [0, 0.3], [0, 0.1], [0, 0.2], [0, 0.05], [0, 0.01]], np.float32)
+    sc = Scores(ds.image_ids, np.array([0.9, 0.1]), np.array([0.1, 0.1]), np.zeros((6, 3), np.float32),
+                np.zeros((6, 2), np.float32), np.zeros((6, 2), np.float32), d, ds.offsets)
+    curve = froc(ds, sc, "M")
+    # only image a is classified M (threshold 0.9); its region 1 hits the lesion with d = 0.3;
+    # region 0 (d = 0.5) is a false positive -> sensitivity 1 reached at 1 FP / 2 images
+    assert curve.n_tp_images == 1 and curve.image_threshold == pytest.approx(0.9)
+    assert curve.sensitivity_at(0.49) == 0.0 and curve.sensitivity_at(0.5) == 1.0
+    assert curve.fppi.max() == pytest.approx(1.0)
+
+
+def test_cross_validation_and_report(sim, tmp_path):
+    tc = TrainConfig(epochs=3, batch_size=32)
+    runs = [RunSpec("cls_det_rs", method("cls_det_rs"), None, tc),
+            RunSpec("ss_cls_det_rs_50", method("ss_cls_det_rs"), 0.5, tc)]
+    res = cross_validate(sim, runs, k=3, seed=0)
+    assert set(res.methods) == {"cls_det_rs", "ss_cls_det_rs_50"}
+    r = res.methods["cls_det_rs"]
+    assert len(r.fold_metrics) == 3 and "M_vs_BN/auroc" in r.fold_metrics[0]
+    assert "froc_M/sens@1fppi" in r.fold_metrics[0] and "breast/MB_vs_N/auroc" in r.fold_metrics[0]
+    assert len(res.pooled_scores("cls_det_rs")) == len(sim)
+    paths = write_report(res, tmp_path, "test", n_boot=50)
+    text = paths["markdown"].read_text()
+    assert "| cls_det_rs |" in text and "±" in text
+    for k in ("roc", "froc", "plane"):
+        assert paths[k].stat().st_size > 5000
+    assert len(default_runs()) == 9
+
+
+def test_train_test_rejects_shared_patients(sim):
+    with pytest.raises(ValueError, match="both"):
+        train_test(sim.subset(range(10)), sim.subset(range(8, 20)), [])
