@@ -1,0 +1,86 @@
+"""The command line: every researcher command on a small project, plus its error messages."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mammo_annotator.cli import main
+from mammo_annotator.core.synthetic import synthetic_mammogram
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+
+
+def _folder(tmp_path, n=4):
+    src = tmp_path / "src"
+    src.mkdir()
+    rows = ["image,patient_id,pathology"]
+    for i in range(n):
+        case = synthetic_mammogram(i, size=(512, 416), laterality="LR"[i % 2], n_malignant=int(i % 3 == 0))
+        Image.fromarray(case.pixels.astype(np.uint16)).save(src / f"im{i}.png")
+        rows.append(f"src/im{i}.png,P{i // 2},{'malignant' if i % 3 == 0 else 'normal'}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    return src
+
+
+def test_import_info_export_train_models_evaluate(tmp_path, capsys):
+    src = _folder(tmp_path, 8)
+    db = str(tmp_path / "p.sqlite")
+    assert main(["import", "--db", db, str(src), "--labels", str(tmp_path / "labels.csv"), "--window", "112"]) == 0
+    assert "8 imported" in capsys.readouterr().out
+    assert main(["info", "--db", db, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["images"] == 8 and info["patients"] == 4 and info["weak_labels"]["M"] == 3
+    out_csv = tmp_path / "regions.csv"
+    assert main(["export", "--db", db, "regions", "--out", str(out_csv)]) == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == info["regions"]["total"] > 0
+    assert {"image", "image_file", "x0", "y0", "x1", "y1", "label", "iom"} <= set(rows[0])
+    assert all(int(r["x1"]) - int(r["x0"]) == 112 for r in rows)
+    capsys.readouterr()
+    assert main(["train", "--db", db, "--epochs", "5"]) == 0
+    assert "model version 1" in capsys.readouterr().out
+    assert main(["retrain", "--db", db, "--epochs", "4"]) == 0
+    assert main(["models", "--db", db]) == 0
+    listing = capsys.readouterr().out
+    assert "cls_det_rs" in listing and listing.count("\n") >= 3
+    out_dir = tmp_path / "eval"
+    assert main(["evaluate", "--db", db, "--out", str(out_dir), "--folds", "2", "--epochs", "5",
+                 "--methods", "cls_det_rs,max_region"]) == 0
+    assert (out_dir / "results.md").is_file() and (out_dir / "roc.png").stat().st_size > 1000
+    table = (out_dir / "results.md").read_text()
+    assert "cls_det_rs" in table and "max_region" in table
+
+
+def test_grid_cannot_change_after_import(tmp_path, capsys):
+    src = _folder(tmp_path, 2)
+    db = str(tmp_path / "p.sqlite")
+    assert main(["import", "--db", db, str(src), "--window", "112"]) == 0
+    assert main(["import", "--db", db, str(src), "--window", "224"]) == 2
+    assert "cannot change" in capsys.readouterr().err
+
+
+def test_errors_name_the_file(tmp_path, capsys):
+    assert main(["info", "--db", str(tmp_path / "missing.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.sqlite" in err and "no such project database" in err
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("hello")
+    assert main(["info", "--db", str(bad)]) == 2
+    assert "not a SQLite database" in capsys.readouterr().err
+    assert main(["import-dataset", "--db", str(tmp_path / "p.sqlite"), "mini-mias", str(tmp_path)]) == 2
+    assert "Info.txt" in capsys.readouterr().err
+
+
+def test_module_entry_point_without_qt():
+    proc = subprocess.run([sys.executable, "-m", "mammo_annotator", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "import-dataset" in proc.stdout and "evaluate" in proc.stdout
