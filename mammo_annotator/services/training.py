@@ -36,6 +36,7 @@ class TrainingRequest:
     seed: int = 0
     warm_start: bool = False
     activate: str = "if_better"  # "if_better" | "always" | "never"
+    num_threads: int | None = None  # None: all cores; the app's background job uses 1 to keep the GUI fluid
 
 
 @dataclass
@@ -105,7 +106,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
         current = None  # another extractor: nothing comparable to warm-start from or to compare with
     init = current if request.warm_start and current is not None and current.config == cfg else None
     tcfg = TrainConfig(epochs=request.epochs if init is None else max(2, request.epochs // 4), seed=request.seed,
-                       lr=3e-3 if init is None else 1e-3)
+                       lr=3e-3 if init is None else 1e-3, num_threads=request.num_threads)
     result = train(train_ds, cfg, tcfg, init=init, cancel=cancel,
                    progress=lambda e, n, loss, el: progress("train", e, n, f"epoch {e}/{n}  loss {loss:.4f}  {el:.1f} s"))
     if result.status == "cancelled":
@@ -117,7 +118,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     state = "done" if result.status == "done" else "diverged"
     if len(val_idx):
         val_ds = ds.subset(val_idx)
-        metrics.update({f"val_{k}": v for k, v in _metrics(val_ds, score(model, val_ds)).items()})
+        metrics.update({f"val_{k}": v for k, v in _metrics(val_ds, score(model, val_ds, num_threads=request.num_threads)).items()})
         metrics["val_loss"] = _val_loss(model, val_ds)
         if current is not None and state == "done":
             current_loss = _val_loss(current, val_ds)
@@ -127,7 +128,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     summary = train_ds.summary() | {"n_val_images": int(len(val_idx)), "method": name}
     model.metrics.update(metrics)
     progress("store", 0, 1, "scoring all images")
-    scores = score(model, ds)
+    scores = score(model, ds, num_threads=request.num_threads)
     activate = state == "done" if request.activate == "if_better" else request.activate == "always"
     message = {"done": "trained", "worse": "validates worse than the active model: kept, not activated",
                "diverged": f"diverged ({result.message}): kept, not activated"}[state]

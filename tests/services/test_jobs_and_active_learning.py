@@ -1,0 +1,157 @@
+"""Background retraining queue and the active-learning strategies (no Qt)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+
+from mammo_annotator.core.types import AnnotationStatus, GridSpec
+from mammo_annotator.services import annotations as ann_svc
+from mammo_annotator.services.active_learning import STRATEGIES, next_image, suggest
+from mammo_annotator.services.jobs import JobState, TrainingQueue
+from mammo_annotator.services.model_history import active_version, annotation_cost_points, list_versions
+from mammo_annotator.services.project import open_project
+from mammo_annotator.services.synthetic_source import import_synthetic
+from mammo_annotator.services.training import TrainingRequest, run_training
+from mammo_annotator.store import images as image_store
+from tests.helpers import square
+
+
+@pytest.fixture(scope="module")
+def base_project(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("jobs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp / "cache"))
+    project = open_project(tmp / "base.sqlite", create=True)
+    project.set_grid_spec(GridSpec(size_mm=22.4, stride_mm=11.2))
+    import_synthetic(project, n_patients=5, seed=5, size=(512, 416))
+    from mammo_annotator.services.features import ensure_features, project_extractor
+
+    ensure_features(project, project_extractor(project))
+    project.close()
+    yield tmp / "base.sqlite"
+    mp.undo()
+
+
+@pytest.fixture
+def project(base_project, tmp_path):
+    shutil.copy(base_project, tmp_path / "p.sqlite")
+    p = open_project(tmp_path / "p.sqlite")
+    yield p
+    p.close()
+
+
+def _not_annotated(project):
+    with project.session() as s:
+        return [im for im in image_store.list_images(s) if im.status is AnnotationStatus.NOT_ANNOTATED]
+
+
+def test_auto_trigger_after_n_annotated_images(project):
+    queue = TrainingQueue(project, auto_after=2, request=TrainingRequest(epochs=5, warm_start=True))
+    activated = []
+    project.events.connect("model_activated", lambda version_id: activated.append(version_id))
+    try:
+        images = _not_annotated(project)[:2]
+        ann_svc.save_contour(project, images[0].id, square(100, 100, 40), "dr.a")
+        assert queue.running is None and queue.pending_annotations == 1
+        ann_svc.save_contour(project, images[1].id, square(100, 100, 40), "dr.a")
+        assert queue.running is not None or queue.history  # the second image triggered it
+        assert queue.wait(120)
+    finally:
+        queue.close()
+    (job,) = queue.history
+    assert job.state is JobState.DONE and job.reason == "2 newly annotated images"
+    assert activated == [job.outcome.version_id] and active_version(project).id == job.outcome.version_id
+
+
+def test_one_running_at_most_one_queued(project):
+    queue = TrainingQueue(project, auto_after=None, request=TrainingRequest(epochs=5))
+    try:
+        first = queue.submit("a")
+        second = queue.submit("b")
+        third = queue.submit("c")  # replaces the queued one
+        assert queue.running is first and queue.queued is third and second is not third
+        assert queue.wait(180)
+    finally:
+        queue.close()
+    assert [j.reason for j in queue.history] == ["a", "c"]
+    assert len(list_versions(project)) == 2
+
+
+def test_cancel_keeps_previous_model(project):
+    run_training(project, TrainingRequest(epochs=5))
+    before = active_version(project).id
+    queue = TrainingQueue(project, auto_after=None, request=TrainingRequest(epochs=400))
+    started = threading.Event()
+    queue.on_progress.append(lambda job, stage, d, n, m: stage == "train" and started.set())
+    try:
+        job = queue.submit("long")
+        assert started.wait(60)
+        queue.stop()
+        assert queue.wait(60)
+    finally:
+        queue.close()
+    assert job.state is JobState.STOPPED and active_version(project).id == before
+
+
+def test_failing_job_keeps_previous_model(project, monkeypatch):
+    run_training(project, TrainingRequest(epochs=5))
+    before = active_version(project).id
+    from mammo_annotator.services import jobs
+
+    def broken(*a, **k):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(jobs, "run_training", broken)
+    queue = TrainingQueue(project, auto_after=None)
+    try:
+        job = queue.submit("x")
+        assert queue.wait(30)
+    finally:
+        queue.close()
+    assert job.state is JobState.ERROR and "out of memory" in job.error
+    assert active_version(project).id == before
+
+
+def test_gui_writes_succeed_while_a_job_reads(project):
+    queue = TrainingQueue(project, auto_after=None, request=TrainingRequest(epochs=40))
+    images = _not_annotated(project)
+    try:
+        queue.submit("x")
+        written = 0
+        while queue.running is not None and written < len(images):
+            ann_svc.save_contour(project, images[written].id, square(120, 120, 30), "dr.a")
+            written += 1
+            time.sleep(0.05)
+        assert queue.wait(120)
+    finally:
+        queue.close()
+    assert written >= 1 and queue.history[0].state is JobState.DONE
+
+
+def test_strategies_rank_with_reasons(project):
+    with project.session() as s:
+        malignant = [im.id for im in image_store.list_images(s) if im.weak.y_m == 1][:2]
+    for image_id in malignant:  # leave two malignant images for the annotator
+        for ann in ann_svc.contours(project, image_id):
+            ann_svc.delete_contour(project, ann.id, "dr.a")
+    assert suggest(project, "uncertainty") == []  # no model yet: nothing to be uncertain about
+    cost = suggest(project, "cost-effective")
+    assert {s.image_id for s in cost} == set(malignant) and all("no model yet" in s.reason for s in cost)
+    run_training(project, TrainingRequest(epochs=10))
+    for name in STRATEGIES:
+        ranked = suggest(project, name)
+        assert all(s.reason for s in ranked)
+        assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
+    with project.session() as s:
+        by_id = {im.id: im for im in image_store.list_images(s)}
+    for sug in suggest(project, "cost-effective"):
+        im = by_id[sug.image_id]
+        assert im.weak.y_m == 1 and im.status is AnnotationStatus.NOT_ANNOTATED and "p(M)=" in sug.reason
+    first = next_image(project)
+    assert first is not None and next_image(project, exclude=first.image_id).image_id != first.image_id
+    points = annotation_cost_points(project)
+    assert len(points) == 1 and points[0][1] > 0
