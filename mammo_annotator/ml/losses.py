@@ -158,8 +158,12 @@ def objective(out: RegionOutputs, data: PackedData, cfg: HeadConfig, w: Objectiv
                 mask = (ilp.sel[..., 1] | is_m) & out.valid
             else:
                 mask = out.valid
-            log_det_m = masked_log_softmax(out.det_logits[..., 1], mask, dim=1)
-            on_m = torch.where(is_m, log_det_m, torch.full_like(log_det_m, NEG_INF))[img_m]
-            parts["full_det"] = w.w_full_det * torch.logsumexp(on_m, dim=1).sum()
+            # log sum_{i in M} p_det(i) = logsumexp_M(u.phi) - logsumexp_mask(u.phi), on the F-M rows only
+            rows = img_m.nonzero().squeeze(1)
+            logits = out.det_logits[rows, :, 1]
+            ninf = torch.full_like(logits, NEG_INF)
+            lse_m = torch.logsumexp(torch.where(is_m[rows], logits, ninf), dim=1)
+            lse_all = torch.logsumexp(torch.where(mask[rows], logits, ninf), dim=1)
+            parts["full_det"] = w.w_full_det * (lse_m - lse_all).sum()
             total = total + parts["full_det"]
     return -scale * total, parts
