@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
 from ..services.importing import ImportItem, ImportReport, import_items
@@ -22,8 +23,12 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-class ImportController:
+class ImportController(QObject):
+    """A QObject in the GUI thread: the worker's signals reach its slots queued, in this thread
+    (a plain callable or lambda would run in the worker's thread and build widgets there)."""
+
     def __init__(self, window: QMainWindow) -> None:
+        super().__init__(window)
         self.window = window
         self.worker: TaskWorker | None = None
         self.dialog: ProgressDialog | None = None
@@ -57,20 +62,32 @@ class ImportController:
         self.worker = TaskWorker(lambda progress, cancel: import_items(project, items, progress, cancel, report), "import")
         self.dialog = ProgressDialog(f"Importing {len(items)} image(s)", self.window)
         self.worker.progress.connect(self.dialog.update_progress)
-        self.dialog.stopRequested.connect(self.worker.stop)
+        self.dialog.stopRequested.connect(self._stop)
         self.worker.succeeded.connect(self._done)
-        self.worker.failed.connect(lambda text: show_error(self.window, "Import failed", text))
+        self.worker.failed.connect(self._failed)
         self.worker.finished.connect(self._finished)
         self.dialog.show()
         self.worker.start()
         return self.worker
 
+    @Slot()
+    def _stop(self) -> None:
+        # called here, in the GUI thread: a queued call to the worker would wait for the task
+        if self.worker is not None:
+            self.worker.stop()
+
+    @Slot(str)
+    def _failed(self, text: str) -> None:
+        show_error(self.window, "Import failed", text)
+
+    @Slot(object)
     def _done(self, report: ImportReport) -> None:
         self.last_report = report
         self.window.refresh_worklist()
         self.report_dialog = ImportReportDialog(report, self.window)
         self.report_dialog.open()
 
+    @Slot(str)
     def _finished(self, _state: str) -> None:
         if self.dialog is not None:
             self.dialog.hide()

@@ -12,7 +12,7 @@ import threading
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from ..core.errors import MammoError
 from ..core.progress import Cancelled, ProgressFn
@@ -21,7 +21,11 @@ Task = Callable[[ProgressFn, threading.Event], Any]
 
 
 class TaskWorker(QObject):
-    """Runs one task in its own QThread; every signal arrives queued in the owner's thread."""
+    """Runs one task in its own QThread.
+
+    Connect its signals to slots of QObjects that live in the GUI thread (they then arrive
+    queued there); a lambda or a plain function would run in the worker's thread.
+    """
 
     progress = Signal(int, int, str)  # done, total, message
     succeeded = Signal(object)  # the task's result
@@ -45,7 +49,11 @@ class TaskWorker(QObject):
         self._thread.start()
 
     def stop(self) -> None:
-        """Ask the task to stop at its next check; it keeps what it finished."""
+        """Ask the task to stop at its next check; it keeps what it finished.
+
+        Thread-safe; call it directly from the GUI thread (not through a queued connection
+        to this object, whose thread is busy running the task).
+        """
         self.cancel_token.set()
 
     def wait(self, ms: int = 30000) -> bool:
@@ -55,7 +63,6 @@ class TaskWorker(QObject):
     def is_running(self) -> bool:
         return self._thread.isRunning()
 
-    @Slot()
     def _run(self) -> None:
         try:
             result = self.task(self._report, self.cancel_token)
@@ -71,6 +78,11 @@ class TaskWorker(QObject):
         else:
             self.state = "STOPPED" if self.cancel_token.is_set() else "DONE"
             self.succeeded.emit(result)
+        # back to the GUI thread before this one ends: an object left in a finished thread
+        # cannot be cleaned up properly (Qt warns about timers stopped from the wrong thread)
+        app = QCoreApplication.instance()
+        if app is not None:
+            self.moveToThread(app.thread())
         self.finished.emit(self.state)
         self._thread.quit()
 

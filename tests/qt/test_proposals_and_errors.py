@@ -1,0 +1,202 @@
+"""Model proposals on the canvas; bad input (stale edit, missing file, off-image contour,
+read-only database) gives a clear message and no crash; import runs in a worker thread."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from mammo_annotator.core.types import LesionClass, Polygon
+from mammo_annotator.services import annotations as ann_service
+from mammo_annotator.services import viewing
+from mammo_annotator.services.pixels import cache_dir
+
+from .conftest import click
+
+
+def _lcc(project) -> int:
+    return next(r.image_id for r in viewing.worklist(project) if r.patient == "P001" and r.side == "L-CC")
+
+
+def _messages(window) -> list[str]:
+    return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]
+
+
+def test_proposals_drawn_with_threshold_toggles_and_heat_map(window, project, qtbot):
+    window.worklist.select_image(_lcc(project))
+    overlay = window.page.proposals
+    assert "demo-v1" in window.side.model_name.text()
+    assert "p(M) = " in window.side.image_probs.text()
+    shown = overlay.shown
+    assert [p.cls for p in shown].count("M") == 3 and [p.cls for p in shown].count("B") == 3
+    best = max((p for p in shown if p.cls == "M"), key=lambda p: p.score)
+    x0, y0, x1, y1 = best.box
+    assert x0 < 187 < x1 and y0 < 205 < y1  # the top M box sits on the mass
+    assert len(overlay.items) == 12  # a box and a score label per proposal
+    window.side.threshold.setValue(90)
+    assert all(p.score >= 0.9 for p in overlay.shown) and len(overlay.shown) < 6
+    window.side.show_b.setChecked(False)
+    assert all(p.cls == "M" for p in overlay.shown)
+    QTest.keyClick(window, Qt.Key_T)  # toggle all proposals off
+    assert overlay.items == []
+    QTest.keyClick(window, Qt.Key_T)
+    assert overlay.items
+    QTest.keyClick(window, Qt.Key_M)  # heat map of d_M
+    assert overlay.heat.isVisible() and overlay.heat.image is not None
+    window.side.heat_opacity.setValue(30)
+    assert abs(overlay.heat.opacity() - 0.3) < 1e-6
+
+
+def test_proposals_distinct_by_non_maximum_suppression(project):
+    b = viewing.load_bundle(project, _lcc(project))
+    props = b.proposals("M", 5)
+    for i, p in enumerate(props):
+        for q in props[i + 1:]:
+            ix = max(0, min(p.box[2], q.box[2]) - max(p.box[0], q.box[0]))
+            iy = max(0, min(p.box[3], q.box[3]) - max(p.box[1], q.box[1]))
+            area = (p.box[2] - p.box[0]) * (p.box[3] - p.box[1])
+            assert ix * iy / (2 * area - ix * iy) <= 0.3
+
+
+def test_stale_edit_is_refused_and_reloaded(window, project, qtbot):
+    image_id = _lcc(project)
+    window.worklist.select_image(image_id)
+    QTest.keyClick(window, Qt.Key_P)
+    for x, y in [(150, 150), (250, 150), (250, 250)]:
+        click(window.page.view, x, y)
+    QTest.keyClick(window, Qt.Key_Return)
+    mine = ann_service.contours(project, image_id)[0]
+    # someone else (another app instance: no event reaches us) edits the same image
+    from mammo_annotator.services.project import open_project
+
+    other = open_project(project.path)
+    ann_service.edit_contour(other, mine.id, "colleague", points=Polygon.from_array([(10, 10), (90, 10), (90, 90)]))
+    other.close()
+    QTest.keyClick(window, Qt.Key_Z, Qt.ControlModifier)  # my undo would delete their contour
+    qtbot.waitUntil(lambda: any("changed by someone else" in t for t in _messages(window)))
+    anns = ann_service.contours(project, image_id)
+    assert len(anns) == 1 and anns[0].annotator == "colleague"  # not silently overwritten
+    qtbot.waitUntil(lambda: window.page.bundle.record.revision == viewing.image_record(project, image_id).revision)
+    assert np.allclose(window.page.contours.records[0].polygon.as_array().min(0), (10, 10))
+
+
+def test_missing_image_file_gives_message(qtbot, tmp_path, monkeypatch):
+    from mammo_annotator.qt.app import ensure_app, temp_settings
+    from mammo_annotator.qt.main_window import MainWindow
+
+    from .factory import DEFAULT_IMAGES, build_demo_project
+
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "own-cache"))
+    project = build_demo_project(tmp_path / "p", images=DEFAULT_IMAGES[:2], with_model=False)
+    rec = viewing.image_record(project, 1)
+    shutil.rmtree(cache_dir())
+    (tmp_path / "p" / rec.source_path.split("/")[-1]).unlink()
+    ensure_app()
+    w = MainWindow(project, "tester", temp_settings())
+    qtbot.addWidget(w)
+    w.show()
+    w.worklist.select_image(1)
+    qtbot.waitUntil(lambda: any("disappeared" in t for t in _messages(w)))
+    assert w.page.image_id is None and w.page.view.pixels is None
+    w.worklist.select_image(2)  # the other image still opens
+    assert w.page.image_id == 2
+    w.close()
+    project.close()
+
+
+def test_contour_off_the_image_gives_message(window, project, qtbot):
+    window.worklist.select_image(_lcc(project))
+    window.page._on_outline(np.array([(-300.0, -300.0), (-200.0, -300.0), (-200.0, -200.0)]))
+    qtbot.waitUntil(lambda: any("outside the image" in t for t in _messages(window)))
+    assert ann_service.contours(project, _lcc(project)) == []
+
+
+def test_read_only_database_gives_message(window, project, qtbot):
+    from sqlalchemy import event
+
+    event.listen(project.engine, "connect", lambda conn, _r: conn.execute("PRAGMA query_only=ON"))
+    project.engine.dispose()  # new connections are read-only
+    window.worklist.select_image(_lcc(project))
+    QTest.keyClick(window, Qt.Key_N)  # confirm "no malignant": a write
+    qtbot.waitUntil(lambda: any("read-only" in t for t in _messages(window)))
+    assert viewing.image_record(project, _lcc(project)).status.value == "not_annotated"
+
+
+def test_import_runs_in_a_worker_and_reports_failures(window, project, qtbot, tmp_path):
+    good = tmp_path / "new.png"
+    rng = np.random.default_rng(5)
+    Image.fromarray((rng.integers(0, 4000, size=(300, 240))).astype(np.uint16)).save(good)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image at all")
+    worker = window.importer.start([good, bad])
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=30000):
+        pass
+    assert worker.wait(5000) and not worker.is_running()
+    report = window.importer.last_report
+    assert len(report.imported) == 1 and len(report.failed) == 1
+    assert report.failed[0][0].endswith("broken.png") and report.failed[0][1]
+    qtbot.waitUntil(lambda: window.importer.report_dialog is not None and window.importer.report_dialog.isVisible())
+    assert window.importer.report_dialog.table.rowCount() >= 1
+    assert window.worklist.proxy.rowCount() == 7
+
+
+def test_import_can_be_stopped(window, project, qtbot, tmp_path):
+    paths = []
+    for k in range(6):
+        p = tmp_path / f"s{k}.png"
+        Image.fromarray(np.full((200, 160), 100 + k, dtype=np.uint16)).save(p)
+        paths.append(p)
+    worker = window.importer.start(paths)
+    with qtbot.waitSignal(worker.finished, timeout=30000):
+        worker.stop()  # early: the token is checked between images
+    worker.wait(5000)
+    assert window.importer.last_report.cancelled
+    qtbot.waitUntil(lambda: window.importer.report_dialog is not None and window.importer.report_dialog.isVisible())
+    assert len(window.importer.last_report.imported) < 6
+
+
+def test_render_screenshot_headless(project, tmp_path, qtbot):
+    from mammo_annotator.qt.app import render_screenshot
+
+    path = str(project.path)
+    project.close()
+    out = tmp_path / "shot.png"
+    render_screenshot(path, out)
+    img = Image.open(out)
+    assert img.size[0] >= 1000 and img.size[1] >= 600
+    QApplication.processEvents()
+
+
+def test_stop_button_reaches_a_running_task(qtbot):
+    """Stop must reach the task while it runs (the worker's own thread is busy)."""
+    import time
+
+    from mammo_annotator.core.progress import check_cancel
+    from mammo_annotator.qt.dialogs import ProgressDialog
+    from mammo_annotator.qt.workers import TaskWorker
+
+    def task(progress, cancel):
+        for i in range(200):
+            progress(i, 200, "working")
+            check_cancel(cancel)
+            time.sleep(0.01)
+        return "finished"
+
+    worker = TaskWorker(task, "test")
+    dialog = ProgressDialog("Test")
+    qtbot.addWidget(dialog)
+    worker.progress.connect(dialog.update_progress)
+    dialog.stopRequested.connect(lambda: worker.stop())
+    with qtbot.waitSignal(worker.progress, timeout=5000):
+        worker.start()
+    with qtbot.waitSignal(worker.stopped, timeout=5000):
+        dialog.stop.click()
+    assert worker.wait(5000) and worker.state == "STOPPED"
+    assert dialog.bar.value() < 199
