@@ -139,9 +139,13 @@ class WorklistPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(24)
         head = self.table.horizontalHeader()
-        head.setSectionResizeMode(QHeaderView.ResizeToContents)
         head.setStretchLastSection(False)
-        head.setMinimumSectionSize(36)
+        head.setMinimumSectionSize(30)
+        head.setSectionResizeMode(0, QHeaderView.Stretch)
+        for col, width in enumerate((0, 62, 50, 82, 46, 50, 50)):
+            if col:
+                head.setSectionResizeMode(col, QHeaderView.Fixed)
+                head.resizeSection(col, width)
         head.setHighlightSections(False)
         filters = QHBoxLayout()
         filters.setSpacing(4)
