@@ -1,27 +1,31 @@
-"""The desktop app (PySide6 + pyqtgraph). Imported lazily: the command line never loads Qt."""
+"""The desktop app (PySide6 + pyqtgraph). Imported lazily: the command line never loads Qt.
+
+PySide6 6.12.0 returns ``None`` from void methods without taking a reference; on Python < 3.12
+CPython aborts after a few thousand calls ("none_dealloc"). pyproject.toml therefore asks for
+PySide6 < 6.12; the check below refuses to start on the broken combination instead of crashing
+mid-annotation.
+"""
 
 from __future__ import annotations
 
 import sys
 
 
-def _guard_none_refcount() -> None:
-    """Work around a PySide6 6.12 binding bug on Python < 3.12.
-
-    Its void methods return ``None`` without taking a reference (correct only since Python 3.12,
-    where ``None`` is immortal), so every call such as ``setPen`` or ``processEvents`` drops
-    one reference; after a few thousand calls CPython aborts with "none_dealloc: deallocating
-    None". Giving ``None`` a practically infinite reference count makes it as immortal as it
-    is on 3.12 (same for ``True``/``False``). A no-op on 3.12+.
-    """
+def _refuse_broken_pyside() -> None:
     if sys.version_info >= (3, 12):
         return
-    import ctypes
+    from importlib.metadata import PackageNotFoundError, version
 
-    for singleton in (None, True, False):  # bool arguments of signals leak the same way
-        refcnt = ctypes.c_ssize_t.from_address(id(singleton))  # ob_refcnt: first field of PyObject
-        if refcnt.value < (1 << 40):
-            refcnt.value += 1 << 42
+    for dist in ("PySide6-Essentials", "PySide6"):
+        try:
+            v = version(dist)
+        except PackageNotFoundError:
+            continue
+        if v.startswith("6.12."):
+            raise ImportError(
+                f"{dist} {v} corrupts reference counts on Python {sys.version_info[0]}.{sys.version_info[1]}; "
+                "install PySide6-Essentials<6.12 (pip install 'PySide6-Essentials<6.12') or use Python 3.12+"
+            )
 
 
-_guard_none_refcount()
+_refuse_broken_pyside()
