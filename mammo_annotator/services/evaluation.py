@@ -23,6 +23,7 @@ class EvaluationRequest:
     epochs: int = 60
     methods: list[str] | None = None  # run names of ml.cv.default_runs; None = all
     title: str = "Results"
+    num_threads: int | None = 1  # small heads train fastest on one thread; more threads thrash on a busy machine
 
 
 def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None):
@@ -35,7 +36,7 @@ def run_evaluation(project: Project, request: EvaluationRequest, test_project: P
                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> dict[str, Path]:
     """Run every requested method and write results.md / results.json / plots to ``out_dir``."""
     ds = _dataset(project, progress, cancel)
-    runs = default_runs(TrainConfig(epochs=request.epochs, seed=request.seed))
+    runs = default_runs(TrainConfig(epochs=request.epochs, seed=request.seed, num_threads=request.num_threads))
     if request.methods:
         unknown = set(request.methods) - {r.name for r in runs}
         if unknown:
