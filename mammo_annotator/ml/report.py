@@ -23,7 +23,7 @@ TABLE_COLUMNS = (
     ("MB_vs_N/auroc", "MB vs N AUROC"), ("MB_vs_N/pauc", "MB vs N pAUCR"),
     ("breast/M_vs_BN/auroc", "breast M vs BN AUROC"), ("froc_M/sens@1fppi", "M loc. sens@1FP"),
 )
-CLASS_COLOURS = {"N": "#4C72B0", "B": "#55A868", "M": "#C44E52", "MB": "#8172B2", "?": "#999999"}
+CLASS_COLOURS = {"N": "#4C72B0", "B": "#55A868", "M": "#C44E52", "MB": "#DD8452", "?": "#999999"}
 
 
 def _fmt(mean: float, std: float) -> str:
@@ -110,7 +110,7 @@ def plot_probability_plane(result: CVResult, name: str, path: Path) -> Path:
     for c in ("N", "B", "M", "MB", "?"):
         k = names == c
         if k.any():
-            ax.scatter(sc.p_b[k], sc.p_m[k], s=10, alpha=0.6, c=CLASS_COLOURS[c], label=f"{c} (n={int(k.sum())})",
+            ax.scatter(sc.p_b[k], sc.p_m[k], s=14, alpha=0.7, c=CLASS_COLOURS[c], label=f"{c} (n={int(k.sum())})",
                        edgecolors="none")
     ax.set(xlabel="p(y_B = 1 | x)", ylabel="p(y_M = 1 | x)", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal",
            title=f"Probability plane: {name}")
