@@ -103,7 +103,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
         p = with_db(sub.add_parser(name, help=help_text))
         p.add_argument("--method", default=None, help="max_region | db_baseline | cls_det | cls_det_rs | ss_baseline_rs | "
                        "ss_cls_det_rs (default: semi-supervised when contours exist)")
-        p.add_argument("--epochs", type=int, default=60)
+        p.add_argument("--epochs", type=int, default=None, help="default: about 250 optimiser steps (10 to 60 epochs)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--extractor", help="feature extractor name (stored as the project's setting)")
         p.add_argument("--extractor-options", help="JSON options of the extractor, e.g. '{\"weights\": \"r18.pth\"}'")

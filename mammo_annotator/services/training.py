@@ -32,7 +32,7 @@ WORSE_TOLERANCE = 0.02  # relative validation-loss increase tolerated before a v
 @dataclass(frozen=True)
 class TrainingRequest:
     method: str | None = None  # None: semi-supervised when contours exist, else weak Cls-Det-RS
-    epochs: int = 60
+    epochs: int | None = None  # None: enough epochs for about 250 optimiser steps (10 to 60)
     seed: int = 0
     warm_start: bool = False
     activate: str = "if_better"  # "if_better" | "always" | "never"
@@ -105,8 +105,9 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     if current is not None and (current.feature_key != extractor.key or current.in_dim != ds.dim):
         current = None  # another extractor: nothing comparable to warm-start from or to compare with
     init = current if request.warm_start and current is not None and current.config == cfg else None
-    tcfg = TrainConfig(epochs=request.epochs if init is None else max(2, request.epochs // 4), seed=request.seed,
-                       lr=3e-3 if init is None else 1e-3, num_threads=request.num_threads)
+    epochs = request.epochs or auto_epochs(len(train_ds))
+    tcfg = TrainConfig(epochs=epochs if init is None else max(2, epochs // 4), seed=request.seed,
+                       lr=TrainConfig.lr if init is None else 1e-3, num_threads=request.num_threads)
     result = train(train_ds, cfg, tcfg, init=init, cancel=cancel,
                    progress=lambda e, n, loss, el: progress("train", e, n, f"epoch {e}/{n}  loss {loss:.4f}  {el:.1f} s"))
     if result.status == "cancelled":
@@ -144,6 +145,12 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     if activate:
         project.events.emit("model_activated", version_id=version)
     return TrainingOutcome(version, activate, state, message, metrics, time.perf_counter() - t0)
+
+
+def auto_epochs(n_images: int, batch: int = TrainConfig.batch_size or 128, steps: int = 250) -> int:
+    """Small projects need more passes than large ones for the same number of updates."""
+    per_epoch = max(1, -(-n_images // batch))
+    return int(min(60, max(10, -(-steps // per_epoch))))
 
 
 def ds_grid_key(project: Project) -> str:
