@@ -1,0 +1,67 @@
+"""The ``export`` and ``import-contours`` commands (registered by ``cli.build_parser``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXPORT_FORMATS = ("labels", "geojson", "coco", "masks", "regions", "predictions", "seg", "sr", "all")
+
+
+def cmd_export(args, open_project, progress_bar) -> int:
+    from .services.export import FORMATS, ExportOptions, export, export_many
+
+    project = open_project(args)
+    options = ExportOptions(keep_ids=args.keep_ids, per_image=args.per_image, model_version=args.model, top_regions=args.top)
+    bar = progress_bar(f"export {args.what}")
+    try:
+        if args.what == "all":
+            results = export_many(project, FORMATS, args.out, options, progress=bar)
+        else:
+            results = [export(project, args.what, args.out, options, progress=bar)]
+    finally:
+        bar.close()
+    for result in results:
+        print(result.summary())
+        for key, reason in result.skipped:
+            print(f"  skipped  {key}: {reason}")
+    if not args.keep_ids:
+        print("patient and image ids are pseudonymised (use --keep-ids for the originals)")
+    return 0
+
+
+def cmd_import_contours(args, open_project, progress_bar) -> int:
+    from .services.import_contours import import_contours
+
+    project = open_project(args)
+    files: list[Path] = []
+    for p in map(Path, args.files):
+        files.extend(sorted([*p.glob("*.geojson"), *p.glob("*.json")]) if p.is_dir() else [p])
+    bar = progress_bar("import contours")
+    try:
+        report = import_contours(project, files, replace=args.replace, progress=bar)
+    finally:
+        bar.close()
+    print(report.summary())
+    for key in report.unmatched:
+        print(f"  not in the project  {key}")
+    for key, reason in report.skipped:
+        print(f"  skipped  {key}: {reason}")
+    for warning in report.warnings:
+        print(f"  warning  {warning}")
+    return 0 if report.images or not (report.unmatched or report.skipped) else 1
+
+
+def register(sub, with_db, open_project, progress_bar) -> None:
+    p = with_db(sub.add_parser("export", help="export labels, contours, masks, predictions, DICOM SEG/SR"))
+    p.add_argument("what", choices=EXPORT_FORMATS)
+    p.add_argument("--out", required=True, help="output file (single-file formats) or folder")
+    p.add_argument("--keep-ids", action="store_true", help="write original patient/image ids and UIDs instead of pseudonyms")
+    p.add_argument("--per-image", action="store_true", help="GeoJSON: one FeatureCollection file per image")
+    p.add_argument("--model", type=int, default=None, help="predictions: model version id (default: the active one)")
+    p.add_argument("--top", type=int, default=5, help="predictions: regions per image, by d_M")
+    p.set_defaults(func=lambda args: cmd_export(args, open_project, progress_bar))
+
+    p = with_db(sub.add_parser("import-contours", help="import contours from GeoJSON or COCO files exported by the app"))
+    p.add_argument("files", nargs="+", help="GeoJSON / COCO files, or folders of them")
+    p.add_argument("--replace", action="store_true", help="replace (soft-delete) contours already on a matched image")
+    p.set_defaults(func=lambda args: cmd_import_contours(args, open_project, progress_bar))

@@ -1,0 +1,95 @@
+"""Exports of a project's labels for research and for hospitals.
+
+Formats (``FORMATS``): image-level labels CSV, contours as GeoJSON and COCO, binary PNG masks,
+region labels CSV, model predictions CSV, and for DICOM-sourced images DICOM SEG and a TID 1500
+SR. Every export streams (one page of images in memory), reports ``(done, total, message)``
+progress, stops between images when the cancel token is set, writes only below the path the
+caller gives, and pseudonymises patient and image ids unless ``keep_ids`` is asked for
+(``pseudonyms`` and ``dicom_source`` say how).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable
+
+from ...core.progress import CancelToken, ProgressFn, no_progress
+from ..project import Project
+from .coco import export_coco
+from .common import ExportOptions, ExportResult
+from .geojson import export_geojson
+from .masks import export_masks
+from .paths import ExportPathError, out_file, out_folder
+from .pseudonyms import project_secret, set_project_secret
+from .regions_csv import export_regions_csv
+from .tables import export_labels_csv, export_predictions_csv
+
+FORMATS = ("labels", "geojson", "coco", "masks", "regions", "predictions", "seg", "sr")
+# where each format goes inside the folder of an "all" export
+DEFAULT_NAMES = {"labels": "labels.csv", "geojson": "contours.geojson", "coco": "coco.json", "masks": "masks",
+                 "regions": "regions.csv", "predictions": "predictions.csv", "seg": "dicom-seg", "sr": "dicom-sr"}
+
+
+def _regions(project: Project, out, options: ExportOptions, progress: ProgressFn, cancel) -> ExportResult:
+    path = out_file(out, "regions.csv")
+    n = export_regions_csv(project, path, progress=progress, keep_ids=options.keep_ids, cancel=cancel)
+    return ExportResult("regions", path, files=1, items=n)
+
+
+def _seg(*args) -> ExportResult:
+    from .dicom_seg import export_seg  # highdicom is loaded only when a DICOM export is asked for
+
+    return export_seg(*args)
+
+
+def _sr(*args) -> ExportResult:
+    from .dicom_sr import export_sr
+
+    return export_sr(*args)
+
+
+EXPORTERS: dict[str, Callable[..., ExportResult]] = {
+    "labels": export_labels_csv, "geojson": export_geojson, "coco": export_coco, "masks": export_masks,
+    "regions": _regions, "predictions": export_predictions_csv, "seg": _seg, "sr": _sr,
+}
+
+
+def export(project: Project, fmt: str, out: str | os.PathLike, options: ExportOptions = ExportOptions(),
+           progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> ExportResult:
+    """Run one export format to ``out`` (a file or a folder, as the format needs)."""
+    if fmt not in EXPORTERS:
+        raise ExportPathError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return EXPORTERS[fmt](project, out, options, progress, cancel)
+
+
+def export_many(project: Project, formats: Iterable[str], folder: str | os.PathLike,
+                options: ExportOptions = ExportOptions(), progress: ProgressFn = no_progress,
+                cancel: CancelToken | None = None) -> list[ExportResult]:
+    """Several formats into one folder (``DEFAULT_NAMES`` inside it). Predictions are skipped
+    without error when the project has no model yet."""
+    from ...core.errors import MammoError
+
+    root = out_folder(folder)
+    results = []
+    for fmt in formats:
+        name = DEFAULT_NAMES[fmt]
+        if fmt == "geojson" and options.per_image:
+            name = "geojson"
+        try:
+            results.append(export(project, fmt, root / name, options, _prefixed(progress, fmt), cancel))
+        except MammoError as exc:
+            if fmt != "predictions" or "no trained model" not in str(exc):
+                raise
+            results.append(ExportResult("predictions", root / name, skipped=[("predictions", str(exc))]))
+    return results
+
+
+def _prefixed(progress: ProgressFn, fmt: str) -> ProgressFn:
+    return lambda done, total, message: progress(done, total, f"{fmt}: {message}")
+
+
+__all__ = [
+    "FORMATS", "ExportOptions", "ExportResult", "export", "export_many", "export_regions_csv", "export_labels_csv",
+    "export_predictions_csv", "export_geojson", "export_coco", "export_masks", "project_secret",
+    "set_project_secret", "ExportPathError",
+]

@@ -1,0 +1,66 @@
+"""The source image as a derived DICOM object sees it: a whitelisted, de-identified header.
+
+highdicom copies the patient and study modules of the source image into a SEG or SR. Instead of
+removing identifying tags one by one (and missing the private or unusual ones), the source is
+rebuilt from a short whitelist of technical attributes, and only then given patient and study
+identity:
+
+* PatientName, PatientBirthDate, PatientSex, StudyDate/Time, ReferringPhysicianName are always
+  empty; institution, physicians, operators, comments and private tags are never copied.
+* Pseudonymised (default): PatientID and PatientName become the patient pseudonym; Study, Series,
+  SOP Instance and Frame of Reference UIDs are remapped with ``Pseudonyms.uid`` (deterministic,
+  so every SEG / SR of an export references the same remapped source, and the source images
+  de-identified with the same project secret match them); AccessionNumber and StudyID are empty.
+* ``keep_ids``: PatientID, the UIDs, AccessionNumber and StudyID are the originals (so a PACS
+  files the objects with their study); names and dates are still left out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from ...core.errors import ImageReadError
+from ...core.imageio import read_dicom_header
+from ...core.records import ImageRecord
+from .pseudonyms import Identities
+
+TECHNICAL = (
+    "SOPClassUID", "Modality", "ImageType", "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation",
+    "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "PixelSpacing", "ImagerPixelSpacing",
+    "ImageLaterality", "Laterality", "ViewPosition", "PatientOrientation", "BodyPartExamined",
+    "SeriesNumber", "InstanceNumber",
+)
+UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+EMPTY = ("PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName",
+         "AccessionNumber", "StudyID")
+
+
+def is_dicom_source(image: ImageRecord) -> bool:
+    return bool(image.sop_instance_uid)
+
+
+def source_header(image: ImageRecord, ids: Identities) -> Dataset:
+    """The image's DICOM header, de-identified as described above; raises ImageReadError when the
+    source file is gone or is not the image that was imported."""
+    original = read_dicom_header(Path(image.source_path))
+    if str(getattr(original, "SOPInstanceUID", "")) != image.sop_instance_uid:
+        raise ImageReadError(image.source_path, "the file no longer holds the imported image (SOP Instance UID differs)")
+    ds = Dataset()
+    for keyword in TECHNICAL:
+        if keyword in original:
+            setattr(ds, keyword, original[keyword].value)
+    for keyword in UIDS:
+        if keyword in original and original[keyword].value:
+            setattr(ds, keyword, ids.uid(str(original[keyword].value)))
+    for keyword in EMPTY:
+        setattr(ds, keyword, "")
+    ds.PatientID = ids.patient(image.patient_key)
+    if ids.keep_ids:
+        ds.PatientID = str(getattr(original, "PatientID", "") or image.patient_key)
+        ds.AccessionNumber = str(getattr(original, "AccessionNumber", "") or "")
+        ds.StudyID = str(getattr(original, "StudyID", "") or "")
+    else:
+        ds.PatientName = f"{ds.PatientID}^"  # a one-component person name
+    return ds

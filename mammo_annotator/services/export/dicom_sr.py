@@ -1,0 +1,76 @@
+"""DICOM SR measurement report (TID 1500) of each DICOM-sourced image's contours, via highdicom.
+
+One Comprehensive 3D SR per image: an Imaging Measurement Report whose planar ROI measurement
+groups (TID 1410) each hold one contour as a closed SCOORD POLYLINE in the source image's pixel
+coordinates (column, row; origin at the top-left corner of the top-left pixel, which is the
+project's own convention), a tracking identifier, the finding (malignant / benign) and, when the
+pixel spacing is known, the area in mm^2. The annotator is the observer.
+"""
+
+from __future__ import annotations
+
+import os
+
+import highdicom as hd
+import numpy as np
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
+
+from ...core.progress import CancelToken, ProgressFn, no_progress
+from ...core.records import AnnotationRecord, ImageRecord
+from ..project import Project
+from .common import CLASS_NAMES, ExportOptions, ExportResult
+from .dicom_seg import PROPERTY, device, export_dicom_objects
+
+SR_SERIES_NUMBER = 9002
+LESION = Code("52988006", "SCT", "Lesion")
+FINDING = Code("121071", "DCM", "Finding")
+MAMMOGRAPHY = Code("71651007", "SCT", "Mammography")
+
+
+def _person(name: str) -> str:
+    """A DICOM person name: a single-component name gets its trailing caret."""
+    return name if "^" in name else f"{name}^"
+
+
+def _group(source, image: ImageRecord, ann: AnnotationRecord, number: int) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
+    points = ann.polygon.as_array()
+    region = hd.sr.ImageRegion(
+        graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=np.vstack([points, points[:1]]),
+        source_image=hd.sr.SourceImageForRegion.from_source_image(source),
+    )
+    measurements = []
+    if image.pixel_spacing_mm:
+        row_mm, col_mm = image.pixel_spacing_mm
+        measurements.append(hd.sr.Measurement(name=codes.SCT.Area, value=round(ann.polygon.area * row_mm * col_mm, 3),
+                                              unit=codes.UCUM.SquareMillimeter))
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"{CLASS_NAMES[ann.cls.value]} lesion {number}"),
+        referenced_region=region, finding_type=LESION, measurements=measurements or None,
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=FINDING, value=PROPERTY[ann.cls.value])],
+    )
+
+
+def build_sr(source, image: ImageRecord, anns: list[AnnotationRecord]) -> hd.sr.Comprehensive3DSR:
+    """The TID 1500 report of one image (``source``: its de-identified header)."""
+    annotators = sorted({a.annotator for a in anns})
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Person,
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=_person(annotators[0])),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_person_context=observer),
+        procedure_reported=MAMMOGRAPHY, title=codes.DCM.ImagingMeasurementReport,
+        imaging_measurements=[_group(source, image, a, k) for k, a in enumerate(anns, start=1)],
+    )
+    dev = device()
+    return hd.sr.Comprehensive3DSR(
+        evidence=[source], content=report[0], series_number=SR_SERIES_NUMBER, series_instance_uid=hd.UID(),
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer=dev["manufacturer"],
+        series_description="Lesion contours (Mammo Annotator)", is_complete=True, is_final=False, is_verified=False,
+    )
+
+
+def export_sr(project: Project, out: str | os.PathLike, options: ExportOptions = ExportOptions(),
+              progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> ExportResult:
+    return export_dicom_objects("sr", project, out, options, progress, cancel, build_sr)
