@@ -22,7 +22,7 @@ from .masks import export_masks
 from .paths import ExportPathError, out_file, out_folder
 from .pseudonyms import project_secret, set_project_secret
 from .regions_csv import export_regions_csv
-from .tables import export_labels_csv, export_predictions_csv
+from .tables import NoModelError, export_labels_csv, export_predictions_csv
 
 FORMATS = ("labels", "geojson", "coco", "masks", "regions", "predictions", "seg", "sr")
 # where each format goes inside the folder of an "all" export
@@ -67,8 +67,6 @@ def export_many(project: Project, formats: Iterable[str], folder: str | os.PathL
                 cancel: CancelToken | None = None) -> list[ExportResult]:
     """Several formats into one folder (``DEFAULT_NAMES`` inside it). Predictions are skipped
     without error when the project has no model yet."""
-    from ...core.errors import MammoError
-
     root = out_folder(folder)
     results = []
     for fmt in formats:
@@ -77,9 +75,7 @@ def export_many(project: Project, formats: Iterable[str], folder: str | os.PathL
             name = "geojson"
         try:
             results.append(export(project, fmt, root / name, options, _prefixed(progress, fmt), cancel))
-        except MammoError as exc:
-            if fmt != "predictions" or "no trained model" not in str(exc):
-                raise
+        except NoModelError as exc:
             results.append(ExportResult("predictions", root / name, skipped=[("predictions", str(exc))]))
     return results
 

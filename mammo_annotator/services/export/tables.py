@@ -54,6 +54,10 @@ def export_labels_csv(project: Project, out: str | os.PathLike, options: ExportO
     return result
 
 
+class NoModelError(MammoError):
+    """The project has no model version yet, so it has no predictions."""
+
+
 def _version(project: Project, wanted: int | None):
     with project.session() as s:
         if wanted is not None:
@@ -63,7 +67,7 @@ def _version(project: Project, wanted: int | None):
             return model_store.get_model_version(s, active)
         versions = model_store.list_model_versions(s)
     if not versions:
-        raise MammoError("the project has no trained model version, so there are no predictions to export")
+        raise NoModelError("the project has no trained model version, so there are no predictions to export")
     return versions[-1]
 
 
