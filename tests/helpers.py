@@ -30,3 +30,27 @@ def square(x0: float, y0: float, side: float) -> list[list[float]]:
 
 
 __all__ = ["add_blank_image", "square", "GridSpec"]
+
+
+def synthetic_project_file(folder, n_patients: int, seed: int, size: tuple[int, int] = (512, 416)):
+    """A closed project file with a synthetic cohort and its cached features (a template to copy)."""
+    from mammo_annotator.services.features import ensure_features, project_extractor
+    from mammo_annotator.services.project import open_project
+    from mammo_annotator.services.synthetic_source import import_synthetic
+
+    project = open_project(folder / "template.sqlite", create=True)
+    project.set_grid_spec(GridSpec(size_mm=22.4, stride_mm=11.2))
+    import_synthetic(project, n_patients=n_patients, seed=seed, size=size)
+    ensure_features(project, project_extractor(project))
+    project.close()
+    return folder / "template.sqlite"
+
+
+def open_copy(template, folder):
+    """A fresh project opened from a copy of ``template``."""
+    import shutil
+
+    from mammo_annotator.services.project import open_project
+
+    shutil.copy(template, folder / "p.sqlite")
+    return open_project(folder / "p.sqlite")

@@ -99,7 +99,6 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     train_ds = ds.subset(train_idx)
     with project.session() as s:
         active_id = model_store.active_model_id(s)
-        active = model_store.get_model_version(s, active_id) if active_id else None
         active_blob = model_store.model_weights(s, active_id) if active_id else None
     current = modelio.from_bytes(active_blob, f"model version {active_id}") if active_blob else None
     if current is not None and (current.feature_key != extractor.key or current.in_dim != ds.dim):

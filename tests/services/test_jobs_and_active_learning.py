@@ -2,44 +2,33 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
 import pytest
 
-from mammo_annotator.core.types import AnnotationStatus, GridSpec
+from mammo_annotator.core.types import AnnotationStatus
 from mammo_annotator.services import annotations as ann_svc
 from mammo_annotator.services.active_learning import STRATEGIES, next_image, suggest
 from mammo_annotator.services.jobs import JobState, TrainingQueue
 from mammo_annotator.services.model_history import active_version, annotation_cost_points, list_versions
-from mammo_annotator.services.project import open_project
-from mammo_annotator.services.synthetic_source import import_synthetic
 from mammo_annotator.services.training import TrainingRequest, run_training
 from mammo_annotator.store import images as image_store
-from tests.helpers import square
+from tests.helpers import open_copy, square, synthetic_project_file
 
 
 @pytest.fixture(scope="module")
 def base_project(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("jobs")
+    tmp = tmp_path_factory.mktemp("template")
     mp = pytest.MonkeyPatch()
     mp.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp / "cache"))
-    project = open_project(tmp / "base.sqlite", create=True)
-    project.set_grid_spec(GridSpec(size_mm=22.4, stride_mm=11.2))
-    import_synthetic(project, n_patients=5, seed=5, size=(512, 416))
-    from mammo_annotator.services.features import ensure_features, project_extractor
-
-    ensure_features(project, project_extractor(project))
-    project.close()
-    yield tmp / "base.sqlite"
+    yield synthetic_project_file(tmp, n_patients=5, seed=5)
     mp.undo()
 
 
 @pytest.fixture
 def project(base_project, tmp_path):
-    shutil.copy(base_project, tmp_path / "p.sqlite")
-    p = open_project(tmp_path / "p.sqlite")
+    p = open_copy(base_project, tmp_path)
     yield p
     p.close()
 

@@ -2,41 +2,29 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 
 import pytest
 
-from mammo_annotator.core.types import GridSpec
 from mammo_annotator.services import training
 from mammo_annotator.services.model_history import active_version, list_versions
-from mammo_annotator.services.project import open_project
-from mammo_annotator.services.synthetic_source import import_synthetic
 from mammo_annotator.services.training import TrainingRequest, activate_version, run_training
 from mammo_annotator.store import models as model_store
+from tests.helpers import open_copy, synthetic_project_file
 
 
 @pytest.fixture(scope="module")
 def base_project(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("train")
+    tmp = tmp_path_factory.mktemp("template")
     mp = pytest.MonkeyPatch()
     mp.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp / "cache"))
-    project = open_project(tmp / "base.sqlite", create=True)
-    project.set_grid_spec(GridSpec(size_mm=22.4, stride_mm=11.2))
-    import_synthetic(project, n_patients=6, seed=11, size=(512, 416))
-    from mammo_annotator.services.features import ensure_features, project_extractor
-
-    ensure_features(project, project_extractor(project))
-    project.close()
-    yield tmp / "base.sqlite"
+    yield synthetic_project_file(tmp, n_patients=6, seed=11)
     mp.undo()
 
 
 @pytest.fixture
 def project(base_project, tmp_path):
-    path = tmp_path / "p.sqlite"
-    shutil.copy(base_project, path)
-    p = open_project(path)
+    p = open_copy(base_project, tmp_path)
     yield p
     p.close()
 
