@@ -1,6 +1,13 @@
-"""Region features, computed once per image, grid and extractor, then read from the database."""
+"""Region features, computed once per image, grid and extractor, then read from the database.
+
+Augmentation is applied where it is cheap: to the image before feature extraction. A *view*
+(``flip_lr``, ``flip_ud``) extracts the features of the same windows from the flipped image
+and caches them under ``<extractor key>|<view>``; training adds them as extra samples.
+"""
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..ml.features.base import FeatureExtractor
@@ -17,18 +24,42 @@ def project_extractor(project: Project) -> FeatureExtractor:
     return build_extractor(spec["name"], **spec.get("options", {}))
 
 
+VIEWS = ("identity", "flip_lr", "flip_ud")
+
+
+def view_key(extractor_key: str, view: str = "identity") -> str:
+    return extractor_key if view == "identity" else f"{extractor_key}|{view}"
+
+
+def view_of(pixels: np.ndarray, boxes: np.ndarray, view: str) -> tuple[np.ndarray, np.ndarray]:
+    """The image seen through ``view`` and the same windows' boxes in it (same row order)."""
+    h, w = pixels.shape
+    b = np.asarray(boxes).copy()
+    if view == "flip_lr":
+        b[:, [0, 2]] = w - np.asarray(boxes)[:, [2, 0]]
+        return pixels[:, ::-1], b
+    if view == "flip_ud":
+        b[:, [1, 3]] = h - np.asarray(boxes)[:, [3, 1]]
+        return pixels[::-1, :], b
+    if view != "identity":
+        raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
+    return pixels, b
+
+
 def ensure_features(project: Project, extractor: FeatureExtractor, progress: ProgressFn = no_progress,
-                    cancel: CancelToken | None = None, grid_key: str | None = None) -> tuple[int, list[tuple[int, str]]]:
+                    cancel: CancelToken | None = None, grid_key: str | None = None,
+                    view: str = "identity") -> tuple[int, list[tuple[int, str]]]:
     """Compute and cache the features every image still lacks; returns (computed, failures).
 
     Each image is committed on its own, so a stop or a failing image keeps all earlier work.
     """
+    key = view_key(extractor.key, view)
     with project.session() as s:
-        todo = region_store.grids_missing_features(s, extractor.key, grid_key)
+        todo = region_store.grids_missing_features(s, key, grid_key)
     failures: list[tuple[int, str]] = []
     done = 0
     for k, (image_id, grid_id) in enumerate(todo):
-        progress(k, len(todo), f"features {extractor.key}: image {image_id}")
+        progress(k, len(todo), f"features {key}: image {image_id}")
         check_cancel(cancel)
         with project.session() as s:
             image = image_store.get_image(s, image_id)
@@ -40,9 +71,10 @@ def ensure_features(project: Project, extractor: FeatureExtractor, progress: Pro
         except Exception as exc:  # a vanished file must not stop the others
             failures.append((image_id, str(exc)))
             continue
-        feats = extractor.extract(pixels, rs.boxes, image.mean_spacing_mm)
+        seen, boxes = view_of(np.asarray(pixels), rs.boxes, view)
+        feats = extractor.extract(np.ascontiguousarray(seen), boxes, image.mean_spacing_mm)
         with project.session() as s:
-            region_store.put_features(s, grid_id, extractor.key, feats)
+            region_store.put_features(s, grid_id, key, feats)
         done += 1
-    progress(len(todo), len(todo), f"features {extractor.key}: {done} computed")
+    progress(len(todo), len(todo), f"features {key}: {done} computed")
     return done, failures

@@ -7,6 +7,7 @@ active one: a version that diverged or validates worse is kept in the history, n
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,7 +22,7 @@ from ..ml.scoring import Scores, score
 from ..ml.train import TrainConfig, train
 from ..store import models as model_store
 from .datasets import ProjectDataset, load_dataset
-from .features import ensure_features, project_extractor
+from .features import ensure_features, project_extractor, view_key
 from .project import Project
 
 StageProgress = Callable[[str, int, int, str], None]  # (stage, done, total, message)
@@ -37,6 +38,7 @@ class TrainingRequest:
     warm_start: bool = False
     activate: str = "if_better"  # "if_better" | "always" | "never"
     num_threads: int | None = None  # None: all cores; the app's background job uses 1 to keep the GUI fluid
+    augment: tuple[str, ...] = ("flip_lr",)  # image views whose features are added as training samples
 
 
 @dataclass
@@ -84,7 +86,8 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     t0 = time.perf_counter()
     extractor = project_extractor(project)
     try:
-        ensure_features(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel)
+        for view in ("identity", *request.augment):
+            ensure_features(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel, view=view)
     except Cancelled:
         return TrainingOutcome(None, False, "cancelled", "stopped while computing features", seconds=time.perf_counter() - t0)
     pd = load_dataset(project, extractor.key)
@@ -97,6 +100,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     if len(train_idx) == 0:
         train_idx, val_idx = np.arange(len(ds)), np.zeros(0, dtype=int)
     train_ds = ds.subset(train_idx)
+    extra = [augmented_view(project, pd, extractor.key, view).subset(train_idx) for view in request.augment]
     with project.session() as s:
         active_id = model_store.active_model_id(s)
         active_blob = model_store.model_weights(s, active_id) if active_id else None
@@ -107,7 +111,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     epochs = request.epochs or auto_epochs(len(train_ds))
     tcfg = TrainConfig(epochs=epochs if init is None else max(2, epochs // 4), seed=request.seed,
                        lr=TrainConfig.lr if init is None else 1e-3, num_threads=request.num_threads)
-    result = train(train_ds, cfg, tcfg, init=init, cancel=cancel,
+    result = train(train_ds, cfg, tcfg, init=init, cancel=cancel, extra_views=extra or None,
                    progress=lambda e, n, loss, el: progress("train", e, n, f"epoch {e}/{n}  loss {loss:.4f}  {el:.1f} s"))
     if result.status == "cancelled":
         return TrainingOutcome(None, False, "cancelled", result.message, seconds=time.perf_counter() - t0)
@@ -125,7 +129,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
             metrics["active_val_loss"] = current_loss
             if metrics["val_loss"] > current_loss * (1 + WORSE_TOLERANCE):
                 state = "worse"
-    summary = train_ds.summary() | {"n_val_images": int(len(val_idx)), "method": name}
+    summary = train_ds.summary() | {"n_val_images": int(len(val_idx)), "method": name, "augment": list(request.augment)}
     model.metrics.update(metrics)
     progress("store", 0, 1, "scoring all images")
     scores = score(model, ds, num_threads=request.num_threads)
@@ -144,6 +148,14 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     if activate:
         project.events.emit("model_activated", version_id=version)
     return TrainingOutcome(version, activate, state, message, metrics, time.perf_counter() - t0)
+
+
+def augmented_view(project: Project, pd: ProjectDataset, extractor_key: str, view: str):
+    """The dataset's images seen through ``view``, row for row (same labels and boxes)."""
+    other = load_dataset(project, view_key(extractor_key, view), image_ids=pd.image_ids)
+    if other.image_ids != pd.image_ids:
+        raise ValueError(f"features of view {view} are missing for some images")
+    return dataclasses.replace(other.data, feature_key=pd.data.feature_key)
 
 
 def auto_epochs(n_images: int, batch: int = TrainConfig.batch_size or 128, steps: int = 250) -> int:

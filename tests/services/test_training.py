@@ -42,6 +42,11 @@ def test_first_training_activates_and_scores_every_image(project):
     assert len(probs) == 24 and all(0 <= pm <= 1 and 0 <= pb <= 1 for pm, pb in probs.values())
     v = active_version(project)
     assert v.id == out.version_id and v.summary["n_local"] > 0 and "val_loss" in v.metrics
+    assert v.summary["augment"] == ["flip_lr"]  # flipped-image features were added as training samples
+    from mammo_annotator.store import regions as region_store
+
+    with project.session() as s:
+        assert region_store.grids_missing_features(s, v.extractor_key + "|flip_lr") == []
 
 
 def test_warm_retrain_and_worse_version_not_activated(project, monkeypatch):
