@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ...core.errors import MammoError
-from .base import FeatureExtractor, block_downsample, box_maxima, box_means, normalise_image, scale_boxes
+from .base import FeatureExtractor, block_downsample, box_means, normalise_image, scale_boxes
 
 FORMAT = "mammo-learned-extractor"
 VERSION = "1"
@@ -100,6 +100,31 @@ def global_pool(fmap: torch.Tensor, pool: str = "avgmax") -> torch.Tensor:
     return torch.cat(parts, 1)
 
 
+def fast_box_maxima(fmap: np.ndarray, boxes: np.ndarray, scale: float) -> np.ndarray:
+    """Max of each channel over each box (full-res ``boxes`` / ``scale`` -> map cells), (m, C).
+
+    Boxes are not clipped (the map is padded with -inf instead), so grid windows and their
+    context windows share one or two box sizes: one strided-1 torch max pool per size."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / scale
+    x0, y0 = np.floor(b[:, 0] + 1e-6).astype(np.int64), np.floor(b[:, 1] + 1e-6).astype(np.int64)
+    x1 = np.maximum(np.ceil(b[:, 2] - 1e-6).astype(np.int64), x0 + 1)
+    y1 = np.maximum(np.ceil(b[:, 3] - 1e-6).astype(np.int64), y0 + 1)
+    h, w = fmap.shape[1:]
+    x0, y0 = np.clip(x0, -(x1 - x0) + 1, w - 1), np.clip(y0, -(y1 - y0) + 1, h - 1)  # keep >= 1 cell inside
+    pad = int(max((x1 - x0).max(), (y1 - y0).max()))
+    t = torch.nn.functional.pad(torch.from_numpy(np.ascontiguousarray(fmap, dtype=np.float32))[None],
+                                (pad, pad, pad, pad), value=float("-inf"))
+    out = np.zeros((len(b), fmap.shape[0]), dtype=np.float32)
+    sizes = np.stack([y1 - y0, x1 - x0], axis=1)
+    with torch.no_grad():
+        for hh, ww in np.unique(sizes, axis=0):
+            sel = np.flatnonzero((sizes[:, 0] == hh) & (sizes[:, 1] == ww))
+            mp = torch.nn.functional.max_pool2d
+            pooled = mp(mp(t, (int(hh), 1), stride=1), (1, int(ww)), stride=1)[0].numpy()  # separable
+            out[sel] = pooled[:, y0[sel] + pad, x0[sel] + pad].T
+    return out
+
+
 def state_digest(state: dict[str, torch.Tensor], config: dict, n: int = 12) -> str:
     """Digest of the weights (sorted keys, raw bytes) and the configuration."""
     h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
@@ -152,7 +177,7 @@ class LearnedExtractor(FeatureExtractor):
         cells = scale_boxes(boxes, factor * self.cfg.stride, fmap.shape[1:])
         parts = [box_means(fmap, cells)]
         if self.cfg.pool == "avgmax":
-            parts.append(box_maxima(fmap, cells))
+            parts.append(fast_box_maxima(fmap, boxes, factor * self.cfg.stride))
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def extract(self, pixels: np.ndarray, boxes: np.ndarray, pixel_spacing_mm: float | None = None) -> np.ndarray:
@@ -222,4 +247,4 @@ def dense_vs_patch(ext: LearnedExtractor, work: np.ndarray, box: tuple[int, int,
 
 
 __all__ = ["BackboneConfig", "SmallConvNet", "LearnedExtractor", "LearnedWeightsError", "load_learned",
-           "global_pool", "state_digest"]
+           "global_pool", "state_digest", "fast_box_maxima"]

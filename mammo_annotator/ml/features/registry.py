@@ -15,6 +15,8 @@ from typing import Any, Callable
 from .base import FeatureExtractor
 from .cnn import imagenet_extractor
 from .handcrafted import HandcraftedExtractor
+from .learned import load_learned
+from .multiscale import MultiScaleExtractor
 from .torchscript import torchscript_extractor
 
 DEFAULT_EXTRACTOR = "handcrafted"
@@ -26,6 +28,7 @@ _BUILDERS: dict[str, Callable[..., FeatureExtractor]] = {
     "resnet50": lambda **kw: imagenet_extractor("resnet50", **kw),
     "vgg16": lambda **kw: imagenet_extractor("vgg16", **kw),
     "torchscript": torchscript_extractor,
+    "learned": load_learned,  # weights=<file written by LearnedExtractor.save>, expect_digest=...
 }
 
 
@@ -37,4 +40,6 @@ def build_extractor(name: str = DEFAULT_EXTRACTOR, **options: Any) -> FeatureExt
     """e.g. build_extractor("resnet18", weights="r18.pth", layer="layer3", downsample=2)."""
     if name not in _BUILDERS:
         raise KeyError(f"unknown feature extractor {name!r}; known: {available_extractors()}")
-    return _BUILDERS[name](**options)
+    scales = options.pop("scales", None)  # multi-scale windows, e.g. [1, 2, 4] (issue 7)
+    ext = _BUILDERS[name](**options)
+    return MultiScaleExtractor(ext, scales) if scales and list(scales) != [1] else ext

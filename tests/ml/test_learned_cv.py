@@ -1,0 +1,85 @@
+"""Leakage check of the fold-wise pipeline: every backbone is trained on its fold's training
+images only, sees no lesion outline, and sees region labels only of the malignant images its
+row may use (none for weak-only rows); both breasts of a patient share a fold."""
+
+import numpy as np
+import torch
+
+from mammo_annotator.ml.cv import RunSpec, patient_folds, select_local
+from mammo_annotator.ml.features.learned import BackboneConfig, LearnedExtractor, SmallConvNet
+from mammo_annotator.ml.features.learned_train import ExtractorTrainConfig, ExtractorTrainResult, TrainImages
+from mammo_annotator.ml.learned_cv import BackboneSpec, Variant, budget_for, learned_cv
+from mammo_annotator.ml.model import method
+from mammo_annotator.ml.train import TrainConfig
+
+from .learned_helpers import WINDOW, cohort
+
+
+class RecordingTrainer:
+    """Stands in for train_extractor: records what it was given, returns a random small net."""
+
+    def __init__(self):
+        self.calls: list[TrainImages] = []
+
+    def __call__(self, images: TrainImages, cfg: ExtractorTrainConfig, patch: int) -> ExtractorTrainResult:
+        assert not hasattr(images, "lesions")
+        self.calls.append(images)
+        bcfg = BackboneConfig(widths=(4, 4, 8, 8))
+        torch.manual_seed(len(self.calls))
+        return ExtractorTrainResult("done", LearnedExtractor(SmallConvNet(bcfg), bcfg, cfg.mode), [0.0], 1, 0.0)
+
+
+def test_budget_for_never_exceeds_the_row():
+    budgets = (None, 0.5, 1.0)
+    assert budget_for(None, budgets) is None
+    assert budget_for(0.25, budgets) is None
+    assert budget_for(0.5, budgets) == 0.5 and budget_for(0.75, budgets) == 0.5
+    assert budget_for(1.0, budgets) == 1.0
+
+
+def test_foldwise_pipeline_has_no_leakage():
+    ds, work = cohort(6, 5)
+    k, seed = 2, 0
+    tcfg = TrainConfig(epochs=1, batch_size=None)
+    runs = [RunSpec("cls_det_rs", method("cls_det_rs"), None, tcfg),
+            RunSpec("ss_cls_det_rs_50", method("ss_cls_det_rs"), 0.5, tcfg),
+            RunSpec("ss_cls_det_rs_100", method("ss_cls_det_rs"), 1.0, tcfg)]
+    rec = RecordingTrainer()
+    bbs = [BackboneSpec("supervised", ExtractorTrainConfig(steps=1), (None, 0.5, 1.0))]
+    res = learned_cv(ds, lambda i: work[i], runs, bbs, [Variant(), Variant("+bilateral", bilateral=True)], k=k,
+                     seed=seed, patch=WINDOW, trainer=rec, log=lambda m: None)
+    splits = patient_folds(ds, k, seed)
+    # both breasts of a patient always in one fold
+    for tr, te in splits:
+        assert not set(ds.patient_ids[tr]) & set(ds.patient_ids[te])
+    assert len(rec.calls) == k * 3
+    lesion_images = {str(ds.image_ids[i]) for i in range(len(ds)) if (ds.region_labels[ds.region_slice(i)] == 1).any()}
+    for view, images in zip(res.trained_views, rec.calls):
+        tr, te = splits[view["fold"]]
+        train_ids, test_ids = set(ds.image_ids[tr].astype(str)), set(ds.image_ids[te].astype(str))
+        assert set(images.image_ids) == train_ids and not set(images.image_ids) & test_ids
+        labelled = {i for i, lab in zip(images.image_ids, images.labels) if lab is not None}
+        if view["budget"] is None:
+            assert labelled == set()  # weak-only rows: no lesion location reaches the backbone
+        else:
+            allowed = select_local(ds.subset(tr), view["budget"], seed * 1000 + view["fold"])
+            assert labelled == set(allowed.image_ids[allowed.has_local].astype(str))
+            assert labelled <= lesion_images
+            assert all(ds.y_m[list(ds.image_ids.astype(str)).index(i)] == 1 for i in labelled)
+    # every row has one result per fold, scores aligned with the pooled test set
+    for name, cv in res.rows.items():
+        for r in cv.methods.values():
+            assert len(r.fold_scores) == k
+        assert len(cv.pooled_scores(next(iter(cv.methods)))) == len(ds)
+    assert {"given", "given+bilateral", "supervised", "supervised+bilateral"} <= set(res.rows)
+
+
+def test_learned_cv_seeds_differ_by_fold_and_budget():
+    ds, work = cohort(8, 5)
+    rec = RecordingTrainer()
+    runs = [RunSpec("cls_det_rs", method("cls_det_rs"), None, TrainConfig(epochs=1, batch_size=None))]
+    res = learned_cv(ds, lambda i: work[i], runs, [BackboneSpec("simclr", ExtractorTrainConfig(mode="simclr", steps=1))],
+                     include_given=False, k=2, patch=WINDOW, trainer=rec, log=lambda m: None)
+    assert list(res.rows) == ["simclr"] and len(rec.calls) == 2
+    assert all(lab is None for c in rec.calls for lab in c.labels)  # self-supervised: never a label
+    assert np.all(np.isfinite(res.rows["simclr"].pooled_scores("cls_det_rs").p_m))

@@ -1,0 +1,85 @@
+"""The learned backbone: it learns lesions on synthetic mammograms, its key follows its weights,
+it survives a save/load round trip, stops on cancel and resumes from its checkpoint."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from mammo_annotator.ml.features.learned import (BackboneConfig, LearnedExtractor, LearnedWeightsError, SmallConvNet,
+                                                 load_learned)
+from mammo_annotator.ml.features.learned_train import ExtractorTrainConfig, train_extractor, training_images
+from mammo_annotator.ml.metrics import auroc
+
+from .learned_helpers import WINDOW, cohort
+
+FAST = dict(batch=24, mil_images=2, bag=4, num_threads=2, device="cpu")
+
+
+def _features(ext, ds, work):
+    return np.concatenate([ext.pool_boxes(ext.feature_map(work[str(i)][0]), ds.boxes[ds.region_slice(k)], 1, None)
+                           for k, i in enumerate(ds.image_ids)])
+
+
+def test_supervised_backbone_separates_lesion_windows():
+    tr, work_tr = cohort(12, 11)
+    te, work_te = cohort(8, 12)  # other patients
+    res = train_extractor(training_images(tr, lambda i: work_tr[i]),
+                          ExtractorTrainConfig(steps=120, batch=32, lr=3e-3, mil_images=0, num_threads=2, device="cpu"),
+                          patch=WINDOW)
+    assert res.status == "done" and res.steps_run == 120
+    from sklearn.linear_model import LogisticRegression
+
+    ftr, fte = _features(res.extractor, tr, work_tr), _features(res.extractor, te, work_te)
+    ytr, yte = tr.region_labels, te.region_labels
+    clf = LogisticRegression(max_iter=2000, C=0.1).fit(ftr[ytr >= 0], ytr[ytr >= 0])
+    a = auroc(yte[yte >= 0].astype(float), clf.decision_function(fte[yte >= 0]))
+    assert a > 0.7, a  # measured 0.78 (a random backbone: about 0.5)
+
+
+def test_key_follows_weights_and_round_trip(tmp_path):
+    cfg = BackboneConfig(widths=(8, 8, 16, 16))
+    torch.manual_seed(0)
+    a = LearnedExtractor(SmallConvNet(cfg), cfg, "supervised")
+    torch.manual_seed(1)
+    b = LearnedExtractor(SmallConvNet(cfg), cfg, "supervised")
+    assert a.key != b.key and a.key.startswith("learned-supervised:1:")
+    assert a.dim == 32
+    path = a.save(tmp_path)
+    assert a.digest in path.name
+    c = load_learned(path, expect_digest=a.digest)
+    assert c.key == a.key
+    img = np.random.default_rng(0).integers(0, 255, (128, 96)).astype(np.uint8)
+    boxes = np.array([[0, 0, 48, 48], [40, 60, 88, 108]])
+    np.testing.assert_array_equal(a.extract(img, boxes, 0.2), c.extract(img, boxes, 0.2))
+    with pytest.raises(LearnedWeightsError):
+        load_learned(path, expect_digest="000000000000")
+    with pytest.raises(LearnedWeightsError):
+        LearnedExtractor.from_bytes(b"not torch")
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": "mammo-learned-extractor", "version": "1", "obj": object()}, bad)
+    with pytest.raises(LearnedWeightsError):
+        load_learned(bad)  # weights-only loading refuses arbitrary objects
+
+
+def test_cancel_then_resume_matches_uninterrupted(tmp_path):
+    tr, work = cohort(3, 21)
+    data = training_images(tr.without_local_labels(), lambda i: work[i])
+    cfg = ExtractorTrainConfig(mode="simclr", steps=6, checkpoint_every=2, **{**FAST, "batch": 8})
+    bcfg = BackboneConfig(widths=(8, 8, 16, 16))
+    full = train_extractor(data, cfg, bcfg, patch=WINDOW)
+    stop = threading.Event()
+
+    def progress(step, total, loss, elapsed):
+        if step == 3:
+            stop.set()
+
+    ckpt = tmp_path / "ckpt.pt"
+    part = train_extractor(data, cfg, bcfg, patch=WINDOW, progress=progress, cancel=stop, checkpoint=ckpt)
+    assert part.status == "cancelled" and part.steps_run == 3 and ckpt.is_file()
+    rest = train_extractor(data, cfg, bcfg, patch=WINDOW, checkpoint=ckpt)
+    assert rest.status == "done" and rest.resumed_from == 3 and rest.steps_run == 6
+    np.testing.assert_allclose(rest.history, full.history, rtol=1e-4, atol=1e-5)
+    assert rest.extractor.key == full.extractor.key or np.allclose(
+        rest.extractor.net.top[0][0].weight.detach(), full.extractor.net.top[0][0].weight.detach(), atol=1e-5)
