@@ -10,6 +10,7 @@ image, so the same contours give the same region labels as in the exporting proj
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ class ExportedImage:
     """One image of an export file: what identifies it, its status and its contours."""
 
     props: dict
-    contours: list[tuple[LesionClass, Polygon, str]] = field(default_factory=list)  # class, outline, annotator
+    contours: list[tuple] = field(default_factory=list)  # (class, outline, annotator, created, modified)
 
 
 @dataclass
@@ -61,6 +62,17 @@ def _image_key(props: dict) -> str:
     return str(props.get("sha256") or props.get("image") or props.get("image_file") or props.get("file_name") or "?")
 
 
+def _time(text: object) -> datetime | None:
+    """An exported ISO time, or None when absent or unreadable (the import time is used then)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def read_geojson(doc: dict, path: Path) -> dict[str, ExportedImage]:
     images: dict[str, ExportedImage] = {}
     top = doc.get("image") or {}
@@ -77,7 +89,8 @@ def read_geojson(doc: dict, path: Path) -> dict[str, ExportedImage]:
             raise LabelFileError(path, f"geometry {geom.get('type')!r} is not a polygon")
         cls = _cls(props.get("class_code") or props.get("class") or "malignant", path)
         for rings in polys:
-            entry.contours.append((cls, Polygon.from_array(rings[0]), str(props.get("annotator") or "import")))
+            entry.contours.append((cls, Polygon.from_array(rings[0]), str(props.get("annotator") or "import"),
+                                   _time(props.get("created")), _time(props.get("modified"))))
     return images
 
 
@@ -90,11 +103,13 @@ def read_coco(doc: dict, path: Path) -> dict[str, ExportedImage]:
         if entry is None or not isinstance(seg, list):
             raise LabelFileError(path, f"annotation {ann.get('id')} has no image or no polygon segmentation (RLE is not supported)")
         cls = _cls((ann.get("attributes") or {}).get("class") or cats.get(ann.get("category_id"), ""), path)
-        annotator = str((ann.get("attributes") or {}).get("annotator") or "import")
+        attrs = ann.get("attributes") or {}
+        annotator = str(attrs.get("annotator") or "import")
+        times = (_time(attrs.get("created")), _time(attrs.get("modified")))
         for flat in seg:
             if len(flat) % 2:
                 raise LabelFileError(path, f"annotation {ann.get('id')} has an odd number of polygon coordinates")
-            entry.contours.append((cls, Polygon.from_array(flat), annotator))
+            entry.contours.append((cls, Polygon.from_array(flat), annotator, *times))
     return {_image_key(e.props): e for e in by_id.values()}
 
 
@@ -176,16 +191,16 @@ def _apply(project: Project, image_id: int, entry: ExportedImage, replace: bool,
             report.skipped.append((key, "the image already has contours (use replace)"))
             return
         checked = []
-        for cls, polygon, annotator in entry.contours:
+        for cls, polygon, annotator, created, modified in entry.contours:
             try:
-                checked.append((cls, check_contour(polygon, image.width, image.height).polygon, annotator))
+                checked.append((cls, check_contour(polygon, image.width, image.height).polygon, annotator, created, modified))
             except InvalidContourError as exc:
                 report.warnings.append(f"{key}: contour skipped: {exc}")
         for ann in existing:
             ann_store.soft_delete(s, ann.id, "import")
-        for cls, polygon, annotator in checked:
-            ann_store.add_annotation(s, image_id, cls, polygon, annotator, source="import")
-        has_m = any(cls is LesionClass.MALIGNANT for cls, _, _ in checked)
+        for cls, polygon, annotator, created, modified in checked:
+            ann_store.add_annotation(s, image_id, cls, polygon, annotator, source="import", created_at=created, modified_at=modified)
+        has_m = any(c[0] is LesionClass.MALIGNANT for c in checked)
         known = {st.value for st in AnnotationStatus}
         exported = entry.props.get("image_status")
         status = AnnotationStatus(exported if exported in known else ("contoured" if has_m else image.status.value))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,9 +22,13 @@ def _revision(session: Session, row: AnnotationRow, action: str, annotator: str)
 
 
 def add_annotation(
-    session: Session, image_id: int, cls: LesionClass, polygon: Polygon, annotator: str, source: str = "drawn"
+    session: Session, image_id: int, cls: LesionClass, polygon: Polygon, annotator: str, source: str = "drawn",
+    created_at: datetime | None = None, modified_at: datetime | None = None,
 ) -> int:
-    row = AnnotationRow(image_id=image_id, cls=cls.value, polygon_json=polygon_to_json(polygon), annotator=annotator, source=source)
+    """Insert a contour; imported contours keep their original times when the source has them."""
+    now = utcnow()
+    row = AnnotationRow(image_id=image_id, cls=cls.value, polygon_json=polygon_to_json(polygon), annotator=annotator,
+                        source=source, created_at=created_at or now, modified_at=modified_at or created_at or now)
     session.add(row)
     session.flush()
     _revision(session, row, "create", annotator)

@@ -21,6 +21,14 @@ def label_table(project) -> list[tuple]:
                 for (_, sha, _, _, grid, _, _, _, idx, *_rest, label, iom, _alpha, _ann) in batches.region_label_rows(s)]
 
 
+def contour_times(project) -> list[tuple]:
+    from mammo_annotator.store import annotations as ann_store
+
+    with project.session() as s:
+        anns = ann_store.list_annotations(s)
+    return sorted((a.polygon.bounds, a.created_at.replace(microsecond=0, tzinfo=None), a.modified_at.replace(microsecond=0, tzinfo=None)) for a in anns)
+
+
 def blank_twin(source, path, dicom_dir):
     """Another project holding the same images (same files, same grid) and no contours."""
     twin = open_project(path, create=True)
@@ -45,6 +53,10 @@ def source(tmp_path):
 
 @pytest.mark.parametrize("fmt, per_image", [("geojson", False), ("geojson", True), ("coco", False)])
 def test_round_trip_keep_ids_into_another_project(source, tmp_path, fmt, per_image):
+    from sqlalchemy import text
+
+    with source.session() as s:  # contours drawn long ago: their times must survive the round trip
+        s.execute(text("UPDATE annotations SET created_at = '2024-03-01 09:30:00.000000', modified_at = '2024-03-02 10:00:00.000000'"))
     out = ex.export(source, fmt, tmp_path / "out", ex.ExportOptions(keep_ids=True, per_image=per_image)).path
     twin = blank_twin(source, tmp_path / "twin.sqlite", tmp_path / "dcm")
     assert label_table(twin) != label_table(source)
@@ -53,6 +65,7 @@ def test_round_trip_keep_ids_into_another_project(source, tmp_path, fmt, per_ima
     assert report.unmatched == [] and report.skipped == [] and report.warnings == []
     assert report.images == 5 and report.contours == 6  # 4 contoured images + the confirmed negative
     assert label_table(twin) == label_table(source)
+    assert contour_times(twin) == contour_times(source)  # the original created/modified times survive
     twin.close()
 
 
