@@ -1,0 +1,38 @@
+"""Training a project's own backbone: weights saved by digest, made the project's extractor,
+features cached under its key; a stop keeps a checkpoint that the next run resumes."""
+
+import threading
+
+import pytest
+
+from mammo_annotator.ml.features.learned_train import ExtractorTrainConfig
+from mammo_annotator.services.features import ensure_features, project_extractor
+from mammo_annotator.services.learned_features import extractor_folder, train_project_extractor
+from tests.helpers import open_copy, synthetic_project_file
+
+
+@pytest.fixture
+def project(tmp_path_factory, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    template = synthetic_project_file(tmp_path_factory.mktemp("tpl"), n_patients=2, seed=3, size=(256, 224))
+    p = open_copy(template, tmp_path)
+    yield p
+    p.close()
+
+
+def test_train_save_and_use_as_project_extractor(project):
+    cfg = ExtractorTrainConfig(steps=3, batch=8, mil_images=2, bag=2, device="cpu", checkpoint_every=1)
+    stop = threading.Event()
+
+    def progress(stage, done, total, msg):
+        if done == 2:
+            stop.set()
+
+    out = train_project_extractor(project, cfg, progress=progress, cancel=stop)
+    assert out.state == "cancelled" and (extractor_folder(project) / "supervised.ckpt").is_file()
+    out = train_project_extractor(project, cfg)
+    assert out.state == "done" and out.weights.is_file() and out.key.split(":")[-1] in out.weights.name
+    ext = project_extractor(project)
+    assert ext.key == out.key
+    done, failures = ensure_features(project, ext)
+    assert done > 0 and not failures
