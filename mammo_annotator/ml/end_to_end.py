@@ -1,0 +1,115 @@
+"""End-to-end training: the backbone's last stage and the dual-branch heads trained together
+with the method's objective (L_W + lambda2 L_F), which the paper names as future work.
+
+CPU budget: the backbone's trunk is frozen and its maps are computed once per image (cached);
+only the last stage (``SmallConvNet.top``, BatchNorm statistics frozen) and the heads learn,
+on whole images, with window features pooled from the map by differentiable box means and box
+maxima. The result is a new extractor (mode "e2e", its own key) plus the head trained with it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .dataset import PackedData, RegionDataset
+from .features.base import scale_boxes
+from .features.learned import LearnedExtractor
+from .losses import ObjectiveWeights, objective
+from .model import DualBranchHead, HeadConfig, TrainedModel
+from .train import CancelToken, resolve_device, torch_threads
+
+
+def torch_box_features(fmap: torch.Tensor, boxes: np.ndarray, scale: float, pool: str = "avgmax") -> torch.Tensor:
+    """(C, h, w) map -> (m, C or 2C) box means (+ maxima), differentiable; matches pool_boxes."""
+    c, h, w = fmap.shape
+    cells = torch.from_numpy(scale_boxes(boxes, scale, (h, w)))
+    integral = F.pad(fmap.cumsum(1).cumsum(2), (1, 0, 1, 0))
+    x0, y0, x1, y1 = cells.T
+    s = integral[:, y1, x1] - integral[:, y0, x1] - integral[:, y1, x0] + integral[:, y0, x0]
+    parts = [(s / ((x1 - x0) * (y1 - y0)).to(fmap.dtype)).T]
+    if pool == "avgmax":
+        out = fmap.new_zeros((len(cells), c))
+        sizes = torch.stack([y1 - y0, x1 - x0], 1)
+        for hh, ww in torch.unique(sizes, dim=0).tolist():
+            sel = torch.nonzero((sizes[:, 0] == hh) & (sizes[:, 1] == ww)).flatten()
+            pooled = F.max_pool2d(F.max_pool2d(fmap[None], (hh, 1), stride=1), (1, ww), stride=1)[0]
+            out = out.index_put((sel,), pooled[:, y0[sel], x0[sel]].T)
+        parts.append(out)
+    return torch.cat(parts, 1)
+
+
+def train_end_to_end(ext: LearnedExtractor, ds: RegionDataset, work_of: Callable[[str], tuple[np.ndarray, int]],
+                     cfg: HeadConfig, epochs: int = 5, lr: float = 1e-3, batch_images: int = 16, seed: int = 0,
+                     device: str = "auto", num_threads: int | None = None, cancel: CancelToken | None = None,
+                     progress: Callable[[int, int, float, float], None] | None = None
+                     ) -> tuple[LearnedExtractor, TrainedModel, list[float]]:
+    """Fine-tune ``ext``'s last stage with a fresh head on ``ds`` (labels as the caller chose)."""
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = copy.deepcopy(ext.net).to(dev).eval()
+    stride = ext.cfg.stride
+    with torch_threads(num_threads):
+        trunk_maps, factors = [], []
+        with torch.no_grad():
+            for i in ds.image_ids:
+                work, f = work_of(str(i))
+                h, w = work.shape
+                pad = np.pad(work, ((0, -h % stride), (0, -w % stride)))
+                trunk_maps.append(net.trunk(torch.from_numpy(np.ascontiguousarray(pad, np.float32))[None, None].to(dev))[0])
+                factors.append(f)
+
+        def features(idx: np.ndarray) -> torch.Tensor:
+            return torch.cat([torch_box_features(net.top(trunk_maps[i][None])[0], ds.boxes[ds.region_slice(int(i))],
+                                                 factors[i] * stride, ext.cfg.pool) for i in idx])
+
+        head = DualBranchHead(ext.dim, cfg).to(dev)
+        with torch.no_grad():
+            x0 = features(np.arange(len(ds)))
+            head.set_normaliser(x0.mean(0), x0.std(0))
+        weights = ObjectiveWeights.from_dataset(ds, cfg)
+        packed = ds.pack(dev)
+        params = list(net.top.parameters()) + list(head.parameters())
+        opt = torch.optim.Adam([{"params": list(net.top.parameters()), "lr": lr},
+                                {"params": list(head.parameters()), "lr": lr * 3}], weight_decay=1e-4)
+        n, history = len(ds), []
+        steps = epochs * math.ceil(n / batch_images)
+        step = 0
+        for epoch in range(epochs):
+            head.train()
+            order = rng.permutation(n)
+            total = 0.0
+            for b0 in range(0, n, batch_images):
+                if cancel is not None and cancel.is_set():
+                    break
+                idx = order[b0:b0 + batch_images]
+                data: PackedData = packed.batch(idx)
+                data.x = head.normalise(features(idx))
+                for g, base in zip(opt.param_groups, (lr, lr * 3)):
+                    g["lr"] = base * 0.5 * (1 + math.cos(math.pi * step / max(1, steps)))
+                loss = objective(head(data, normalised=True), data, cfg, weights, n / len(idx))[0]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 5.0)
+                opt.step()
+                total += float(loss.detach()) * len(idx) / n
+                step += 1
+            history.append(total)
+            if progress is not None:
+                progress(epoch + 1, epochs, total, time.perf_counter() - t0)
+            if cancel is not None and cancel.is_set():
+                break
+    net.cpu().eval()
+    head.cpu().eval()
+    new_ext = LearnedExtractor(net, ext.cfg, "e2e", {**ext.meta, "e2e_from": ext.key, "e2e_epochs": len(history)})
+    model = TrainedModel(head=head, config=cfg, feature_key=new_ext.key, train_summary=ds.summary(),
+                         metrics={"final_loss": history[-1] if history else None}, train_config={"epochs": epochs, "lr": lr})
+    return new_ext, model, history
