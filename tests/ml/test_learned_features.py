@@ -26,7 +26,7 @@ def test_supervised_backbone_separates_lesion_windows():
     tr, work_tr = cohort(12, 11)
     te, work_te = cohort(8, 12)  # other patients
     res = train_extractor(training_images(tr, lambda i: work_tr[i]),
-                          ExtractorTrainConfig(steps=120, batch=32, lr=3e-3, mil_images=0, num_threads=2, device="cpu"),
+                          ExtractorTrainConfig(steps=120, batch=32, lr=3e-3, mil_images=0, num_threads=1, device="cpu", context=16),
                           patch=WINDOW)
     assert res.status == "done" and res.steps_run == 120
     from sklearn.linear_model import LogisticRegression

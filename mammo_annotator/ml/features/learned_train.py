@@ -50,6 +50,7 @@ class ExtractorTrainConfig:
     device: str = "auto"
     num_threads: int | None = None
     checkpoint_every: int = 50
+    context: int = 0  # work px of context around each training window; features pool the window cells only
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -152,9 +153,16 @@ class _Trainer:
         self.weak = np.flatnonzero(~np.isnan(data.y_m))
 
     def embed(self, pairs: np.ndarray, rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
-        crops = crop_windows(self.data.images, self.data.boxes, pairs, rng, self.patch)
-        x = augment(torch.from_numpy(crops), self.patch, gen).to(self.device)
-        return global_pool(self.net(x), self.bcfg.pool)
+        ctx = self.cfg.context
+        side = self.patch + 2 * ctx
+        crops = crop_windows(self.data.images, self.data.boxes, pairs, rng, side)
+        x = augment(torch.from_numpy(crops), side, gen).to(self.device)
+        fmap = self.net(x)
+        if ctx:  # pool the window's cells only, as dense extraction does (no crop-border effects)
+            s = self.bcfg.stride
+            a, b = ctx // s, (ctx + self.patch + s - 1) // s
+            fmap = fmap[:, :, a:b, a:b]
+        return global_pool(fmap, self.bcfg.pool)
 
     def loss(self, step: int) -> torch.Tensor:
         cfg = self.cfg
