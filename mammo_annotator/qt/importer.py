@@ -9,13 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Slot
-from PySide6.QtWidgets import QFileDialog, QMainWindow
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow
 
 from ..services.importing import ImportItem, ImportReport, import_items
+from ..services.sources import dataset_items
 from .dialogs import ImportReportDialog, ProgressDialog, show_error
 from .workers import TaskWorker
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".pgm"}
+DATASETS = {"mini-MIAS (folder with Info.txt and the .pgm files)": "mini-mias",
+            "INbreast (folder with AllDICOMs, XML and the INbreast.csv/xls)": "inbreast"}
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -51,16 +54,38 @@ class ImportController(QObject):
                 return
             self.start(files)
 
+    def import_dataset(self) -> None:
+        label, ok = QInputDialog.getItem(self.window, "Import dataset", "Dataset:", list(DATASETS), 0, False)
+        if not ok:
+            return
+        folder = QFileDialog.getExistingDirectory(self.window, f"{label.split(' (')[0]} folder")
+        if folder:
+            self.start_dataset(DATASETS[label], Path(folder))
+
     def start(self, paths: list[Path]) -> TaskWorker | None:
         """Import ``paths`` off the GUI thread; returns the worker (tests wait on it)."""
+        items = [ImportItem(path=p) for p in paths]
+        return self._run(lambda _report: items, f"Importing {len(items)} image(s)")
+
+    def start_dataset(self, kind: str, folder: Path) -> TaskWorker | None:
+        """Import a public dataset (``services.sources.dataset_items``: labels, lesion outlines);
+        reading its label files also happens in the worker."""
+        return self._run(lambda report: dataset_items(kind, folder, report), f"Importing {kind} from {folder.name}")
+
+    def _run(self, make_items, title: str) -> TaskWorker | None:
         if self.worker is not None and self.worker.is_running():
             show_error(self.window, "Import", "An import is already running.")
             return None
         project = self.window.project
-        items = [ImportItem(path=p) for p in paths]
         report = ImportReport()
-        self.worker = TaskWorker(lambda progress, cancel: import_items(project, items, progress, cancel, report), "import")
-        self.dialog = ProgressDialog(f"Importing {len(items)} image(s)", self.window)
+
+        def task(progress, cancel):
+            progress(0, 0, "reading the source…")
+            items = make_items(report)
+            return import_items(project, items, progress, cancel, report)
+
+        self.worker = TaskWorker(task, "import")
+        self.dialog = ProgressDialog(title, self.window)
         self.worker.progress.connect(self.dialog.update_progress)
         self.dialog.stopRequested.connect(self._stop)
         self.worker.succeeded.connect(self._done)

@@ -21,8 +21,20 @@ from .events_bridge import EventBridge
 from .hanging import FourViewWidget
 from .image_page import ImagePage
 from .importer import ImportController
+from .model_ui import ModelUI
 from .side_panel import SidePanel
 from .worklist import WorklistPanel
+
+
+
+def export_dialog_class():
+    """The export dialog, or None when its module cannot be imported (then File > Export is disabled)."""
+    try:
+        from .export_dialog import ExportDialog
+    except Exception:  # an optional dependency missing or the module unfinished: the app still runs
+        return None
+    return ExportDialog
+
 
 TOOL_KEYS = {Tool.NAVIGATE: "V", Tool.POLYGON: "P", Tool.FREEHAND: "F", Tool.EDIT: "E"}
 
@@ -41,6 +53,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.center)
         self.worklist = WorklistPanel()
         self.side = SidePanel()
+        self.model_ui = ModelUI(self)
         self._docks()
         self._status_bar()
         self.importer = ImportController(self)
@@ -67,7 +80,7 @@ class MainWindow(QMainWindow):
         right.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
         self.addDockWidget(Qt.RightDockWidgetArea, right)
         self.resizeDocks([left, right], [470, 320], Qt.Horizontal)
-        self.docks = (left, right)
+        self.docks = (left, right, *self.model_ui.add_docks(left))
 
     def _status_bar(self) -> None:
         bar = self.statusBar()
@@ -110,6 +123,13 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         self._act(f, "&Import images…", self.importer.import_files, "Ctrl+I")
         self._act(f, "Import image &folder…", self.importer.import_folder, "Ctrl+Shift+I")
+        self._act(f, "Import &dataset (mini-MIAS / INbreast)…", self.importer.import_dataset,
+                  tip="Import a public dataset folder with its labels and lesion outlines")
+        f.addSeparator()
+        self.export_action = self._act(f, "&Export…", self.export, "Ctrl+E")
+        if export_dialog_class() is None:
+            self.export_action.setEnabled(False)
+            self.export_action.setText("Export… (unavailable in this build)")
         f.addSeparator()
         self._act(f, "&Quit", self.close, QKeySequence.Quit)
 
@@ -168,6 +188,7 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         for a in (self.four_action, self.invert_action, self.proposals_action):
             tb.addAction(a)
+        self.model_ui.add_actions(self._act, mb, v, tb)
         for action in self.findChildren(QAction):  # shortcuts in tooltips: discoverable
             if action.shortcut().toString():
                 action.setToolTip(f"{action.text().replace('&', '')}  ({action.shortcut().toString()})")
@@ -195,6 +216,7 @@ class MainWindow(QMainWindow):
         if self.bridge is not None:
             self.bridge.detach()
         self.project = project
+        self.model_ui.attach(project)  # before the bridge: the retrain queue counts an edit first
         self.bridge = EventBridge(project)
         self.bridge.event.connect(self._on_event)
         self.status_db.setText(f"Database: {project.path}")
@@ -243,6 +265,7 @@ class MainWindow(QMainWindow):
 
     def _on_event(self, name: str, payload: dict) -> None:
         image_id = payload.get("image_id")
+        self.model_ui.on_event(name, payload)
         if name in ("annotations_changed", "image_changed"):
             if image_id == self.page.image_id:
                 self.page.reload()
@@ -251,6 +274,14 @@ class MainWindow(QMainWindow):
             self.refresh_worklist()
             if name == "model_activated":
                 self.page.reload()
+
+    def export(self) -> None:
+        cls = export_dialog_class()
+        if cls is None:
+            show_error(self, "Export", "The export module is not available in this build.")
+            return
+        self.export_dialog = cls(self.project, self)
+        self.export_dialog.open()
 
     # annotator ------------------------------------------------------------------------------
     def set_annotator(self, name: str) -> None:
@@ -318,7 +349,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         """Nothing to save (every edit is already in the database); stop workers, close the file."""
-        if not self.importer.shutdown():
+        if not self.importer.shutdown() or not self.model_ui.shutdown():
             event.ignore()
             return
         self.settings.setValue("geometry", self.saveGeometry())

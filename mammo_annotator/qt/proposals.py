@@ -1,5 +1,11 @@
-"""Model proposals on the canvas: top-k M and B regions by d_c as boxes with scores, and an
-optional d_M heat map. Colours: Okabe-Ito vermillion (M) and sky blue (B)."""
+"""Model proposals on the canvas: top-k M and B regions by d_c as boxes with labels, and an
+optional d_M heat map. Colours: Okabe-Ito vermillion (M) and sky blue (B).
+
+d_c = p_cls(c|r) * p_det(r|c) ranks the regions, but p_det is a softmax over the image's
+~100+ regions, so d_c itself is tiny and reads "0.00". A box is therefore labelled with what a
+reader can interpret: the classification branch's p_cls(c|r) and the region's share of the
+detection branch, p_det(r|c) in %. The threshold is relative: d_c / (the image's highest d_c).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsRectItem
 
-from ..services.viewing import ImageBundle, Proposal, score_map
+from ..services.viewing import COL_D_B, COL_D_M, COL_DET_B, COL_DET_M, COL_P_B, COL_P_M, ImageBundle, Proposal, score_map
 from .theme import PROPOSAL_COLOURS
 
 
@@ -73,6 +79,27 @@ class ProposalsOverlay:
         self.items = []
         self.shown = []
 
+    def top_score(self, cls: str) -> float:
+        """The image's highest d_c: the reference of the relative threshold."""
+        pred = self.bundle.prediction if self.bundle else None
+        if pred is None or not len(pred.region_scores):
+            return 0.0
+        return float(np.max(pred.region_scores[:, COL_D_M if cls == "M" else COL_D_B]))
+
+    def label(self, prop: Proposal, rank: int) -> tuple[str, str]:
+        """(box label, tooltip): p_cls(c|r) and the detection share p_det(r|c)."""
+        row = self.bundle.prediction.region_scores[prop.region_index]
+        p_cls = float(row[COL_P_M if prop.cls == "M" else COL_P_B])
+        share = 100.0 * float(row[COL_DET_M if prop.cls == "M" else COL_DET_B])
+        top = self.top_score(prop.cls)
+        rel = prop.score / top if top > 0 else 0.0
+        pct = f"{share:.1f}%" if share < 10 else f"{share:.0f}%"
+        tip = (f"{prop.cls}{rank} (model v{self.bundle.prediction.model_version_id})\n"
+               f"p_cls({prop.cls}|region) = {p_cls:.3f}  classification branch\n"
+               f"p_det(region|{prop.cls}) = {share:.2f}%  this region's share of the detection branch\n"
+               f"d_{prop.cls} = p_cls * p_det = {prop.score:.4f}  ({rel:.0%} of the image's highest)")
+        return f"{prop.cls}{rank}  {p_cls:.2f} · {pct}", tip
+
     def redraw(self) -> None:
         self._clear()
         if self.bundle is None or not self.visible:
@@ -80,7 +107,8 @@ class ProposalsOverlay:
         for cls in ("B", "M"):  # M on top
             if not self.show[cls]:
                 continue
-            for rank, prop in enumerate(self.bundle.proposals(cls, self.k, self.threshold), start=1):
+            cut = self.threshold * self.top_score(cls)
+            for rank, prop in enumerate(self.bundle.proposals(cls, self.k, cut), start=1):
                 self._add_box(prop, rank)
                 self.shown.append(prop)
 
@@ -93,8 +121,10 @@ class ProposalsOverlay:
         rect.setPen(pen)
         rect.setZValue(30)
         rect.setAcceptedMouseButtons(Qt.NoButton)
-        label = pg.TextItem(f"{prop.cls}{rank}  {prop.score:.2f}", color=colour, anchor=(0, 1),
-                            fill=pg.mkBrush(0, 0, 0, 170))
+        text, tip = self.label(prop, rank)
+        rect.setToolTip(tip)
+        label = pg.TextItem(text, color=colour, anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 170))
+        label.setToolTip(tip)
         label.setPos(x0, y0 if prop.cls == "M" else y1)
         if prop.cls == "B":
             label.setAnchor((0, 0))

@@ -168,7 +168,8 @@ class SidePanel(QWidget):
         grid.addWidget(QLabel("Top k"), 0, 0)
         grid.addWidget(self.top_k, 0, 1, 1, 2)
         self.threshold = _slider(0, 100, 0)
-        self.threshold_value = QLabel("0.00")
+        self.threshold.setToolTip("Hide boxes whose d_c is below this fraction of the image's highest d_c")
+        self.threshold_value = QLabel("0%")
         self.threshold_value.setMinimumWidth(34)
         self.threshold.valueChanged.connect(self._emit_proposals)
         grid.addWidget(QLabel("d_c ≥"), 1, 0)
@@ -177,16 +178,23 @@ class SidePanel(QWidget):
         self.heat = QCheckBox("Heat map of d_M")
         self.heat.toggled.connect(self._emit_proposals)
         grid.addWidget(self.heat, 2, 0, 1, 3)
+        legend = QLabel("Box label: p_cls(c|r) · detection share p_det(r|c)")
+        legend.setObjectName("muted")
+        legend.setWordWrap(True)
+        legend.setToolTip("Boxes are ranked by d_c = p_cls(c|r) · p_det(r|c). p_det is a softmax over all the image's "
+                          "regions, so d_c is small; the label shows the classification probability and the region's "
+                          "share of the detection branch. The threshold is relative to the image's highest d_c.")
         self.heat_opacity = _slider(5, 100, 50)
         self.heat_opacity.valueChanged.connect(self._emit_proposals)
         grid.addWidget(QLabel("Opacity"), 3, 0)
         grid.addWidget(self.heat_opacity, 3, 1, 1, 2)
         v.addLayout(grid)
+        v.addWidget(legend)
         return box
 
     def _emit_proposals(self, *_args) -> None:
         t = self.threshold.value() / 100
-        self.threshold_value.setText(f"{t:.2f}")
+        self.threshold_value.setText(f"{self.threshold.value()}%")
         self.proposalsChanged.emit({
             "show": {"M": self.show_m.isChecked(), "B": self.show_b.isChecked()},
             "k": self.top_k.value(), "threshold": t,
@@ -218,9 +226,16 @@ class SidePanel(QWidget):
         for name, lab in self.region_counts.items():
             colour = REGION_COLOURS[name]
             lab.setText(f'<span style="color:{colour}; font-size:13pt;">■</span> {name} {counts.get(name, 0)}')
-        self.model_name.setText(f"Model: {b.model.name}" if b.model else "No active model")
+        if b.model:
+            trained = b.model.created_at.strftime("%Y-%m-%d %H:%M")
+            self.model_name.setText(f"Model v{b.model.id} · {b.model.name}")
+            self.model_name.setToolTip(f"active model version {b.model.id}, trained {trained} ({b.model.state})")
+        else:
+            self.model_name.setText("No active model")
+            self.model_name.setToolTip("")
         if b.prediction is not None:
-            self.image_probs.setText(f"p(M) = {b.prediction.p_m:.2f}    p(B) = {b.prediction.p_b:.2f}")
+            self.image_probs.setText(f"p(M) = {b.prediction.p_m:.2f}    p(B) = {b.prediction.p_b:.2f}    "
+                                     f"(by v{b.prediction.model_version_id})")
         else:
             self.image_probs.setText("not scored by this model" if b.model else "train a model to see proposals")
 

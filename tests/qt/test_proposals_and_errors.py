@@ -39,8 +39,11 @@ def test_proposals_drawn_with_threshold_toggles_and_heat_map(window, project, qt
     x0, y0, x1, y1 = best.box
     assert x0 < 187 < x1 and y0 < 205 < y1  # the top M box sits on the mass
     assert len(overlay.items) == 12  # a box and a score label per proposal
-    window.side.threshold.setValue(90)
-    assert all(p.score >= 0.9 for p in overlay.shown) and len(overlay.shown) < 6
+    labels = [item.toPlainText() for item in overlay.items if hasattr(item, "toPlainText")]
+    assert labels and all("%" in t and "0.00 " not in t for t in labels)  # p_cls · detection share, not d_c
+    assert "p_det" in overlay.items[1].toolTip() and "model v" in overlay.items[1].toolTip()
+    window.side.threshold.setValue(90)  # relative to each class's highest d_c on this image
+    assert all(p.score >= 0.9 * overlay.top_score(p.cls) for p in overlay.shown) and len(overlay.shown) < 6
     window.side.show_b.setChecked(False)
     assert all(p.cls == "M" for p in overlay.shown)
     QTest.keyClick(window, Qt.Key_T)  # toggle all proposals off

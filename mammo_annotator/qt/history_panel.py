@@ -1,0 +1,184 @@
+"""The Model history dock: every stored version with its training set and validation metrics,
+"Use this version", and the annotation-cost plot (metric vs locally annotated images).
+
+It reads through ``services.model_history`` and asks the window to activate a version; the
+window's ``model_activated`` handling swaps the proposals and the worklist.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+    QVBoxLayout, QWidget,
+)
+
+from ..core.errors import MammoError
+from ..core.records import ModelVersionRecord
+from ..services import model_history
+from ..services.project import Project
+from .cost_plot import CostPlot
+from .theme import BLUISH_GREEN, ORANGE, VERMILLION
+
+COLUMNS = ("v", "Trained", "State", "Images", "Weak M/B/N", "Local", "Regions M/BN", "AUC M", "AUC MB", "Val loss")
+TIPS = {
+    3: "training images (+ validation images)",
+    4: "weakly labelled training images: malignant / benign / normal (an MB image counts in both M and B)",
+    5: "training images with local annotations (contours or a confirmed 'no malignant finding')",
+    6: "regions labelled by the IoM rule in the training set: M / BN",
+    7: "validation AUROC, malignant vs benign-or-normal images",
+    8: "validation AUROC, any finding vs normal images",
+    9: "validation loss (L_W + lambda2 L_F) on the project's fixed validation patients",
+}
+STATE_COLOUR = {"worse": ORANGE, "diverged": VERMILLION}
+
+
+def _num(value, fmt: str = "{:.3f}") -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def version_cells(v: ModelVersionRecord) -> list[str]:
+    s, m = v.summary or {}, v.metrics or {}
+    c = s.get("classes", {})
+    weak = f"{c.get('M', 0) + c.get('MB', 0)}/{c.get('B', 0) + c.get('MB', 0)}/{c.get('N', 0)}" if c else "—"
+    rl = s.get("n_region_labels", {})
+    regions = f"{rl.get('M', 0)}/{rl.get('BN', 0)}" if rl else "—"
+    n_img = s.get("n_images", s.get("images"))
+    n_val = s.get("n_val_images")
+    images = "—" if n_img is None else (f"{n_img} + {n_val}" if n_val else str(n_img))
+    state = "active" if v.is_active else v.state
+    return [f"{'● ' if v.is_active else ''}v{v.id}", v.created_at.strftime("%m-%d %H:%M"), state, images, weak,
+            _num(s.get("n_local"), "{}"), regions, _num(m.get("val_M_vs_BN/auroc")), _num(m.get("val_MB_vs_N/auroc")),
+            _num(m.get("val_loss"))]
+
+
+def version_tooltip(v: ModelVersionRecord) -> str:
+    s, m = v.summary or {}, v.metrics or {}
+    lines = [f"v{v.id}  {v.name}  ({v.state}{', active' if v.is_active else ''})", f"trained {v.created_at:%Y-%m-%d %H:%M:%S}"]
+    if v.note:
+        lines.append(v.note)
+    for key in ("method", "epochs", "warm_start", "train_seconds"):
+        if key in m:
+            lines.append(f"{key}: {m[key]}")
+    if s.get("n_patients") is not None:
+        lines.append(f"patients: {s['n_patients']}")
+    lines.append(f"extractor: {v.extractor_key}")
+    return "\n".join(lines)
+
+
+class HistoryPanel(QWidget):
+    useVersion = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.versions: list[ModelVersionRecord] = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        for col, tip in TIPS.items():
+            self.table.horizontalHeaderItem(col).setToolTip(tip)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        head = self.table.horizontalHeader()
+        head.setSectionResizeMode(QHeaderView.ResizeToContents)
+        head.setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._selection)
+        self.table.itemDoubleClicked.connect(lambda *_: self._use())
+        self.use = QPushButton("Use this version")
+        self.use.setToolTip("Make the selected version the active model: proposals and p(M)/p(B) switch to it")
+        self.use.setEnabled(False)
+        self.use.clicked.connect(self._use)
+        self.info = QLabel("")
+        self.info.setObjectName("muted")
+        row = QHBoxLayout()
+        row.addWidget(self.info, 1)
+        row.addWidget(self.use)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(6, 6, 6, 6)
+        lv.setSpacing(4)
+        lv.addWidget(self.table, 1)
+        lv.addLayout(row)
+        self.cost = CostPlot()
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.cost)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+        self.project: Project | None = None
+        self.cost.metricChanged.connect(lambda *_: self.refresh())
+
+    def set_project(self, project: Project) -> None:
+        self.project = project
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.project is None:
+            return
+        try:
+            versions = model_history.list_versions(self.project)
+            points = model_history.annotation_cost_points(self.project, self.cost.metric())
+        except MammoError as exc:
+            self.info.setText(f"Cannot read the model history: {exc}")
+            return
+        self.set_versions(versions)
+        active = next((v.id for v in versions if v.is_active), None)
+        self.cost.set_points(points, active)
+
+    def set_versions(self, versions: list[ModelVersionRecord]) -> None:
+        selected = self.selected_id()
+        self.versions = sorted(versions, key=lambda v: -v.id)  # newest first
+        self.table.setRowCount(len(self.versions))
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        for r, v in enumerate(self.versions):
+            tip = version_tooltip(v)
+            for c, text in enumerate(version_cells(v)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(tip)
+                item.setData(Qt.UserRole, v.id)
+                if c >= 3:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if v.is_active:
+                    item.setFont(bold)
+                if c == 2:
+                    item.setForeground(QColor(BLUISH_GREEN if v.is_active else STATE_COLOUR.get(v.state, "#d6d7da")))
+                self.table.setItem(r, c, item)
+        active = next((v for v in self.versions if v.is_active), None)
+        self.info.setText(f"{len(self.versions)} version(s); active: v{active.id}" if active else
+                          f"{len(self.versions)} version(s); none active")
+        if selected is not None:
+            self.select(selected)
+        self._selection()
+
+    def select(self, version_id: int) -> None:
+        for r, v in enumerate(self.versions):
+            if v.id == version_id:
+                self.table.selectRow(r)
+                return
+
+    def selected_id(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return int(self.table.item(rows[0].row(), 0).data(Qt.UserRole)) if rows else None
+
+    def _selection(self) -> None:
+        vid = self.selected_id()
+        v = next((x for x in self.versions if x.id == vid), None)
+        self.use.setEnabled(v is not None and not v.is_active)
+        if v is not None and v.state in ("worse", "diverged") and not v.is_active:
+            self.use.setToolTip(f"v{v.id} was not activated automatically ({v.state}); you may still choose it")
+        else:
+            self.use.setToolTip("Make the selected version the active model: proposals and p(M)/p(B) switch to it")
+
+    def _use(self) -> None:
+        vid = self.selected_id()
+        if vid is not None and not next((x.is_active for x in self.versions if x.id == vid), True):
+            self.useVersion.emit(vid)

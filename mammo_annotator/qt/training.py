@@ -1,0 +1,120 @@
+"""Background retraining in the app: owns the project's ``TrainingQueue`` and feeds the panel.
+
+The queue runs jobs in its own thread on its own database connection; its callbacks arrive here
+through ``JobBridge`` signals (queued, so in the GUI thread). The auto-retrain threshold is a
+project setting, so every annotator of the project (and the CLI) sees the same one.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+from ..core.errors import MammoError
+from ..services import viewing
+from ..services.jobs import Job, TrainingQueue
+from ..services.project import Project
+from ..services.training import TrainingRequest
+from .job_bridge import JobBridge
+from .training_panel import TrainingPanel, outcome_text
+
+AUTO_SETTING = "auto_retrain_after"
+DEFAULT_AUTO = 5
+APP_REQUEST = TrainingRequest(warm_start=True, num_threads=1)  # one thread: the GUI stays fluid
+
+
+class TrainingController(QObject):
+    """Retrain / Stop / auto-retrain for the window's project."""
+
+    jobFinished = Signal(object)  # Job, after the panel shows its outcome
+    message = Signal(str)  # status-bar text
+
+    def __init__(self, panel: TrainingPanel, request: TrainingRequest = APP_REQUEST, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.panel = panel
+        self.request = request
+        self.project: Project | None = None
+        self.queue: TrainingQueue | None = None
+        self.bridge: JobBridge | None = None
+        self.finished: list[Job] = []
+        panel.retrainRequested.connect(self.retrain)
+        panel.stopRequested.connect(self.stop)
+        panel.autoChanged.connect(self.set_auto)
+
+    def attach(self, project: Project) -> None:
+        self.shutdown()
+        self.project = project
+        try:
+            auto = project.setting(AUTO_SETTING, DEFAULT_AUTO)
+        except MammoError:
+            auto = DEFAULT_AUTO
+        self.queue = TrainingQueue(project, auto_after=int(auto) or None, request=self.request)
+        self.bridge = JobBridge(self.queue)
+        # explicit queued connections: the listeners run in the training thread
+        self.bridge.stateChanged.connect(self._on_state, Qt.QueuedConnection)
+        self.bridge.progressed.connect(self.panel.show_progress, Qt.QueuedConnection)
+        self.panel.set_auto(int(auto) or None)
+        self.refresh_pending()
+
+    # user actions -------------------------------------------------------------------------
+    @Slot()
+    def retrain(self) -> Job | None:
+        if self.queue is None:
+            return None
+        job = self.queue.submit("requested")
+        if self.queue.queued is job:
+            self.message.emit(f"Retrain queued behind job #{self.queue.running.id}" if self.queue.running else "Retrain queued")
+        return job
+
+    @Slot()
+    def stop(self) -> None:
+        """Called in the GUI thread; the job stops at its next cancel check."""
+        if self.queue is not None:
+            self.queue.stop()
+
+    @Slot(int)
+    def set_auto(self, n: int) -> None:
+        if self.queue is None or self.project is None:
+            return
+        self.queue.auto_after = n or None
+        try:
+            self.project.set_setting(AUTO_SETTING, int(n))
+        except MammoError as exc:
+            self.message.emit(f"Auto-retrain setting not saved: {exc}")
+        self.refresh_pending()
+
+    def refresh_pending(self) -> None:
+        if self.queue is not None:
+            self.panel.set_pending(self.queue.pending_annotations, self.queue.auto_after)
+
+    @property
+    def busy(self) -> bool:
+        return self.queue is not None and (self.queue.running is not None or self.queue.queued is not None)
+
+    # queue -> GUI -------------------------------------------------------------------------
+    @Slot(object, str)
+    def _on_state(self, job: Job, state: str) -> None:
+        if self.queue is None:
+            return
+        self.panel.show_state(job, state, self.queue.queued)
+        if state in ("done", "error", "stopped"):
+            try:
+                active = viewing.active_model(self.project)
+            except MammoError:
+                active = None
+            text, colour = outcome_text(job, active.id if active else None)
+            self.panel.finish(job, text, colour)
+            self.finished.append(job)
+            self.message.emit(text)
+            self.jobFinished.emit(job)
+        self.refresh_pending()
+
+    def shutdown(self) -> bool:
+        """Stop the running job, drop the queued one, wait for the thread (none outlives us)."""
+        ok = True
+        if self.queue is not None:
+            self.queue.close()  # unsubscribes, stops, waits up to a minute
+            ok = self.queue.running is None
+        if self.bridge is not None:
+            self.bridge.detach()
+        self.queue, self.bridge = None, None
+        return ok
