@@ -3,6 +3,8 @@ one point per model version, so a researcher sees when more contouring stops pay
 
 from __future__ import annotations
 
+import math
+
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
@@ -24,7 +26,7 @@ class CostPlot(QWidget):
         self.combo = QComboBox()
         for key, text in METRICS.items():
             self.combo.addItem(text, key)
-        self.combo.currentIndexChanged.connect(lambda _i: self.metricChanged.emit(self.metric()))
+        self.combo.currentIndexChanged.connect(lambda _i: self.metricChanged.emit(self.current_metric()))
         self.plot = pg.PlotWidget(background="#1a1b1e")
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -53,16 +55,16 @@ class CostPlot(QWidget):
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.empty)
 
-    def metric(self) -> str:
+    def current_metric(self) -> str:
         return str(self.combo.currentData())
 
     def set_points(self, points: list[tuple[int, int, float]], active_id: int | None = None) -> None:
         """``points``: (version id, locally annotated images, metric value) per version."""
-        self.points = list(points)
+        self.points = [p for p in points if math.isfinite(p[2])]  # an AUROC is NaN on a one-class split
         for label in self.labels:
             self.plot.removeItem(label)
         self.labels = []
-        self.plot.getPlotItem().setLabel("left", METRICS.get(self.metric(), self.metric()).split(" (")[0])
+        self.plot.getPlotItem().setLabel("left", METRICS.get(self.current_metric(), self.current_metric()).split(" (")[0])
         xs = [float(p[1]) for p in self.points]
         ys = [float(p[2]) for p in self.points]
         self.scatter.setData(xs, ys, data=[p[0] for p in self.points])

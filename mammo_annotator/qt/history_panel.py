@@ -125,7 +125,7 @@ class HistoryPanel(QWidget):
             return
         try:
             versions = model_history.list_versions(self.project)
-            points = model_history.annotation_cost_points(self.project, self.cost.metric())
+            points = model_history.annotation_cost_points(self.project, self.cost.current_metric())
         except MammoError as exc:
             self.info.setText(f"Cannot read the model history: {exc}")
             return

@@ -7,6 +7,8 @@ project setting, so every annotator of the project (and the CLI) sees the same o
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from ..core.errors import MammoError
@@ -20,6 +22,25 @@ from .training_panel import TrainingPanel, outcome_text
 AUTO_SETTING = "auto_retrain_after"
 DEFAULT_AUTO = 5
 APP_REQUEST = TrainingRequest(warm_start=True, num_threads=1)  # one thread: the GUI stays fluid
+_warm: threading.Thread | None = None
+
+
+def _import_lazy_modules() -> None:
+    # torch imports torch._dynamo (~1 s) the first time an optimiser is built; during that
+    # import the GIL is held long enough to freeze the GUI for ~200 ms. Pay it once, early.
+    try:
+        import torch._dynamo  # noqa: F401
+    except Exception:  # an optional speed-up, never a reason to fail
+        pass
+
+
+def warm_up() -> threading.Thread:
+    """Start the lazy imports of the first training job in the background (once per process)."""
+    global _warm
+    if _warm is None:
+        _warm = threading.Thread(target=_import_lazy_modules, name="training-warm-up", daemon=True)
+        _warm.start()
+    return _warm
 
 
 class TrainingController(QObject):
@@ -47,6 +68,7 @@ class TrainingController(QObject):
             auto = project.setting(AUTO_SETTING, DEFAULT_AUTO)
         except MammoError:
             auto = DEFAULT_AUTO
+        warm_up()
         self.queue = TrainingQueue(project, auto_after=int(auto) or None, request=self.request)
         self.bridge = JobBridge(self.queue)
         # explicit queued connections: the listeners run in the training thread
@@ -117,4 +139,6 @@ class TrainingController(QObject):
         if self.bridge is not None:
             self.bridge.detach()
         self.queue, self.bridge = None, None
+        if _warm is not None:
+            _warm.join(30)
         return ok

@@ -4,6 +4,7 @@ window over it with throwaway settings, and helpers that drive the canvas with r
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,65 @@ def drag(view, points, button=Qt.LeftButton, image_coords: bool = True) -> None:
 def circle(cx: float, cy: float, r: float, n: int = 24) -> list[tuple[float, float]]:
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in t]
+
+
+# a small trained project for the training / history / active-learning tests --------------------
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory) -> Path:
+    """16 synthetic images (512 x 416) with cached features and two model versions: v1 trained
+    on every contour, v2 (active) after the contours of one malignant breast were removed, so the
+    cost-effective strategy has two images to suggest and the cost plot two points."""
+    import os
+
+    from mammo_annotator.services import annotations as ann_service
+    from mammo_annotator.services import viewing
+    from mammo_annotator.services.project import open_project
+    from mammo_annotator.services.training import TrainingRequest, run_training
+    from tests.helpers import synthetic_project_file
+
+    os.environ["MAMMO_ANNOTATOR_CACHE"] = str(tmp_path_factory.getbasetemp() / "pixel-cache")
+    folder = tmp_path_factory.mktemp("trained")
+    path = synthetic_project_file(folder, n_patients=4, seed=5)
+    project = open_project(path)
+    run_training(project, TrainingRequest(epochs=5, num_threads=1))
+    first = next(r for r in viewing.worklist(project) if r.weak == "M")
+    for row in viewing.worklist(project):
+        if row.patient == first.patient and row.laterality == first.laterality:
+            for ann in ann_service.contours(project, row.image_id):
+                ann_service.delete_contour(project, ann.id, "template")
+    run_training(project, TrainingRequest(epochs=5, num_threads=1, activate="always"))
+    project.close()
+    return path
+
+
+@pytest.fixture
+def trained_project(trained_template, tmp_path):
+    from mammo_annotator.services.project import open_project
+
+    dest = tmp_path / "trained.sqlite"
+    shutil.copyfile(trained_template, dest)
+    p = open_project(dest)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def trained_window(qtbot, trained_project):
+    """The main window over the trained project; its retrain jobs use 5 epochs on one thread."""
+    from mammo_annotator.qt.app import ensure_app, temp_settings
+    from mammo_annotator.qt.main_window import MainWindow
+    from mammo_annotator.services.training import TrainingRequest
+
+    ensure_app()
+    w = MainWindow(trained_project, "tester", temp_settings())
+    w.model_ui.training.queue.request = TrainingRequest(epochs=5, warm_start=True, num_threads=1)
+    w.resize(1400, 900)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    QApplication.processEvents()
+    yield w
+    assert w.model_ui.shutdown(), "a training thread was left running"
+    assert w.importer.shutdown(), "an import thread was left running"
+    w.close()
+    assert not any(t.name.startswith("training-job") and t.is_alive() for t in threading.enumerate())

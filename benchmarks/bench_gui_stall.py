@@ -1,0 +1,179 @@
+"""The longest event-loop stall of the app while a background retrain runs (target < 100 ms).
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stall.py [--patients 6] [--size 1024 832]
+
+Builds a synthetic project (features not yet computed, so the first job extracts them too),
+opens the main window and records the gap between ticks of a 10 ms timer (``qt.stall``):
+  1. idle, no job (the machine's own noise, the baseline to compare with);
+  2. a Retrain from the window (features -> train -> validate -> store), per stage;
+  3. a second retrain (features cached, --epochs) while contours are drawn every 400 ms
+     (the GUI's writes go to the database while the trainer reads).
+Prints worst / p99 / p95 gap per phase and stage; a stall is the gap minus the 10 ms interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _row(name: str, meter, label: str | None = None) -> str:
+    n = sum(1 for lab in meter.labels if label is None or lab == label)
+    return (f"  {name:<22} ticks {n:6d}   worst {meter.worst_ms(label):7.1f} ms   p99 {meter.percentile_ms(99, label):6.1f} ms"
+            f"   p95 {meter.percentile_ms(95, label):6.1f} ms")
+
+
+def _worst(meter) -> None:
+    for gap, at, label, detail in meter.worst[:3]:
+        print(f"    {gap:7.1f} ms at {at:6.2f} s  [{label}] {detail[:70]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--patients", type=int, default=6)
+    ap.add_argument("--size", type=int, nargs=2, default=(1024, 832))
+    ap.add_argument("--idle", type=float, default=3.0, help="seconds of idle baseline")
+    ap.add_argument("--epochs", type=int, default=300, help="epochs of the job in phase 3 (long enough to annotate)")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="mammo-stall-"))
+    os.environ["MAMMO_ANNOTATOR_CACHE"] = str(tmp / "cache")
+
+    import numpy as np
+
+    from mammo_annotator.core.types import GridSpec
+    from mammo_annotator.services.project import open_project
+    from mammo_annotator.services.synthetic_source import import_synthetic
+
+    t = time.perf_counter()
+    project = open_project(tmp / "p.sqlite", create=True)
+    project.set_grid_spec(GridSpec(size_mm=22.4, stride_mm=11.2))
+    import_synthetic(project, n_patients=args.patients, seed=3, size=tuple(args.size))
+    print(f"setup: {args.patients * 4} synthetic images of {args.size[0]} x {args.size[1]} in {time.perf_counter() - t:.1f} s")
+
+    from PySide6.QtWidgets import QApplication
+
+    from mammo_annotator.qt.app import ensure_app, temp_settings
+    from mammo_annotator.qt.main_window import MainWindow
+    from mammo_annotator.qt.screens import settle
+    from mammo_annotator.qt.stall import StallMeter
+
+    app = ensure_app()
+    window = MainWindow(project, "bench", temp_settings())
+    window.resize(1600, 1000)
+    window.show()
+    settle(300)
+    ctl, panel = window.model_ui.training, window.model_ui.training_panel
+    meter = StallMeter(10)
+    def on_progress(_job, stage, done, total, message):
+        meter.label, meter.detail = stage, f"{done}/{total} {message}"
+
+    ctl.bridge.progressed.connect(on_progress)
+
+    def run_until(done, max_s: float = 900.0) -> None:
+        end = time.monotonic() + max_s
+        while not done() and time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.001)
+
+    # 1. idle baseline
+    meter.label = "idle"
+    meter.start()
+    run_until(lambda: False, args.idle)
+    meter.stop()
+    print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print("1. idle (no job)")
+    print(_row("idle", meter))
+
+    # 2. a full retrain
+    meter.label = "submitted"
+    meter.start()
+    t = time.perf_counter()
+    panel.retrain.click()
+    run_until(lambda: len(ctl.finished) >= 1)
+    meter.stop()
+    job = ctl.finished[-1]
+    print(f"2. retrain from the window: {job.state.value} in {time.perf_counter() - t:.1f} s "
+          f"({job.outcome.message if job.outcome else job.error})")
+    print(_row("whole job", meter))
+    for stage in ("features", "train", "validate", "store"):
+        if stage in meter.labels:
+            print(_row(stage, meter, stage))
+    _worst(meter)
+
+    # 3. a longer retrain (features cached) while annotating
+    from mammo_annotator.services.training import TrainingRequest
+
+    ctl.queue.request = TrainingRequest(epochs=args.epochs, num_threads=1)
+    rows = [r.image_id for r in window.worklist.model.rows]
+    theta = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+
+    def annotate_while(busy, max_edits: int = 10_000) -> tuple[int, list[float]]:
+        """Open the next image and save a contour every 400 ms while ``busy()``; (saved, ms per action)."""
+        saved, k, next_edit, edits_ms = 0, 0, time.monotonic(), []
+        t_end = time.monotonic() + 900
+        while busy() and k < max_edits and time.monotonic() < t_end:
+            app.processEvents()
+            if time.monotonic() >= next_edit:
+                image_id = rows[k % len(rows)]
+                page = window.page
+                meter.exclude(True)
+                t_edit = time.perf_counter()
+                window.worklist.select_image(image_id)
+                if page.image_id == image_id:
+                    h, w = page.bundle.record.height, page.bundle.record.width
+                    cx, cy, r = w * 0.5, h * (0.3 + 0.05 * (k % 5)), min(h, w) * 0.05
+                    before = len(page.bundle.contours)
+                    page._on_outline(np.stack([cx + r * np.cos(theta), cy + r * np.sin(theta)], 1))
+                    saved += int(len(page.bundle.contours) > before)
+                edits_ms.append((time.perf_counter() - t_edit) * 1000)
+                meter.exclude(False)
+                k += 1
+                next_edit = time.monotonic() + 0.4
+            time.sleep(0.001)
+        return saved, edits_ms
+
+    # 3. a longer retrain (features cached) while annotating
+    from mammo_annotator.services.training import TrainingRequest
+
+    ctl.queue.request = TrainingRequest(epochs=args.epochs, num_threads=1)
+    ctl.queue.auto_after = None  # our edits must not queue more jobs
+    meter.label = "submitted"
+    meter.start()
+    t = time.perf_counter()
+    panel.retrain.click()
+    saved, edits_ms = annotate_while(lambda: len(ctl.finished) < 2)
+    meter.stop()
+    job = ctl.finished[-1]
+    print(f"3. retrain ({args.epochs} epochs) while annotating: {job.state.value} in {time.perf_counter() - t:.1f} s; "
+          f"{saved} contours saved of {len(edits_ms)} attempts")
+    print(_row("whole job", meter))
+    for stage in ("features", "train", "validate", "store", "gui action"):
+        if stage in meter.labels:
+            print(_row(stage, meter, stage))
+    print(f"  our own GUI actions (open image + save contour): median {sorted(edits_ms)[len(edits_ms) // 2]:.0f} ms, "
+          f"worst {max(edits_ms):.0f} ms (not counted as stalls)")
+    _worst(meter)
+
+    # 4. the same GUI actions with no job running (what the actions cost by themselves)
+    meter.label = "idle"
+    meter.start()
+    saved, idle_ms = annotate_while(lambda: True, max_edits=len(edits_ms))
+    meter.stop()
+    print(f"4. the same actions without a job: {saved} saved; median {sorted(idle_ms)[len(idle_ms) // 2]:.0f} ms, "
+          f"worst {max(idle_ms):.0f} ms; worst gap outside them {meter.worst_ms():.1f} ms")
+    window.close()
+    project.close()
+    QApplication.processEvents()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
