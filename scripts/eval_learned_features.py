@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--budgets", nargs="*", default=["none", "0.5", "1.0"])
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--context", type=int, default=0, help="work px of context around training windows")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--variants", nargs="*", default=["plain", "bilateral", "ms"])
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     budgets = tuple(None if b == "none" else float(b) for b in a.budgets)
     backbones = []
     for name in a.backbones:
-        cfg = ExtractorTrainConfig(mode=name, steps=a.steps, batch=a.batch, num_threads=a.threads)
+        cfg = ExtractorTrainConfig(mode=name, steps=a.steps, batch=a.batch, num_threads=a.threads, context=a.context)
         backbones.append(BackboneSpec(name, cfg, budgets if name == "supervised" else (None,)))
     short = ("cls_det_rs", "ss_cls_det_rs_100")
     variants = {"plain": Variant(), "bilateral": Variant("+bilateral", bilateral=True, runs=short),
