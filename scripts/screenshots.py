@@ -80,9 +80,82 @@ def main(argv: list[str] | None = None) -> int:
         shots.append(grab(w, out / "05_four_view.png"))
     finally:
         close_window(w)
+    if args.db is None:
+        shots += model_panels(tmp, out)
     for s in shots:
         print(s)
     return 0
+
+
+def model_panels(tmp: Path, out: Path) -> list[Path]:
+    """Training, model history, cost plot and the "Annotate next" queue on a small trained
+    synthetic project: one finished job, one running (shot mid-training), then Stop."""
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    from mammo_annotator.core.types import GridSpec
+    from mammo_annotator.qt.app import close_window
+    from mammo_annotator.qt.screens import build_window, grab, settle
+    from mammo_annotator.services import annotations as ann_service
+    from mammo_annotator.services import viewing
+    from mammo_annotator.services.features import ensure_features, project_extractor
+    from mammo_annotator.services.project import open_project
+    from mammo_annotator.services.synthetic_source import import_synthetic
+    from mammo_annotator.services.training import TrainingRequest, run_training
+
+    project = open_project(tmp / "trained.sqlite", create=True)
+    project.set_grid_spec(GridSpec(size_mm=22.4, stride_mm=11.2))
+    import_synthetic(project, n_patients=10, seed=3, size=(1024, 832))
+    ensure_features(project, project_extractor(project))
+    malignant = [r for r in viewing.worklist(project) if r.weak in ("M", "MB")]
+    for step in range(3):  # fewer contours each time: points at several annotation costs
+        run_training(project, TrainingRequest(epochs=20, num_threads=1, warm_start=step > 0, activate="always"))
+        for r in malignant[step * len(malignant) // 4:(step + 1) * len(malignant) // 4]:
+            for ann in ann_service.contours(project, r.image_id):
+                ann_service.delete_contour(project, ann.id, "screenshots")
+    path = project.path
+    project.close()
+    w = build_window(str(path))
+    shots = []
+    try:
+        w.model_ui.next_dock.raise_()
+        cost = w.model_ui.history.cost
+        if not cost.points:  # AUROC undefined on this split: show the validation loss
+            cost.combo.setCurrentIndex(cost.combo.findData("val_loss"))
+        w.model_ui.next_image()
+        settle(300)
+        ctl, panel = w.model_ui.training, w.model_ui.training_panel
+        ctl.queue.request = TrainingRequest(epochs=6, num_threads=1, warm_start=True)
+        ctl.retrain()
+        t = time.monotonic()
+        while len(ctl.finished) < 1 and time.monotonic() - t < 300:
+            QApplication.processEvents()
+            time.sleep(0.01)
+        settle(300)
+        shots.append(grab(w, out / "06_model_panels_after_job.png"))
+        ctl.queue.request = TrainingRequest(epochs=3000, num_threads=1)
+        ctl.retrain()
+        ctl.retrain()  # a second request is queued behind it
+        t = time.monotonic()
+        while len(panel.losses) < 40 and time.monotonic() - t < 300:
+            QApplication.processEvents()
+            time.sleep(0.01)
+        settle(600)
+        shots.append(grab(w, out / "07_training_running.png"))
+        shots.append(grab(w.model_ui.training_dock, out / "08_training_dock.png"))
+        shots.append(grab(w.model_ui.history_dock, out / "09_history_dock.png"))
+        shots.append(grab(w.model_ui.next_dock, out / "10_annotate_next_dock.png"))
+        panel.stop.click()
+        t = time.monotonic()
+        while ctl.busy and time.monotonic() - t < 120:
+            QApplication.processEvents()
+            time.sleep(0.01)
+        settle(200)
+        shots.append(grab(w.model_ui.training_dock, out / "11_training_stopped.png"))
+    finally:
+        close_window(w)
+    return shots
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ class CostPlot(QWidget):
         self.combo = QComboBox()
         for key, text in METRICS.items():
             self.combo.addItem(text, key)
+        self.combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(14)  # a long metric name must not widen the dock
+        self.combo.setToolTip("Metric of each model version on the project's fixed validation patients")
         self.combo.currentIndexChanged.connect(lambda _i: self.metricChanged.emit(self.current_metric()))
         self.plot = pg.PlotWidget(background="#1a1b1e")
         self.plot.setMenuEnabled(False)
@@ -36,6 +39,7 @@ class CostPlot(QWidget):
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).setTextPen("#aeb1b6")
             self.plot.getAxis(axis).setPen("#3a3d42")
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.line = self.plot.plot([], [], pen=pg.mkPen("#4a6f8a", width=1, style=pg.QtCore.Qt.DashLine))
         self.scatter = pg.ScatterPlotItem(size=9, pen=pg.mkPen("#0b0c0d"), brush=pg.mkBrush(SKY_BLUE))
         self.active = pg.ScatterPlotItem(size=14, pen=pg.mkPen(YELLOW, width=2), brush=pg.mkBrush(0, 0, 0, 0))
@@ -44,9 +48,10 @@ class CostPlot(QWidget):
         self.labels: list[pg.TextItem] = []
         self.empty = QLabel("")
         self.empty.setObjectName("muted")
+        self.empty.setWordWrap(True)
         self.points: list[tuple[int, int, float]] = []
         top = QHBoxLayout()
-        top.addWidget(QLabel("Annotation cost:"))
+        top.addWidget(QLabel("Cost curve"))
         top.addWidget(self.combo, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
@@ -76,7 +81,8 @@ class CostPlot(QWidget):
             label.setPos(x, y)
             self.plot.addItem(label)
             self.labels.append(label)
-        self.empty.setText("" if self.points else "No version with this validation metric yet (train one).")
+        self.empty.setText("" if self.points else "No version has this metric yet (it is undefined when the validation "
+                                              "patients lack a class: try another metric).")
         if self.points:
             lo, hi = min(xs), max(xs)
             pad = max(1.0, (hi - lo) * 0.1)

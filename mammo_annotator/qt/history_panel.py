@@ -7,6 +7,9 @@ window's ``model_activated`` handling swaps the proposals and the worklist.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
@@ -35,7 +38,9 @@ STATE_COLOUR = {"worse": ORANGE, "diverged": VERMILLION}
 
 
 def _num(value, fmt: str = "{:.3f}") -> str:
-    return "—" if value is None else fmt.format(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"  # e.g. an AUROC on validation patients without a malignant image
+    return fmt.format(value)
 
 
 def version_cells(v: ModelVersionRecord) -> list[str]:
@@ -48,7 +53,8 @@ def version_cells(v: ModelVersionRecord) -> list[str]:
     n_val = s.get("n_val_images")
     images = "—" if n_img is None else (f"{n_img} + {n_val}" if n_val else str(n_img))
     state = "active" if v.is_active else v.state
-    return [f"{'● ' if v.is_active else ''}v{v.id}", v.created_at.strftime("%m-%d %H:%M"), state, images, weak,
+    today = v.created_at.date() == datetime.now().date()
+    return [f"{'● ' if v.is_active else ''}v{v.id}", v.created_at.strftime("%H:%M" if today else "%m-%d %H:%M"), state, images, weak,
             _num(s.get("n_local"), "{}"), regions, _num(m.get("val_M_vs_BN/auroc")), _num(m.get("val_MB_vs_N/auroc")),
             _num(m.get("val_loss"))]
 
@@ -84,6 +90,7 @@ class HistoryPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
+        self.table.setStyleSheet("QHeaderView::section { padding: 4px 3px; }")
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeToContents)
         head.setStretchLastSection(True)
@@ -108,13 +115,21 @@ class HistoryPanel(QWidget):
         split = QSplitter(Qt.Horizontal)
         split.addWidget(left)
         split.addWidget(self.cost)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        self.split, self._sized = split, False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
         self.project: Project | None = None
         self.cost.metricChanged.connect(lambda *_: self.refresh())
+
+    def showEvent(self, event) -> None:
+        """Size the splitter once the dock has its width: the table's columns fit, the plot gets the rest."""
+        super().showEvent(event)
+        if not self._sized and self.split.width() > 300:
+            self._sized = True
+            total = self.split.width()
+            table = min(800, int(total * 0.78))
+            self.split.setSizes([table, total - table])
 
     def set_project(self, project: Project) -> None:
         self.project = project

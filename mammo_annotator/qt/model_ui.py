@@ -50,7 +50,7 @@ class ModelUI(QObject):
         self.history_dock = _dock(w, "Model history", "historyDock", self.history)
         w.addDockWidget(Qt.BottomDockWidgetArea, self.training_dock)
         w.splitDockWidget(self.training_dock, self.history_dock, Qt.Horizontal)
-        w.resizeDocks([self.training_dock, self.history_dock], [560, 900], Qt.Horizontal)
+        w.resizeDocks([self.training_dock, self.history_dock], [480, 1100], Qt.Horizontal)
         w.resizeDocks([self.training_dock], [270], Qt.Vertical)
         return [self.next_dock, self.training_dock, self.history_dock]
 

@@ -125,9 +125,13 @@ class ProposalsOverlay:
         rect.setToolTip(tip)
         label = pg.TextItem(text, color=colour, anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 170))
         label.setToolTip(tip)
-        label.setPos(x0, y0 if prop.cls == "M" else y1)
-        if prop.cls == "B":
-            label.setAnchor((0, 0))
+        h = self.bundle.record.height
+        if prop.cls == "M":  # above the box; inside it when the box touches the image's top
+            label.setPos(x0, y0)
+            label.setAnchor((0, 0) if y0 < 0.05 * h else (0, 1))
+        else:  # below the box; inside it when the box touches the image's bottom
+            label.setPos(x0, y1)
+            label.setAnchor((0, 1) if y1 > 0.95 * h else (0, 0))
         label.setZValue(31)
         for item in (rect, label):
             self.view.vb.addItem(item, ignoreBounds=True)
