@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .core.errors import MammoError
 
 
 def _stage_bar(progress_bar):
@@ -44,12 +45,43 @@ def cmd_train(args, open_project, progress_bar) -> int:
         project.set_setting("extractor", {"name": args.extractor, "options": json.loads(args.extractor_options or "{}")})
     bar = _stage_bar(progress_bar)
     request = TrainingRequest(method=args.method, epochs=args.epochs, seed=args.seed, warm_start=args.warm_start,
-                              activate=args.activate)
+                              activate=args.activate, backbone=args.backbone, backbone_mode=args.backbone_mode,
+                              backbone_steps=args.backbone_steps)
     try:
         outcome = run_training(project, request, progress=bar)
     finally:
         bar.close()
     return _print_outcome(outcome)
+
+
+def cmd_learn_features(args, open_project, progress_bar) -> int:
+    from .ml.features.learned import BackboneConfig
+    from .ml.features.learned_train import ExtractorTrainConfig
+    from .services.learned_features import train_project_extractor
+
+    if bool(args.imagenet) != bool(args.weights):
+        raise MammoError("--imagenet and --weights go together (the ImageNet architecture and its weights file)")
+    backbone = BackboneConfig()
+    if args.imagenet:
+        layer = args.layer or ("conv4_3" if args.imagenet == "vgg16" else "layer2")
+        try:
+            backbone = BackboneConfig(arch=args.imagenet, layer=layer)
+        except ValueError as exc:
+            raise MammoError(str(exc)) from None
+    project = open_project(args)
+    bar = _stage_bar(progress_bar)
+    try:
+        out = train_project_extractor(project, ExtractorTrainConfig(mode=args.mode, steps=args.steps, seed=args.seed),
+                                      make_default=not args.keep_extractor, progress=bar, backbone=backbone,
+                                      imagenet_weights=args.weights)
+    finally:
+        bar.close()
+    if out.state != "done":
+        print(f"stopped: {out.message}")
+        return 1
+    where = "stored" if args.keep_extractor else "stored and made the project's extractor"
+    print(f"{out.key}: {out.message} in {out.seconds:.0f} s; {where}")
+    return 0
 
 
 def cmd_evaluate(args, open_project, progress_bar) -> int:
@@ -108,7 +140,25 @@ def register(sub, with_db, open_project, progress_bar) -> None:
         p.add_argument("--extractor", help="feature extractor name (stored as the project's setting)")
         p.add_argument("--extractor-options", help="JSON options of the extractor, e.g. '{\"weights\": \"r18.pth\"}'")
         p.add_argument("--activate", choices=["if_better", "always", "never"], default="if_better")
+        p.add_argument("--backbone", choices=["keep", "refresh"], default="keep",
+                       help="keep: train the heads only (seconds); refresh: first retrain the project's learned "
+                            "backbone with the contours drawn so far (minutes)")
+        p.add_argument("--backbone-mode", choices=["supervised", "simclr"],
+                       help="refresh: training mode (default: the current backbone's, else supervised)")
+        p.add_argument("--backbone-steps", type=int, help="refresh: optimiser steps (default 300)")
         p.set_defaults(func=bind(cmd_train), warm_start=name == "retrain")
+
+    p = with_db(sub.add_parser("learn-features", help="train the project's own feature backbone from its images "
+                               "(optionally fine-tuning user-supplied ImageNet weights) and make it the extractor"))
+    p.add_argument("--mode", choices=["supervised", "simclr"], default="supervised")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--imagenet", choices=["resnet18", "resnet34", "resnet50", "vgg16"],
+                   help="start from this ImageNet architecture (needs --weights)")
+    p.add_argument("--weights", help="torchvision state-dict file of the --imagenet architecture (never downloaded)")
+    p.add_argument("--layer", help="ImageNet trunk cut (default layer2 for ResNet, conv4_3 for VGG-16)")
+    p.add_argument("--keep-extractor", action="store_true", help="store the backbone but do not make it the project's extractor")
+    p.set_defaults(func=bind(cmd_learn_features))
 
     p = with_db(sub.add_parser("evaluate", help="patient-wise cross-validation of the paper's methods (Table 2)"))
     p.add_argument("--out", required=True, help="folder for results.md/json and the plots")

@@ -104,14 +104,16 @@ class RegionOutputs:
     valid: torch.Tensor  # (n, m) bool
 
 
-_BITS = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8)
+# Row b holds the 8 bits of byte b scaled by 2: a p = 0.5 inverted-dropout mask for 8 units.
+_BYTE_MASKS = ((torch.arange(256).unsqueeze(1) >> torch.arange(8)) & 1).float() * 2.0
 
 
 class FastDropout(nn.Module):
-    """Inverted dropout whose p = 0.5 mask is made from random bytes (8 bits each).
+    """Inverted dropout whose p = 0.5 mask is looked up from random bytes (8 units a byte).
 
-    Same distribution as ``nn.Dropout(0.5)``, but torch's CPU Bernoulli sampler took half of a
-    training step; random bytes unpacked to bits are about 15x cheaper. Other p use ``rand``.
+    Same distribution as ``nn.Dropout(0.5)`` (every unit kept independently with probability
+    1/2), but torch's CPU Bernoulli sampler took half of a training step; one random byte per
+    8 units and a table lookup is about 7x cheaper. Other p use ``rand``.
     """
 
     def __init__(self, p: float):
@@ -122,9 +124,9 @@ class FastDropout(nn.Module):
         if not self.training or self.p == 0.0:
             return h
         if self.p == 0.5 and h.shape[-1] % 8 == 0:
-            raw = torch.randint(0, 256, (*h.shape[:-1], h.shape[-1] // 8, 1), dtype=torch.uint8, device=h.device)
-            keep = (raw & _BITS.to(h.device)) != 0
-            return h * (keep.view(h.shape).to(h.dtype) * 2.0)
+            raw = torch.randint(0, 256, (h.numel() // 8,), dtype=torch.int64, device=h.device)
+            mask = torch.index_select(_BYTE_MASKS.to(device=h.device, dtype=h.dtype), 0, raw)
+            return h * mask.view(h.shape)
         keep = torch.rand(h.shape, device=h.device) >= self.p
         return h * (keep.to(h.dtype) / (1.0 - self.p))
 
@@ -160,7 +162,7 @@ class DualBranchHead(nn.Module):
         self.feat_std.copy_(torch.clamp(std, min=1e-6))
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.feat_mean) / self.feat_std
+        return (x - self.feat_mean).div_(self.feat_std)
 
     def region_logits(self, x: torch.Tensor, normalised: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat rows (N, D) -> (cls (N, n_cls), det (N, 2)); no per-image work.

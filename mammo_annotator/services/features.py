@@ -11,7 +11,10 @@ import numpy as np
 
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..ml.features.base import FeatureExtractor
+from ..ml.features.learned import LearnedExtractor, LearnedWeightsError
+from ..ml.features.multiscale import MultiScaleExtractor
 from ..ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
+from ..store import extractors as extractor_store
 from ..store import images as image_store
 from ..store import regions as region_store
 from .pixels import load_pixels
@@ -19,9 +22,31 @@ from .project import Project
 
 
 def project_extractor(project: Project) -> FeatureExtractor:
-    """The project's extractor (setting ``extractor``: {"name": ..., "options": {...}})."""
+    """The project's extractor (setting ``extractor``: {"name": ..., "options": {...}}).
+
+    ``{"name": "learned", "options": {"key": K}}`` is a backbone trained in the project, read
+    from the database by its key; other names are built by the registry.
+    """
     spec = project.setting("extractor", {"name": DEFAULT_EXTRACTOR, "options": {}})
-    return build_extractor(spec["name"], **spec.get("options", {}))
+    options = dict(spec.get("options", {}))
+    if spec["name"] == "learned" and "key" in options:
+        scales = options.pop("scales", None)
+        ext = stored_extractor(project, options.pop("key"))
+        return MultiScaleExtractor(ext, scales) if scales and list(scales) != [1] else ext
+    return build_extractor(spec["name"], **options)
+
+
+def stored_extractor(project: Project, key: str) -> LearnedExtractor:
+    """A learned extractor from the project database; refuses weights that are not what the key says."""
+    with project.session() as s:
+        try:
+            blob = extractor_store.extractor_weights(s, key)
+        except KeyError:
+            raise LearnedWeightsError(f"{project.path}: no stored weights for extractor {key}") from None
+    ext = LearnedExtractor.from_bytes(blob, f"{project.path}: extractor {key}")
+    if ext.key != key:
+        raise LearnedWeightsError(f"{project.path}: stored weights have key {ext.key}, expected {key}")
+    return ext
 
 
 VIEWS = ("identity", "flip_lr", "flip_ud")

@@ -1,9 +1,10 @@
 """Train the project's own feature backbone (issue 7) and make it the project's extractor.
 
-Weights are stored as a file named by their digest in ``<project>.extractors/`` beside the
-database; the extractor key (``learned-<mode>:1:<digest>``) recorded with cached features and
-with every model version is therefore the reference to the exact weights. Training is
-resumable (a checkpoint per mode in the same folder) and stoppable (cancel token).
+Weights are stored in the project database under their extractor key
+(``learned-<mode>:1:<digest>``), the key that cached features and every model version record:
+a model version therefore names the exact backbone it was trained on, and the project file
+alone is enough to use it. Training is resumable (a checkpoint per mode in the folder
+``<project>.extractors/`` beside the database, removed when the run completes) and stoppable.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Callable
 import numpy as np
 
 from ..ml.features.base import block_downsample, normalise_image
-from ..ml.features.learned_train import ExtractorTrainConfig, train_extractor, training_images
+from ..ml.features.learned import BackboneConfig, LearnedExtractor, build_backbone
+from ..ml.features.learned_train import MODES, ExtractorTrainConfig, train_extractor, training_images
+from ..store import extractors as extractor_store
 from ..store import images as image_store
 from .datasets import load_dataset
 from .features import ensure_features, project_extractor
@@ -31,7 +34,6 @@ StageProgress = Callable[[str, int, int, str], None]
 class LearnedOutcome:
     state: str  # done / cancelled
     key: str | None
-    weights: Path | None
     seconds: float
     message: str
 
@@ -42,20 +44,28 @@ def extractor_folder(project: Project) -> Path:
 
 def train_project_extractor(project: Project, config: ExtractorTrainConfig = ExtractorTrainConfig(),
                             make_default: bool = True, progress: StageProgress | None = None,
-                            cancel=None) -> LearnedOutcome:
+                            cancel=None, backbone: BackboneConfig = BackboneConfig(),
+                            imagenet_weights: str | Path | None = None,
+                            init: LearnedExtractor | None = None) -> LearnedOutcome:
     """Train on every image of the project (its weak labels and, in supervised mode, the region
-    labels its contours give), save the weights, and optionally switch the project to them."""
+    labels its contours give), store the weights, and optionally switch the project to them.
+
+    ``backbone`` + ``imagenet_weights``: fine-tune the user's ImageNet trunk instead of the small
+    net; ``init``: continue from an earlier learned extractor (see ``refresh_backbone``)."""
     t0 = time.perf_counter()
+    if imagenet_weights is not None:
+        build_backbone(backbone, imagenet_weights)  # a wrong or missing file fails now, not after loading every image
     base = project_extractor(project)
     ensure_features(project, base)
     ds = load_dataset(project, base.key).data
     ds = dataclasses.replace(ds, lesions=[()] * len(ds))  # the backbone learns from region labels only
     with project.session() as s:
         records = {str(im.id): im for im in image_store.list_images(s)}
+    spacing = (init.cfg if init is not None else backbone).target_spacing_mm
 
     def work_of(image_id: str) -> tuple[np.ndarray, int]:
         im = records[image_id]
-        f = max(1, int(round(0.2 / im.mean_spacing_mm))) if im.mean_spacing_mm else 1
+        f = max(1, int(round(spacing / im.mean_spacing_mm))) if im.mean_spacing_mm else 1
         return block_downsample(normalise_image(load_pixels(im)), f), f
 
     data = training_images(ds, work_of)
@@ -64,14 +74,30 @@ def train_project_extractor(project: Project, config: ExtractorTrainConfig = Ext
     if progress is not None:
         step_cb = lambda step, total, loss, el: progress("backbone", step, total,  # noqa: E731
                                                          f"step {step}/{total}  loss {loss:.3f}  {el:.0f} s")
-    res = train_extractor(data, config, progress=step_cb, cancel=cancel, checkpoint=folder / f"{config.mode}.ckpt")
+    res = train_extractor(data, config, backbone, progress=step_cb, cancel=cancel, checkpoint=folder / f"{config.mode}.ckpt",
+                          imagenet_weights=imagenet_weights, init=init)
     if res.status == "cancelled":
-        return LearnedOutcome("cancelled", None, None, time.perf_counter() - t0,
+        return LearnedOutcome("cancelled", None, time.perf_counter() - t0,
                               f"stopped at step {res.steps_run}; the next run resumes from there")
-    path = res.extractor.save(folder)
+    ext = res.extractor
+    with project.session() as s:
+        extractor_store.put_extractor_weights(s, ext.key, ext.to_bytes(), ext.meta)
     (folder / f"{config.mode}.ckpt").unlink(missing_ok=True)
     if make_default:
-        project.set_setting("extractor", {"name": "learned",
-                                          "options": {"weights": str(path), "expect_digest": res.extractor.digest}})
-    return LearnedOutcome("done", res.extractor.key, path, time.perf_counter() - t0,
+        project.set_setting("extractor", {"name": "learned", "options": {"key": ext.key}})
+    return LearnedOutcome("done", ext.key, time.perf_counter() - t0,
                           f"trained {res.steps_run} steps on {len(data)} images")
+
+
+def refresh_backbone(project: Project, mode: str | None = None, steps: int | None = None,
+                     num_threads: int | None = None, progress: StageProgress | None = None,
+                     cancel=None) -> LearnedOutcome:
+    """Retrain the project's backbone with the contours drawn so far and make it the project's
+    extractor: continues from the current learned backbone (same mode, unless ``mode`` says
+    otherwise), or trains the small net in ``mode`` (default supervised) when the project still
+    uses a fixed extractor."""
+    current = project_extractor(project)
+    init = current if isinstance(current, LearnedExtractor) else None
+    mode = mode or (init.mode if init is not None and init.mode in MODES else "supervised")
+    config = ExtractorTrainConfig(mode=mode, steps=steps or ExtractorTrainConfig.steps, num_threads=num_threads)
+    return train_project_extractor(project, config, progress=progress, cancel=cancel, init=init)

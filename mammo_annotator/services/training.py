@@ -23,6 +23,7 @@ from ..ml.train import TrainConfig, train
 from ..store import models as model_store
 from .datasets import ProjectDataset, load_dataset
 from .features import ensure_features, project_extractor, view_key
+from .learned_features import refresh_backbone
 from .project import Project
 
 StageProgress = Callable[[str, int, int, str], None]  # (stage, done, total, message)
@@ -39,6 +40,13 @@ class TrainingRequest:
     activate: str = "if_better"  # "if_better" | "always" | "never"
     num_threads: int | None = None  # None: all cores; the app's background job uses 1 to keep the GUI fluid
     augment: tuple[str, ...] = ("flip_lr",)  # image views whose features are added as training samples
+    backbone: str = "keep"  # "keep": train the heads only (seconds); "refresh": retrain the learned backbone first (minutes)
+    backbone_mode: str | None = None  # refresh: supervised | simclr (default: the current backbone's mode)
+    backbone_steps: int | None = None  # refresh: optimiser steps of the backbone (default 300)
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ("keep", "refresh"):
+            raise ValueError(f"backbone must be 'keep' or 'refresh', got {self.backbone!r}")
 
 
 @dataclass
@@ -84,6 +92,14 @@ def _val_loss(model: TrainedModel, val_ds) -> float:
 def run_training(project: Project, request: TrainingRequest = TrainingRequest(), progress: StageProgress = _quiet,
                  cancel: CancelToken | None = None) -> TrainingOutcome:
     t0 = time.perf_counter()
+    backbone_note = "heads only"
+    if request.backbone == "refresh":
+        done = refresh_backbone(project, request.backbone_mode, request.backbone_steps, request.num_threads,
+                                progress, cancel)
+        if done.state != "done":
+            return TrainingOutcome(None, False, "cancelled", f"stopped while refreshing the backbone: {done.message}",
+                                   seconds=time.perf_counter() - t0)
+        backbone_note = f"backbone refreshed ({done.key}, {done.message}, {done.seconds:.0f} s) + heads"
     extractor = project_extractor(project)
     try:
         for view in ("identity", *request.augment):
@@ -107,6 +123,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     current = modelio.from_bytes(active_blob, f"model version {active_id}") if active_blob else None
     if current is not None and (current.feature_key != extractor.key or current.in_dim != ds.dim):
         current = None  # another extractor: nothing comparable to warm-start from or to compare with
+        backbone_note += "; new features, so not compared with the active version's validation loss"
     init = current if request.warm_start and current is not None and current.config == cfg else None
     epochs = request.epochs or auto_epochs(len(train_ds))
     tcfg = TrainConfig(epochs=epochs if init is None else max(2, epochs // 4), seed=request.seed,
@@ -118,6 +135,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     model = result.model
     progress("validate", 0, 1, "validating")
     metrics: dict = {"train_seconds": round(result.elapsed_s, 3), "epochs": result.epochs_run, "method": name,
+                     "backbone": request.backbone, "extractor": extractor.key,
                      "warm_start": init is not None, "n_val_images": int(len(val_idx))}
     state = "done" if result.status == "done" else "diverged"
     if len(val_idx):
@@ -135,7 +153,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     scores = score(model, ds, num_threads=request.num_threads)
     activate = state == "done" if request.activate == "if_better" else request.activate == "always"
     message = {"done": "trained", "worse": "validates worse than the active model: kept, not activated",
-               "diverged": f"diverged ({result.message}): kept, not activated"}[state]
+               "diverged": f"diverged ({result.message}): kept, not activated"}[state] + f"; {backbone_note}"
     with project.session() as s:
         version = model_store.add_model_version(
             s, name, extractor.key, ds_grid_key(project), cfg.to_json() | {"train": tcfg.to_json()}, summary, metrics,

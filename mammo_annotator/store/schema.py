@@ -161,6 +161,17 @@ class ModelVersionRow(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class ExtractorWeightsRow(Base):
+    """Weights of a feature extractor trained in the project (issue 7), keyed by the extractor
+    key that cached features and model versions record: the project file is self-contained."""
+
+    __tablename__ = "extractor_weights"
+    extractor_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    meta_json: Mapped[str] = mapped_column(Text)  # how it was trained (mode, steps, images, seconds)
+    weights: Mapped[bytes] = mapped_column(LargeBinary)  # tensors and strings only, loaded weights_only
+
+
 class PredictionRow(Base):
     __tablename__ = "predictions"
     __table_args__ = (UniqueConstraint("model_version_id", "image_id"), Index("ix_pred_image", "image_id"))

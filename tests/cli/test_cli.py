@@ -84,3 +84,27 @@ def test_errors_name_the_file(tmp_path, capsys):
 def test_module_entry_point_without_qt():
     proc = subprocess.run([sys.executable, "-m", "mammo_annotator", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "import-dataset" in proc.stdout and "evaluate" in proc.stdout
+
+
+def test_learn_features_from_imagenet_weights_then_retrain_with_backbone_refresh(tmp_path, capsys):
+    import torch
+
+    from mammo_annotator.ml.features.nets import ARCHS
+
+    src = _folder(tmp_path, 4)
+    db = str(tmp_path / "p.sqlite")
+    assert main(["import", "--db", db, str(src), "--labels", str(tmp_path / "labels.csv"), "--window", "112"]) == 0
+    weights = tmp_path / "r18.pth"
+    torch.save(ARCHS["resnet18"][0]().state_dict(), weights)
+    assert main(["learn-features", "--db", db, "--steps", "1", "--imagenet", "resnet18"]) == 2  # no weights file
+    assert main(["learn-features", "--db", db, "--steps", "1", "--imagenet", "resnet18", "--weights",
+                 str(tmp_path / "missing.pth")]) == 2
+    assert "missing.pth" in capsys.readouterr().err
+    assert main(["learn-features", "--db", db, "--steps", "1", "--imagenet", "resnet18", "--weights", str(weights)]) == 0
+    key = capsys.readouterr().out.split(":", 3)
+    assert "learned-supervised-resnet18-layer2" in key[0]
+    assert main(["train", "--db", db, "--epochs", "2"]) == 0
+    assert "heads only" in capsys.readouterr().out
+    assert main(["retrain", "--db", db, "--epochs", "2", "--backbone", "refresh", "--backbone-steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "backbone refreshed (learned-supervised-resnet18-layer2:1:" in out

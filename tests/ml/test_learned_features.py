@@ -83,3 +83,35 @@ def test_cancel_then_resume_matches_uninterrupted(tmp_path):
     np.testing.assert_allclose(rest.history, full.history, rtol=1e-4, atol=1e-5)
     assert rest.extractor.key == full.extractor.key or np.allclose(
         rest.extractor.net.top[0][0].weight.detach(), full.extractor.net.top[0][0].weight.detach(), atol=1e-5)
+
+
+def test_fine_tuning_starts_from_user_imagenet_weights(tmp_path):
+    from mammo_annotator.ml.features.nets import ARCHS
+
+    torch.manual_seed(5)
+    imagenet = ARCHS["resnet18"][0]()
+    weights = tmp_path / "resnet18-imagenet.pth"
+    torch.save(imagenet.state_dict(), weights)
+    tr, work = cohort(3, 21)
+    data = training_images(tr, lambda i: work[i])
+    bcfg = BackboneConfig(arch="resnet18", layer="layer2")
+    res = train_extractor(data, ExtractorTrainConfig(steps=2, **{**FAST, "batch": 6}), bcfg, patch=WINDOW,
+                          imagenet_weights=weights)
+    ext = res.extractor
+    assert ext.name == "learned-supervised-resnet18-layer2" and ext.dim == 2 * 128
+    assert ext.meta["start"].startswith("imagenet:")
+    start = imagenet.conv1.weight.detach()
+    tuned = ext.net.trunk[1].weight.detach()  # trunk[0] is the ImageNet input normalisation
+    assert tuned.shape == start.shape and not torch.equal(tuned, start)
+    assert torch.corrcoef(torch.stack([tuned.flatten(), start.flatten()]))[0, 1] > 0.99  # fine-tuned, not reset
+    img, _ = work[str(tr.image_ids[0])]
+    boxes = tr.boxes[tr.region_slice(0)]
+    again = LearnedExtractor.from_bytes(ext.to_bytes())
+    assert again.key == ext.key
+    np.testing.assert_allclose(again.extract(img, boxes), ext.extract(img, boxes), rtol=1e-5, atol=1e-6)
+    assert ext.extract(img, boxes).shape == (len(boxes), 256)
+    with pytest.raises(ValueError, match="no feature layer"):
+        BackboneConfig(arch="resnet18", layer="conv9")
+    with pytest.raises(ValueError, match="ImageNet backbone"):
+        train_extractor(data, ExtractorTrainConfig(steps=1, **FAST), BackboneConfig(), patch=WINDOW,
+                        imagenet_weights=weights)

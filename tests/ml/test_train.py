@@ -89,3 +89,28 @@ def test_scores_shapes_and_d(small):
         assert (r["p_maskdet"][:, 1] > 0).sum() == min(10, len(r["p_det"]))
         np.testing.assert_allclose(r["d"], r["p_cls"][:, 1:] * r["p_det"], rtol=1e-6)
     assert np.all((sc.p_m >= 0) & (sc.p_m <= 1))
+
+
+def test_fast_dropout_is_independent_bernoulli_half():
+    from mammo_annotator.ml.model import FastDropout
+
+    torch.manual_seed(0)
+    drop = FastDropout(0.5).train()
+    out = drop(torch.ones(20000, 128))
+    assert set(torch.unique(out).tolist()) == {0.0, 2.0}
+    kept = (out > 0).float()
+    assert abs(kept.mean().item() - 0.5) < 0.01
+    assert kept.mean(0).sub(0.5).abs().max().item() < 0.02  # every unit, not only on average
+    corr = torch.corrcoef(kept[:, :16].T) - torch.eye(16)
+    assert corr.abs().max().item() < 0.05  # units within a byte are independent
+    assert torch.equal(drop.eval()(torch.ones(3, 8)), torch.ones(3, 8))
+
+
+def test_with_local_labels_shares_features_and_keeps_the_original(small):
+    keep = np.zeros(len(small), dtype=bool)
+    keep[0] = True
+    part = small.with_local_labels(keep)
+    assert part.features is small.features
+    assert part.has_local.sum() == 1 and small.has_local.sum() > 1
+    assert np.all(part.region_labels[small.region_slice(1)] == -1)
+    assert np.array_equal(part.region_labels[small.region_slice(0)], small.region_labels[small.region_slice(0)])

@@ -1,4 +1,4 @@
-"""Training a project's own backbone: weights saved by digest, made the project's extractor,
+"""Training a project's own backbone: weights stored in the database by key, made the project's extractor,
 features cached under its key; a stop keeps a checkpoint that the next run resumes."""
 
 import threading
@@ -31,8 +31,25 @@ def test_train_save_and_use_as_project_extractor(project):
     out = train_project_extractor(project, cfg, progress=progress, cancel=stop)
     assert out.state == "cancelled" and (extractor_folder(project) / "supervised.ckpt").is_file()
     out = train_project_extractor(project, cfg)
-    assert out.state == "done" and out.weights.is_file() and out.key.split(":")[-1] in out.weights.name
+    assert out.state == "done" and not (extractor_folder(project) / "supervised.ckpt").exists()
+    assert project.setting("extractor") == {"name": "learned", "options": {"key": out.key}}
     ext = project_extractor(project)
     assert ext.key == out.key
     done, failures = ensure_features(project, ext)
     assert done > 0 and not failures
+
+
+def test_stored_weights_that_do_not_match_their_key_are_refused(project):
+    from mammo_annotator.ml.features.learned import LearnedWeightsError
+    from mammo_annotator.store import extractors as extractor_store
+
+    out = train_project_extractor(project, ExtractorTrainConfig(steps=1, batch=4, mil_images=0, device="cpu"))
+    other = "learned-supervised:1:000000000000"
+    with project.session() as s:
+        extractor_store.put_extractor_weights(s, other, extractor_store.extractor_weights(s, out.key), {})
+    project.set_setting("extractor", {"name": "learned", "options": {"key": other}})
+    with pytest.raises(LearnedWeightsError, match="expected"):
+        project_extractor(project)
+    project.set_setting("extractor", {"name": "learned", "options": {"key": "learned-simclr:1:abc"}})
+    with pytest.raises(LearnedWeightsError, match="no stored weights"):
+        project_extractor(project)

@@ -21,7 +21,27 @@ def test_new_database_is_migrated_and_in_wal(tmp_path):
         assert c.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
         tables = set(c.execute(text("SELECT name FROM sqlite_master WHERE type='table'")).scalars())
     assert {"patients", "studies", "images", "annotations", "annotation_revisions", "regions", "region_labels",
-            "region_grids", "features", "model_versions", "predictions", "settings", "alembic_version"} <= tables
+            "region_grids", "features", "model_versions", "predictions", "settings", "extractor_weights",
+            "alembic_version"} <= tables
+
+
+def test_a_project_of_the_first_schema_is_upgraded_with_its_data(tmp_path):
+    from alembic import command
+
+    from mammo_annotator.store.engine import alembic_config
+
+    path = tmp_path / "old.sqlite"
+    engine, _ = open_database(path, create=True)
+    command.downgrade(alembic_config(engine), "0001")
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO settings (key, value_json) VALUES ('grid', '{\"window\": 224}')"))
+    engine.dispose()
+    assert sqlite3.connect(path).execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+    engine, _ = open_database(path)
+    assert schema_revision(engine) == head_revision() == "0002"
+    with engine.connect() as c:
+        assert c.execute(text("SELECT value_json FROM settings WHERE key='grid'")).scalar() == '{"window": 224}'
+        assert c.execute(text("SELECT count(*) FROM extractor_weights")).scalar() == 0
 
 
 def test_missing_file_refused_without_create(tmp_path):

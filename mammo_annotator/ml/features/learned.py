@@ -25,6 +25,8 @@ from torch import nn
 
 from ...core.errors import MammoError
 from .base import FeatureExtractor, block_downsample, box_means, normalise_image, scale_boxes
+from .cnn import IMAGENET_MEAN, IMAGENET_STD, load_torchvision_weights
+from .nets import ARCHS
 
 FORMAT = "mammo-learned-extractor"
 VERSION = "1"
@@ -36,24 +38,45 @@ class LearnedWeightsError(MammoError):
 
 @dataclass(frozen=True)
 class BackboneConfig:
-    """Shape of the backbone (plain values, stored with the weights)."""
+    """Shape of the backbone (plain values, stored with the weights).
 
-    widths: tuple[int, ...] = (16, 32, 48, 64)  # stem, then one (conv, conv) stage per width
+    arch "small": the ``SmallConvNet`` below, from scratch. arch "resnet18" / "resnet34" /
+    "resnet50" / "vgg16": an ImageNet trunk cut after ``layer``, started from the user's
+    torchvision weights and fine-tuned by the same training modes.
+    """
+
+    widths: tuple[int, ...] = (16, 32, 48, 64)  # small: stem, then one (conv, conv) stage per width
     target_spacing_mm: float = 0.2
     default_factor: int = 1  # downsampling when the pixel spacing is unknown
     pool: str = "avgmax"
+    arch: str = "small"
+    layer: str = ""
+
+    def __post_init__(self) -> None:
+        if self.arch != "small":
+            if self.arch not in ARCHS:
+                raise ValueError(f"unknown backbone {self.arch!r}; known: small, {', '.join(sorted(ARCHS))}")
+            if self.layer not in ARCHS[self.arch][1]:
+                raise ValueError(f"{self.arch} has no feature layer {self.layer!r}; known: {sorted(ARCHS[self.arch][1])}")
 
     @property
     def stride(self) -> int:
+        if self.arch != "small":
+            return ARCHS[self.arch][1][self.layer][0]
         return 4 * 2 ** (len(self.widths) - 2)
 
     @property
     def channels(self) -> int:
-        return self.widths[-1]
+        return ARCHS[self.arch][1][self.layer][1] if self.arch != "small" else self.widths[-1]
 
     @property
     def dim(self) -> int:
         return self.channels * (2 if self.pool == "avgmax" else 1)
+
+    @property
+    def tag(self) -> str:
+        """'' for the small net, '-resnet18-layer2' etc. for an ImageNet start (part of the name)."""
+        return "" if self.arch == "small" else f"-{self.arch}-{self.layer}"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -90,6 +113,52 @@ class SmallConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.top(self.trunk(x))
+
+
+class ImageNetInput(nn.Module):
+    """A one-channel image in about [0, 1] as the three ImageNet-normalised channels a trunk expects."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+
+class ImageNetBackbone(nn.Module):
+    """An ImageNet trunk (ResNet / VGG, torchvision layout) cut after ``cfg.layer``, with the
+    same ``trunk`` / ``top`` split as ``SmallConvNet``: ``top`` is the last block (ResNet) or the
+    last conv + ReLU (VGG), which end-to-end training fine-tunes."""
+
+    def __init__(self, cfg: BackboneConfig, weights: str | Path | None = None):
+        super().__init__()
+        make, _, head_prefix = ARCHS[cfg.arch]
+        model = make()
+        if weights is not None:
+            load_torchvision_weights(model, weights, head_prefix)
+        body = list(model.trunk(cfg.layer))
+        last = body[-1]
+        if isinstance(last, nn.Sequential):  # a ResNet layer: its last block is the top
+            body, top = body[:-1] + list(last[:-1]), last[-1]
+        else:  # VGG: the final conv and its ReLU
+            body, top = body[:-2], nn.Sequential(*body[-2:])
+        self.trunk = nn.Sequential(ImageNetInput(), *body)
+        self.top = top
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.top(self.trunk(x))
+
+
+def build_backbone(cfg: BackboneConfig, imagenet_weights: str | Path | None = None) -> nn.Module:
+    """The network ``cfg`` describes; ``imagenet_weights`` (torchvision state-dict file) starts
+    an ImageNet trunk from them, else its weights are random (to be trained or loaded)."""
+    if cfg.arch == "small":
+        if imagenet_weights is not None:
+            raise ValueError("ImageNet weights need an ImageNet backbone (arch resnet18/34/50 or vgg16)")
+        return SmallConvNet(cfg)
+    return ImageNetBackbone(cfg, imagenet_weights)
 
 
 def global_pool(fmap: torch.Tensor, pool: str = "avgmax") -> torch.Tensor:
@@ -139,12 +208,12 @@ class LearnedExtractor(FeatureExtractor):
 
     version = VERSION
 
-    def __init__(self, net: SmallConvNet, cfg: BackboneConfig, mode: str, meta: dict | None = None,
+    def __init__(self, net: nn.Module, cfg: BackboneConfig, mode: str, meta: dict | None = None,
                  device: str = "cpu"):
         self.net = net.eval().to(device)
         self.cfg, self.mode, self.meta = cfg, mode, dict(meta or {})
         self.device = torch.device(device)
-        self.name = f"learned-{mode}"
+        self.name = f"learned-{mode}{cfg.tag}"
         self.digest = state_digest(self.net.state_dict(), {"cfg": cfg.to_json(), "mode": mode})
 
     @property
@@ -206,8 +275,11 @@ class LearnedExtractor(FeatureExtractor):
             raise LearnedWeightsError(f"{what}: not a learned extractor")
         if payload.get("version") != VERSION:
             raise LearnedWeightsError(f"{what}: version {payload.get('version')!r}, this program reads {VERSION!r}")
-        cfg = BackboneConfig.from_json(json.loads(payload["config"]))
-        net = SmallConvNet(cfg)
+        try:
+            cfg = BackboneConfig.from_json(json.loads(payload["config"]))
+        except (TypeError, ValueError) as exc:
+            raise LearnedWeightsError(f"{what}: unusable backbone configuration ({exc})") from exc
+        net = build_backbone(cfg)
         try:
             net.load_state_dict(payload["state"], strict=True)
         except RuntimeError as exc:
@@ -246,5 +318,5 @@ def dense_vs_patch(ext: LearnedExtractor, work: np.ndarray, box: tuple[int, int,
     return dense, crop
 
 
-__all__ = ["BackboneConfig", "SmallConvNet", "LearnedExtractor", "LearnedWeightsError", "load_learned",
+__all__ = ["BackboneConfig", "SmallConvNet", "ImageNetBackbone", "build_backbone", "LearnedExtractor", "LearnedWeightsError", "load_learned",
            "global_pool", "state_digest", "fast_box_maxima"]

@@ -14,6 +14,7 @@ a pure function of (seed, step), so a run resumed from its checkpoint continues 
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -29,7 +30,8 @@ from torch import nn
 from ..dataset import REGION_BN, REGION_M, RegionDataset
 from ..train import CancelToken, resolve_device, torch_threads
 from .augment import augment, crop_windows
-from .learned import BackboneConfig, LearnedExtractor, SmallConvNet, global_pool
+from .cnn import file_digest
+from .learned import BackboneConfig, LearnedExtractor, build_backbone, global_pool
 
 StepProgress = Callable[[int, int, float, float], None]  # (step, total, loss, elapsed_s)
 MODES = ("supervised", "simclr")
@@ -141,7 +143,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
 
 class _Trainer:
     def __init__(self, data: TrainImages, cfg: ExtractorTrainConfig, bcfg: BackboneConfig, patch: int,
-                 net: SmallConvNet, device: torch.device):
+                 net: nn.Module, device: torch.device):
         self.data, self.cfg, self.bcfg, self.patch, self.device = data, cfg, bcfg, patch, device
         self.net = net.to(device)
         self.pos, self.neg, self.every = _pools(data)
@@ -207,8 +209,14 @@ class _Trainer:
         return loss
 
 
-def _save_checkpoint(path: Path, tr: _Trainer, opt: torch.optim.Optimizer, step: int, history: list[float]) -> None:
-    payload = {"config": repr(tr.cfg.to_json()), "step": step, "net": tr.net.state_dict(), "aux": tr.aux.state_dict(),
+def _checkpoint_tag(cfg: ExtractorTrainConfig, bcfg: BackboneConfig, origin: str) -> str:
+    """What a checkpoint must match to be resumed: training and backbone configuration, and start."""
+    return repr((cfg.to_json(), bcfg.to_json(), origin))
+
+
+def _save_checkpoint(path: Path, tr: _Trainer, opt: torch.optim.Optimizer, step: int, history: list[float],
+                     tag: str) -> None:
+    payload = {"config": tag, "step": step, "net": tr.net.state_dict(), "aux": tr.aux.state_dict(),
                "opt": opt.state_dict(), "history": torch.tensor(history, dtype=torch.float64)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
@@ -219,23 +227,37 @@ def _save_checkpoint(path: Path, tr: _Trainer, opt: torch.optim.Optimizer, step:
 def train_extractor(data: TrainImages, cfg: ExtractorTrainConfig = ExtractorTrainConfig(),
                     bcfg: BackboneConfig = BackboneConfig(), *, patch: int = 112,
                     progress: StepProgress | None = None, cancel: CancelToken | None = None,
-                    checkpoint: str | Path | None = None) -> ExtractorTrainResult:
+                    checkpoint: str | Path | None = None, imagenet_weights: str | Path | None = None,
+                    init: LearnedExtractor | None = None) -> ExtractorTrainResult:
     """Train a backbone; ``patch`` = window side in work pixels. A checkpoint with the same
-    config is resumed from; a stop saves it and returns status "cancelled"."""
+    config is resumed from; a stop saves it and returns status "cancelled".
+
+    ``imagenet_weights``: a torchvision state-dict file for ``bcfg.arch`` (resnet18/34/50,
+    vgg16): the mode then fine-tunes that ImageNet trunk instead of training the small net
+    from scratch. ``init``: continue from this extractor's weights and backbone configuration
+    (a backbone refresh after more contours)."""
+    if init is not None:
+        if imagenet_weights is not None:
+            raise ValueError("give either an initial extractor or ImageNet weights, not both")
+        bcfg = init.cfg
     if len(data) == 0:
         raise ValueError("no training images")
+    torch.manual_seed(cfg.seed)  # the small net's initial weights
+    start_net = copy.deepcopy(init.net) if init is not None else build_backbone(bcfg, imagenet_weights)
+    origin = init.key if init is not None else f"imagenet:{file_digest(imagenet_weights)}" if imagenet_weights else "scratch"
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
     with torch_threads(cfg.num_threads):
         torch.manual_seed(cfg.seed)
-        tr = _Trainer(data, cfg, bcfg, patch, SmallConvNet(bcfg), device)
+        tr = _Trainer(data, cfg, bcfg, patch, start_net.train(), device)
         params = list(tr.net.parameters()) + list(tr.aux.parameters())
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         start, history = 0, []
         ckpt = Path(checkpoint) if checkpoint else None
+        tag = _checkpoint_tag(cfg, bcfg, origin)
         if ckpt is not None and ckpt.is_file():
             state = torch.load(ckpt, map_location=device, weights_only=True)
-            if state.get("config") == repr(cfg.to_json()):
+            if state.get("config") == tag:
                 tr.net.load_state_dict(state["net"])
                 tr.aux.load_state_dict(state["aux"])
                 opt.load_state_dict(state["opt"])
@@ -254,14 +276,14 @@ def train_extractor(data: TrainImages, cfg: ExtractorTrainConfig = ExtractorTrai
             opt.step()
             history.append(float(loss.detach()))
             if ckpt is not None and (step + 1) % cfg.checkpoint_every == 0:
-                _save_checkpoint(ckpt, tr, opt, step + 1, history)
+                _save_checkpoint(ckpt, tr, opt, step + 1, history, tag)
             if progress is not None:
                 progress(step + 1, cfg.steps, history[-1], time.perf_counter() - t0)
         steps_run = len(history)
         if ckpt is not None and status == "cancelled":
-            _save_checkpoint(ckpt, tr, opt, steps_run, history)
+            _save_checkpoint(ckpt, tr, opt, steps_run, history, tag)
         tr.net.eval().cpu()
-    meta = {"train": cfg.to_json(), "n_images": len(data), "n_pos_windows": int(len(tr.pos)),
+    meta = {"train": cfg.to_json(), "n_images": len(data), "start": origin, "n_pos_windows": int(len(tr.pos)),
             "n_neg_windows": int(len(tr.neg)), "train_seconds": round(time.perf_counter() - t0, 2)}
     ext = LearnedExtractor(tr.net, bcfg, cfg.mode, meta)
     return ExtractorTrainResult(status, ext, history, steps_run, time.perf_counter() - t0, start)
