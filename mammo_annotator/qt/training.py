@@ -7,6 +7,8 @@ project setting, so every annotator of the project (and the CLI) sees the same o
 
 from __future__ import annotations
 
+import dataclasses
+
 import threading
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -82,7 +84,11 @@ class TrainingController(QObject):
     def retrain(self) -> Job | None:
         if self.queue is None:
             return None
-        job = self.queue.submit("requested")
+        choice = self.panel.backbone_choice()
+        if choice == "refresh":
+            job = self.queue.submit("requested: backbone refresh", dataclasses.replace(self.queue.request, backbone=choice))
+        else:
+            job = self.queue.submit("requested")
         if self.queue.queued is job:
             self.message.emit(f"Retrain queued behind job #{self.queue.running.id}" if self.queue.running else "Retrain queued")
         return job

@@ -13,13 +13,14 @@ import time
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox, QGridLayout, QGroupBox, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QGridLayout, QGroupBox, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from ..services.jobs import Job
 from .theme import BLUISH_GREEN, ORANGE, SKY_BLUE, VERMILLION
 
-STAGES = ("features", "train", "validate", "store")
+STAGES = ("backbone", "features", "train", "validate", "store")
+HEADS_ONLY, REFRESH = "keep", "refresh"
 _LOSS = re.compile(r"loss\s+([-+0-9.eE]+|nan|inf)", re.IGNORECASE)
 
 
@@ -43,7 +44,8 @@ def outcome_text(job: Job, active_before: int | None = None) -> tuple[str, str]:
         return f"{n} stopped; the previous model stays active.", ORANGE
     if o is None:
         return f"{n}: {job.state.value}", SKY_BLUE
-    took = f" ({o.seconds:.0f} s)"
+    what = "backbone refreshed, " if o.metrics.get("backbone") == REFRESH else "heads only, "
+    took = f" ({what}{o.seconds:.0f} s)"
     if o.activated:
         return f"{n}: model v{o.version_id} trained and activated{took}.", BLUISH_GREEN
     if o.state == "worse":
@@ -66,6 +68,7 @@ class TrainingPanel(QWidget):
         self._stage_t0: dict[str, float] = {}
         self._last_durations: dict[str, float] = {}
         self.losses: list[float] = []
+        self._stages: tuple[str, ...] = STAGES[1:]
         self._tick = QTimer(self)
         self._tick.setInterval(500)
         self._tick.timeout.connect(self._update_times)
@@ -104,6 +107,12 @@ class TrainingPanel(QWidget):
         self.auto_n.valueChanged.connect(self._emit_auto)
         self.pending = QLabel("")
         self.pending.setObjectName("muted")
+        self.scope = QComboBox()
+        self.scope.addItem("Heads only (seconds)", HEADS_ONLY)
+        self.scope.addItem("Refresh backbone + heads (minutes)", REFRESH)
+        self.scope.setToolTip("What 'Retrain now' trains: the proposal heads on the cached features, or first the "
+                              "project's own feature backbone with the contours drawn so far. Auto-retrain trains "
+                              "the heads only.")
         grid.addWidget(self.retrain, 0, 0)
         grid.addWidget(self.stop, 0, 1)
         grid.addWidget(self.auto_on, 0, 3)
@@ -111,8 +120,14 @@ class TrainingPanel(QWidget):
         grid.addWidget(QLabel("images"), 0, 5)
         grid.setColumnMinimumWidth(2, 10)
         grid.setColumnStretch(6, 1)
+        self.scope.currentIndexChanged.connect(lambda *_: self.job is None and self.show_idle())
+        grid.addWidget(self.scope, 1, 0, 1, 2)
         grid.addWidget(self.pending, 1, 3, 1, 4)
         return grid
+
+    def backbone_choice(self) -> str:
+        """"keep" (heads only) or "refresh" (backbone, then heads) for the next manual retrain."""
+        return str(self.scope.currentData())
 
     def _progress_box(self) -> QGroupBox:
         box = QGroupBox("Current job")
@@ -176,6 +191,7 @@ class TrainingPanel(QWidget):
     # job display ----------------------------------------------------------------------------
     def show_idle(self) -> None:
         self._tick.stop()
+        self._stages = STAGES if self.backbone_choice() == REFRESH else STAGES[1:]
         self.title.setText("Idle")
         self.stages.setText(self._stage_html(None))
         self.bar.setRange(0, 1)
@@ -196,6 +212,7 @@ class TrainingPanel(QWidget):
         self.job, self.stage, self._stage_t0, self.losses, self._remaining = job, None, {}, [], None
         self.loss_curve.setData([], [])
         self.title.setText(f"Job #{job.id}: {job.reason}")
+        self._stages = STAGES if job.request.backbone == REFRESH else STAGES[1:]
         self.bar.setRange(0, 0)  # busy until the first progress report
         self.bar.setFormat("")
         self.detail.setText("starting…")
@@ -231,7 +248,9 @@ class TrainingPanel(QWidget):
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(min(done, max(total, 1)))
         self.bar.setFormat(f"{stage}  {done}/{total}")
-        if stage == "train":
+        if stage == "backbone":
+            self.detail.setText(message)
+        elif stage == "train":
             m = _LOSS.search(message)
             if m:
                 try:
@@ -248,7 +267,7 @@ class TrainingPanel(QWidget):
         self._update_times()
 
     def _estimate(self, stage: str, done: int, total: int, now: float) -> float | None:
-        later = STAGES[STAGES.index(stage) + 1:] if stage in STAGES else ()
+        later = self._stages[self._stages.index(stage) + 1:] if stage in self._stages else ()
         rest = sum(self._last_durations.get(s, 0.0) for s in later)
         if done <= 0 or total <= 0:
             return None
@@ -265,7 +284,7 @@ class TrainingPanel(QWidget):
     def _stage_html(self, current: str | None) -> str:
         parts = []
         seen = current is None
-        for s in STAGES:
+        for s in self._stages:
             if s == current:
                 parts.append(f'<b style="color:{SKY_BLUE}">{s}</b>')
                 seen = True

@@ -129,3 +129,25 @@ def test_gui_writes_succeed_while_a_job_reads(trained_window, trained_project, q
     assert len(written) >= 2 and all(ann_service.contours(trained_project, i) for i in written)
     assert ctl.finished[0].state is JobState.DONE, ctl.finished[0].error
     assert not _errors(w)
+
+
+def test_retrain_can_refresh_the_backbone_and_says_so(trained_window, trained_project, qtbot):
+    from mammo_annotator.services.features import project_extractor
+
+    w, ctl = trained_window, trained_window.model_ui.training
+    panel = w.model_ui.training_panel
+    ctl.queue.request = TrainingRequest(epochs=2, num_threads=1, augment=(), backbone_steps=2, warm_start=True)
+    assert "backbone" not in panel.stages.text()  # heads only: no backbone stage shown
+    panel.scope.setCurrentIndex(1)
+    assert panel.backbone_choice() == "refresh" and panel.stages.text().find("backbone") >= 0
+    seen = []
+    ctl.bridge.progressed.connect(lambda job, stage, *_: seen.append(stage))
+    QTest.mouseClick(panel.retrain, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(ctl.finished) == 1, timeout=TIMEOUT_MS)
+    (job,) = ctl.finished
+    assert job.state is JobState.DONE, job.error
+    assert job.request.backbone == "refresh" and "backbone" in job.reason
+    assert seen and seen[0] == "backbone" and "train" in seen
+    assert project_extractor(trained_project).key.startswith("learned-supervised:1:")
+    assert "backbone refreshed" in panel.outcome.text() and job.outcome.activated
+    assert not _errors(w)
