@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--variants", nargs="*", default=["plain", "bilateral", "ms"])
+    p.add_argument("--runs", nargs="*", default=list(RUNS), choices=RUNS, help="rows of the table (default: all)")
+    p.add_argument("--e2e", nargs="*", default=[], choices=RUNS,
+                   help="runs that also get an end-to-end row (backbone last stage + heads trained together)")
+    p.add_argument("--e2e-epochs", type=int, default=5)
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     for i in ds.image_ids:
         work_of(str(i))
     print(f"{len(ds)} images loaded in {time.perf_counter() - t0:.1f} s", flush=True)
-    runs = [r for r in default_runs(TrainConfig(epochs=a.epochs, seed=0)) if r.name in RUNS]
+    runs = [r for r in default_runs(TrainConfig(epochs=a.epochs, seed=0)) if r.name in a.runs]
     budgets = tuple(None if b == "none" else float(b) for b in a.budgets)
     backbones = []
     for name in a.backbones:
         cfg = ExtractorTrainConfig(mode=name, steps=a.steps, batch=a.batch, num_threads=a.threads, context=a.context)
-        backbones.append(BackboneSpec(name, cfg, budgets if name == "supervised" else (None,)))
+        backbones.append(BackboneSpec(name, cfg, budgets if name == "supervised" else (None,),
+                                      end_to_end=tuple(a.e2e), e2e_epochs=a.e2e_epochs))
     short = ("cls_det_rs", "ss_cls_det_rs_100")
     variants = {"plain": Variant(), "bilateral": Variant("+bilateral", bilateral=True, runs=short),
                 "ms": Variant("+ms124", scales=(1.0, 2.0, 4.0), runs=short)}

@@ -159,6 +159,8 @@ def _add_calcs(img, rng, cx, cy, radius, amp) -> Polygon:
         s = rng.uniform(0.7, 1.6)
         x0, x1 = max(0, int(x) - 5), min(w, int(x) + 6)
         y0, y1 = max(0, int(y) - 5), min(h, int(y) + 6)
+        if x1 <= x0 or y1 <= y0:  # a speck of a cluster near the border can fall outside the image
+            continue
         yy, xx = np.mgrid[y0:y1, x0:x1]
         img[y0:y1, x0:x1] += amp * rng.uniform(0.6, 1.2) * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * s * s))
     extent = float(np.max(np.hypot(xs - cx, ys - cy))) + 6

@@ -10,6 +10,9 @@ test can record what each training received (tests/ml/test_learned_cv.py).
 
 Backbones are trained for a few label budgets (e.g. none, 50 %, 100 %); a row with fraction f
 uses the backbone of the largest budget <= f, so it never sees more labels than it is allowed.
+An end-to-end row starts from that fold's backbone and trains its last stage with the heads on
+the same ``select_local`` view the heads-only row gets; the test images are then pooled from the
+fine-tuned network.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from .bilateral import add_bilateral
 from .cv import CVResult, MethodResult, RunSpec, fold_metrics, patient_folds, select_local
 from .dataset import RegionDataset
+from .end_to_end import train_end_to_end
 from .features.learned_train import ExtractorTrainConfig, TrainImages, train_extractor, training_images
 from .features.multiscale import context_boxes
 from .scoring import score
@@ -37,6 +41,8 @@ class BackboneSpec:
     name: str
     train: ExtractorTrainConfig
     budgets: tuple[float | None, ...] = (None,)  # local-label fractions the backbone is trained with
+    end_to_end: tuple[str, ...] = ()  # runs that also get a "<name>+e2e" row: last stage + heads trained together
+    e2e_epochs: int = 5
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,24 @@ def _fit_score(res: MethodResult, run: RunSpec, tr: RegionDataset, te: RegionDat
     res.fold_metrics.append(fold_metrics(te, sc))
 
 
+def _fit_score_e2e(res: MethodResult, run: RunSpec, ext, epochs: int, tr: RegionDataset, te: RegionDataset,
+                   work_of: Callable[[str], tuple[np.ndarray, int]], seed: int, fold: int) -> None:
+    data = select_local(tr, run.local_fraction if run.head.semi else None, seed * 1000 + fold)
+    data = dataclasses.replace(data, lesions=[()] * len(data))
+    t0 = time.perf_counter()
+    new_ext, model, _ = train_end_to_end(ext, data, work_of, run.head, epochs=epochs, seed=seed + fold)
+    res.train_seconds.append(time.perf_counter() - t0)
+    res.statuses.append("done")
+    feats = []
+    for i in range(len(te)):
+        work, fac = work_of(str(te.image_ids[i]))
+        feats.append(new_ext.pool_boxes(new_ext.feature_map(work), te.boxes[te.region_slice(i)], fac, work.shape))
+    fte = _with_features(te, feats, new_ext.key)
+    sc = score(model, fte)
+    res.fold_scores.append(sc)
+    res.fold_metrics.append(fold_metrics(fte, sc))
+
+
 def learned_cv(ds: RegionDataset, work_of: Callable[[str], tuple[np.ndarray, int]], runs: list[RunSpec],
                backbones: Sequence[BackboneSpec] = (), variants: Sequence[Variant] = (Variant(),),
                include_given: bool = True, k: int = 5, seed: int = 0, patch: int = 112,
@@ -147,6 +171,11 @@ def learned_cv(ds: RegionDataset, work_of: Callable[[str], tuple[np.ndarray, int
                 full = _with_features(ds, feats, ext.key)
                 log(f"fold {f + 1}/{k}: {bb.name} budget {budget} trained ({out.steps_run} steps, "
                     f"loss {np.mean(out.history[-20:]):.3f}) and extracted")
+                for run in my_runs:
+                    if run.name in bb.end_to_end:
+                        _fit_score_e2e(row(bb.name + "+e2e").setdefault(run.name, MethodResult(run.name)), run, ext,
+                                       bb.e2e_epochs, tr, te, work_of, seed, f)
+                        log(f"fold {f + 1}/{k}: {bb.name} end-to-end {run.name} done")
                 for v in variants:
                     ftr = _variant_ds(full.subset(tr_idx), v, all_scales, ext.dim)
                     fte = _variant_ds(full.subset(te_idx), v, all_scales, ext.dim)

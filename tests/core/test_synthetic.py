@@ -90,3 +90,9 @@ def test_dataset_structure():
             assert len(labels) == 1
     again = list(synthetic_dataset(12, seed=3, size=(128, 104)))
     assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(cases, again))
+
+
+def test_calcification_cluster_at_the_border_does_not_fail():
+    # seed 5 at this size put specks of a cluster outside the image ("negative dimensions")
+    cases = list(synthetic_dataset(6, seed=5, size=(1024, 832)))
+    assert len(cases) == 24 and all(np.isfinite(c.pixels).all() for c in cases)

@@ -45,7 +45,8 @@ def test_foldwise_pipeline_has_no_leakage():
             RunSpec("ss_cls_det_rs_50", method("ss_cls_det_rs"), 0.5, tcfg),
             RunSpec("ss_cls_det_rs_100", method("ss_cls_det_rs"), 1.0, tcfg)]
     rec = RecordingTrainer()
-    bbs = [BackboneSpec("supervised", ExtractorTrainConfig(steps=1), (None, 0.5, 1.0))]
+    bbs = [BackboneSpec("supervised", ExtractorTrainConfig(steps=1), (None, 0.5, 1.0),
+                        end_to_end=("cls_det_rs", "ss_cls_det_rs_100"), e2e_epochs=1)]
     res = learned_cv(ds, lambda i: work[i], runs, bbs, [Variant(), Variant("+bilateral", bilateral=True)], k=k,
                      seed=seed, patch=WINDOW, trainer=rec, log=lambda m: None)
     splits = patient_folds(ds, k, seed)
@@ -71,7 +72,10 @@ def test_foldwise_pipeline_has_no_leakage():
         for r in cv.methods.values():
             assert len(r.fold_scores) == k
         assert len(cv.pooled_scores(next(iter(cv.methods)))) == len(ds)
-    assert {"given", "given+bilateral", "supervised", "supervised+bilateral"} <= set(res.rows)
+    assert {"given", "given+bilateral", "supervised", "supervised+bilateral", "supervised+e2e"} <= set(res.rows)
+    e2e = res.rows["supervised+e2e"].methods
+    assert set(e2e) == {"cls_det_rs", "ss_cls_det_rs_100"}  # only the rows asked for, each on every fold
+    assert all(len(r.fold_scores) == k and r.statuses == ["done"] * k for r in e2e.values())
 
 
 def test_learned_cv_seeds_differ_by_fold_and_budget():
