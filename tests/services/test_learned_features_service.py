@@ -1,5 +1,6 @@
 """Training a project's own backbone: weights stored in the database by key, made the project's extractor,
-features cached under its key; a stop keeps a checkpoint that the next run resumes."""
+features cached under its key; a stop keeps a checkpoint that the next run resumes; the training
+job refreshes the backbone before the heads when asked, and says which it did."""
 
 import threading
 
@@ -8,6 +9,7 @@ import pytest
 from mammo_annotator.ml.features.learned_train import ExtractorTrainConfig
 from mammo_annotator.services.features import ensure_features, project_extractor
 from mammo_annotator.services.learned_features import extractor_folder, train_project_extractor
+from mammo_annotator.services.training import TrainingRequest, run_training
 from tests.helpers import open_copy, synthetic_project_file
 
 
@@ -53,3 +55,40 @@ def test_stored_weights_that_do_not_match_their_key_are_refused(project):
     project.set_setting("extractor", {"name": "learned", "options": {"key": "learned-simclr:1:abc"}})
     with pytest.raises(LearnedWeightsError, match="no stored weights"):
         project_extractor(project)
+
+
+def test_heads_only_then_backbone_refresh_then_refresh_again(project):
+    fixed = project_extractor(project).key
+    first = run_training(project, TrainingRequest(epochs=2, augment=()))
+    assert first.state == "done" and first.metrics["backbone"] == "keep" and first.message.endswith("heads only")
+    assert first.metrics["extractor"] == fixed
+
+    stages = []
+    second = run_training(project, TrainingRequest(epochs=2, augment=(), backbone="refresh", backbone_steps=2),
+                          progress=lambda stage, d, t, m: stages.append(stage))
+    learned = project_extractor(project)
+    assert learned.key.startswith("learned-supervised:1:") and second.metrics["extractor"] == learned.key
+    assert "backbone refreshed" in second.message and learned.key in second.message
+    assert stages.index("backbone") < stages.index("train")
+    assert second.activated  # new features: nothing comparable, the user's refresh takes over
+
+    third = run_training(project, TrainingRequest(epochs=2, augment=(), backbone="refresh", backbone_steps=2))
+    again = project_extractor(project)
+    assert again.key != learned.key and again.meta["start"] == learned.key  # continued, not restarted
+    assert third.metrics["extractor"] == again.key
+
+
+def test_stopping_a_refresh_keeps_the_current_extractor(project):
+    import threading
+
+    before = project_extractor(project).key
+    stop = threading.Event()
+    stop.set()
+    out = run_training(project, TrainingRequest(epochs=2, augment=(), backbone="refresh", backbone_steps=2), cancel=stop)
+    assert out.state == "cancelled" and out.version_id is None and "backbone" in out.message
+    assert project_extractor(project).key == before
+
+
+def test_unknown_backbone_choice_is_refused():
+    with pytest.raises(ValueError, match="backbone"):
+        TrainingRequest(backbone="sometimes")
