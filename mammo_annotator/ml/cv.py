@@ -8,14 +8,15 @@ every other training image is weak. Test images never need region labels except 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from .dataset import RegionDataset
+from .dataset import REGION_IGNORED, RegionDataset
 from .froc import froc
 from .metrics import bootstrap_ci, breast_keys, image_and_breast_metrics, task_labels, task_scores
 from .model import HeadConfig, method
@@ -115,7 +116,16 @@ class CVResult:
                 for t in ys}
 
 
-def _run(runs: list[RunSpec], splits, train_sets, test_sets, seed, progress, cancel) -> dict[str, MethodResult]:
+def same_selection(view: RegionDataset, chosen: RegionDataset) -> RegionDataset:
+    """An augmented view (same images, row for row) with region labels on exactly the images
+    ``chosen`` keeps them on: a view never adds contours that its row may not use."""
+    keep = chosen.has_local & view.has_local
+    labels = np.where(np.repeat(keep, view.n_regions), view.region_labels, REGION_IGNORED).astype(np.int8)
+    return dataclasses.replace(view, has_local=keep.copy(), region_labels=labels)
+
+
+def _run(runs: list[RunSpec], splits, train_sets, test_sets, seed, progress, cancel,
+         view_sets: list[list[RegionDataset]] | None = None) -> dict[str, MethodResult]:
     results: dict[str, MethodResult] = {}
     for run in runs:
         res = results.setdefault(run.name, MethodResult(run.name))
@@ -126,7 +136,8 @@ def _run(runs: list[RunSpec], splits, train_sets, test_sets, seed, progress, can
                 progress(run.name, f, len(train_sets))
             data = select_local(tr, run.local_fraction if run.head.semi else None, seed * 1000 + f)
             t0 = time.perf_counter()
-            out = train(data, run.head, run.train, cancel=cancel)
+            views = [same_selection(v, data) for v in view_sets[f]] if view_sets else None
+            out = train(data, run.head, run.train, cancel=cancel, extra_views=views)
             res.train_seconds.append(time.perf_counter() - t0)
             res.statuses.append(out.status)
             sc = score(out.model, te)
@@ -136,13 +147,21 @@ def _run(runs: list[RunSpec], splits, train_sets, test_sets, seed, progress, can
 
 
 def cross_validate(ds: RegionDataset, runs: list[RunSpec] | None = None, k: int = 5, seed: int = 0,
-                   progress: CVProgress | None = None, cancel: CancelToken | None = None) -> CVResult:
-    """k-fold patient-wise CV of every run; metrics per fold plus pooled out-of-fold scores."""
+                   progress: CVProgress | None = None, cancel: CancelToken | None = None,
+                   views: Sequence[RegionDataset] = ()) -> CVResult:
+    """k-fold patient-wise CV of every run; metrics per fold plus pooled out-of-fold scores.
+
+    ``views``: augmented feature sets of the same images (row for row, e.g. flipped), added to
+    each fold's training images with the same contour selection as the row's own images."""
     runs = runs if runs is not None else default_runs()
+    for v in views:
+        if len(v) != len(ds) or not np.array_equal(v.offsets, ds.offsets) or list(v.image_ids) != list(ds.image_ids):
+            raise ValueError("an augmented view must hold the dataset's images and regions row for row")
     splits = patient_folds(ds, k, seed)
     train_sets = [ds.subset(tr) for tr, _ in splits]
     test_sets = [ds.subset(te) for _, te in splits]
-    methods = _run(runs, splits, train_sets, test_sets, seed, progress, cancel)
+    view_sets = [[v.subset(tr) for v in views] for tr, _ in splits]
+    methods = _run(runs, splits, train_sets, test_sets, seed, progress, cancel, view_sets)
     pooled = ds.subset(np.concatenate([te for _, te in splits]))
     return CVResult(pooled, splits, methods, "cv")
 

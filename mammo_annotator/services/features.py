@@ -1,8 +1,12 @@
 """Region features, computed once per image, grid and extractor, then read from the database.
 
 Augmentation is applied where it is cheap: to the image before feature extraction. A *view*
-(``flip_lr``, ``flip_ud``) extracts the features of the same windows from the flipped image
-and caches them under ``<extractor key>|<view>``; training adds them as extra samples.
+extracts the features of the same windows from a transformed image and caches them under
+``<extractor key>|<view>``; training adds them as extra samples. Flips and quarter turns
+(``flip_lr``, ``flip_ud``, ``rot90``, ``rot270``) move every window onto a window of the
+transformed image, so region labels carry over row for row; ``shift`` moves the content by
+1/8 of a window under a fixed grid, so its region labels are recomputed from the contours
+(``shifted_content``).
 """
 
 from __future__ import annotations
@@ -49,23 +53,42 @@ def stored_extractor(project: Project, key: str) -> LearnedExtractor:
     return ext
 
 
-VIEWS = ("identity", "flip_lr", "flip_ud")
+VIEWS = ("identity", "flip_lr", "flip_ud", "rot90", "rot270", "shift")
+SHIFT_FRACTION = 0.125  # of the window side, right and down
 
 
 def view_key(extractor_key: str, view: str = "identity") -> str:
     return extractor_key if view == "identity" else f"{extractor_key}|{view}"
 
 
+def shift_of(boxes: np.ndarray) -> int:
+    """Pixels the ``shift`` view moves the content by (1/8 of the median window side, >= 1)."""
+    b = np.asarray(boxes).reshape(-1, 4)
+    return max(1, int(round(SHIFT_FRACTION * float(np.median(b[:, 2] - b[:, 0]))))) if len(b) else 1
+
+
 def view_of(pixels: np.ndarray, boxes: np.ndarray, view: str) -> tuple[np.ndarray, np.ndarray]:
     """The image seen through ``view`` and the same windows' boxes in it (same row order)."""
     h, w = pixels.shape
-    b = np.asarray(boxes).copy()
+    src = np.asarray(boxes)
+    b = src.copy()
     if view == "flip_lr":
-        b[:, [0, 2]] = w - np.asarray(boxes)[:, [2, 0]]
+        b[:, [0, 2]] = w - src[:, [2, 0]]
         return pixels[:, ::-1], b
     if view == "flip_ud":
-        b[:, [1, 3]] = h - np.asarray(boxes)[:, [3, 1]]
+        b[:, [1, 3]] = h - src[:, [3, 1]]
         return pixels[::-1, :], b
+    if view == "rot90":  # counter-clockwise: (x, y) -> (y, w - x)
+        b = np.stack([src[:, 1], w - src[:, 2], src[:, 3], w - src[:, 0]], axis=1)
+        return np.rot90(pixels, 1), b
+    if view == "rot270":  # clockwise: (x, y) -> (h - y, x)
+        b = np.stack([h - src[:, 3], src[:, 0], h - src[:, 1], src[:, 2]], axis=1)
+        return np.rot90(pixels, -1), b
+    if view == "shift":  # content moved right/down under the same windows; the border filled with background
+        d = shift_of(src)
+        moved = np.full_like(pixels, pixels.min())
+        moved[d:, d:] = pixels[:h - d, :w - d]
+        return moved, b
     if view != "identity":
         raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
     return pixels, b

@@ -15,14 +15,17 @@ from typing import Callable
 import numpy as np
 
 from ..core.progress import CancelToken, Cancelled
+from ..core.iom import iom_matrix
+from ..core.types import LesionClass
 from ..ml import modelio
+from ..ml.dataset import REGION_BN, REGION_IGNORED, REGION_M
 from ..ml.metrics import image_and_breast_metrics
 from ..ml.model import TrainedModel, method
 from ..ml.scoring import Scores, score
 from ..ml.train import TrainConfig, train
 from ..store import models as model_store
 from .datasets import ProjectDataset, load_dataset
-from .features import ensure_features, project_extractor, view_key
+from .features import ensure_features, project_extractor, shift_of, view_key
 from .learned_features import refresh_backbone
 from .project import Project
 
@@ -169,11 +172,28 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
 
 
 def augmented_view(project: Project, pd: ProjectDataset, extractor_key: str, view: str):
-    """The dataset's images seen through ``view``, row for row (same labels and boxes)."""
+    """The dataset's images seen through ``view``, row for row (same boxes; the labels of the
+    windows' new content for ``shift``)."""
     other = load_dataset(project, view_key(extractor_key, view), image_ids=pd.image_ids)
     if other.image_ids != pd.image_ids:
         raise ValueError(f"features of view {view} are missing for some images")
-    return dataclasses.replace(other.data, feature_key=pd.data.feature_key)
+    out = dataclasses.replace(other.data, feature_key=pd.data.feature_key)
+    if view == "shift":
+        out = dataclasses.replace(out, region_labels=shifted_content_labels(out, project.alpha()))
+    return out
+
+
+def shifted_content_labels(ds, alpha: float):
+    """Region labels of the ``shift`` view: window i shows the content of its box moved back by
+    the shift, so IoM is taken between that box and the image's malignant contours."""
+    labels = ds.region_labels.copy()
+    for i in np.flatnonzero(ds.has_local):
+        sl = ds.region_slice(int(i))
+        boxes = ds.boxes[sl] - shift_of(ds.boxes[sl])
+        malignant = [les for les in ds.lesions[i] if les.cls is LesionClass.MALIGNANT]
+        best = iom_matrix(boxes, malignant).max(axis=1) if malignant else np.zeros(len(boxes))
+        labels[sl] = np.where(best >= alpha, REGION_M, np.where(best <= 0.0, REGION_BN, REGION_IGNORED))
+    return labels
 
 
 def auto_epochs(n_images: int, batch: int = TrainConfig.batch_size or 128, steps: int = 250) -> int:

@@ -74,3 +74,28 @@ def test_cross_validation_and_report(sim, tmp_path):
 def test_train_test_rejects_shared_patients(sim):
     with pytest.raises(ValueError, match="both"):
         train_test(sim.subset(range(10)), sim.subset(range(8, 20)), [])
+
+
+def test_augmented_views_follow_the_rows_contour_selection(sim, monkeypatch):
+    import mammo_annotator.ml.cv as cv_mod
+    from mammo_annotator.ml.cv import cross_validate, default_runs, select_local
+
+    seen = []
+    real_train = cv_mod.train
+
+    def spy(data, head, tcfg, cancel=None, extra_views=None):
+        seen.append((data, extra_views))
+        return real_train(data, head, tcfg, cancel=cancel, extra_views=extra_views)
+
+    monkeypatch.setattr(cv_mod, "train", spy)
+    view = sim  # a stand-in view with the same rows (its own labels on every image)
+    runs = [r for r in default_runs(TrainConfig(epochs=1)) if r.name in ("cls_det_rs", "ss_cls_det_rs_50")]
+    cross_validate(sim, runs, k=2, views=[view])
+    assert len(seen) == 4
+    for data, views in seen:
+        (v,) = views
+        assert np.array_equal(v.has_local, data.has_local)  # never more contours than the row may use
+        assert np.array_equal(v.region_labels, data.region_labels)
+    assert not seen[0][1][0].has_local.any() and seen[-1][1][0].has_local.any()
+    with pytest.raises(ValueError, match="row for row"):
+        cross_validate(sim, runs, k=2, views=[select_local(sim, 0.5, 0).subset(np.arange(len(sim) - 1))])
