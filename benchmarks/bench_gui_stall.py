@@ -7,7 +7,9 @@ opens the main window and records the gap between ticks of a 10 ms timer (``qt.s
   1. idle, no job (the machine's own noise, the baseline to compare with);
   2. a Retrain from the window (features -> train -> validate -> store), per stage;
   3. a second retrain (features cached, --epochs) while contours are drawn every 400 ms
-     (the GUI's writes go to the database while the trainer reads).
+     (the GUI's writes go to the database while the trainer reads);
+  4. the same GUI actions without a job;
+  5. a backbone refresh + heads (--refresh-steps) while contours are drawn.
 Prints worst / p99 / p95 gap per phase and stage; a stall is the gap minus the 10 ms interval.
 """
 
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, nargs=2, default=(1024, 832))
     ap.add_argument("--idle", type=float, default=3.0, help="seconds of idle baseline")
     ap.add_argument("--epochs", type=int, default=300, help="epochs of the job in phase 3 (long enough to annotate)")
+    ap.add_argument("--refresh-steps", type=int, default=100, help="backbone steps of phase 5 (0: skip it)")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="mammo-stall-"))
     os.environ["MAMMO_ANNOTATOR_CACHE"] = str(tmp / "cache")
@@ -108,10 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(stage, meter, stage))
     _worst(meter)
 
-    # 3. a longer retrain (features cached) while annotating
     from mammo_annotator.services.training import TrainingRequest
 
-    ctl.queue.request = TrainingRequest(epochs=args.epochs, num_threads=1)
     rows = [r.image_id for r in window.worklist.model.rows]
     theta = np.linspace(0, 2 * np.pi, 16, endpoint=False)
 
@@ -141,8 +142,6 @@ def main(argv: list[str] | None = None) -> int:
         return saved, edits_ms
 
     # 3. a longer retrain (features cached) while annotating
-    from mammo_annotator.services.training import TrainingRequest
-
     ctl.queue.request = TrainingRequest(epochs=args.epochs, num_threads=1)
     ctl.queue.auto_after = None  # our edits must not queue more jobs
     meter.label = "submitted"
@@ -169,6 +168,25 @@ def main(argv: list[str] | None = None) -> int:
     meter.stop()
     print(f"4. the same actions without a job: {saved} saved; median {sorted(idle_ms)[len(idle_ms) // 2]:.0f} ms, "
           f"worst {max(idle_ms):.0f} ms; worst gap outside them {meter.worst_ms():.1f} ms")
+    # 5. a backbone refresh (the Training dock's "Refresh backbone + heads") while annotating
+    if args.refresh_steps:
+        ctl.queue.request = TrainingRequest(epochs=20, num_threads=1, backbone_steps=args.refresh_steps)
+        panel.scope.setCurrentIndex(1)
+        meter.label = "submitted"
+        meter.start()
+        t = time.perf_counter()
+        panel.retrain.click()
+        n_before = len(ctl.finished)
+        saved, edits_ms = annotate_while(lambda: len(ctl.finished) <= n_before)
+        meter.stop()
+        job = ctl.finished[-1]
+        print(f"5. backbone refresh ({args.refresh_steps} steps) + heads while annotating: {job.state.value} in "
+              f"{time.perf_counter() - t:.1f} s; {saved} contours saved")
+        print(_row("whole job", meter))
+        for stage in ("backbone", "features", "train", "validate", "store"):
+            if stage in meter.labels:
+                print(_row(stage, meter, stage))
+        _worst(meter)
     window.close()
     project.close()
     QApplication.processEvents()

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+RESOURCES = Path(__file__).resolve().parent  # style.qss ships inside the package (package data)
 
 # Okabe-Ito
 VERMILLION = "#D55E00"

@@ -133,3 +133,10 @@ def test_status_bar_shows_tool_annotator_database(window, project):
     assert window.status_tool.text() == "Tool: Navigate"
     click(window.page.view, 100, 100)  # a click in navigate mode draws nothing
     assert window.page.contours.records == []
+
+
+def test_the_style_sheet_ships_inside_the_package():
+    from mammo_annotator.qt.theme import RESOURCES, style_sheet
+
+    assert RESOURCES.name == "qt" and (RESOURCES / "style.qss").is_file()  # package data, found in wheels too
+    assert "QPushButton" in style_sheet()
