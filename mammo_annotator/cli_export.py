@@ -51,6 +51,28 @@ def cmd_import_contours(args, open_project, progress_bar) -> int:
     return 0 if report.images or not (report.unmatched or report.skipped) else 1
 
 
+def cmd_share_pseudonyms(args, open_project, progress_bar) -> int:
+    """Give --db the pseudonym secret of --from, so both projects' exports name a patient alike."""
+    import argparse
+
+    from .core.errors import MammoError
+    from .services.export.pseudonyms import SECRET_SETTING, project_secret, set_project_secret
+
+    target = open_project(args)
+    source = open_project(argparse.Namespace(db=args.source))
+    secret = project_secret(source)
+    current = target.setting(SECRET_SETTING)
+    if current == secret:
+        print(f"{target.path} already shares the pseudonym secret of {source.path}")
+        return 0
+    if current and not args.force:
+        raise MammoError(f"{target.path} has its own pseudonym secret; its earlier exports would no longer match "
+                         "its new ones (use --force to replace it)")
+    set_project_secret(target, secret)
+    print(f"{target.path} now pseudonymises with the secret of {source.path}")
+    return 0
+
+
 def register(sub, with_db, open_project, progress_bar) -> None:
     p = with_db(sub.add_parser("export", help="export labels, contours, masks, predictions, DICOM SEG/SR"))
     p.add_argument("what", choices=EXPORT_FORMATS)
@@ -60,6 +82,12 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.add_argument("--model", type=int, default=None, help="predictions: model version id (default: the active one)")
     p.add_argument("--top", type=int, default=5, help="predictions: regions per image, by d_M")
     p.set_defaults(func=lambda args: cmd_export(args, open_project, progress_bar))
+
+    p = with_db(sub.add_parser("share-pseudonyms", help="use another project's pseudonym secret, so exports of "
+                               "both projects give a patient the same pseudonym"))
+    p.add_argument("--from", dest="source", required=True, help="the project whose secret to adopt")
+    p.add_argument("--force", action="store_true", help="replace a secret this project already has")
+    p.set_defaults(func=lambda args: cmd_share_pseudonyms(args, open_project, progress_bar))
 
     p = with_db(sub.add_parser("import-contours", help="import contours from GeoJSON or COCO files exported by the app"))
     p.add_argument("files", nargs="+", help="GeoJSON / COCO files, or folders of them")

@@ -108,3 +108,22 @@ def test_learn_features_from_imagenet_weights_then_retrain_with_backbone_refresh
     assert main(["retrain", "--db", db, "--epochs", "2", "--backbone", "refresh", "--backbone-steps", "1"]) == 0
     out = capsys.readouterr().out
     assert "backbone refreshed (learned-supervised-resnet18-layer2:1:" in out
+
+
+def test_share_pseudonyms_makes_two_projects_export_a_patient_alike(tmp_path, capsys):
+    src = _folder(tmp_path, 2)
+    a, b = str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite")
+    for db in (a, b):
+        assert main(["import", "--db", db, str(src), "--labels", str(tmp_path / "labels.csv"), "--window", "112"]) == 0
+
+    def patients(db, name):
+        assert main(["export", "--db", db, "labels", "--out", str(tmp_path / name)]) == 0
+        return sorted({r["patient"] for r in csv.DictReader(open(tmp_path / name))})
+
+    assert patients(a, "a1.csv") != patients(b, "b1.csv")  # each project has its own secret
+    assert main(["share-pseudonyms", "--db", b, "--from", a]) == 2  # b already has a secret: refused ...
+    assert "--force" in capsys.readouterr().err
+    assert patients(a, "a2.csv") != patients(b, "b2.csv")  # ... and nothing changed
+    assert main(["share-pseudonyms", "--db", b, "--from", a, "--force"]) == 0
+    assert patients(a, "a3.csv") == patients(b, "b3.csv")
+    assert main(["share-pseudonyms", "--db", b, "--from", a]) == 0  # already shared: fine
