@@ -6,6 +6,8 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
+from ..ml.features.registry import DEFAULT_EXTRACTOR
+from ..store import extractors as extractor_store
 from ..store import images as image_store
 from ..store import models as model_store
 from ..store import regions as region_store
@@ -23,6 +25,8 @@ def project_info(project: Project) -> dict:
         )
         versions = model_store.list_model_versions(s)
         active = model_store.active_model_id(s)
+        learned = [key for key, _ in extractor_store.list_extractors(s)]
+        extractor = model_store.get_setting(s, "extractor", {"name": DEFAULT_EXTRACTOR, "options": {}})
     weak = Counter(im.weak.name for im in images)
     status = Counter(im.status.value for im in images)
     return {
@@ -41,6 +45,8 @@ def project_info(project: Project) -> dict:
         },
         "model_versions": len(versions),
         "active_model": active,
+        "extractor": extractor.get("options", {}).get("key") or extractor["name"],
+        "learned_extractors": learned,
     }
 
 
@@ -54,5 +60,6 @@ def format_info(info: dict) -> str:
         f"lesion contours  M {c['M']}  B {c['B']}",
         f"regions          {r['total']} (M {r['M']}  BN {r['BN']}  ignored {r['ignored']}  unlabelled {r['unlabelled']})",
         f"model versions   {info['model_versions']} (active: {info['active_model'] or 'none'})",
+        f"extractor        {info['extractor']}  ({len(info['learned_extractors'])} learned backbones stored)",
     ]
     return "\n".join(lines)

@@ -35,6 +35,11 @@ def test_train_save_and_use_as_project_extractor(project):
     out = train_project_extractor(project, cfg)
     assert out.state == "done" and not (extractor_folder(project) / "supervised.ckpt").exists()
     assert project.setting("extractor") == {"name": "learned", "options": {"key": out.key}}
+    from mammo_annotator.services.info import format_info, project_info
+
+    info = project_info(project)
+    assert info["extractor"] == out.key and info["learned_extractors"] == [out.key]
+    assert f"extractor        {out.key}  (1 learned backbones stored)" in format_info(info)
     ext = project_extractor(project)
     assert ext.key == out.key
     done, failures = ensure_features(project, ext)
