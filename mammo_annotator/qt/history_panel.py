@@ -64,7 +64,7 @@ def version_tooltip(v: ModelVersionRecord) -> str:
     lines = [f"v{v.id}  {v.name}  ({v.state}{', active' if v.is_active else ''})", f"trained {v.created_at:%Y-%m-%d %H:%M:%S}"]
     if v.note:
         lines.append(v.note)
-    for key in ("method", "epochs", "warm_start", "train_seconds"):
+    for key in ("method", "backbone", "epochs", "warm_start", "train_seconds"):
         if key in m:
             lines.append(f"{key}: {m[key]}")
     if s.get("n_patients") is not None:
