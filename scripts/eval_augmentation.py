@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in a.settings:
         t0 = time.perf_counter()
         res = cross_validate(pd.data, runs, k=a.folds, views=[view_data[v] for v in SETTINGS[name]])
-        summary["settings"][name] = summary_table(res, n_boot=1000) | {"seconds": time.perf_counter() - t0}
-        md.append(markdown_table(summary["settings"][name], title=f"augmentation: {name}"))
+        summary["settings"][name] = {"table": summary_table(res, n_boot=1000), "seconds": time.perf_counter() - t0}
+        md.append(markdown_table(summary["settings"][name]["table"], title=f"augmentation: {name}"))
         print(md[-1], flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float), encoding="utf-8")
     (out / "results.md").write_text("\n".join(md), encoding="utf-8")

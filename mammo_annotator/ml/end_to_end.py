@@ -2,7 +2,7 @@
 with the method's objective (L_W + lambda2 L_F), which the paper names as future work.
 
 CPU budget: the backbone's trunk is frozen and its maps are computed once per image (cached);
-only the last stage (``SmallConvNet.top``, BatchNorm statistics frozen) and the heads learn,
+only the last stage (the backbone's ``top``, BatchNorm statistics frozen) and the heads learn,
 on whole images, with window features pooled from the map by differentiable box means and box
 maxima. The result is a new extractor (mode "e2e", its own key) plus the head trained with it.
 """
