@@ -142,21 +142,27 @@ def main(argv: list[str] | None = None) -> int:
         return saved, edits_ms
 
     # 3. a longer retrain (features cached) while annotating
-    ctl.queue.request = TrainingRequest(epochs=args.epochs, num_threads=1)
+    def job_while_annotating(request, title: str) -> list[float]:
+        """Click Retrain with ``request`` and annotate until the job ends; print its stalls per stage."""
+        ctl.queue.request = request
+        n_before = len(ctl.finished)
+        meter.label = "submitted"
+        meter.start()
+        t = time.perf_counter()
+        panel.retrain.click()
+        saved, edits_ms = annotate_while(lambda: len(ctl.finished) <= n_before)
+        meter.stop()
+        job = ctl.finished[-1]
+        print(f"{title} while annotating: {job.state.value} in {time.perf_counter() - t:.1f} s; "
+              f"{saved} contours saved of {len(edits_ms)} attempts")
+        print(_row("whole job", meter))
+        for stage in ("backbone", "features", "train", "validate", "store", "gui action"):
+            if stage in meter.labels:
+                print(_row(stage, meter, stage))
+        return edits_ms
+
     ctl.queue.auto_after = None  # our edits must not queue more jobs
-    meter.label = "submitted"
-    meter.start()
-    t = time.perf_counter()
-    panel.retrain.click()
-    saved, edits_ms = annotate_while(lambda: len(ctl.finished) < 2)
-    meter.stop()
-    job = ctl.finished[-1]
-    print(f"3. retrain ({args.epochs} epochs) while annotating: {job.state.value} in {time.perf_counter() - t:.1f} s; "
-          f"{saved} contours saved of {len(edits_ms)} attempts")
-    print(_row("whole job", meter))
-    for stage in ("features", "train", "validate", "store", "gui action"):
-        if stage in meter.labels:
-            print(_row(stage, meter, stage))
+    edits_ms = job_while_annotating(TrainingRequest(epochs=args.epochs, num_threads=1), f"3. retrain ({args.epochs} epochs)")
     print(f"  our own GUI actions (open image + save contour): median {sorted(edits_ms)[len(edits_ms) // 2]:.0f} ms, "
           f"worst {max(edits_ms):.0f} ms (not counted as stalls)")
     _worst(meter)
@@ -170,22 +176,9 @@ def main(argv: list[str] | None = None) -> int:
           f"worst {max(idle_ms):.0f} ms; worst gap outside them {meter.worst_ms():.1f} ms")
     # 5. a backbone refresh (the Training dock's "Refresh backbone + heads") while annotating
     if args.refresh_steps:
-        ctl.queue.request = TrainingRequest(epochs=20, num_threads=1, backbone_steps=args.refresh_steps)
         panel.scope.setCurrentIndex(1)
-        meter.label = "submitted"
-        meter.start()
-        t = time.perf_counter()
-        panel.retrain.click()
-        n_before = len(ctl.finished)
-        saved, edits_ms = annotate_while(lambda: len(ctl.finished) <= n_before)
-        meter.stop()
-        job = ctl.finished[-1]
-        print(f"5. backbone refresh ({args.refresh_steps} steps) + heads while annotating: {job.state.value} in "
-              f"{time.perf_counter() - t:.1f} s; {saved} contours saved")
-        print(_row("whole job", meter))
-        for stage in ("backbone", "features", "train", "validate", "store"):
-            if stage in meter.labels:
-                print(_row(stage, meter, stage))
+        job_while_annotating(TrainingRequest(epochs=20, num_threads=1, backbone_steps=args.refresh_steps),
+                             f"5. backbone refresh ({args.refresh_steps} steps) + heads")
         _worst(meter)
     window.close()
     project.close()
