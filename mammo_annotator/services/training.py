@@ -123,10 +123,10 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     with project.session() as s:
         active_id = model_store.active_model_id(s)
         active_blob = model_store.model_weights(s, active_id) if active_id else None
-    current = modelio.from_bytes(active_blob, f"model version {active_id}") if active_blob else None
+    active = modelio.from_bytes(active_blob, f"model version {active_id}") if active_blob else None
+    current = active
     if current is not None and (current.feature_key != extractor.key or current.in_dim != ds.dim):
-        current = None  # another extractor: nothing comparable to warm-start from or to compare with
-        backbone_note += "; new features, so not compared with the active version's validation loss"
+        current = None  # another extractor: nothing to warm-start from (compared below on its own features)
     init = current if request.warm_start and current is not None and current.config == cfg else None
     epochs = request.epochs or auto_epochs(len(train_ds))
     tcfg = TrainConfig(epochs=epochs if init is None else max(2, epochs // 4), seed=request.seed,
@@ -145,11 +145,14 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
         val_ds = ds.subset(val_idx)
         metrics.update({f"val_{k}": v for k, v in _metrics(val_ds, score(model, val_ds, num_threads=request.num_threads)).items()})
         metrics["val_loss"] = _val_loss(model, val_ds)
-        if current is not None and state == "done":
-            current_loss = _val_loss(current, val_ds)
+        active_val = val_ds if current is not None else _on_own_features(project, active, pd, val_idx)
+        if active_val is not None and state == "done":
+            current_loss = _val_loss(active, active_val)
             metrics["active_val_loss"] = current_loss
             if metrics["val_loss"] > current_loss * (1 + WORSE_TOLERANCE):
                 state = "worse"
+        elif active is not None:
+            backbone_note += "; the active version's features are gone, so it was not compared"
     summary = train_ds.summary() | {"n_val_images": int(len(val_idx)), "method": name, "augment": list(request.augment)}
     model.metrics.update(metrics)
     progress("store", 0, 1, "scoring all images")
@@ -169,6 +172,22 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     if activate:
         project.events.emit("model_activated", version_id=version)
     return TrainingOutcome(version, activate, state, message, metrics, time.perf_counter() - t0)
+
+
+def _on_own_features(project: Project, model: TrainedModel | None, pd: ProjectDataset, idx: np.ndarray):
+    """The images ``idx`` of ``pd`` with the features ``model`` was trained on (another extractor's
+    cache), so a version on new features is judged against the active one on the same patients
+    and labels; None when there is no such model or its features are no longer complete."""
+    if model is None or not model.feature_key:
+        return None
+    wanted = [pd.image_ids[i] for i in idx]
+    try:
+        other = load_dataset(project, model.feature_key, image_ids=wanted)
+    except ValueError:
+        return None
+    if other.image_ids != wanted or other.data.dim != model.in_dim:
+        return None
+    return other.data
 
 
 def augmented_view(project: Project, pd: ProjectDataset, extractor_key: str, view: str):

@@ -63,6 +63,12 @@ def test_stored_weights_that_do_not_match_their_key_are_refused(project):
 
 
 def test_heads_only_then_backbone_refresh_then_refresh_again(project):
+    from mammo_annotator.store import images as image_store
+
+    with project.session() as s:
+        patients = sorted({im.patient_key for im in image_store.list_images(s)})
+    project.set_setting("validation_patients", patients[:1])  # a fixed hold-out patient
+    project.set_setting("split_patients_seen", patients)
     fixed = project_extractor(project).key
     first = run_training(project, TrainingRequest(epochs=2, augment=()))
     assert first.state == "done" and first.metrics["backbone"] == "keep" and first.message.endswith("heads only")
@@ -75,7 +81,11 @@ def test_heads_only_then_backbone_refresh_then_refresh_again(project):
     assert learned.key.startswith("learned-supervised:1:") and second.metrics["extractor"] == learned.key
     assert "backbone refreshed" in second.message and learned.key in second.message
     assert stages.index("backbone") < stages.index("train")
-    assert second.activated  # new features: nothing comparable, the user's refresh takes over
+    # the version on new features is judged against the active one on the same validation patients,
+    # the active one scored on its own (still cached) features
+    assert second.metrics["n_val_images"] > 0 and "active_val_loss" in second.metrics
+    assert second.activated == (second.state == "done")
+    assert second.state == ("worse" if second.metrics["val_loss"] > 1.02 * second.metrics["active_val_loss"] else "done")
 
     third = run_training(project, TrainingRequest(epochs=2, augment=(), backbone="refresh", backbone_steps=2))
     again = project_extractor(project)
