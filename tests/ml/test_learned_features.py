@@ -115,3 +115,16 @@ def test_fine_tuning_starts_from_user_imagenet_weights(tmp_path):
     with pytest.raises(ValueError, match="ImageNet backbone"):
         train_extractor(data, ExtractorTrainConfig(steps=1, **FAST), BackboneConfig(), patch=WINDOW,
                         imagenet_weights=weights)
+
+
+@pytest.mark.parametrize("arch,layer", [("resnet18", "layer3"), ("resnet50", "layer2"), ("vgg16", "conv3_3")])
+def test_imagenet_backbones_have_the_stride_and_channels_their_config_says(arch, layer):
+    from mammo_annotator.ml.features.learned import build_backbone
+
+    cfg = BackboneConfig(arch=arch, layer=layer)
+    net = build_backbone(cfg).eval()
+    with torch.no_grad():
+        out = net(torch.rand(1, 1, 64, 96))
+        split = net.top(net.trunk(torch.rand(1, 1, 64, 96)))
+    assert out.shape == (1, cfg.channels, 64 // cfg.stride, 96 // cfg.stride)
+    assert split.shape == out.shape  # trunk + top is the whole network (what end-to-end fine-tunes)
