@@ -93,7 +93,8 @@ def cmd_evaluate(args, open_project, progress_bar) -> int:
     try:
         paths = run_evaluation(
             project, EvaluationRequest(out_dir=Path(args.out), folds=args.folds, seed=args.seed, epochs=args.epochs,
-                                       methods=args.methods.split(",") if args.methods else None, title=args.title),
+                                       methods=args.methods.split(",") if args.methods else None, title=args.title,
+                                       augment=tuple(args.augment)),
             test_project=test_project, progress=bar,
         )
     finally:
@@ -168,6 +169,8 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.add_argument("--methods", help="comma-separated run names (default: all baselines + SS 25/50/75/100 %%)")
     p.add_argument("--test-db", help="train on --db, test on this project instead of cross-validating")
     p.add_argument("--title", default="Results")
+    p.add_argument("--augment", nargs="*", default=[], choices=["flip_lr", "flip_ud", "rot90", "rot270", "shift"],
+                   help="image views added to every training fold (the app trains with flip_lr); default none")
     p.set_defaults(func=bind(cmd_evaluate))
 
     p = with_db(sub.add_parser("models", help="list model versions; --activate ID switches the proposals"))

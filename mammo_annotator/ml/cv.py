@@ -146,6 +146,12 @@ def _run(runs: list[RunSpec], splits, train_sets, test_sets, seed, progress, can
     return results
 
 
+def _check_views(ds: RegionDataset, views: Sequence[RegionDataset]) -> None:
+    for v in views:
+        if len(v) != len(ds) or not np.array_equal(v.offsets, ds.offsets) or list(v.image_ids) != list(ds.image_ids):
+            raise ValueError("an augmented view must hold the dataset's images and regions row for row")
+
+
 def cross_validate(ds: RegionDataset, runs: list[RunSpec] | None = None, k: int = 5, seed: int = 0,
                    progress: CVProgress | None = None, cancel: CancelToken | None = None,
                    views: Sequence[RegionDataset] = ()) -> CVResult:
@@ -154,9 +160,7 @@ def cross_validate(ds: RegionDataset, runs: list[RunSpec] | None = None, k: int 
     ``views``: augmented feature sets of the same images (row for row, e.g. flipped), added to
     each fold's training images with the same contour selection as the row's own images."""
     runs = runs if runs is not None else default_runs()
-    for v in views:
-        if len(v) != len(ds) or not np.array_equal(v.offsets, ds.offsets) or list(v.image_ids) != list(ds.image_ids):
-            raise ValueError("an augmented view must hold the dataset's images and regions row for row")
+    _check_views(ds, views)
     splits = patient_folds(ds, k, seed)
     train_sets = [ds.subset(tr) for tr, _ in splits]
     test_sets = [ds.subset(te) for _, te in splits]
@@ -167,13 +171,16 @@ def cross_validate(ds: RegionDataset, runs: list[RunSpec] | None = None, k: int 
 
 
 def train_test(train_ds: RegionDataset, test_ds: RegionDataset, runs: list[RunSpec] | None = None, seed: int = 0,
-               progress: CVProgress | None = None, cancel: CancelToken | None = None) -> CVResult:
-    """Train on one dataset, test on another (e.g. the paper's INbreast 50/50 patient split)."""
+               progress: CVProgress | None = None, cancel: CancelToken | None = None,
+               views: Sequence[RegionDataset] = ()) -> CVResult:
+    """Train on one dataset, test on another (e.g. the paper's INbreast 50/50 patient split);
+    ``views`` as in ``cross_validate``, of the training dataset."""
     runs = runs if runs is not None else default_runs()
     shared = set(train_ds.patient_ids.tolist()) & set(test_ds.patient_ids.tolist())
     if shared:
         raise ValueError(f"{len(shared)} patients are in both the training and the test set, e.g. {sorted(shared)[:3]}")
-    methods = _run(runs, [(None, None)], [train_ds], [test_ds], seed, progress, cancel)
+    _check_views(train_ds, views)
+    methods = _run(runs, [(None, None)], [train_ds], [test_ds], seed, progress, cancel, [list(views)])
     return CVResult(test_ds, [(np.arange(len(train_ds)), np.arange(len(test_ds)))], methods, "train_test")
 
 

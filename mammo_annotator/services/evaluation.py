@@ -13,6 +13,7 @@ from ..ml.train import TrainConfig
 from .datasets import load_dataset
 from .features import ensure_features, project_extractor
 from .project import Project
+from .training import augmented_view
 
 
 @dataclass(frozen=True)
@@ -24,18 +25,22 @@ class EvaluationRequest:
     methods: list[str] | None = None  # run names of ml.cv.default_runs; None = all
     title: str = "Results"
     num_threads: int | None = 1  # small heads train fastest on one thread; more threads thrash on a busy machine
+    augment: tuple[str, ...] = ()  # image views added to the training images (the app trains with ("flip_lr",))
 
 
-def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None):
+def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None, augment: tuple[str, ...] = ()):
+    """(dataset, its augmented views row for row) on the project's extractor, computing what is missing."""
     extractor = project_extractor(project)
-    ensure_features(project, extractor, progress, cancel)
-    return load_dataset(project, extractor.key).data
+    for view in ("identity", *augment):
+        ensure_features(project, extractor, progress, cancel, view=view)
+    pd = load_dataset(project, extractor.key)
+    return pd.data, [augmented_view(project, pd, extractor.key, view) for view in augment]
 
 
 def run_evaluation(project: Project, request: EvaluationRequest, test_project: Project | None = None,
                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> dict[str, Path]:
     """Run every requested method and write results.md / results.json / plots to ``out_dir``."""
-    ds = _dataset(project, progress, cancel)
+    ds, views = _dataset(project, progress, cancel, request.augment)
     runs = default_runs(TrainConfig(epochs=request.epochs, seed=request.seed, num_threads=request.num_threads))
     if request.methods:
         unknown = set(request.methods) - {r.name for r in runs}
@@ -50,8 +55,9 @@ def run_evaluation(project: Project, request: EvaluationRequest, test_project: P
         count["n"] += 1
 
     if test_project is not None:
-        result = train_test(ds, _dataset(test_project, progress, cancel), runs, request.seed, cv_progress, cancel)
+        test_ds, _ = _dataset(test_project, progress, cancel)
+        result = train_test(ds, test_ds, runs, request.seed, cv_progress, cancel, views=views)
     else:
-        result = cross_validate(ds, runs, request.folds, request.seed, cv_progress, cancel)
+        result = cross_validate(ds, runs, request.folds, request.seed, cv_progress, cancel, views=views)
     progress(total, total, "writing the report")
     return write_report(result, request.out_dir, request.title)

@@ -59,6 +59,14 @@ def test_import_info_export_train_models_evaluate(tmp_path, capsys):
     assert (out_dir / "results.md").is_file() and (out_dir / "roc.png").stat().st_size > 1000
     table = (out_dir / "results.md").read_text()
     assert "cls_det_rs" in table and "max_region" in table
+    aug_dir = tmp_path / "eval_aug"  # augmented views in every training fold
+    assert main(["evaluate", "--db", db, "--out", str(aug_dir), "--folds", "2", "--epochs", "5",
+                 "--methods", "cls_det_rs", "--augment", "flip_ud"]) == 0
+    assert "cls_det_rs" in (aug_dir / "results.md").read_text()
+    import sqlite3
+
+    n_flip = sqlite3.connect(db).execute("SELECT count(*) FROM features WHERE extractor_key LIKE '%|flip_ud'").fetchone()[0]
+    assert n_flip == 8  # (training uses flip_lr only) the view's features were computed for the folds
 
 
 def test_grid_cannot_change_after_import(tmp_path, capsys):
