@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,13 +88,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def wait_until(done, timeout_s: float) -> None:
+    """Run the event loop until ``done()`` or the timeout."""
+    from PySide6.QtWidgets import QApplication
+
+    t = time.monotonic()
+    while not done() and time.monotonic() - t < timeout_s:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
 def model_panels(tmp: Path, out: Path) -> list[Path]:
     """Training, model history, cost plot and the "Annotate next" queue on a small trained
     synthetic project: one finished job, one running (shot mid-training), then Stop."""
-    import time
-
-    from PySide6.QtWidgets import QApplication
-
     from mammo_annotator.core.types import GridSpec
     from mammo_annotator.qt.app import close_window
     from mammo_annotator.qt.screens import build_window, grab, settle
@@ -128,29 +135,20 @@ def model_panels(tmp: Path, out: Path) -> list[Path]:
         ctl, panel = w.model_ui.training, w.model_ui.training_panel
         ctl.queue.request = TrainingRequest(epochs=6, num_threads=1, warm_start=True)
         ctl.retrain()
-        t = time.monotonic()
-        while len(ctl.finished) < 1 and time.monotonic() - t < 300:
-            QApplication.processEvents()
-            time.sleep(0.01)
+        wait_until(lambda: len(ctl.finished) >= 1, 300)
         settle(300)
         shots.append(grab(w, out / "06_model_panels_after_job.png"))
         ctl.queue.request = TrainingRequest(epochs=3000, num_threads=1)
         ctl.retrain()
         ctl.retrain()  # a second request is queued behind it
-        t = time.monotonic()
-        while len(panel.losses) < 40 and time.monotonic() - t < 300:
-            QApplication.processEvents()
-            time.sleep(0.01)
+        wait_until(lambda: len(panel.losses) >= 40, 300)
         settle(600)
         shots.append(grab(w, out / "07_training_running.png"))
         shots.append(grab(w.model_ui.training_dock, out / "08_training_dock.png"))
         shots.append(grab(w.model_ui.history_dock, out / "09_history_dock.png"))
         shots.append(grab(w.model_ui.next_dock, out / "10_annotate_next_dock.png"))
         panel.stop.click()
-        t = time.monotonic()
-        while ctl.busy and time.monotonic() - t < 120:
-            QApplication.processEvents()
-            time.sleep(0.01)
+        wait_until(lambda: not ctl.busy, 120)
         settle(200)
         shots.append(grab(w.model_ui.training_dock, out / "11_training_stopped.png"))
     finally:

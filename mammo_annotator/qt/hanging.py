@@ -8,7 +8,7 @@ zooming on the left breast's upper outer quadrant shows the same quadrant of the
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from ..core.errors import ImageReadError

@@ -13,7 +13,7 @@ from datetime import datetime
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+    QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableWidgetItem,
     QVBoxLayout, QWidget,
 )
 
@@ -22,6 +22,7 @@ from ..core.records import ModelVersionRecord
 from ..services import model_history
 from ..services.project import Project
 from .cost_plot import CostPlot
+from .tables import list_table
 from .theme import BLUISH_GREEN, ORANGE, VERMILLION
 
 COLUMNS = ("v", "Trained", "State", "Images", "Weak M/B/N", "Local", "Regions M/BN", "AUC M", "AUC MB", "Val loss")
@@ -79,17 +80,9 @@ class HistoryPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.versions: list[ModelVersionRecord] = []
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table = list_table(COLUMNS)
         for col, tip in TIPS.items():
             self.table.horizontalHeaderItem(col).setToolTip(tip)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
         self.table.setStyleSheet("QHeaderView::section { padding: 4px 3px; }")
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeToContents)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
+    QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidgetItem,
     QVBoxLayout, QWidget,
 )
 
@@ -17,6 +17,7 @@ from ..core.errors import MammoError
 from ..services import active_learning, viewing
 from ..services.active_learning import DEFAULT_STRATEGY, STRATEGIES, Suggestion
 from ..services.project import Project
+from .tables import list_table
 
 COLUMNS = ("#", "Image", "Score", "Why")
 LIMIT = 50
@@ -44,15 +45,7 @@ class SuggestionsPanel(QWidget):
         self.description = QLabel("")
         self.description.setObjectName("muted")
         self.description.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
+        self.table = list_table(COLUMNS)
         self.table.setWordWrap(False)
         head = self.table.horizontalHeader()
         for col in range(3):

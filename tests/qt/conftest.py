@@ -3,7 +3,6 @@ window over it with throwaway settings, and helpers that drive the canvas with r
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from tests.helpers import open_copy  # noqa: E402
 
 from .factory import build_demo_project  # noqa: E402
 
@@ -42,17 +43,13 @@ def demo_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def project(demo_template, tmp_path):
-    from mammo_annotator.services.project import open_project
-
-    dest = tmp_path / "project.sqlite"
-    shutil.copyfile(demo_template, dest)
-    p = open_project(dest)
+    p = open_copy(demo_template, tmp_path)
     yield p
     p.close()
 
 
-@pytest.fixture
-def window(qtbot, project):
+def _shown_window(qtbot, project):
+    """A main window over ``project`` with throwaway settings, shown and exposed."""
     from mammo_annotator.qt.app import ensure_app, temp_settings
     from mammo_annotator.qt.main_window import MainWindow
 
@@ -63,6 +60,12 @@ def window(qtbot, project):
     w.show()
     qtbot.waitExposed(w)
     QApplication.processEvents()
+    return w
+
+
+@pytest.fixture
+def window(qtbot, project):
+    w = _shown_window(qtbot, project)
     w.page.view.fit()
     QApplication.processEvents()
     yield w
@@ -137,11 +140,7 @@ def trained_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def trained_project(trained_template, tmp_path):
-    from mammo_annotator.services.project import open_project
-
-    dest = tmp_path / "trained.sqlite"
-    shutil.copyfile(trained_template, dest)
-    p = open_project(dest)
+    p = open_copy(trained_template, tmp_path)
     yield p
     p.close()
 
@@ -149,18 +148,10 @@ def trained_project(trained_template, tmp_path):
 @pytest.fixture
 def trained_window(qtbot, trained_project):
     """The main window over the trained project; its retrain jobs use 5 epochs on one thread."""
-    from mammo_annotator.qt.app import ensure_app, temp_settings
-    from mammo_annotator.qt.main_window import MainWindow
     from mammo_annotator.services.training import TrainingRequest
 
-    ensure_app()
-    w = MainWindow(trained_project, "tester", temp_settings())
+    w = _shown_window(qtbot, trained_project)
     w.model_ui.training.queue.request = TrainingRequest(epochs=5, warm_start=True, num_threads=1)
-    w.resize(1400, 900)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    QApplication.processEvents()
     yield w
     assert w.model_ui.shutdown(), "a training thread was left running"
     assert w.importer.shutdown(), "an import thread was left running"

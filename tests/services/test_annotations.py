@@ -7,19 +7,11 @@ import pytest
 from mammo_annotator.core.errors import InvalidContourError, MammoError
 from mammo_annotator.core.types import AnnotationStatus, LesionClass
 from mammo_annotator.services import annotations as svc
-from mammo_annotator.services.project import open_project
 from mammo_annotator.store import annotations as ann_store
 from mammo_annotator.store import images as image_store
 from mammo_annotator.store import regions as region_store
 from mammo_annotator.store.images import StaleImageError
 from tests.helpers import add_blank_image, square
-
-
-@pytest.fixture
-def project(tmp_path):
-    p = open_project(tmp_path / "p.sqlite", create=True)
-    yield p
-    p.close()
 
 
 def labels_of(project, image_id):

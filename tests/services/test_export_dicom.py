@@ -12,15 +12,7 @@ from mammo_annotator.core.types import GridSpec, WeakLabel
 from mammo_annotator.services import annotations as ann_svc
 from mammo_annotator.services import export as ex
 from mammo_annotator.services.export.pseudonyms import Pseudonyms, project_secret
-from mammo_annotator.services.project import open_project
 from tests.services.export_helpers import add_dicom_image, add_predictions, build_project, phi, square, write_mg_dicom
-
-
-@pytest.fixture
-def project(tmp_path):
-    p = open_project(tmp_path / "p.sqlite", create=True)
-    yield p
-    p.close()
 
 
 @pytest.fixture

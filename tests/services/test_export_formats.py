@@ -15,17 +15,9 @@ from mammo_annotator.core.types import WeakLabel
 from mammo_annotator.services import export as ex
 from mammo_annotator.services.export import common
 from mammo_annotator.services.export.paths import ExportPathError, inside, safe_component
-from mammo_annotator.services.project import open_project
 from mammo_annotator.store import images as image_store
 from tests.helpers import add_blank_image
 from tests.services.export_helpers import add_predictions, build_project
-
-
-@pytest.fixture
-def project(tmp_path):
-    p = open_project(tmp_path / "p.sqlite", create=True)
-    yield p
-    p.close()
 
 
 @pytest.fixture

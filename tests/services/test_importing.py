@@ -11,20 +11,11 @@ from mammo_annotator.core.synthetic import synthetic_mammogram
 from mammo_annotator.services.importing import ImportReport, import_items
 from mammo_annotator.services.info import project_info
 from mammo_annotator.services.pixels import load_pixels
-from mammo_annotator.services.project import open_project
 from mammo_annotator.services.sources import items_from_paths
 from mammo_annotator.services.synthetic_source import import_synthetic
 from mammo_annotator.store import images as image_store
 from mammo_annotator.store.schema import ImageRow, RegionGridRow, RegionRow
 from tests.core.factories import make_dicom
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
-    p = open_project(tmp_path / "p.sqlite", create=True)
-    yield p
-    p.close()
 
 
 def _png16(path, seed, laterality="L"):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from mammo_annotator.core.synthetic import synthetic_mammogram
 from mammo_annotator.core.types import AnnotationStatus, GridSpec
 from mammo_annotator.services.importing import ImportReport, import_items

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-import numpy as np
 import pytest
 
 from mammo_annotator.core.types import GridSpec

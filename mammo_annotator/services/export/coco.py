@@ -28,6 +28,15 @@ def _wanted(status: AnnotationStatus, n_contours: int) -> bool:
     return n_contours > 0 or status is AnnotationStatus.NO_MALIGNANT
 
 
+def _numbered_images(project: Project, progress: ProgressFn, cancel: CancelToken | None, what: str):
+    """(running number, image, contours) of the exported images; both passes number them alike."""
+    number = 0
+    for image, anns in iter_images(project, progress, cancel, what):
+        if _wanted(image.status, len(anns)):
+            number += 1
+            yield number, image, anns
+
+
 def export_coco(project: Project, out: str | os.PathLike, options: ExportOptions = ExportOptions(),
                 progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> ExportResult:
     """Write ``coco.json``: images that hold contours (or are confirmed free of malignancy)."""
@@ -42,20 +51,12 @@ def export_coco(project: Project, out: str | os.PathLike, options: ExportOptions
     with atomic_open(path, "w", encoding="utf-8") as fh:
         stream = JsonStream(fh, header)
         stream.open_array("images")
-        number = 0
-        for image, anns in iter_images(project, progress, cancel, "COCO images"):
-            if not _wanted(image.status, len(anns)):
-                continue
-            number += 1
+        for number, image, anns in _numbered_images(project, progress, cancel, "COCO images"):
             ident = ids.of(image)
             stream.item({"id": number, "file_name": ident.file or f"{ident.stem}.png", "width": image.width,
                          "height": image.height, **image_properties(image, ident)})
         stream.open_array("annotations")
-        number = 0
-        for image, anns in iter_images(project, progress, cancel, "COCO annotations"):
-            if not _wanted(image.status, len(anns)):
-                continue
-            number += 1
+        for number, image, anns in _numbered_images(project, progress, cancel, "COCO annotations"):
             for ann in anns:
                 x0, y0, x1, y1 = ann.polygon.bounds
                 flat = [round(v, 3) for xy in ann.polygon.points for v in xy]
