@@ -140,3 +140,19 @@ def test_real_dicom_seg_and_sr(project, real_dicom_path, tmp_path):
     for folder in ("dicom-seg", "dicom-sr"):
         data = next((tmp_path / "out" / folder).glob("*.dcm")).read_bytes()
         assert str(source.PatientName).encode() not in data and b"USF" not in data
+
+
+def test_export_predictions_command_leaks_nothing(dicom_project, tmp_path, capsys):
+    """``mammo-annotator export predictions`` (the campaign did not check it): no identifying byte."""
+    from mammo_annotator.cli import main
+
+    project, ids, dicom_dir = dicom_project
+    out = tmp_path / "pred" / "predictions.csv"
+    assert main(["export", "--db", str(project.path), "predictions", "--out", str(out)]) == 0
+    text = out.read_text()
+    pseudonyms = Pseudonyms.for_project(project)
+    dicom_rows = [line for line in text.splitlines()
+                  if line.startswith(pseudonyms.image(content_sha256(dicom_dir / f"{phi(1)['PatientID']}_L.dcm")))]
+    assert len(dicom_rows) == 5  # --top 5 regions of a DICOM-sourced image are in the file
+    assert leaks(tmp_path / "pred", identifying_values(dicom_dir)) == []
+    assert "P1" not in {line.split(",")[1] for line in text.splitlines()[1:]}  # patient keys pseudonymised too

@@ -50,12 +50,17 @@ def build_seg(source, image: ImageRecord, anns: list[AnnotationRecord]) -> hd.se
         )
         for k, c in enumerate(classes, start=1)
     ]
-    return hd.seg.Segmentation(
+    seg = hd.seg.Segmentation(
         source_images=[source], pixel_array=masks, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=SEG_SERIES_NUMBER,
         sop_instance_uid=hd.UID(), instance_number=1, series_description="Lesion contours (Mammo Annotator)",
         **device(),
     )
+    if "PatientOrientation" not in seg:
+        # General Image, Type 2C: required when the image has no Plane Orientation (a projection
+        # mammogram has none); the mask lies on the source's pixel grid, so the source's value holds
+        seg.PatientOrientation = source.get("PatientOrientation", "")
+    return seg
 
 
 def export_dicom_objects(kind: str, project: Project, out: str | os.PathLike, options: ExportOptions,

@@ -5,14 +5,18 @@ removing identifying tags one by one (and missing the private or unusual ones), 
 rebuilt from a short whitelist of technical attributes, and only then given patient and study
 identity:
 
-* PatientName, PatientBirthDate, PatientSex, StudyDate/Time, ReferringPhysicianName are always
-  empty; institution, physicians, operators, comments and private tags are never copied.
+* PatientName, PatientBirthDate, PatientSex and ReferringPhysicianName are always empty;
+  institution, physicians, operators, comments and private tags are never copied.
+* StudyDate and StudyTime (Type 2, needed to build a DICOMDIR) are never dropped: PS3.15's
+  basic profile replaces them with a dummy value (``DUMMY_DATE``, ``DUMMY_TIME``), in every mode.
 * Pseudonymised (default): PatientID and PatientName become the patient pseudonym; Study, Series,
   SOP Instance and Frame of Reference UIDs are remapped with ``Pseudonyms.uid`` (deterministic,
   so every SEG / SR of an export references the same remapped source, and the source images
-  de-identified with the same project secret match them); AccessionNumber and StudyID are empty.
+  de-identified with the same project secret match them); AccessionNumber is empty and StudyID
+  is the study's pseudonym (``Pseudonyms.study``), the same for every object of the study.
 * ``keep_ids``: PatientID, the UIDs, AccessionNumber and StudyID are the originals (so a PACS
-  files the objects with their study); names and dates are still left out.
+  files the objects with their study; a source without a StudyID gets the pseudonym); names
+  and dates are still left out.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ TECHNICAL = (
     "SeriesNumber", "InstanceNumber",
 )
 UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
-EMPTY = ("PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName",
-         "AccessionNumber", "StudyID")
+EMPTY = ("PatientName", "PatientBirthDate", "PatientSex", "ReferringPhysicianName", "AccessionNumber")
+DUMMY_DATE, DUMMY_TIME = "19000101", "000000"  # PS3.15 "Z": a dummy value that names no real day
 
 
 def is_dicom_source(image: ImageRecord) -> bool:
@@ -56,11 +60,13 @@ def source_header(image: ImageRecord, ids: Identities) -> Dataset:
             setattr(ds, keyword, ids.uid(str(original[keyword].value)))
     for keyword in EMPTY:
         setattr(ds, keyword, "")
+    ds.StudyDate, ds.StudyTime = DUMMY_DATE, DUMMY_TIME
     ds.PatientID = ids.patient(image.patient_key)
+    ds.StudyID = ids.pseudonyms.study(str(getattr(original, "StudyInstanceUID", "") or image.study_key))
     if ids.keep_ids:
         ds.PatientID = str(getattr(original, "PatientID", "") or image.patient_key)
         ds.AccessionNumber = str(getattr(original, "AccessionNumber", "") or "")
-        ds.StudyID = str(getattr(original, "StudyID", "") or "")
+        ds.StudyID = str(getattr(original, "StudyID", "") or ds.StudyID)
     else:
         ds.PatientName = f"{ds.PatientID}^"  # a one-component person name
     return ds

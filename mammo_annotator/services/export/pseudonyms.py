@@ -64,6 +64,10 @@ class Pseudonyms:
     def image(self, sha256: str) -> str:
         return "I-" + self._digest("image", sha256).hex()[:20]
 
+    def study(self, study_uid: str) -> str:
+        """A StudyID (SH, at most 16 characters) for a study, the same in every object of it."""
+        return "S-" + self._digest("study", study_uid).hex()[:14]
+
     def uid(self, uid: str) -> str:
         """A deterministic replacement UID (at most 44 characters)."""
         return "2.25." + str(int.from_bytes(self._digest("uid", str(uid))[:16], "big"))
