@@ -71,7 +71,7 @@ def _apply_grid(project, args) -> None:
     if spec == project.grid_spec():
         return
     if project_info(project)["images"]:
-        raise MammoError(f"{project.path}: the region grid cannot change once images are imported")
+        raise MammoError(f"{project.location}: the region grid cannot change once images are imported")
     project.set_grid_spec(spec)
 
 

@@ -27,3 +27,38 @@ def real_dicom_path() -> Path:
     if not path.is_file():
         pytest.skip("real DICOM not available (../shared/datasets/dicom/MG1_J2KI.dcm is absent)")
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the session (skipped only when its binaries are not installed)."""
+    from tests import pg_server as pg
+
+    if not (pg.find_bin("initdb") and pg.find_bin("pg_ctl")):
+        pytest.skip("PostgreSQL server binaries not installed (Debian package postgresql)")
+    server = pg.start()
+    old = os.environ.get("PGPASSFILE")
+    os.environ["PGPASSFILE"] = str(server.pgpass)  # the password reaches libpq as ~/.pgpass would
+    yield server
+    if old is None:
+        os.environ.pop("PGPASSFILE", None)
+    else:
+        os.environ["PGPASSFILE"] = old
+    pg.stop(server)
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh, empty database on the session's server, dropped afterwards."""
+    url = pg_server.new_database()
+    yield url
+    pg_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def project_target(request, tmp_path):
+    """Where a test project lives, once per backend: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "p.sqlite")
+    else:
+        yield request.getfixturevalue("pg_url")

@@ -30,7 +30,7 @@ def project_info(project: Project) -> dict:
     weak = Counter(im.weak.name for im in images)
     status = Counter(im.status.value for im in images)
     return {
-        "database": str(project.path),
+        "database": project.location,
         "images": counts["images"],
         "patients": counts["patients"],
         "weak_labels": {k: weak.get(k, 0) for k in ("N", "B", "M", "MB", "unknown")},

@@ -146,7 +146,7 @@ class TrainingQueue:
         self._notify(job)
         worker_project = None
         try:
-            worker_project = Project(self.project.path)
+            worker_project = Project(self.project.target)
             outcome = run_training(worker_project, job.request, progress=lambda *a: self._progress(job, *a), cancel=job.cancel)
             job.outcome = outcome
             job.state = JobState.STOPPED if outcome.state == "cancelled" else JobState.DONE

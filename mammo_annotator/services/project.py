@@ -15,6 +15,7 @@ from ..core.iom import DEFAULT_ALPHA
 from ..core.types import GridSpec
 from ..store import models as model_store
 from ..store.engine import DatabaseError, explain_operational_error, open_database
+from ..store.server import display_url, is_url, server_side_folder, sqlite_path_of
 from .events import Events
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,8 +29,12 @@ class Project:
     """
 
     def __init__(self, path: str | os.PathLike, create: bool = False):
-        self.path = Path(path)
-        self.engine, self._sessionmaker = open_database(self.path, create=create)
+        self.target = str(path)  # what reopens it (a file path, or a URL without password)
+        self.is_server = is_url(self.target) and sqlite_path_of(self.target) is None
+        # ``path``: the file, or for a server project a local folder for side files (caches)
+        self.path = server_side_folder(self.target) if self.is_server else Path(sqlite_path_of(self.target) or path)
+        self.location = display_url(self.target) if self.is_server else str(self.path)  # shown to users
+        self.engine, self._sessionmaker = open_database(self.target if self.is_server else self.path, create=create)
         self.events = Events()
 
     @contextlib.contextmanager
@@ -41,7 +46,7 @@ class Project:
             session.commit()
         except OperationalError as exc:
             session.rollback()
-            raise explain_operational_error(self.path, exc) from exc
+            raise explain_operational_error(self.location, exc) from exc
         except BaseException:
             session.rollback()
             raise
@@ -74,7 +79,7 @@ class Project:
         self.engine.dispose()
 
     def __repr__(self) -> str:
-        return f"Project({str(self.path)!r})"
+        return f"Project({self.location!r})"
 
 
 def open_project(path: str | os.PathLike, create: bool = False) -> Project:

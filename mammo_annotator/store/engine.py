@@ -1,4 +1,5 @@
-"""Open a project database: SQLite in WAL mode, foreign keys on, a busy timeout, migrated to head."""
+"""Open a project database: SQLite in WAL mode, foreign keys on, a busy timeout, migrated to head
+(a PostgreSQL URL is handed to ``store.server``)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,15 @@ def open_database(path: str | os.PathLike, create: bool = False) -> tuple[Engine
 
     Refuses, with the reason, a missing file (unless ``create``), a file that is not SQLite,
     a database written by a newer version of the app, and a folder it cannot write to.
+    A SQLAlchemy URL (``postgresql+psycopg://user@host/db``) opens a project on a server.
     """
+    from .server import is_url, open_server_database, sqlite_path_of
+
+    if is_url(path):
+        file = sqlite_path_of(str(path))
+        if file is None:
+            return open_server_database(str(path))
+        path = file
     path = Path(path)
     if path.is_dir():
         raise DatabaseError(path, "is a folder, not a project database file")

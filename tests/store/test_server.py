@@ -1,0 +1,88 @@
+"""A project on a real PostgreSQL server: URL handling, migrations, password never in the URL."""
+
+import pytest
+from sqlalchemy import inspect
+
+from mammo_annotator.store.engine import DatabaseError, head_revision, open_database, schema_revision
+from mammo_annotator.store.server import display_url, is_url, sqlite_path_of
+from mammo_annotator.services.project import open_project
+
+
+def test_url_recognition_and_masking():
+    assert is_url("postgresql+psycopg://ann@db.example/breast")
+    assert not is_url("/data/p.sqlite") and not is_url("p.sqlite")
+    assert display_url("postgresql+psycopg://ann:secret@db/x") == "postgresql+psycopg://ann:***@db/x"
+    assert sqlite_path_of("sqlite:///some/p.sqlite") == "some/p.sqlite"
+    assert sqlite_path_of("postgresql://db/x") is None
+
+
+def test_password_in_url_refused():
+    with pytest.raises(DatabaseError, match="PGPASSWORD or ~/.pgpass") as err:
+        open_database("postgresql+psycopg://ann:secret@127.0.0.1:1/x")
+    assert "secret" not in str(err.value)
+
+
+def test_unsupported_url_refused():
+    with pytest.raises(DatabaseError, match="unsupported database"):
+        open_database("mysql://ann@127.0.0.1/x")
+
+
+def test_unreachable_server_explained():
+    with pytest.raises(DatabaseError, match="cannot reach the database server"):
+        open_database("postgresql+psycopg://ann@127.0.0.1:1/x")
+
+
+def test_sqlite_url_opens_the_file(tmp_path):
+    p = open_project(f"sqlite:///{tmp_path / 'u.sqlite'}", create=True)
+    try:
+        assert not p.is_server and p.path == tmp_path / "u.sqlite" and p.path.is_file()
+    finally:
+        p.close()
+
+
+def test_migrations_create_the_same_tables_on_both(pg_url, tmp_path):
+    pg_engine, _ = open_database(pg_url)
+    lite_engine, _ = open_database(tmp_path / "p.sqlite", create=True)
+    try:
+        assert schema_revision(pg_engine) == head_revision() == schema_revision(lite_engine)
+        pg_tables, lite_tables = set(inspect(pg_engine).get_table_names()), set(inspect(lite_engine).get_table_names())
+        assert pg_tables == lite_tables and "annotations" in pg_tables
+        cols = {c["name"]: c["type"] for c in inspect(pg_engine).get_columns("features")}
+        assert type(cols["data"]).__name__ == "BYTEA"  # large values as bytea on PostgreSQL
+    finally:
+        pg_engine.dispose()
+        lite_engine.dispose()
+
+
+def test_server_project_reopens_and_hides_password(pg_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    p = open_project(pg_url)
+    try:
+        assert p.is_server and p.location == pg_url
+        p.set_setting("k", {"v": 1})
+    finally:
+        p.close()
+    q = open_project(pg_url)
+    try:
+        assert q.setting("k") == {"v": 1}
+        assert str(tmp_path / "cache") in str(q.path)
+    finally:
+        q.close()
+
+
+def test_wrong_password_explained(pg_server, pg_url, tmp_path, monkeypatch):
+    bad = tmp_path / "pgpass"
+    bad.write_text(f"127.0.0.1:{pg_server.port}:*:mammo:wrong\n")
+    bad.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(bad))
+    with pytest.raises(DatabaseError, match="refused the login"):
+        open_database(pg_url)
+
+
+def test_password_from_environment(pg_url, monkeypatch, tmp_path):
+    from tests.pg_server import PASSWORD
+
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    engine, _ = open_database(pg_url)
+    engine.dispose()
