@@ -76,8 +76,9 @@ def test_labels_follow_the_rule():
     # windows fully containing the small lesion: IoM 1 -> M
     assert by_box[(224, 224)].label is RegionLabel.M and by_box[(224, 224)].iom == pytest.approx(1, abs=1e-6)
     assert by_box[(224, 224)].annotation_id == 1
-    # a window touching only a sliver of the lesion: ignored
-    assert by_box[(336, 336)].label in (RegionLabel.M, RegionLabel.IGNORED)
+    # the window whose corner is the lesion's centre holds exactly a quarter of it: ignored
+    assert by_box[(336, 336)].label is RegionLabel.IGNORED and by_box[(336, 336)].iom == pytest.approx(0.25, abs=1e-9)
+    assert by_box[(336, 336)].annotation_id == 1
     # far from the malignant lesion: BN, the benign contour does not matter
     assert by_box[(0, 0)].label is RegionLabel.BN and by_box[(0, 0)].annotation_id is None
     assert by_box[(448, 448)].label is RegionLabel.BN

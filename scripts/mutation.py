@@ -1,0 +1,173 @@
+"""Mutation testing of the critical modules with mutmut; prints the kill rate per module.
+
+Each module is tested in a scratch copy of the repository (so the working tree never gets a
+``mutants/`` folder or a mutmut config), against its related test files only, one worker, at
+low priority. Slow; not part of CI. The tests it leads to are.
+
+    .venv/bin/python scripts/mutation.py                     # every module, the working tree
+    .venv/bin/python scripts/mutation.py iom metrics         # some of them
+    .venv/bin/python scripts/mutation.py --rev af7e4e2 iom   # the tree of a commit (a "before" figure)
+    .venv/bin/python scripts/mutation.py --survivors iom     # also print each surviving mutant's diff
+
+A mutant counts as killed when a test fails on it or it times out (an endless loop is caught);
+the kill rate is killed / (killed + survived). "no tests" mutants (code no selected test runs)
+are counted as survivors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PKG = "mammo_annotator"
+
+
+@dataclass(frozen=True)
+class Target:
+    source: str  # path of the module under mammo_annotator/
+    tests: tuple[str, ...]  # related test files (missing ones are left out: older revisions)
+    functions: tuple[str, ...] = ()  # mutate only these functions (mutmut name globs); () = all
+
+
+TARGETS: dict[str, Target] = {
+    "iom": Target("core/iom.py", ("tests/core/test_regions_iom.py", "tests/core/test_iom_properties.py")),
+    "contours": Target("core/contours.py", ("tests/core/test_regions_iom.py", "tests/core/test_contours.py",
+                                            "tests/core/test_iom_properties.py")),
+    "losses": Target("ml/losses.py", ("tests/ml/test_losses.py",)),
+    "metrics": Target("ml/metrics.py", ("tests/ml/test_metrics.py",)),
+    "froc": Target("ml/froc.py", ("tests/ml/test_cv_report.py::test_froc_by_hand", "tests/ml/test_froc.py")),
+    "annotations": Target("services/annotations.py", ("tests/services/test_annotations.py",
+                                                      "tests/services/test_annotation_properties.py")),
+    "training": Target("services/training.py", ("tests/services/test_training.py", "tests/services/test_activation.py"),
+                       ("validates_worse", "should_activate", "TrainingRequest*")),
+    "pseudonyms": Target("services/export/pseudonyms.py", ("tests/services/test_export_dicom.py",
+                                                           "tests/services/test_export_reimport.py",
+                                                           "tests/services/test_pseudonyms.py")),
+    "active_learning": Target("services/active_learning.py", ("tests/services/test_jobs_and_active_learning.py",
+                                                              "tests/services/test_active_learning.py")),
+}
+
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def snapshot(dest: Path, rev: str | None) -> None:
+    """The repository's files (tracked + untracked not ignored, or those of commit ``rev``) in ``dest``."""
+    if rev:
+        data = subprocess.run(["git", "archive", rev], cwd=REPO, check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(dest, filter="data")
+        return
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+
+
+def write_config(root: Path, target: Target) -> list[str]:
+    tests = [t for t in target.tests if (root / t.split("::")[0]).is_file()]
+    if not tests:
+        raise SystemExit(f"none of the test files of {target.source} exists: {target.tests}")
+    # mutmut reads [tool.mutmut] from pyproject.toml first, else [mutmut] from setup.cfg
+    lines = ["[mutmut]", f"source_paths = {PKG}", f"only_mutate = {PKG}/{target.source}",
+             "pytest_add_cli_args_test_selection =", *[f"    {t}" for t in tests],
+             "pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -q",
+             "process_isolation = forkserver" if "/ml/" in f"/{target.source}" else "process_isolation = fork",
+             "use_git_change_detection = false", ""]
+    (root / "setup.cfg").write_text("\n".join(lines))
+    return tests
+
+
+def results(root: Path, target: Target) -> dict[str, str]:
+    meta = root / "mutants" / PKG / (target.source + ".meta")
+    sys.path.insert(0, str(Path(sys.executable).parent.parent))
+    from mutmut.stats import status_by_exit_code
+
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    return {k: status_by_exit_code[v] for k, v in codes.items()}
+
+
+def mutant_globs(target: Target) -> list[str]:
+    mod = f"{PKG}.{target.source[:-3].replace('/', '.')}"
+    out = []
+    for fn in target.functions:
+        head, _, rest = fn.partition("*")
+        if "." in head or head[:1].isupper():  # a class (method mutants are Class.xǁClassǁmethod__mutmut_N)
+            out.append(f"{mod}.x*{head}*")
+        else:
+            out.append(f"{mod}.x_{head}__mutmut_*")
+    return out
+
+
+def run_one(name: str, target: Target, rev: str | None, survivors: bool, keep: Path | None) -> tuple[int, int, list[str]]:
+    root = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-")) if keep is None else keep / name
+    root.mkdir(parents=True, exist_ok=True)
+    snapshot(root, rev)
+    tests = write_config(root, target)
+    env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen",
+                        "PYTHONDONTWRITEBYTECODE": "1"}
+    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    cmd = ["nice", "-n", "10", mutmut, "run", "--max-children", "1", *mutant_globs(target)]
+    print(f"== {name}: {PKG}/{target.source} against {' '.join(tests)}", flush=True)
+    log = root / "mutmut.log"
+    with open(log, "w") as out:
+        proc = subprocess.run(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        status = results(root, target)
+    except FileNotFoundError:
+        print(log.read_text()[-3000:])
+        raise SystemExit(f"mutmut failed on {name} (exit {proc.returncode}); log in {log}")
+    if target.functions:
+        import fnmatch
+
+        status = {k: v for k, v in status.items() if any(fnmatch.fnmatch(k, g) for g in mutant_globs(target))}
+    killed = sum(v in KILLED for v in status.values())
+    survived = [k for k, v in status.items() if v not in KILLED and v != "not checked"]
+    if survivors:
+        for k in survived:
+            diff = subprocess.run([mutmut, "show", k], cwd=root, env=env, capture_output=True, text=True).stdout
+            print(diff)
+    if keep is None:
+        shutil.rmtree(root, ignore_errors=True)
+    return killed, len(survived), survived
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("modules", nargs="*", metavar="MODULE", help=f"some of {', '.join(TARGETS)} (default: all)")
+    ap.add_argument("--rev", help="test the files of this commit instead of the working tree")
+    ap.add_argument("--survivors", action="store_true", help="print the diff of every surviving mutant")
+    ap.add_argument("--keep", type=Path, help="keep the scratch copies under this folder")
+    args = ap.parse_args()
+    unknown = sorted(set(args.modules) - set(TARGETS))
+    if unknown:
+        ap.error(f"unknown module(s) {unknown}; known: {', '.join(TARGETS)}")
+    rows = []
+    for name in args.modules or list(TARGETS):
+        killed, survived, names = run_one(name, TARGETS[name], args.rev, args.survivors, args.keep)
+        total = killed + survived
+        rate = 100.0 * killed / total if total else float("nan")
+        rows.append((name, killed, total, rate))
+        print(f"{name}: {killed}/{total} killed = {rate:.1f} %", flush=True)
+        for k in names:
+            print(f"   survived: {k}")
+    print("\nmodule           killed / mutants   kill rate")
+    for name, killed, total, rate in rows:
+        print(f"{name:16s} {killed:6d} / {total:<7d}   {rate:5.1f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
