@@ -69,6 +69,7 @@ def save_contour(
     """Store a new contour (checked and, where obvious, repaired) and relabel the image's regions."""
     alpha = project.alpha()
     with project.session() as s:
+        image_store.lock_image(s, image_id, expected_revision)
         image = image_store.get_image(s, image_id)
         checked = check_contour(points, image.width, image.height)
         ann_id = ann_store.add_annotation(s, image_id, cls, checked.polygon, annotator, source)
@@ -91,6 +92,7 @@ def edit_contour(
     alpha = project.alpha()
     with project.session() as s:
         image_id = ann_store.image_of(s, annotation_id)
+        image_store.lock_image(s, image_id, expected_revision)
         image = image_store.get_image(s, image_id)
         repairs: tuple[str, ...] = ()
         polygon = None
@@ -119,6 +121,7 @@ def _set_deleted(project: Project, annotation_id: int, annotator: str, expected:
     alpha = project.alpha()
     with project.session() as s:
         image_id = ann_store.image_of(s, annotation_id)
+        image_store.lock_image(s, image_id, expected)
         if deleted:
             ann_store.soft_delete(s, annotation_id, annotator)
         else:
@@ -134,6 +137,7 @@ def set_no_malignant(project: Project, image_id: int, annotator: str, confirmed:
     """Confirm (or withdraw) that the image holds no malignant finding: all its regions become BN."""
     alpha = project.alpha()
     with project.session() as s:
+        image_store.lock_image(s, image_id, expected_revision)
         anns = ann_store.list_annotations(s, image_id)
         if confirmed and any(a.cls is LesionClass.MALIGNANT for a in anns):
             from ..core.errors import MammoError

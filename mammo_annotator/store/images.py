@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..core.errors import MammoError
@@ -108,13 +108,35 @@ def set_weak_label(session: Session, image_id: int, weak: WeakLabel, source: str
     row.y_m, row.y_b, row.label_source = weak.y_m, weak.y_b, source
 
 
+def lock_image(session: Session, image_id: int, expected: int | None = None) -> int:
+    """Hold the image's row for the rest of the transaction and refuse a stale edit up front.
+
+    On a server, ``SELECT ... FOR UPDATE`` makes a second machine's edit of the same image wait,
+    then read the first one's committed revision (and contours), so it is refused instead of
+    overwriting; SQLite already lets one writer in at a time (the clause is omitted there).
+    """
+    rev = session.execute(select(ImageRow.revision).where(ImageRow.id == image_id).with_for_update()).scalar_one_or_none()
+    if rev is None:
+        raise KeyError(f"no image with id {image_id}")
+    if expected is not None and rev != expected:
+        raise StaleImageError(image_id, expected, rev)
+    return rev
+
+
 def bump_revision(session: Session, image_id: int, expected: int | None) -> int:
-    """Optimistic concurrency: raise ``StaleImageError`` when someone else edited the image first."""
-    row = session.get(ImageRow, image_id)
-    if expected is not None and row.revision != expected:
-        raise StaleImageError(image_id, expected, row.revision)
-    row.revision += 1
-    return row.revision
+    """Optimistic concurrency: raise ``StaleImageError`` when someone else edited the image first.
+
+    One compare-and-set statement, so two writers can never both move the same revision on."""
+    stmt = update(ImageRow).where(ImageRow.id == image_id)
+    if expected is not None:
+        stmt = stmt.where(ImageRow.revision == expected)
+    new = session.execute(stmt.values(revision=ImageRow.revision + 1).returning(ImageRow.revision)).scalar_one_or_none()
+    if new is None:
+        actual = session.scalar(select(ImageRow.revision).where(ImageRow.id == image_id))
+        if actual is None:
+            raise KeyError(f"no image with id {image_id}")
+        raise StaleImageError(image_id, expected, actual)
+    return new
 
 
 def counts(session: Session) -> dict[str, int]:

@@ -123,4 +123,6 @@ def server_side_folder(url: str):
     digest = hashlib.sha256(display_url(url).encode()).hexdigest()[:12]
     name = f"{u.host or 'local'}_{u.port or 5432}_{u.database or 'db'}_{digest}"
     root = os.environ.get("MAMMO_ANNOTATOR_CACHE") or user_cache_dir("mammo-annotator", appauthor=False)
-    return Path(root) / "servers" / name / "project"
+    folder = Path(root) / "servers" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "project"

@@ -1,4 +1,5 @@
-"""A new, empty project per test (test modules that need a richer one define their own ``project``)."""
+"""A new, empty project per test, once on SQLite and once on PostgreSQL (test modules that need a
+richer one define their own ``project``)."""
 
 import pytest
 
@@ -6,8 +7,8 @@ from mammo_annotator.services.project import open_project
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
+def project(project_target, tmp_path, monkeypatch):
     monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
-    p = open_project(tmp_path / "p.sqlite", create=True)
+    p = open_project(project_target, create=True)
     yield p
     p.close()

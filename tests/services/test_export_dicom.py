@@ -148,7 +148,7 @@ def test_export_predictions_command_leaks_nothing(dicom_project, tmp_path, capsy
 
     project, ids, dicom_dir = dicom_project
     out = tmp_path / "pred" / "predictions.csv"
-    assert main(["export", "--db", str(project.path), "predictions", "--out", str(out)]) == 0
+    assert main(["export", "--db", project.target, "predictions", "--out", str(out)]) == 0
     text = out.read_text()
     pseudonyms = Pseudonyms.for_project(project)
     dicom_rows = [line for line in text.splitlines()
