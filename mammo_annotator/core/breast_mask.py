@@ -37,10 +37,16 @@ class BreastSegmentation:
 
 # ---------------------------------------------------------------- helpers
 
-def _downsample(pixels: np.ndarray, work_size: int = WORK_SIZE) -> tuple[np.ndarray, int]:
+def _downsample(pixels: np.ndarray, work_size: int = WORK_SIZE, band_rows: int = 64) -> tuple[np.ndarray, int]:
+    """Block means, computed ``band_rows`` output rows at a time: the float copy of a band,
+    never of the whole image (a 12,000 x 12,000 image would need 576 MB at once)."""
     f = max(1, int(np.ceil(max(pixels.shape) / work_size)))
     h, w = (pixels.shape[0] // f) * f, (pixels.shape[1] // f) * f
-    small = pixels[:h, :w].astype(np.float32).reshape(h // f, f, w // f, f).mean(axis=(1, 3))
+    small = np.empty((h // f, w // f), dtype=np.float32)
+    for r in range(0, h // f, band_rows):
+        r1 = min(h // f, r + band_rows)
+        band = pixels[r * f:r1 * f, :w].astype(np.float32)
+        small[r:r1] = band.reshape(r1 - r, f, w // f, f).mean(axis=(1, 3))
     return small, f
 
 

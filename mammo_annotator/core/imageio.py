@@ -10,11 +10,19 @@ changes, both recorded in ``meta.warnings``:
   (it is the identity in practically every MG image). DICOM defines the VOI window on the
   rescaled values, so applying it keeps WindowCenter/WindowWidth meaningful. Integral results
   stay integer (int32, or uint16 when the range allows it); others become float32.
+
+Hostile or broken files are refused, never decoded blindly: the pixel count the header claims
+is checked against ``max_pixels()`` (default 200 Mpx, ``MAMMO_ANNOTATOR_MAX_MEGAPIXELS``)
+before any pixel is decoded, so a PNG claiming 2^62 pixels costs a few bytes of reading; any
+error a decoder raises on a corrupt file becomes an ImageReadError naming the file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import struct
 import warnings as _pywarnings
 from pathlib import Path
 
@@ -26,6 +34,11 @@ from .types import ImageMeta, LoadedImage
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 JPEG_MAGIC = b"\xff\xd8\xff"
+
+DEFAULT_MAX_MEGAPIXELS = 200.0  # the largest FFDM detectors give ~ 40 Mpx; film scans at 50 um ~ 120 Mpx
+MAX_MEGAPIXELS_ENV = "MAMMO_ANNOTATOR_MAX_MEGAPIXELS"
+
+log = logging.getLogger(__name__)
 
 # transfer syntax UID prefix -> the packages that decode it (for the error message)
 _PLUGIN_HINTS = {
@@ -103,16 +116,67 @@ def sniff_preamble(path: str | Path) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
-def read_image(path: str | Path) -> LoadedImage:
-    """Load one grayscale mammogram; raises ImageReadError with a specific reason on any failure."""
+def max_pixels() -> int:
+    """The largest image (width x height) read: ``MAMMO_ANNOTATOR_MAX_MEGAPIXELS``, default 200 Mpx."""
+    text = os.environ.get(MAX_MEGAPIXELS_ENV, "").strip()
+    try:
+        mpx = float(text) if text else DEFAULT_MAX_MEGAPIXELS
+    except ValueError:
+        mpx = DEFAULT_MAX_MEGAPIXELS
+    return int(max(mpx, 0.0) * 1_000_000)
+
+
+def check_pixel_count(path: str | Path, width: int, height: int, limit: int | None = None) -> None:
+    """Refuse a header whose image size is empty or over ``limit`` pixels, before decoding."""
+    limit = max_pixels() if limit is None else limit
+    if width <= 0 or height <= 0:
+        raise ImageReadError(path, f"the header gives an empty image size ({width} x {height} pixels)")
+    if width * height > limit:
+        raise ImageReadError(
+            path, f"the header claims {width} x {height} pixels ({width * height / 1e6:,.0f} Mpx), over the "
+                  f"limit of {limit / 1e6:g} Mpx: a decompression bomb or an unusually large image "
+                  f"(set {MAX_MEGAPIXELS_ENV} to allow it)")
+
+
+def png_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk, which the format requires first; no pixel is decoded."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a folder, not an image file") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    if not head:
+        raise ImageReadError(path, "the file is empty")
+    if not head.startswith(PNG_MAGIC):
+        raise ImageReadError(path, "not a PNG file (no PNG signature)")
+    if len(head) < 24 or head[12:16] != b"IHDR":
+        raise ImageReadError(path, "corrupt PNG: the header chunk (IHDR) is missing or truncated")
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+def read_image(path: str | Path, limit: int | None = None) -> LoadedImage:
+    """Load one grayscale mammogram; raises ImageReadError with a specific reason on any failure.
+
+    ``limit``: the largest pixel count read (default ``max_pixels()``).
+    """
     kind = sniff_format(path)
-    if kind == "dicom":
-        return _read_dicom(Path(path))
-    if kind == "png":
-        return _read_png(Path(path))
-    if kind == "tiff":
-        return _read_tiff(Path(path))
-    raise ImageReadError(path, "JPEG files are not supported (lossy 8-bit); import the DICOM, PNG or TIFF original")
+    limit = max_pixels() if limit is None else limit
+    readers = {"dicom": _read_dicom, "png": _read_png, "tiff": _read_tiff}
+    if kind not in readers:
+        raise ImageReadError(path, "JPEG files are not supported (lossy 8-bit); import the DICOM, PNG or TIFF original")
+    try:
+        return readers[kind](Path(path), limit)
+    except ImageReadError:
+        raise
+    except MemoryError:
+        raise ImageReadError(path, "not enough memory to decode the image") from None
+    except Exception as exc:  # a decoder's error on a broken file: the file is bad, say so
+        log.debug("unexpected error reading %s", path, exc_info=True)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ImageReadError(path, f"corrupt {kind.upper()} file ({type(exc).__name__}: {first})") from exc
 
 
 def read_dicom_header(path: str | Path):
@@ -197,7 +261,7 @@ def _decode_pixels(ds, path: Path) -> np.ndarray:
         raise ImageReadError(path, f"could not decode the pixel data, transfer syntax {name}: {msg}") from None
 
 
-def _read_dicom(path: Path) -> LoadedImage:
+def _read_dicom(path: Path, limit: int) -> LoadedImage:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -238,6 +302,7 @@ def _read_dicom(path: Path) -> LoadedImage:
     if spp != 1 or not photometric.startswith("MONOCHROME"):
         raise ImageReadError(path, f"colour DICOM ({photometric}, {spp} samples per pixel) is not supported; "
                                    "mammograms must be grayscale")
+    check_pixel_count(path, int(ds.Columns), int(ds.Rows), limit)
     # a short Pixel Data element: pydicom reads what is there, the decoder then finds it short
     expected = int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
@@ -343,11 +408,15 @@ def _plain_meta(path: Path, arr: np.ndarray, warnings: list[str]) -> ImageMeta:
                      bits_stored=bits, warnings=tuple(warnings))
 
 
-def _read_png(path: Path) -> LoadedImage:
+def _read_png(path: Path, limit: int) -> LoadedImage:
     from PIL import Image, UnidentifiedImageError
 
+    check_pixel_count(path, *png_size(path), limit)
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < limit:
+        Image.MAX_IMAGE_PIXELS = limit  # our own check above is the bomb guard; PIL's would refuse earlier
     try:
         with Image.open(path) as img:
+            check_pixel_count(path, *img.size, limit)
             n_frames = getattr(img, "n_frames", 1)
             if n_frames > 1:
                 raise ImageReadError(path, f"animated PNG with {n_frames} frames is not supported")
@@ -359,6 +428,8 @@ def _read_png(path: Path) -> LoadedImage:
         raise
     except UnidentifiedImageError:
         raise ImageReadError(path, "not a readable PNG (corrupt header)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(path, f"refused as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         msg = str(exc)
         if "truncated" in msg.lower() or isinstance(exc, EOFError):
@@ -368,7 +439,7 @@ def _read_png(path: Path) -> LoadedImage:
     return LoadedImage(arr, _plain_meta(path, arr, warnings))
 
 
-def _read_tiff(path: Path) -> LoadedImage:
+def _read_tiff(path: Path, limit: int) -> LoadedImage:
     import tifffile
 
     try:
@@ -376,7 +447,10 @@ def _read_tiff(path: Path) -> LoadedImage:
             pages = len(tif.pages)
             if pages > 1 and not tif.series[0].shape[-1:] in ((3,), (4,)):
                 raise ImageReadError(path, f"multi-page TIFF ({pages} pages) is not supported; import one image per file")
-            arr = tif.pages[0].asarray()
+            page = tif.pages[0]
+            depth = max(1, int(getattr(page, "imagedepth", 1) or 1))
+            check_pixel_count(path, int(page.imagewidth), int(page.imagelength) * depth, limit)
+            arr = page.asarray()
     except ImageReadError:
         raise
     except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error... on broken files

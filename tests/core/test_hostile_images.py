@@ -1,0 +1,90 @@
+"""Images whose header lies (decompression bombs, unknown VRs) are refused before decoding, and
+the import pipeline's own arrays stay bounded by the image size."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from mammo_annotator.core.breast_mask import _downsample
+from mammo_annotator.core.errors import ImageReadError
+from mammo_annotator.core.imageio import MAX_MEGAPIXELS_ENV, max_pixels, png_size, read_image
+from mammo_annotator.core.regions import inside_fractions
+
+from .factories import make_dicom
+
+
+def png_claiming(path, width: int, height: int):
+    """A small valid PNG whose IHDR then claims ``width`` x ``height`` (CRC fixed, as a bomb has)."""
+    Image.fromarray(np.full((8, 8), 100, np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("side", [20_000, (1 << 31) - 1])  # 400 Mpx, and about 2^62 pixels
+def test_png_bomb_refused_from_the_header(tmp_path, side):
+    path = png_claiming(tmp_path / "bomb.png", side, side)
+    assert png_size(path) == (side, side)
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    assert info.value.path == str(path) and "Mpx" in info.value.reason and "limit of 200 Mpx" in info.value.reason
+
+
+def test_limit_is_configurable(tmp_path, monkeypatch):
+    Image.fromarray(np.full((40, 30), 9, np.uint8)).save(tmp_path / "a.png")
+    tifffile.imwrite(tmp_path / "a.tif", np.full((40, 30), 9, np.uint16))
+    make_dicom(tmp_path / "a.dcm", np.full((40, 30), 9, np.uint16))
+    assert max_pixels() == 200_000_000
+    monkeypatch.setenv(MAX_MEGAPIXELS_ENV, "0.001")  # 1000 pixels
+    assert max_pixels() == 1000
+    for name in ("a.png", "a.tif", "a.dcm"):
+        with pytest.raises(ImageReadError, match="30 x 40 pixels"):
+            read_image(tmp_path / name)
+        assert read_image(tmp_path / name, limit=1200).pixels.shape == (40, 30)
+
+
+def test_dicom_header_claiming_a_huge_image(tmp_path):
+    path = make_dicom(tmp_path / "huge.dcm", pixel_bytes=b"\0" * 64, shape=(60_000, 60_000))
+    with pytest.raises(ImageReadError, match="3,600 Mpx"):
+        read_image(path)
+
+
+def test_unknown_vr_in_patient_id(tmp_path):
+    """A bit flip in the header's VR: pydicom fails only when the element is read."""
+    path = make_dicom(tmp_path / "vr.dcm", np.full((16, 16), 7, np.uint16), PatientID="P001")
+    data = path.read_bytes()
+    tag = b"\x10\x00\x20\x00LO"
+    assert data.count(tag) == 1
+    path.write_bytes(data.replace(tag, b"\x10\x00\x20\x00Q\x19"))
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    assert info.value.path == str(path) and "DICOM" in info.value.reason
+
+
+def test_region_fractions_equal_the_full_integral_image():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        h, w = (int(v) for v in rng.integers(1, 50, 2))
+        mask = rng.random((h, w)) < rng.random()
+        xs, ys = rng.integers(0, w + 1, (12, 2)), rng.integers(0, h + 1, (12, 2))
+        boxes = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], 1)
+        integral = np.pad(mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        x0, y0, x1, y1 = boxes.T
+        want = (integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]) / np.maximum((x1 - x0) * (y1 - y0), 1)
+        assert np.allclose(inside_fractions(mask, boxes), want)
+
+
+def test_banded_downsample_equals_the_block_mean():
+    pixels = np.random.default_rng(1).integers(0, 4096, (1537, 1100)).astype(np.uint16)
+    small, f = _downsample(pixels, 512, band_rows=7)
+    h, w = (1537 // f) * f, (1100 // f) * f
+    want = pixels[:h, :w].astype(np.float64).reshape(h // f, f, w // f, f).mean(axis=(1, 3))
+    assert f == 4 and small.shape == want.shape and np.allclose(small, want, atol=1e-3)
