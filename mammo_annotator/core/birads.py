@@ -1,7 +1,8 @@
 """BI-RADS assessment -> weak label (method section 1), configurable per dataset.
 
 Paper (private FFDM set): 4, 5 -> malignant, 2 -> benign, 1 -> normal, 3 excluded; 6 (known
-biopsy-proven cancer) is treated as malignant. INbreast convention used in the paper's INbreast
+biopsy-proven cancer) is treated as malignant. A malignant assessment says nothing about
+benign findings, so its y_B is unknown (masked out of the loss), not 0. INbreast convention used in the paper's INbreast
 experiment: positive (malignant) = 4, 5, 6; negative = 1, 2, 3 (benign findings are not
 separated, so y_B is unknown there). 0 (incomplete) is always excluded.
 """
@@ -50,7 +51,7 @@ class BiradsMapping:
         if cat == 0:
             return None
         if cat in self.malignant:
-            return WeakLabel(1, None) if self.binary else WeakLabel(1, 0)
+            return WeakLabel(1, None)  # y_B unknown: see WeakLabel
         if self.binary:
             return WeakLabel(0, None) if cat in self.benign | self.normal else None
         if cat in self.benign:

@@ -37,7 +37,13 @@ class AnnotationStatus(str, enum.Enum):
 
 @dataclass(frozen=True)
 class WeakLabel:
-    """Image-level label (y_M, y_B); ``None`` means unknown (excluded from that term)."""
+    """Image-level label (y_M, y_B); ``None`` means unknown (excluded from that term).
+
+    The rule for malignant images: y_B is 1 when a benign finding is stated, and unknown
+    (``None``) where nothing says otherwise. A malignant image can hold benign findings that
+    nobody reported (the paper notes it), so "no benign finding listed" is not y_B = 0. Only a
+    source that states y_B explicitly (the CSV's y_m,y_b columns, synthetic data) gives (1, 0).
+    """
 
     y_m: int | None
     y_b: int | None
@@ -48,6 +54,8 @@ class WeakLabel:
 
     @property
     def name(self) -> str:
+        if self.y_m == 1 and self.y_b is None:
+            return "M"  # malignant; benign findings unknown
         if not self.is_known:
             return "unknown"
         return {(0, 0): "N", (0, 1): "B", (1, 0): "M", (1, 1): "MB"}[(self.y_m, self.y_b)]

@@ -37,9 +37,11 @@ class RunSpec:
 
 
 def default_runs(tcfg: TrainConfig = TrainConfig()) -> list[RunSpec]:
-    """The paper's Table 2: five baselines, then SS Cls-Det-RS with 25/50/75/100 % local labels."""
+    """The paper's Table 2: the baselines, then SS Cls-Det-RS with 25/50/75/100 % local labels."""
     runs = [RunSpec(n, method(n), None, tcfg) for n in ("db_baseline", "max_region", "cls_det", "cls_det_rs")]
-    runs.append(RunSpec("ss_baseline_rs_100", method("ss_baseline_rs"), 1.0, tcfg))
+    # SS-Baseline-RS at 50 % is the paper's comparison with SS-Cls-Det-RS.50; 100 % as well
+    for f in (0.5, 1.0):
+        runs.append(RunSpec(f"ss_baseline_rs_{int(f * 100)}", method("ss_baseline_rs"), f, tcfg))
     for f in (0.25, 0.5, 0.75, 1.0):
         runs.append(RunSpec(f"ss_cls_det_rs_{int(f * 100)}", method("ss_cls_det_rs"), f, tcfg))
     return runs
@@ -74,7 +76,7 @@ def concat_scores(parts: list[Scores]) -> Scores:
 
 def fold_metrics(test: RegionDataset, sc: Scores) -> dict[str, float]:
     out = image_and_breast_metrics(test.y_m, test.y_b, sc.p_m, sc.p_b, test.patient_ids, test.laterality)
-    for c in ("M", "B"):
+    for c in ("M", "B", "MB"):
         for k, v in froc(test, sc, c).summary().items():
             out[f"froc_{c}/{k}"] = v
     return out

@@ -148,11 +148,15 @@ class RegionDataset:
         )
 
     def class_names(self) -> np.ndarray:
-        """'N', 'B', 'M', 'MB' or '?' per image (used for stratification and plots)."""
+        """'N', 'B', 'M', 'MB' or '?' per image (used for stratification and plots); a malignant
+        image whose benign findings are unknown is 'M'."""
         table = {(0, 0): "N", (0, 1): "B", (1, 0): "M", (1, 1): "MB"}
         out = []
         for m, b in zip(self.y_m, self.y_b):
-            out.append("?" if np.isnan(m) or np.isnan(b) else table[(int(m), int(b))])
+            if m == 1 and np.isnan(b):
+                out.append("M")
+            else:
+                out.append("?" if np.isnan(m) or np.isnan(b) else table[(int(m), int(b))])
         return np.array(out, dtype=object)
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "RegionDataset":

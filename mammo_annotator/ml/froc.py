@@ -18,7 +18,7 @@ import numpy as np
 from ..core.iom import iom_matrix
 from ..core.types import LesionClass
 from .dataset import RegionDataset
-from .metrics import has_both_classes, operating_point
+from .metrics import has_both_classes, operating_point, task_labels
 from .scoring import Scores
 
 DEFAULT_FPPI = (0.25, 0.5, 1.0, 2.0)
@@ -48,24 +48,35 @@ class FrocCurve:
 
 def froc(ds: RegionDataset, scores: Scores, cls: str = "M", image_sensitivity: float = 0.85,
          alpha: float = 0.5) -> FrocCurve:
-    """FROC of class ``cls`` ("M" or "B") for images ``ds`` scored by ``scores`` (same order)."""
+    """FROC of class ``cls`` for images ``ds`` scored by ``scores`` (same order).
+
+    "M" or "B": that class's image label, p(y_c) and d_c. "MB" (abnormal vs normal, the paper's
+    Fig. 4 left): an image is positive when it is abnormal (``task_labels``), scored by
+    max(p_M, p_B); a region's score is max(d_B, d_M), and it is correct on a lesion of either class.
+    """
     if len(ds) != len(scores):
         raise ValueError("dataset and scores differ in length")
-    y = ds.y_m if cls == "M" else ds.y_b
-    p = scores.p_m if cls == "M" else scores.p_b
-    d_all = scores.d_of(cls)
+    if cls == "MB":
+        y, p, d_all = task_labels(ds.y_m, ds.y_b)["MB_vs_N"], scores.p_mb, scores.d.max(axis=1)
+    elif cls in ("M", "B"):
+        y = ds.y_m if cls == "M" else ds.y_b
+        p = scores.p_m if cls == "M" else scores.p_b
+        d_all = scores.d_of(cls)
+    else:
+        raise ValueError(f"cls must be 'M', 'B' or 'MB', got {cls!r}")
     known = ~np.isnan(y)
     empty = FrocCurve(cls, np.zeros(1), np.zeros(1), np.array([np.inf]), float("nan"), 0, 0, int(known.sum()))
     if not has_both_classes(y):
         return empty
     thr, _ = operating_point(y[known], p[known], image_sensitivity)
-    lesion_cls = LesionClass.MALIGNANT if cls == "M" else LesionClass.BENIGN
+    wanted = {"M": {LesionClass.MALIGNANT}, "B": {LesionClass.BENIGN},
+              "MB": {LesionClass.MALIGNANT, LesionClass.BENIGN}}[cls]
     hit_d, wrong_d = [], []
     n_no_outline = 0
     for i in np.flatnonzero(known & (p >= thr)):
         s = ds.region_slice(i)
         d = d_all[s]
-        lesions = [les for les in ds.lesions[i] if les.cls is lesion_cls]
+        lesions = [les for les in ds.lesions[i] if les.cls in wanted]
         correct = np.zeros(len(d), dtype=bool)
         if lesions:
             correct = iom_matrix(ds.boxes[s], lesions).max(axis=1) >= alpha

@@ -89,9 +89,12 @@ def binary_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
 
 
 def task_labels(y_m: np.ndarray, y_b: np.ndarray) -> dict[str, np.ndarray]:
-    """Binary truths of the two tasks: M vs BN (y_M) and MB vs N (y_M or y_B); NaN unknown."""
+    """Binary truths of the two tasks: M vs BN (y_M) and MB vs N (y_M or y_B); NaN unknown.
+
+    An image is abnormal when either label is 1 (a malignant image whose y_B is unknown is
+    abnormal), normal when both are 0, unknown otherwise."""
     y_m, y_b = np.asarray(y_m, float), np.asarray(y_b, float)
-    mb = np.where(np.isnan(y_m) | np.isnan(y_b), np.nan, np.maximum(y_m, y_b))
+    mb = np.where((y_m == 1) | (y_b == 1), 1.0, np.where((y_m == 0) & (y_b == 0), 0.0, np.nan))
     return {"M_vs_BN": y_m, "MB_vs_N": mb}
 
 

@@ -22,6 +22,7 @@ TABLE_COLUMNS = (
     ("M_vs_BN/spec@0.85", "M vs BN spec@0.85"), ("M_vs_BN/spec@0.90", "M vs BN spec@0.90"),
     ("MB_vs_N/auroc", "MB vs N AUROC"), ("MB_vs_N/pauc", "MB vs N pAUCR"),
     ("breast/M_vs_BN/auroc", "breast M vs BN AUROC"), ("froc_M/sens@1fppi", "M loc. sens@1FP"),
+    ("froc_MB/sens@1fppi", "MB loc. sens@1FP"),
 )
 CLASS_COLOURS = {"N": "#4C72B0", "B": "#55A868", "M": "#C44E52", "MB": "#DD8452", "?": "#999999"}
 
@@ -47,15 +48,17 @@ def summary_table(result: CVResult, n_boot: int = 1000) -> dict:
 
 
 def markdown_table(summary: dict, title: str = "Results") -> str:
-    head = ["method"] + [label for _, label in TABLE_COLUMNS] + ["pooled M vs BN AUROC (95% CI)"]
+    head = ["method"] + [label for _, label in TABLE_COLUMNS] + ["pooled M vs BN AUROC (95% CI)",
+                                                                 "pooled MB vs N AUROC (95% CI)"]
     lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in summary.items():
         cells = [name]
         for key, _ in TABLE_COLUMNS:
             m = row["metrics"].get(key, {"mean": float("nan"), "std": float("nan")})
             cells.append(_fmt(m["mean"], m["std"]))
-        p = row["pooled"].get("M_vs_BN/auroc")
-        cells.append(f"{p['estimate']:.3f} ({p['ci95'][0]:.3f}-{p['ci95'][1]:.3f})" if p else "n/a")
+        for task in ("M_vs_BN/auroc", "MB_vs_N/auroc"):
+            p = row["pooled"].get(task)
+            cells.append(f"{p['estimate']:.3f} ({p['ci95'][0]:.3f}-{p['ci95'][1]:.3f})" if p else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "mean ± std over folds; pAUCR = mean specificity over sensitivity 0.8-1; "
               "breast = max over the views of a breast; loc. = FROC sensitivity at 1 false positive per image."]
@@ -94,7 +97,7 @@ def plot_froc(result: CVResult, path: Path, cls: str = "M") -> Path:
                 label=f"{name} (sens@1FP {curve.sensitivity_at(1.0):.2f}, n={curve.n_tp_images})")
     ax.set(xscale="symlog", xlim=(0, 10), ylim=(0, 1.01), xlabel="false positives per image",
            ylabel="fraction of TP images localised",
-           title=f"FROC {cls} (images classified {cls} at sensitivity 0.85)")
+           title=f"FROC {'abnormal (M or B) vs normal' if cls == 'MB' else cls} (images classified at sensitivity 0.85)")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
@@ -124,7 +127,7 @@ def plot_probability_plane(result: CVResult, name: str, path: Path) -> Path:
 
 def write_report(result: CVResult, out_dir: str | Path, title: str = "Results", n_boot: int = 1000,
                  plane_method: str | None = None) -> dict[str, Path]:
-    """Write results.md, results.json, roc.png, froc_M.png, plane_<method>.png under ``out_dir``."""
+    """Write results.md, results.json, roc.png, froc_M.png, froc_MB.png, plane_<method>.png under ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summary_table(result, n_boot)
@@ -134,6 +137,7 @@ def write_report(result: CVResult, out_dir: str | Path, title: str = "Results", 
                                         default=float), encoding="utf-8")
     paths["roc"] = plot_roc(result, out / "roc.png")
     paths["froc"] = plot_froc(result, out / "froc_M.png", "M")
+    paths["froc_MB"] = plot_froc(result, out / "froc_MB.png", "MB")
     plane = plane_method or list(result.methods)[-1]
     paths["plane"] = plot_probability_plane(result, plane, out / f"plane_{plane}.png")
     return paths

@@ -19,7 +19,8 @@ class Scores:
 
     p_cls columns (N, B, M) (N = 0 for the DB-Baseline, which has no normal class); p_det,
     p_maskdet and d columns (B, M). p_det is the detection softmax over all the image's regions,
-    p_maskdet the one restricted to the RS top-k (what p(y_c) uses), d_c = p_cls(c) * p_det^c.
+    p_maskdet the one restricted to the RS top-k (what p(y_c) uses), d_c = p_cls(c) * p_det^c
+    (Max-Region, whose detection branch is never trained: d_c = p_cls(c)).
     """
 
     image_ids: np.ndarray
@@ -81,5 +82,6 @@ def score(model: TrainedModel, ds: RegionDataset, device: str = "auto", chunk_im
             p_det[rows] = det_log_probs(out, out.valid.unsqueeze(-1).expand(-1, -1, 2)).exp()[at].cpu().numpy()
             p_mdet[rows] = det_log_probs(out, ilp.sel).exp()[at].cpu().numpy()
     head.cpu()
-    d = p_cls[:, 1:] * p_det
+    # Max-Region never trains its detection branch: it localises by p_cls(c | r) alone.
+    d = p_cls[:, 1:].copy() if cfg.aggregation == "max" else p_cls[:, 1:] * p_det
     return Scores(ds.image_ids.copy(), p_img[:, 1], p_img[:, 0], p_cls, p_det, p_mdet, d, ds.offsets.copy())

@@ -21,8 +21,10 @@ def test_parse_rejects(bad):
 
 
 def test_paper_mapping():
-    assert birads_to_weak_label("4a") == WeakLabel(1, 0)
-    assert birads_to_weak_label("5") == birads_to_weak_label(6) == WeakLabel(1, 0)
+    # a malignant assessment says nothing about benign findings: y_B unknown, not 0
+    assert birads_to_weak_label("4a") == WeakLabel(1, None)
+    assert birads_to_weak_label("5") == birads_to_weak_label(6) == WeakLabel(1, None)
+    assert WeakLabel(1, None).name == "M" and WeakLabel(0, None).name == "unknown"
     assert birads_to_weak_label("2") == WeakLabel(0, 1)
     assert birads_to_weak_label("1") == WeakLabel(0, 0)
     assert birads_to_weak_label("3") is None and birads_to_weak_label("0") is None

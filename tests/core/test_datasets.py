@@ -50,7 +50,7 @@ def test_real_mini_mias(mini_mias_dir):
     # hard facts checked by hand in Info.txt
     assert by_ref["mdb144"].weak_label == WeakLabel(1, 1)
     assert by_ref["mdb059"].lesions == () and by_ref["mdb059"].weak_label == WeakLabel(0, 1)
-    assert by_ref["mdb216"].weak_label == WeakLabel(1, 0) and by_ref["mdb216"].unlocated == ("CALC M",)
+    assert by_ref["mdb216"].weak_label == WeakLabel(1, None) and by_ref["mdb216"].unlocated == ("CALC M",)
     assert len(by_ref["mdb005"].lesions) == 2
     assert by_ref["mdb003"].weak_label == WeakLabel(0, 0) and by_ref["mdb003"].pathology == "NORM"
     r = by_ref["mdb028"]  # CIRC M 338 314 56, even -> left breast of patient 14
@@ -89,7 +89,7 @@ def test_crafted_info(tmp_path):
     spic = [les for les in by_ref["mdb002"].lesions if les.cls is LesionClass.MALIGNANT][0]
     assert abs(spic.polygon.bounds[1] - (512 - 50 - 10)) < 1e-6  # the image's own height, not 1024
     assert by_ref["mdb003"].weak_label == WeakLabel(0, 0)
-    assert by_ref["mdb004"].lesions == () and by_ref["mdb004"].weak_label == WeakLabel(1, 0)
+    assert by_ref["mdb004"].lesions == () and by_ref["mdb004"].weak_label == WeakLabel(1, None)
     assert "NOTE 3" in by_ref["mdb004"].notes[0]
     assert by_ref["mdb005"].unlocated == ("CIRC B",)
     assert by_ref["mdb001"].patient_id == by_ref["mdb002"].patient_id != by_ref["mdb003"].patient_id
@@ -173,7 +173,7 @@ def test_csv_birads(tmp_path):
         f"{tmp_path / 'c.png'},p4,2,right,\n")
     records, problems = load_label_csv(tmp_path / "labels.csv")
     assert [r.line for r in records] == [2, 3, 8]
-    assert records[0].weak_label == WeakLabel(1, 0) and records[0].image_path == (tmp_path / "a.png").resolve()
+    assert records[0].weak_label == WeakLabel(1, None) and records[0].image_path == (tmp_path / "a.png").resolve()
     assert records[1].weak_label is None and records[1].view == "MLO"  # BI-RADS 3 excluded
     assert records[2].laterality == "R" and records[2].weak_label == WeakLabel(0, 1)
     assert [p.line for p in problems] == [4, 5, 6, 7]
@@ -188,7 +188,7 @@ def test_csv_pathology_and_flags(tmp_path):
     assert [r.weak_label for r in records] == [WeakLabel(1, 1), WeakLabel(0, 0)] and len(problems) == 1
     (tmp_path / "f.csv").write_text("image\tpatient_id\ty_m\ty_b\na.tif\t1\t1\t0\nb.tif\t2\t2\t0\n")
     records, problems = load_label_csv(tmp_path / "f.csv")
-    assert records[0].weak_label == WeakLabel(1, 0) and problems[0].line == 3
+    assert records[0].weak_label == WeakLabel(1, 0) and problems[0].line == 3  # stated explicitly: kept
 
 
 @pytest.mark.parametrize("content", ["", "image,birads\na.png,2\n", "image,patient_id,score\na.png,1,0.3\n"])
@@ -201,7 +201,7 @@ def test_csv_file_level_errors(tmp_path, content):
 
 
 def test_parse_pathology():
-    assert parse_pathology("Malignant") == WeakLabel(1, 0)
+    assert parse_pathology("Malignant") == WeakLabel(1, None)
     assert parse_pathology("MB") == WeakLabel(1, 1)
     assert parse_pathology("benign and malignant") == WeakLabel(1, 1)
     with pytest.raises(ValueError):

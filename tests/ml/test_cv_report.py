@@ -68,7 +68,9 @@ def test_cross_validation_and_report(sim, tmp_path):
     assert "| cls_det_rs |" in text and "±" in text
     for k in ("roc", "froc", "plane"):
         assert paths[k].stat().st_size > 5000
-    assert len(default_runs()) == 9
+    assert [r.name for r in default_runs()] == ["db_baseline", "max_region", "cls_det", "cls_det_rs", "ss_baseline_rs_50",
+                                                "ss_baseline_rs_100", "ss_cls_det_rs_25", "ss_cls_det_rs_50",
+                                                "ss_cls_det_rs_75", "ss_cls_det_rs_100"]
 
 
 def test_train_test_rejects_shared_patients(sim):

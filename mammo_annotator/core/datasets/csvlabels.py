@@ -41,7 +41,7 @@ _PATHOLOGY_WORDS = {"normal": "N", "n": "N", "benign": "B", "b": "B", "malignant
 
 
 def parse_pathology(text: str) -> WeakLabel:
-    """'normal' -> (0,0), 'benign' -> (0,1), 'malignant' -> (1,0), 'benign+malignant' / 'MB' -> (1,1)."""
+    """'normal' -> (0,0), 'benign' -> (0,1), 'malignant' -> (1, unknown), 'benign+malignant' / 'MB' -> (1,1)."""
     parts = [p for p in re.split(r"[\s+,;/&|]+|\band\b", text.strip().lower()) if p]
     if not parts:
         raise ValueError("empty pathology")
@@ -52,6 +52,8 @@ def parse_pathology(text: str) -> WeakLabel:
         codes.update(_PATHOLOGY_WORDS[p].replace("N", ""))
         if _PATHOLOGY_WORDS[p] == "N" and len(parts) > 1:
             raise ValueError(f"pathology {text!r} combines normal with a finding")
+    if "M" in codes and "B" not in codes:
+        return WeakLabel(1, None)  # benign findings unknown (see WeakLabel)
     return WeakLabel(int("M" in codes), int("B" in codes))
 
 

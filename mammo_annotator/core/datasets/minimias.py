@@ -145,7 +145,7 @@ def load_minimias(folder: str | Path) -> tuple[list[MiasRecord], list[LabelFileE
         bgs = {row.bg for row in rows[ref]}
         records.append(MiasRecord(
             image_path=path, refnum=ref, patient_id=f"mias{(num + 1) // 2:03d}",
-            laterality="R" if num % 2 else "L", view="MLO", weak_label=WeakLabel(y_m, y_b),
+            laterality="R" if num % 2 else "L", view="MLO", weak_label=WeakLabel(y_m, y_b if y_b or not y_m else None),
             background_tissue="".join(sorted(bgs)), pathology="; ".join(path_text),
             lesions=tuple(lesions), lesion_codes=tuple(codes), unlocated=tuple(unlocated), notes=tuple(notes),
         ))

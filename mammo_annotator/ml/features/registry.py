@@ -17,12 +17,16 @@ from .cnn import imagenet_extractor
 from .handcrafted import HandcraftedExtractor
 from .learned import load_learned
 from .multiscale import MultiScaleExtractor
+from .pretrained import PretrainedExtractor
 from .torchscript import torchscript_extractor
 
 DEFAULT_EXTRACTOR = "handcrafted"
 
 _BUILDERS: dict[str, Callable[..., FeatureExtractor]] = {
     "handcrafted": HandcraftedExtractor,
+    "efficientnet-lite0": lambda **kw: PretrainedExtractor("efficientnet-lite0", **kw),
+    "efficientnet-lite1": lambda **kw: PretrainedExtractor("efficientnet-lite1", **kw),
+    "efficientnet-lite2": lambda **kw: PretrainedExtractor("efficientnet-lite2", **kw),
     "resnet18": lambda **kw: imagenet_extractor("resnet18", **kw),
     "resnet34": lambda **kw: imagenet_extractor("resnet34", **kw),
     "resnet50": lambda **kw: imagenet_extractor("resnet50", **kw),

@@ -1,0 +1,91 @@
+"""Which taps, pooling and scale of the frozen EfficientNet-Lite: chosen by patient-wise CV.
+
+    .venv/bin/python scripts/eval_pretrained_taps.py --db out/mias.sqlite --out out/taps [--scales native 2x]
+
+Per scale, one pass per image caches the mean and max of every stage 2-7 (stored in the
+project under that probe extractor's key); each candidate is a column subset of it, so every
+candidate is measured on the same folds with the same heads: weak-only Cls-Det-RS and
+SS-Cls-Det-RS with every malignant image contoured. Writes <out>/taps.md and <out>/taps.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mammo_annotator.ml.cv import cross_validate, default_runs
+from mammo_annotator.ml.features.efficientnet_lite import LiteSpec
+from mammo_annotator.ml.features.pretrained import PretrainedExtractor
+from mammo_annotator.ml.report import summary_table
+from mammo_annotator.ml.train import TrainConfig
+from mammo_annotator.services.datasets import load_dataset
+from mammo_annotator.services.features import ensure_features
+from mammo_annotator.services.project import open_project
+
+ALL = (2, 3, 4, 5, 6, 7)
+CANDIDATES = [((3, 5, 7), "mean"), ((3, 5, 7), "max"), ((3, 5, 7), "meanmax"), ((4, 6, 7), "mean"),
+              ((3, 4, 5, 6, 7), "mean"), ((5, 7), "mean"), ((3, 5), "mean"), ((7,), "mean"), ((5,), "mean"),
+              ((2, 3, 5, 7), "mean"), ((4, 6, 7), "meanmax")]
+RUNS = ("cls_det_rs", "ss_cls_det_rs_100")
+METRICS = ("M_vs_BN/auroc", "MB_vs_N/auroc", "froc_M/sens@1fppi")
+
+
+def columns(stages: tuple[int, ...], pool: str, arch: str = "efficientnet-lite0") -> np.ndarray:
+    """Columns of ``stages`` / ``pool`` in the probe's features (all means, then all maxima)."""
+    start = np.concatenate([[0], np.cumsum(LiteSpec(arch, ALL).channels())])
+    total = int(start[-1])
+    cols = []
+    for part, offset in (("mean", 0), ("max", total)):
+        if pool in (part, "meanmax"):
+            for s in stages:
+                i = ALL.index(s)
+                cols.append(np.arange(start[i], start[i + 1]) + offset)
+    return np.concatenate(cols)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--db", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--scales", nargs="*", default=["native"], choices=["native", "2x"])
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--candidates", type=int, default=len(CANDIDATES), help="first N candidates only")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    project = open_project(a.db)
+    runs = [r for r in default_runs(TrainConfig(epochs=a.epochs)) if r.name in RUNS]
+    results, lines = {}, ["| scale | taps | pool | dim | " + " | ".join(f"{r} {m}" for r in RUNS for m in METRICS) + " |",
+                          "|" + "---|" * (4 + len(RUNS) * len(METRICS))]
+    for scale in a.scales:
+        ext = PretrainedExtractor(stages=ALL, pool="meanmax", scale=scale)
+        t0 = time.perf_counter()
+        done, failures = ensure_features(project, ext)
+        print(f"{scale}: {done} images extracted in {time.perf_counter() - t0:.0f} s, {len(failures)} failed", flush=True)
+        ds = load_dataset(project, ext.key).data
+        for stages, pool in CANDIDATES[: a.candidates]:
+            cols = columns(stages, pool)
+            sub = dataclasses.replace(ds, features=np.ascontiguousarray(ds.features[:, cols]),
+                                      feature_key=f"{ext.key}[{stages}/{pool}]")
+            t0 = time.perf_counter()
+            table = summary_table(cross_validate(sub, runs, k=a.folds), n_boot=200)
+            name = f"{scale} {''.join(map(str, stages))} {pool}"
+            results[name] = {r: {m: table[r]["metrics"].get(m, {"mean": float("nan")}) for m in METRICS} for r in RUNS}
+            cells = [f"{results[name][r][m]['mean']:.3f} ± {results[name][r][m].get('std', float('nan')):.3f}"
+                     for r in RUNS for m in METRICS]
+            lines.append(f"| {scale} | {''.join(map(str, stages))} | {pool} | {len(cols)} | " + " | ".join(cells) + " |")
+            print(lines[-1], f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    (out / "taps.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "taps.json").write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
