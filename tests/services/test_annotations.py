@@ -8,6 +8,7 @@ from mammo_annotator.core.errors import InvalidContourError, MammoError
 from mammo_annotator.core.types import AnnotationStatus, LesionClass
 from mammo_annotator.services import annotations as svc
 from mammo_annotator.store import annotations as ann_store
+from mammo_annotator.store import batches
 from mammo_annotator.store import images as image_store
 from mammo_annotator.store import regions as region_store
 from mammo_annotator.store.images import StaleImageError
@@ -18,6 +19,32 @@ def labels_of(project, image_id):
     with project.session() as s:
         rs = region_store.region_set(s, region_store.grid_id_for(s, image_id))
     return rs
+
+
+def expected_labels(boxes, malignant_squares, alpha=0.5):
+    """(label, annotation id) per region from plain rectangle overlap arithmetic: the rule of
+    method section 4 for square contours (x0, y0, side, annotation id), independent of shapely."""
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        best, ann = 0.0, None
+        for sx, sy, side, ann_id in malignant_squares:
+            w = max(0.0, min(x1, sx + side) - max(x0, sx))
+            h = max(0.0, min(y1, sy + side) - max(y0, sy))
+            iom = w * h / min((x1 - x0) * (y1 - y0), side * side)
+            if iom > best:
+                best, ann = iom, ann_id
+        out.append(("M" if best >= alpha else "BN" if best == 0 else "ignored", ann))
+    return out
+
+
+def labelled(project, image_id):
+    rs = labels_of(project, image_id)
+    return list(zip(rs.labels, rs.annotation_ids)), rs
+
+
+def status_of(project, image_id):
+    with project.session() as s:
+        return image_store.get_image(s, image_id).status
 
 
 def test_save_contour_labels_regions_and_emits(project):
@@ -42,8 +69,10 @@ def test_edit_moves_labels_and_keeps_history(project):
     before = labels_of(project, image_id)
     svc.edit_contour(project, res.annotation_id, "dr.b", points=square(560, 780, 60), expected_revision=res.revision)
     after = labels_of(project, image_id)
-    assert before.labels != after.labels
-    assert after.labels[0] == "BN"
+    assert list(zip(before.labels, before.annotation_ids)) == expected_labels(before.boxes, [(20, 20, 60, res.annotation_id)])
+    # the new location became M (by the same annotation), the old one BN
+    assert list(zip(after.labels, after.annotation_ids)) == expected_labels(after.boxes, [(560, 780, 60, res.annotation_id)])
+    assert after.labels[0] == "BN" and after.labels[-1] == "M" and after.annotation_ids[-1] == res.annotation_id
     with project.session() as s:
         hist = ann_store.history(s, res.annotation_id)
     assert [h[0] for h in hist] == ["create", "edit"]
@@ -104,3 +133,98 @@ def test_benign_contour_alone_does_not_label(project):
     image_id = add_blank_image(project)
     svc.save_contour(project, image_id, square(100, 100, 80), annotator="dr.a", cls=LesionClass.BENIGN)
     assert set(labels_of(project, image_id).labels) == {None}
+
+
+def test_delete_one_of_several_malignant_contours(project):
+    image_id = add_blank_image(project)
+    a = svc.save_contour(project, image_id, square(100, 100, 80), annotator="dr.a").annotation_id
+    b = svc.save_contour(project, image_id, square(150, 130, 120), annotator="dr.a").annotation_id
+    c = svc.save_contour(project, image_id, square(450, 700, 60), annotator="dr.a").annotation_id
+    got, rs = labelled(project, image_id)
+    assert got == expected_labels(rs.boxes, [(100, 100, 80, a), (150, 130, 120, b), (450, 700, 60, c)])
+    svc.delete_contour(project, b, "dr.a")
+    got, rs = labelled(project, image_id)
+    assert got == expected_labels(rs.boxes, [(100, 100, 80, a), (450, 700, 60, c)])  # from the survivors only
+    assert b not in rs.annotation_ids and status_of(project, image_id) is AnnotationStatus.CONTOURED
+    svc.delete_contour(project, a, "dr.a")
+    got, rs = labelled(project, image_id)
+    assert got == expected_labels(rs.boxes, [(450, 700, 60, c)])
+    svc.restore_contour(project, b, "dr.a")
+    got, rs = labelled(project, image_id)
+    assert got == expected_labels(rs.boxes, [(150, 130, 120, b), (450, 700, 60, c)])
+
+
+def test_switching_a_contours_class_moves_status_and_labels(project):
+    image_id = add_blank_image(project)
+    a = svc.save_contour(project, image_id, square(100, 100, 80), annotator="dr.a").annotation_id
+    svc.edit_contour(project, a, "dr.b", cls=LesionClass.BENIGN)  # M -> B: no malignant contour is left
+    assert status_of(project, image_id) is AnnotationStatus.NOT_ANNOTATED
+    assert set(labels_of(project, image_id).labels) == {None}
+    (ann,) = svc.contours(project, image_id)
+    assert ann.cls is LesionClass.BENIGN and ann.polygon.bounds == (100, 100, 180, 180)
+    b = svc.save_contour(project, image_id, square(400, 500, 60), annotator="dr.a").annotation_id
+    got, rs = labelled(project, image_id)
+    assert got == expected_labels(rs.boxes, [(400, 500, 60, b)])  # the benign one labels nothing
+    svc.edit_contour(project, a, "dr.b", cls=LesionClass.MALIGNANT)  # B -> M: it labels again
+    got, rs = labelled(project, image_id)
+    assert got == expected_labels(rs.boxes, [(100, 100, 80, a), (400, 500, 60, b)])
+    svc.edit_contour(project, b, "dr.b", cls=LesionClass.BENIGN)
+    got, rs = labelled(project, image_id)
+    assert got == expected_labels(rs.boxes, [(100, 100, 80, a)]) and status_of(project, image_id) is AnnotationStatus.CONTOURED
+    with project.session() as s:
+        assert [h[0] for h in ann_store.history(s, a)] == ["create", "edit", "edit"]
+
+
+def test_benign_switch_on_a_confirmed_negative_keeps_it_labelled(project):
+    image_id = add_blank_image(project)
+    svc.set_no_malignant(project, image_id, "dr.a")
+    ben = svc.save_contour(project, image_id, square(100, 100, 80), annotator="dr.a", cls=LesionClass.BENIGN)
+    assert status_of(project, image_id) is AnnotationStatus.NO_MALIGNANT and set(labels_of(project, image_id).labels) == {"BN"}
+    svc.edit_contour(project, ben.annotation_id, "dr.a", cls=LesionClass.MALIGNANT)
+    got, rs = labelled(project, image_id)
+    assert status_of(project, image_id) is AnnotationStatus.CONTOURED
+    assert got == expected_labels(rs.boxes, [(100, 100, 80, ben.annotation_id)])
+    svc.delete_contour(project, ben.annotation_id, "dr.a")
+    assert status_of(project, image_id) is AnnotationStatus.NOT_ANNOTATED  # the confirmation was replaced
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.9])
+def test_the_projects_alpha_decides_the_labels(project, alpha):
+    project.set_setting("alpha", alpha)
+    image_id = add_blank_image(project)
+    # a 100 px square straddling windows: IoM 0.3 with some, 0.7 with others, 1 with those containing it
+    res = svc.save_contour(project, image_id, square(194, 194, 100), annotator="dr.a")
+    got, rs = labelled(project, image_id)
+    want = expected_labels(rs.boxes, [(194, 194, 100, res.annotation_id)], alpha)
+    assert got == want and want != expected_labels(rs.boxes, [(194, 194, 100, res.annotation_id)], 0.5)
+    with project.session() as s:
+        alphas = {row[-2] for row in batches.region_label_rows(s)}
+    assert alphas == {alpha}  # each label records the alpha it was computed with
+    other = svc.save_contour(project, image_id, square(500, 700, 50), annotator="dr.a").annotation_id
+    svc.delete_contour(project, other, "dr.a")  # every relabelling path uses the project's alpha
+    assert labelled(project, image_id)[0] == want
+
+
+def test_contour_import_warns_on_alpha_mismatch_and_uses_its_own(project, tmp_path):
+    from mammo_annotator.services import export as ex
+    from mammo_annotator.services.import_contours import import_contours
+    from mammo_annotator.services.project import open_project
+
+    image_id = add_blank_image(project)
+    res = svc.save_contour(project, image_id, square(194, 194, 100), annotator="dr.a")
+    out = ex.export(project, "geojson", tmp_path / "c.geojson", ex.ExportOptions(keep_ids=True)).path
+    twin = open_project(tmp_path / "twin.sqlite", create=True)
+    try:
+        twin.set_setting("alpha", 0.25)
+        twin_image = add_blank_image(twin)  # the same content hash as the exported image
+        report = import_contours(twin, [out])
+        assert report.images == 1 and report.contours == 1
+        assert len(report.warnings) == 1 and "alpha 0.5" in report.warnings[0] and "0.25" in report.warnings[0]
+        (ann,) = svc.contours(twin, twin_image)
+        got, rs = labelled(twin, twin_image)
+        assert got == expected_labels(rs.boxes, [(194, 194, 100, ann.id)], 0.25)
+        twin.set_setting("alpha", 0.5)
+        assert import_contours(twin, [out], replace=True).warnings == []  # same alpha: no warning
+    finally:
+        twin.close()
+    assert res.annotation_id is not None
