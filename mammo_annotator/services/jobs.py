@@ -9,6 +9,7 @@ SUBMITTED -> RUNNING -> DONE / ERROR / STOPPED.
 from __future__ import annotations
 
 import enum
+import getpass
 import logging
 import threading
 import time
@@ -16,10 +17,15 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import team
 from .project import Project
 from .training import TrainingOutcome, TrainingRequest, run_training
 
 log = logging.getLogger(__name__)
+
+
+class BusyElsewhere(Exception):
+    """Another machine (or process) holds the project's retraining lease."""
 
 
 class JobState(str, enum.Enum):
@@ -55,8 +61,9 @@ class TrainingQueue:
     """
 
     def __init__(self, project: Project, auto_after: int | None = 5, request: TrainingRequest | None = None,
-                 num_threads: int = 1):
+                 num_threads: int = 1, holder: str | None = None):
         self.project = project
+        self.holder = holder or team.holder_id(getpass.getuser())  # names this machine's job to the others
         self.auto_after = auto_after
         self.request = request or TrainingRequest(warm_start=True, num_threads=num_threads)
         self._lock = threading.Lock()
@@ -84,7 +91,9 @@ class TrainingQueue:
         self._notify(job)
         return job
 
-    def _annotation_changed(self, image_id: int, **_: object) -> None:
+    def _annotation_changed(self, image_id: int, **kw: object) -> None:
+        if kw.get("remote"):
+            return  # another machine's edit: its own queue counts it
         with self._lock:
             self._changed.add(image_id)
             due = self.auto_after is not None and len(self._changed) >= self.auto_after
@@ -147,9 +156,19 @@ class TrainingQueue:
         worker_project = None
         try:
             worker_project = Project(self.project.target)
-            outcome = run_training(worker_project, job.request, progress=lambda *a: self._progress(job, *a), cancel=job.cancel)
+            lease = team.JobLease(worker_project, self.holder)
+            if not lease.acquire():  # one retraining per project across all machines
+                other = team.running_job(worker_project)
+                raise BusyElsewhere(other.describe() if other else "retraining runs on another machine")
+            try:
+                outcome = run_training(worker_project, job.request, progress=lambda *a: self._progress(job, *a, lease=lease),
+                                       cancel=job.cancel)
+            finally:
+                lease.release()
             job.outcome = outcome
             job.state = JobState.STOPPED if outcome.state == "cancelled" else JobState.DONE
+        except BusyElsewhere as exc:
+            job.state, job.error = JobState.ERROR, str(exc)
         except Exception as exc:  # shown to the user; the previous model stays active
             job.state, job.error = JobState.ERROR, f"{type(exc).__name__}: {exc}"
             log.error("training job %s failed:\n%s", job.id, traceback.format_exc())
@@ -170,7 +189,10 @@ class TrainingQueue:
                 self._start(nxt)
         self._notify(job)
 
-    def _progress(self, job: Job, stage: str, done: int, total: int, message: str) -> None:
+    def _progress(self, job: Job, stage: str, done: int, total: int, message: str, lease: team.JobLease | None = None) -> None:
+        if lease is not None and not lease.renew():
+            log.error("training job %s lost the project's job lease; stopping it", job.id)
+            job.cancel.set()
         for cb in list(self.on_progress):
             try:
                 cb(job, stage, done, total, message)

@@ -190,3 +190,25 @@ class SettingRow(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value_json: Mapped[str] = mapped_column(Text)
+
+
+class ImageLeaseRow(Base):
+    """Who has an image open now (issue 14): renewed while the image is shown, expires on its own
+    when the app is closed or the machine dies. Presence only: edits are guarded by revisions."""
+
+    __tablename__ = "image_leases"
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    annotator: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # Unix time
+
+
+class JobLockRow(Base):
+    """One project-wide job at a time across machines (the retraining job): the row is taken by
+    one atomic insert or by an update of an expired row, and renewed while the job runs."""
+
+    __tablename__ = "job_locks"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))  # annotator@host pid
+    started_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
