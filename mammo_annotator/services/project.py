@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session
 
 from ..core.iom import DEFAULT_ALPHA
@@ -16,6 +15,7 @@ from ..core.types import GridSpec
 from ..store import models as model_store
 from ..store.engine import DatabaseError, explain_operational_error, open_database
 from ..store.server import display_url, is_url, server_side_folder, sqlite_path_of
+from . import project_guard as guard
 from .events import Events
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,14 +28,27 @@ class Project:
     Sessions are per thread and short-lived, so the GUI can write while a trainer reads.
     """
 
-    def __init__(self, path: str | os.PathLike, create: bool = False):
+    def __init__(self, path: str | os.PathLike, create: bool = False, read_only: bool = False, instance: bool = False):
+        """``instance``: an app session, the only one on this file (``ProjectLocked`` otherwise);
+        it keeps daily backups. ``read_only``: never writes (readers while another instance runs).
+        """
         self.target = str(path)  # what reopens it (a file path, or a URL without password)
         self.is_server = is_url(self.target) and sqlite_path_of(self.target) is None
         # ``path``: the file, or for a server project a local folder for side files (caches)
         self.path = server_side_folder(self.target) if self.is_server else Path(sqlite_path_of(self.target) or path)
         self.location = display_url(self.target) if self.is_server else str(self.path)  # shown to users
-        self.engine, self._sessionmaker = open_database(self.target if self.is_server else self.path, create=create)
+        self.read_only = read_only
+        self.lock, self._backups = guard.open_guards(self, instance and not read_only and not self.is_server, create)
+        try:
+            with guard.migration_guard(self) as before_migrate:
+                self.engine, self._sessionmaker = open_database(self.target if self.is_server else self.path, create=create,
+                                                                read_only=read_only, before_migrate=before_migrate)
+        except BaseException:
+            guard.close_guards(self)
+            raise
         self.events = Events()
+        if self._backups is not None:
+            self._backups.poke()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
@@ -44,7 +57,7 @@ class Project:
         try:
             yield session
             session.commit()
-        except OperationalError as exc:
+        except SQLAlchemyDatabaseError as exc:  # locked, read-only, I/O error, a damaged file
             session.rollback()
             raise explain_operational_error(self.location, exc) from exc
         except BaseException:
@@ -52,6 +65,8 @@ class Project:
             raise
         finally:
             session.close()
+        if self._backups is not None:
+            self._backups.poke()  # at most a cheap clock check; a due backup runs in its own thread
 
     # settings -------------------------------------------------------------------------
     def grid_spec(self) -> GridSpec:
@@ -77,13 +92,14 @@ class Project:
 
     def close(self) -> None:
         self.engine.dispose()
+        guard.close_guards(self)
 
     def __repr__(self) -> str:
         return f"Project({self.location!r})"
 
 
-def open_project(path: str | os.PathLike, create: bool = False) -> Project:
-    return Project(path, create=create)
+def open_project(path: str | os.PathLike, create: bool = False, read_only: bool = False) -> Project:
+    return Project(path, create=create, read_only=read_only)
 
 
 def example_database() -> Path:
@@ -91,16 +107,13 @@ def example_database() -> Path:
     return REPO_ROOT / EXAMPLE_DB_NAME
 
 
-def copy_example(dest: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Copy the example project to ``dest`` (the example itself is never modified in place)."""
-    dest = Path(dest)
+def copy_example(dest: str | os.PathLike, overwrite: bool = False, wait_s: float = 30.0) -> Path:
+    """Copy the example project to ``dest`` once; never over a file another instance may have open.
+
+    See ``project_guard.copy_example_once`` (issue 12: a copy over an open project, or next to
+    a stale -wal, corrupts it).
+    """
     src = example_database()
     if not src.is_file():
         raise DatabaseError(src, "the embedded example project is missing from this installation")
-    if dest.exists() and not overwrite:
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
-    return dest
+    return guard.copy_example_once(src, Path(dest), overwrite=overwrite, wait_s=wait_s)

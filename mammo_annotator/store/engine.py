@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Callable
 
 from alembic import command
 from alembic.config import Config
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.errors import MammoError
+from .pool import ThreadAffinePool
 
 BUSY_TIMEOUT_MS = 15000
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -44,13 +46,18 @@ def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
 
 
 def make_engine(path: str | os.PathLike, read_only: bool = False) -> Engine:
-    """An engine for one database file; each thread takes its own sessions from it."""
+    """An engine for one database file; each thread takes its own sessions from it.
+
+    ``ThreadAffinePool`` and ``check_same_thread`` on: a connection is opened, reused and closed
+    in one thread only, never handed from one thread to another (issue 12).
+    """
     path = Path(path)
     if read_only:
         url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
     else:
         url = f"sqlite:///{path.resolve()}"
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+    engine = create_engine(url, poolclass=ThreadAffinePool,
+                           connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": True})
     event.listen(engine, "connect", _on_connect)
     return engine
 
@@ -71,11 +78,15 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config(None)).get_current_head()  # type: ignore[arg-type]
 
 
-def open_database(path: str | os.PathLike, create: bool = False) -> tuple[Engine, sessionmaker[Session]]:
+def open_database(path: str | os.PathLike, create: bool = False, read_only: bool = False,
+                  before_migrate: Callable[[str | None], None] | None = None) -> tuple[Engine, sessionmaker[Session]]:
     """Open (or create) a project file and bring its schema to the current version.
 
     Refuses, with the reason, a missing file (unless ``create``), a file that is not SQLite,
-    a database written by a newer version of the app, and a folder it cannot write to.
+    a file that fails its integrity check (naming the last good backup), a database written by
+    a newer version of the app, and a folder it cannot write to. ``read_only`` never writes
+    (no migration). An existing file is backed up (online) before it is migrated, after
+    ``before_migrate(current_revision)`` may have refused the migration.
     A SQLAlchemy URL (``postgresql+psycopg://user@host/db``) opens a project on a server.
     """
     from .server import is_url, open_server_database, sqlite_path_of
@@ -98,18 +109,41 @@ def open_database(path: str | os.PathLike, create: bool = False) -> tuple[Engine
             head = fh.read(16)
         if head and head != b"SQLite format 3\x00":
             raise DatabaseError(path, "is not a SQLite database")
-    engine = make_engine(path)
+        _refuse_damaged(path, read_only)
+    if read_only and not path.exists():
+        raise DatabaseError(path, "no such project database")
+    engine = make_engine(path, read_only=read_only)
     try:
         current = schema_revision(engine)
         head = head_revision()
         if current is not None and current != head and not _known_revision(current):
             raise DatabaseError(path, f"was written by a newer Mammo Annotator (schema {current}); update the app")
         if current != head:
+            if read_only:
+                raise DatabaseError(path, f"needs a schema upgrade ({current} to {head}); open it once for writing")
+            if before_migrate is not None:
+                before_migrate(current)
+            if current is not None:
+                from .backup import make_backup
+
+                make_backup(path, f"before-{head}")
             command.upgrade(alembic_config(engine), "head")
     except OperationalError as exc:
         engine.dispose()
         raise DatabaseError(path, _explain(exc)) from exc
+    except BaseException:
+        engine.dispose()
+        raise
     return engine, sessionmaker(engine, expire_on_commit=False)
+
+
+def _refuse_damaged(path: Path, read_only: bool) -> None:
+    """A file failing ``PRAGMA quick_check`` is never opened (or written to); the last good backup is named."""
+    from .backup import DamagedDatabase, check_file, latest_good_backup
+
+    problem = check_file(path, read_only=read_only)
+    if problem != "ok" and not (read_only and "readonly" in problem):
+        raise DamagedDatabase(path, problem, latest_good_backup(path))
 
 
 def _known_revision(rev: str) -> bool:
@@ -128,6 +162,8 @@ def _explain(exc: OperationalError) -> str:
         return "the database is locked by another program; try again when it has finished"
     if "unable to open" in text:
         return "the database file cannot be opened (missing folder or no permission)"
+    if "malformed" in text or "disk I/O" in text or "not a database" in text:
+        return f"the database file is damaged or unreadable ({text}); reopen it to be offered the last good backup"
     return text
 
 

@@ -1,0 +1,167 @@
+"""What keeps a project file whole (issue 12): one app instance per file, no file replaced
+while open, a backup before each migration and once a day while in use.
+
+The corruption seen in the field came from SQLite's -wal/-shm files being paired with another
+database: a project file replaced (the example copied again) while an instance had it open, or
+created next to a stale -wal. So the example is copied only when absent, under the instance
+lock, with SQLite's backup API into a temp file that is linked into place (never renamed over
+a file); orphaned -wal/-shm are moved aside first. Other processes (CLI readers and writers)
+need no lock: SQLite's own locking keeps concurrent transactions safe on one unchanged file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from ..store import backup as backups
+from ..store.engine import DatabaseError
+from ..store.lock import ProjectLock, ProjectLocked, held_by_this_process, read_holder
+
+if TYPE_CHECKING:
+    from .project import Project
+
+log = logging.getLogger(__name__)
+
+BACKUP_CHECK_S = 600.0  # how often an instance looks at the clock for its daily backup
+
+
+class BackupSchedule:
+    """Once a day while in use: ``poke`` is cheap; a due backup runs in its own thread."""
+
+    def __init__(self, path: Path, every_s: float = backups.DAILY_S, keep: int = backups.KEEP):
+        self.path, self.every_s, self.keep = path, every_s, keep
+        self._next_check = 0.0
+        self._thread: threading.Thread | None = None
+        self.last: Path | None = None
+        self.error: str | None = None
+
+    def poke(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._next_check = now + BACKUP_CHECK_S
+        if backups.backup_due(self.path, self.every_s):
+            self._thread = threading.Thread(target=self._run, name="project-backup", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.last = backups.make_backup(self.path, "daily", keep=self.keep)
+        except Exception as exc:  # a failed backup never stops the work; it is logged and kept for the UI
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("daily backup of %s failed: %s", self.path, self.error)
+
+    def wait(self, timeout: float = 60.0) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def open_guards(project: "Project", instance: bool, create: bool) -> tuple[ProjectLock | None, BackupSchedule | None]:
+    """The instance lock (raises ProjectLocked when another live instance holds it) and its backups."""
+    if not instance or project.path.is_dir() or not (project.path.exists() or create and project.path.parent.is_dir()):
+        return None, None  # nothing to lock: open_database says why it cannot open
+    try:
+        lock = ProjectLock(project.path).acquire()
+    except OSError as exc:
+        raise DatabaseError(project.path, f"cannot create its lock file ({exc.strerror})") from exc
+    if lock.stale is not None:
+        log.warning("%s: took over a lock left by %s, which is no longer running", project.path, lock.stale.describe())
+    return lock, BackupSchedule(project.path)
+
+
+def close_guards(project: "Project") -> None:
+    sched, lock = getattr(project, "_backups", None), getattr(project, "lock", None)
+    if sched is not None:
+        sched.wait()
+    if lock is not None:
+        lock.release()
+
+
+@contextlib.contextmanager
+def migration_guard(project: "Project") -> Iterator[Callable[[str | None], None] | None]:
+    """A callback for ``open_database``: migrate only while no other instance has the file open."""
+    if project.is_server or project.read_only:
+        yield None
+        return
+    taken: list[ProjectLock] = []
+
+    def before_migrate(_current: str | None) -> None:
+        if project.lock is not None or held_by_this_process(project.path):
+            return
+        try:
+            taken.append(ProjectLock(project.path).acquire())
+        except ProjectLocked as exc:
+            raise DatabaseError(project.path, f"needs a schema upgrade, but {str(exc).split(': ', 1)[1]}; "
+                                              "close that instance first") from exc
+
+    try:
+        yield before_migrate
+    finally:
+        for lock in taken:
+            lock.release()
+
+
+def open_instance(path: str | os.PathLike, create: bool = False) -> tuple["Project", str | None]:
+    """The app's open: this instance's own project, or, when another live instance holds it,
+    the project read-only with a message that says so (reading and CLI readers keep working)."""
+    from .project import Project
+
+    try:
+        return Project(path, create=create, instance=True), None
+    except ProjectLocked as exc:
+        project = Project(path, read_only=True)
+        return project, f"{exc}. Opened read-only here: nothing you do is saved; close the other instance to edit."
+
+
+def holder_text(path: str | os.PathLike) -> str | None:
+    holder = read_holder(path)
+    return holder.describe() if holder else None
+
+
+def copy_example_once(src: Path, dest: Path, overwrite: bool = False, wait_s: float = 30.0) -> Path:
+    """Create ``dest`` from the example ``src`` unless it exists (or, with ``overwrite``, replace it
+    when no other instance holds it: the old file and its -wal/-shm are moved aside, kept)."""
+    if dest.exists() and not overwrite:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    lock = ProjectLock(dest)
+    deadline = time.monotonic() + wait_s
+    while True:  # another instance may be making the copy right now: wait for it, never race it
+        try:
+            lock.acquire()
+            break
+        except ProjectLocked:
+            if dest.exists() and not overwrite:
+                return dest
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+    try:
+        if dest.exists():
+            if not overwrite:
+                return dest
+            backups.move_aside(dest, "replaced")
+        if backups.orphaned_sidecars(dest):
+            aside = backups.move_aside(dest, "orphan")
+            log.warning("%s: moved a -wal/-shm left without their database aside (%s*)", dest, aside)
+        staged = dest.with_name(f".{dest.name}.{os.getpid()}.example")
+        try:
+            backups.copy_database(src, staged, immutable=True)
+            try:
+                os.link(staged, dest)  # atomic and never over an existing file
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                if not dest.exists():
+                    os.replace(staged, dest)
+        finally:
+            staged.unlink(missing_ok=True)
+    finally:
+        lock.release()
+    return dest
