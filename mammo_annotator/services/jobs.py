@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import team
+from ..store.engine import DatabaseError
 from .project import Project
 from .training import TrainingOutcome, TrainingRequest, run_training
 
@@ -155,7 +156,10 @@ class TrainingQueue:
         self._notify(job)
         worker_project = None
         try:
-            worker_project = Project(self.project.target)
+            if self.project.read_only:  # another instance holds this project file: it trains, not this one
+                raise DatabaseError(self.project.location, "is open read-only here (another instance holds it); "
+                                                           "retraining is off")
+            worker_project = Project(self.project.target)  # its own engine: connections stay in this thread
             lease = team.JobLease(worker_project, self.holder)
             if not lease.acquire():  # one retraining per project across all machines
                 other = team.running_job(worker_project)
