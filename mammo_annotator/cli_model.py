@@ -114,7 +114,7 @@ def argparse_ns(db: str):
 def cmd_models(args, open_project, progress_bar) -> int:
     from .services.model_history import list_versions
 
-    project = open_project(args)
+    project = open_project(args, read_only=args.activate is None)  # listing works while the app has it open
     if args.activate is not None:
         from .services.training import activate_version
 
