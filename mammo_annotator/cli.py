@@ -31,10 +31,11 @@ def _progress_bar(desc: str):
     return update
 
 
-def _open(args, create: bool = False):
+def _open(args, create: bool = False, read_only: bool = False):
+    """The project of ``--db``; ``read_only`` for commands that only read (they work while an app has it open)."""
     from .services.project import open_project
 
-    return open_project(args.db, create=create)
+    return open_project(args.db, create=create, read_only=read_only)
 
 
 def _print_report(report) -> None:
@@ -108,7 +109,7 @@ def cmd_import_dataset(args) -> int:
 def cmd_info(args) -> int:
     from .services.info import format_info, project_info
 
-    info = project_info(_open(args))
+    info = project_info(_open(args, read_only=True))
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
 
@@ -138,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     def with_db(p, required=True):
-        p.add_argument("--db", required=required, help="project database file (SQLite)")
+        p.add_argument("--db", required=required, help="project: a SQLite file, or a server URL such as "
+                       "postgresql+psycopg://user@host/db (password from PGPASSWORD or ~/.pgpass)")
         return p
 
     p = with_db(sub.add_parser("import", help="import DICOM files/folders or PNG/TIFF images (with a labels CSV)"))
@@ -171,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_screenshot)
 
     _add_model_commands(sub, with_db)
+    from . import cli_backup
+
+    cli_backup.register(sub, with_db)  # backups: list, --check, --now, --restore
     return parser
 
 
@@ -178,6 +183,9 @@ def _add_model_commands(sub, with_db) -> None:
     from . import cli_model
 
     cli_model.register(sub, with_db, _open, _progress_bar)
+    from . import cli_server
+
+    cli_server.register(sub, with_db, _open, _progress_bar)  # migrate, import-dicomweb
 
 
 def main(argv: list[str] | None = None) -> int:
