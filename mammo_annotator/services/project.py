@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ..core.iom import DEFAULT_ALPHA
 from ..core.types import GridSpec
 from ..store import models as model_store
-from ..store.engine import DatabaseError, explain_operational_error, open_database
+from ..store.engine import DatabaseError, NeedsUpgrade, explain_operational_error, open_database
 from ..store.server import display_url, is_url, server_side_folder, sqlite_path_of
 from . import project_guard as guard
 from .events import Events
@@ -99,7 +99,14 @@ class Project:
 
 
 def open_project(path: str | os.PathLike, create: bool = False, read_only: bool = False) -> Project:
-    return Project(path, create=create, read_only=read_only)
+    """``read_only``: for commands that only read; they never write, nor wait for another instance
+    (a project of an older schema is migrated first, unless another instance holds it)."""
+    if read_only:
+        try:
+            return Project(path, read_only=True)
+        except NeedsUpgrade:
+            pass
+    return Project(path, create=create)
 
 
 def example_database() -> Path:

@@ -165,3 +165,23 @@ def copy_example_once(src: Path, dest: Path, overwrite: bool = False, wait_s: fl
     finally:
         lock.release()
     return dest
+
+
+def restore_latest(path: str | os.PathLike, backup: str | os.PathLike | None = None) -> tuple[Path, Path | None]:
+    """Put a backup (default: the newest good one) in place of the project; returns it and where
+    the replaced file went (moved aside, never deleted). Refused while an app instance holds it."""
+    path = Path(path)
+    with ProjectLock(path):
+        chosen = Path(backup) if backup else backups.latest_good_backup(path)
+        if chosen is None:
+            raise DatabaseError(path, "has no good backup to restore")
+        aside = backups.restore_backup(path, chosen)
+    return chosen, aside
+
+
+def backup_now(path: str | os.PathLike, reason: str = "manual") -> Path:
+    """An online backup now (works while the app and other programs use the project)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatabaseError(path, "no such project database")
+    return backups.make_backup(path, reason)

@@ -33,6 +33,10 @@ class DatabaseError(MammoError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class NeedsUpgrade(DatabaseError):
+    """A read-only open met an older schema (reading it needs the migration first)."""
+
+
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -120,7 +124,7 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
             raise DatabaseError(path, f"was written by a newer Mammo Annotator (schema {current}); update the app")
         if current != head:
             if read_only:
-                raise DatabaseError(path, f"needs a schema upgrade ({current} to {head}); open it once for writing")
+                raise NeedsUpgrade(path, f"needs a schema upgrade ({current} to {head}); open it once for writing")
             if before_migrate is not None:
                 before_migrate(current)
             if current is not None:

@@ -1,0 +1,40 @@
+"""The ``backups`` command: list, check, make and restore a project's rolling backups (issue 12)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def cmd_backups(args) -> int:
+    from .services.project_guard import backup_now, restore_latest
+    from .store.backup import check_file, list_backups
+
+    path = Path(args.db)
+    if args.check:
+        problem = check_file(path, full=True, read_only=True)
+        print(f"{path}: integrity {problem}")
+        if problem != "ok":
+            return 1
+    if args.now:
+        print(f"backed up to {backup_now(path)}")
+    if args.restore is not None:
+        chosen, aside = restore_latest(path, args.restore or None)
+        print(f"restored {chosen}" + (f"; the replaced file was moved to {aside}" if aside else ""))
+    if not (args.check or args.now or args.restore is not None):
+        found = list_backups(path)
+        if not found:
+            print(f"{path}: no backups yet (one is made before each schema upgrade and once a day in the app)")
+        for b in found:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(b.stat().st_mtime))
+            print(f"{when}  {b.stat().st_size / 1e6:8.2f} MB  {check_file(b, read_only=True):4s}  {b}")
+    return 0
+
+
+def register(sub, with_db) -> None:
+    p = with_db(sub.add_parser("backups", help="list the project's backups; --check, --now, --restore [FILE]"))
+    p.add_argument("--check", action="store_true", help="full integrity check of the project file")
+    p.add_argument("--now", action="store_true", help="make a backup now (online: the app may keep working)")
+    p.add_argument("--restore", nargs="?", const="", default=None, metavar="FILE",
+                   help="put the newest good backup (or FILE) in place of the project; the old file is kept aside")
+    p.set_defaults(func=cmd_backups)
