@@ -32,6 +32,7 @@ from .project import Project
 StageProgress = Callable[[str, int, int, str], None]  # (stage, done, total, message)
 VAL_FRACTION = 0.2
 WORSE_TOLERANCE = 0.02  # relative validation-loss increase tolerated before a version counts as worse
+ACTIVATION_POLICIES = ("if_better", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class TrainingRequest:
     backbone_steps: int | None = None  # refresh: optimiser steps of the backbone (default 300)
 
     def __post_init__(self) -> None:
+        if self.activate not in ACTIVATION_POLICIES:
+            raise ValueError(f"activate must be one of {', '.join(ACTIVATION_POLICIES)}, got {self.activate!r}")
         if self.backbone not in ("keep", "refresh"):
             raise ValueError(f"backbone must be 'keep' or 'refresh', got {self.backbone!r}")
 
@@ -97,8 +100,16 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     t0 = time.perf_counter()
     backbone_note = "heads only"
     if request.backbone == "refresh":
+        # the backbone never sees the validation patients, or the version comparison is biased
+        base = project_extractor(project)
+        try:
+            ensure_features(project, base, lambda d, t, m: progress("features", d, t, m), cancel)
+        except Cancelled:
+            return TrainingOutcome(None, False, "cancelled", "stopped while computing features",
+                                   seconds=time.perf_counter() - t0)
+        held_out = validation_patients(project, load_dataset(project, base.key))
         done = refresh_backbone(project, request.backbone_mode, request.backbone_steps, request.num_threads,
-                                progress, cancel)
+                                progress, cancel, exclude_patients=held_out)
         if done.state != "done":
             return TrainingOutcome(None, False, "cancelled", f"stopped while refreshing the backbone: {done.message}",
                                    seconds=time.perf_counter() - t0)
@@ -149,7 +160,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
         if active_val is not None and state == "done":
             current_loss = _val_loss(active, active_val)
             metrics["active_val_loss"] = current_loss
-            if metrics["val_loss"] > current_loss * (1 + WORSE_TOLERANCE):
+            if validates_worse(metrics["val_loss"], current_loss):
                 state = "worse"
         elif active is not None:
             backbone_note += "; the active version's features are gone, so it was not compared"
@@ -157,7 +168,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     model.metrics.update(metrics)
     progress("store", 0, 1, "scoring all images")
     scores = score(model, ds, num_threads=request.num_threads)
-    activate = state == "done" if request.activate == "if_better" else request.activate == "always"
+    activate = should_activate(request.activate, state)
     message = {"done": "trained", "worse": "validates worse than the active model: kept, not activated",
                "diverged": f"diverged ({result.message}): kept, not activated"}[state] + f"; {backbone_note}"
     with project.session() as s:
@@ -172,6 +183,20 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     if activate:
         project.events.emit("model_activated", version_id=version)
     return TrainingOutcome(version, activate, state, message, metrics, time.perf_counter() - t0)
+
+
+def validates_worse(val_loss: float, active_loss: float) -> bool:
+    """A new version is worse when its validation loss exceeds the active one's by more than
+    WORSE_TOLERANCE (relative): noise between equally good versions must not block a retrain."""
+    return val_loss > active_loss * (1 + WORSE_TOLERANCE)
+
+
+def should_activate(policy: str, state: str) -> bool:
+    """Policy "if_better" activates only a version that trained to the end and does not validate worse
+    (state "done"); "always" and "never" ignore the state."""
+    if policy == "if_better":
+        return state == "done"
+    return policy == "always"
 
 
 def _on_own_features(project: Project, model: TrainedModel | None, pd: ProjectDataset, idx: np.ndarray):

@@ -84,6 +84,7 @@ def test_cancel_keeps_previous_model(project):
     finally:
         queue.close()
     assert job.state is JobState.STOPPED and active_version(project).id == before
+    assert [v.id for v in list_versions(project)] == [before]  # the stopped job stored no version
 
 
 def test_failing_job_keeps_previous_model(project, monkeypatch):

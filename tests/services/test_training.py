@@ -9,6 +9,7 @@ import pytest
 from mammo_annotator.services import training
 from mammo_annotator.services.model_history import active_version, list_versions
 from mammo_annotator.services.training import TrainingRequest, activate_version, run_training
+from mammo_annotator.store import images as image_store
 from mammo_annotator.store import models as model_store
 from tests.helpers import open_copy, synthetic_project_file
 
@@ -39,7 +40,12 @@ def test_first_training_activates_and_scores_every_image(project):
     assert out.metrics["method"] == "ss_cls_det_rs"  # the synthetic truth contours make it semi-supervised
     with project.session() as s:
         probs = model_store.image_probabilities(s, out.version_id)
-    assert len(probs) == 24 and all(0 <= pm <= 1 and 0 <= pb <= 1 for pm, pb in probs.values())
+    assert len(probs) == 24
+    with project.session() as s:
+        weak = {im.id: im.weak for im in image_store.list_images(s)}
+    malignant = [pm for i, (pm, _) in probs.items() if weak[i].y_m == 1]
+    others = [pm for i, (pm, _) in probs.items() if weak[i].y_m == 0]
+    assert malignant and others and sum(malignant) / len(malignant) > sum(others) / len(others)  # it learned something
     v = active_version(project)
     assert v.id == out.version_id and v.summary["n_local"] > 0 and "val_loss" in v.metrics
     assert v.summary["augment"] == ["flip_lr"]  # flipped-image features were added as training samples
@@ -94,3 +100,38 @@ def test_validation_split_is_patient_wise_and_stable(project):
     run_training(project, TrainingRequest(epochs=5))
     assert set(project.setting("validation_patients")) == val
     assert 0 < len(val) < 6
+
+
+def test_activate_never_stores_without_activating(project):
+    events = []
+    project.events.connect("model_activated", lambda version_id: events.append(version_id))
+    out = run_training(project, TrainingRequest(epochs=5, activate="never"))
+    assert out.state == "done" and not out.activated and events == []
+    assert active_version(project) is None
+    assert [(v.id, v.state, v.is_active) for v in list_versions(project)] == [(out.version_id, "done", False)]
+    with project.session() as s:  # its predictions are stored all the same (for comparison views)
+        assert len(model_store.image_probabilities(s, out.version_id)) == 24
+
+
+def test_activate_always_takes_even_a_worse_version(project, monkeypatch):
+    first = run_training(project, TrainingRequest(epochs=5))
+    monkeypatch.setattr(training, "WORSE_TOLERANCE", -1.0)
+    second = run_training(project, TrainingRequest(epochs=5, seed=1, activate="always"))
+    assert second.state == "worse" and second.activated
+    assert active_version(project).id == second.version_id != first.version_id
+
+
+def test_if_better_around_the_tolerance(project, monkeypatch):
+    """The same seeded run judged against the same active version, with the tolerance just below
+    and just above its validation-loss ratio: worse (kept), then activated."""
+    first = run_training(project, TrainingRequest(epochs=5, num_threads=1))
+    probe = run_training(project, TrainingRequest(epochs=5, seed=1, num_threads=1, activate="never"))
+    ratio = probe.metrics["val_loss"] / probe.metrics["active_val_loss"]
+    assert probe.metrics["active_val_loss"] == pytest.approx(first.metrics["val_loss"])
+    monkeypatch.setattr(training, "WORSE_TOLERANCE", ratio - 1 - 1e-6)
+    below = run_training(project, TrainingRequest(epochs=5, seed=1, num_threads=1))
+    assert below.metrics["val_loss"] == pytest.approx(probe.metrics["val_loss"], rel=1e-9)  # the run is reproducible
+    assert below.state == "worse" and not below.activated and active_version(project).id == first.version_id
+    monkeypatch.setattr(training, "WORSE_TOLERANCE", ratio - 1 + 1e-6)
+    above = run_training(project, TrainingRequest(epochs=5, seed=1, num_threads=1))
+    assert above.state == "done" and above.activated and active_version(project).id == above.version_id
