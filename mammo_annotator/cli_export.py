@@ -42,13 +42,15 @@ def cmd_import_contours(args, open_project, progress_bar) -> int:
     finally:
         bar.close()
     print(report.summary())
+    for path, reason in report.failed:
+        print(f"  FAILED  {path}: {reason}")
     for key in report.unmatched:
         print(f"  not in the project  {key}")
     for key, reason in report.skipped:
         print(f"  skipped  {key}: {reason}")
     for warning in report.warnings:
         print(f"  warning  {warning}")
-    return 0 if report.images or not (report.unmatched or report.skipped) else 1
+    return 0 if report.images or not (report.unmatched or report.skipped or report.failed) else 1
 
 
 def cmd_share_pseudonyms(args, open_project, progress_bar) -> int:

@@ -45,10 +45,12 @@ class ContourImportReport:
     unmatched: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image key, reason)
     warnings: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason): unreadable files
 
     def summary(self) -> str:
-        return (f"{self.contours} contours imported on {self.images} images, {len(self.unmatched)} images not found "
+        text = (f"{self.contours} contours imported on {self.images} images, {len(self.unmatched)} images not found "
                 f"in the project, {len(self.skipped)} skipped")
+        return text + (f", {len(self.failed)} files unreadable" if self.failed else "")
 
 
 def _cls(value: object, path: Path) -> LesionClass:
@@ -120,10 +122,14 @@ def read_contour_file(path: str | os.PathLike) -> tuple[dict, dict[str, Exported
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LabelFileError(path, f"not a readable JSON file ({exc})") from None
-    if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
-        return doc, read_geojson(doc, path)
-    if isinstance(doc, dict) and "images" in doc and "annotations" in doc:
-        return doc.get("info") or {}, read_coco(doc, path)
+    try:
+        if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+            return doc, read_geojson(doc, path)
+        if isinstance(doc, dict) and "images" in doc and "annotations" in doc:
+            header = doc.get("info") or {}
+            return header if isinstance(header, dict) else {}, read_coco(doc, path)
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as exc:  # parses, but wrong types
+        raise LabelFileError(path, f"unexpected structure ({type(exc).__name__}: {exc})") from None
     raise LabelFileError(path, "neither a GeoJSON FeatureCollection nor a COCO file")
 
 
@@ -164,8 +170,16 @@ def import_contours(project: Project, paths: list[str | os.PathLike], replace: b
     matcher = _Matcher(project)
     alpha = project.alpha()
     for path in paths:
-        header, images = read_contour_file(path)
-        if "alpha" in header and float(header["alpha"]) != alpha:
+        try:  # one unreadable file is reported; the other files are still imported
+            header, images = read_contour_file(path)
+        except LabelFileError as exc:
+            report.failed.append((str(path), exc.reason))
+            continue
+        try:
+            other_alpha = "alpha" in header and float(header["alpha"]) != alpha
+        except (TypeError, ValueError):
+            other_alpha = True
+        if other_alpha:
             report.warnings.append(f"{path}: exported with alpha {header['alpha']}, this project uses {alpha}; region labels will differ")
         for k, (key, entry) in enumerate(images.items()):
             check_cancel(cancel)
@@ -175,7 +189,12 @@ def import_contours(project: Project, paths: list[str | os.PathLike], replace: b
                 report.unmatched.append(key)
                 continue
             size = (entry.props.get("image_width") or entry.props.get("width"), entry.props.get("image_height") or entry.props.get("height"))
-            if all(size) and tuple(map(int, size)) != matcher.size[image_id]:
+            try:
+                wrong_size = all(size) and tuple(map(int, size)) != matcher.size[image_id]
+            except (TypeError, ValueError):
+                report.skipped.append((key, f"unreadable image size {size!r}"))
+                continue
+            if wrong_size:
                 report.skipped.append((key, f"size {size[0]}x{size[1]} differs from the project image"))
                 continue
             _apply(project, image_id, entry, replace, alpha, report, key)

@@ -89,6 +89,9 @@ def import_one(project: Project, item: ImportItem, report: ImportReport) -> int 
         report.failed.append((path, getattr(exc, "reason", None) or str(exc)))
     except (OSError, ValueError) as exc:
         report.failed.append((path, f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # a bug or a case nobody foresaw: this file fails, the batch goes on
+        log.exception("unexpected error importing %s", path)
+        report.failed.append((path, f"unexpected error ({type(exc).__name__}: {exc}); details in the log"))
     return None
 
 
@@ -128,7 +131,10 @@ def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: 
         if complete and any(les.cls is LesionClass.MALIGNANT for les in lesions):
             image_store.set_status(s, image_id, AnnotationStatus.CONTOURED)
         relabel_image(s, image_id, alpha)
-    put_cached(sha, loaded.pixels)
+    try:
+        put_cached(sha, loaded.pixels)
+    except OSError as exc:  # the image is stored; its pixels are read from the source file instead
+        report.warnings.append((path, f"pixel cache not written ({exc.strerror or exc}); the source file is read on open"))
     for w in (*meta.warnings, *item.notes):
         report.warnings.append((path, w))
     if not regions:

@@ -13,7 +13,7 @@ from ..core.datasets.csvlabels import load_label_csv
 from ..core.datasets.inbreast import load_inbreast
 from ..core.datasets.minimias import load_minimias
 from ..core.errors import LabelFileError
-from ..core.imageio import sniff_format, sniff_preamble
+from ..core.imageio import sniff_preamble
 from ..core.types import LesionClass, WeakLabel
 from .importing import ImportItem, ImportReport
 
@@ -37,14 +37,14 @@ def find_images(paths: list[Path], report: ImportReport | None = None) -> list[P
         for p in candidates:
             if root.is_dir() and (p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES):
                 continue  # in folders, skip notes, CSVs, XML; a file named explicitly is always tried
-            if root.is_dir():
+            if root.is_dir() and p.suffix == "":
                 try:
-                    if p.suffix == "" and not sniff_preamble(p):
+                    if not sniff_preamble(p):
                         continue  # extension-less files count only with a DICOM preamble
-                    if sniff_format(p) not in ("dicom", "png", "tiff"):
-                        continue
-                except Exception:
+                except OSError:
                     continue
+            # a file named like an image is always tried: if it is empty, corrupt or not what its
+            # name says, the import reports it with the reason instead of skipping it silently
             found.append(p)
     return found
 

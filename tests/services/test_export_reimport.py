@@ -8,7 +8,7 @@ import pytest
 
 from mammo_annotator.core.errors import LabelFileError
 from mammo_annotator.services import export as ex
-from mammo_annotator.services.import_contours import import_contours
+from mammo_annotator.services.import_contours import import_contours, read_contour_file
 from mammo_annotator.services.project import open_project
 from mammo_annotator.store import batches
 from tests.services.export_helpers import add_dicom_image, build_project, write_mg_dicom
@@ -101,8 +101,11 @@ def test_size_mismatch_and_bad_files_are_reported(source, tmp_path):
     report = import_contours(twin, [path])
     assert report.images == 0 and all("size" in reason for _, reason in report.skipped)
     (tmp_path / "bad.json").write_text("{\"hello\": 1}")
+    report = import_contours(twin, [tmp_path / "bad.json", path])  # the bad file fails alone
+    assert [(p, "neither a GeoJSON" in r) for p, r in report.failed] == [(str(tmp_path / "bad.json"), True)]
+    assert report.skipped and all("size" in reason for _, reason in report.skipped)
     with pytest.raises(LabelFileError, match="neither a GeoJSON"):
-        import_contours(twin, [tmp_path / "bad.json"])
+        read_contour_file(tmp_path / "bad.json")
     twin.close()
 
 

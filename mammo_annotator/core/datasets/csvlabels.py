@@ -12,7 +12,6 @@ header, no label column) raises LabelFileError, since no row can be read.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from ..birads import PAPER, BiradsMapping, parse_birads
 from ..errors import LabelFileError
 from ..types import WeakLabel
+from .textfile import csv_rows, read_label_text
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,16 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
                    ) -> tuple[list[LabelRecord], list[LabelFileError]]:
     """Parse a label CSV; returns the good rows and one LabelFileError per bad row."""
     path = Path(path)
-    if not path.is_file():
-        raise LabelFileError(path, "label file not found")
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    text = read_label_text(path)
     if not text.strip():
         raise LabelFileError(path, "the label file is empty")
     first = text.splitlines()[0]
     delimiter = max([",", ";", "\t"], key=first.count)
-    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
-    header = [h.strip().lower() for h in rows[0]]
+    rows = csv_rows(text, path, delimiter)
+    _, head = next(rows)
+    if isinstance(head, LabelFileError):
+        raise head
+    header = [h.strip().lower() for h in head]
     col = {h: i for i, h in enumerate(header)}
     for req in ("image", "patient_id"):
         if req not in col:
@@ -93,7 +94,10 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
         raise LabelFileError(path, "no label column: need 'birads', 'pathology' or both 'y_m' and 'y_b'", 1)
     records: list[LabelRecord] = []
     problems: list[LabelFileError] = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in rows:
+        if isinstance(row, LabelFileError):
+            problems.append(row)
+            continue
         if not any(c.strip() for c in row):
             continue
 
@@ -129,7 +133,7 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
             view = get("view").upper() or None
             if check_files and not img_path.is_file():
                 raise ValueError(f"image file not found: {img_path}")
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:  # OSError: a path the system refuses (too long...)
             problems.append(LabelFileError(path, str(exc), line))
             continue
         records.append(LabelRecord(img_path, pid, weak, birads, pathology, lat, view, line))

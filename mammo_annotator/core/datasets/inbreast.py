@@ -15,7 +15,6 @@ counted in the notes; pass ``point_radius`` to keep them as small circles instea
 
 from __future__ import annotations
 
-import csv
 import plistlib
 import re
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from ..birads import INBREAST, BiradsMapping, parse_birads
 from ..contours import circle_polygon
 from ..errors import LabelFileError
 from ..types import Lesion, LesionClass, Polygon, WeakLabel
+from .textfile import csv_rows, read_label_text
 
 LESION_NAMES = {"mass", "spiculated region", "cluster", "calcification", "calcifications", "distortion",
                 "asymmetry", "assymetry", "espiculated region"}
@@ -51,6 +51,8 @@ class InbreastRecord:
 
 def parse_point(text: str) -> tuple[float, float]:
     """'(123.5, 456.25)' -> (123.5, 456.25)."""
+    if not isinstance(text, str):
+        raise ValueError(f"a point must be a string like '(x, y)', got {type(text).__name__}")
     m = _POINT.search(text)
     if not m:
         raise ValueError(f"not a point: {text!r}")
@@ -69,15 +71,16 @@ def parse_roi_xml(path: Path, lesion_class: LesionClass | None, point_radius: fl
     names: list[str] = []
     notes: list[str] = []
     points_skipped = 0
-    images = plist.get("Images", []) if isinstance(plist, dict) else []
-    for image in images:
-        for roi in image.get("ROIs", []):
+    if not isinstance(plist, dict):
+        raise LabelFileError(path, f"the ROI plist holds a {type(plist).__name__}, not a dictionary with 'Images'")
+    for image in _items(path, plist.get("Images", []), "Images", dict):
+        for roi in _items(path, image.get("ROIs", []), "ROIs", dict):
             name = str(roi.get("Name", "")).strip()
             if name.lower() not in LESION_NAMES:
                 notes.append(f"ROI '{name}' is not a lesion type; skipped")
                 continue
             try:
-                pts = [parse_point(p) for p in roi.get("Point_px", [])]
+                pts = [parse_point(p) for p in _items(path, roi.get("Point_px", []), f"ROI '{name}' Point_px", str)]
             except ValueError as exc:
                 notes.append(f"ROI '{name}': {exc}; skipped")
                 continue
@@ -98,6 +101,16 @@ def parse_roi_xml(path: Path, lesion_class: LesionClass | None, point_radius: fl
     return lesions, names, notes
 
 
+def _items(path: Path, value: object, what: str, kind: type) -> list:
+    """``value`` as a list of ``kind``, or a LabelFileError naming the file and the wrong type."""
+    if not isinstance(value, list):
+        raise LabelFileError(path, f"{what} is a {type(value).__name__}, not a list")
+    wrong = next((v for v in value if not isinstance(v, kind)), None)
+    if wrong is not None:
+        raise LabelFileError(path, f"{what} holds a {type(wrong).__name__} where a {kind.__name__} belongs")
+    return value
+
+
 def _patient_from_dicom_name(name: str, file_name: str) -> str:
     parts = name.split("_")
     return parts[1] if len(parts) > 2 and parts[0] == file_name else file_name
@@ -111,63 +124,68 @@ def load_inbreast(root: str | Path, mapping: BiradsMapping = INBREAST, point_rad
     if csv_path is None:
         raise LabelFileError(root / "INbreast.csv", "INbreast.csv not found under the dataset folder")
     dicoms = {}
-    for p in root.rglob("*.dcm"):
-        dicoms.setdefault(p.name.split("_")[0], p)
+    for p in sorted(root.rglob("*.dcm")):
+        dicoms.setdefault(p.name.split("_")[0], p)  # a folder named like a DICOM fails at import, named
     xmls = {p.stem: p for p in root.rglob("*.xml")}
     records: list[InbreastRecord] = []
     problems: list[LabelFileError] = []
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, delimiter=";")
-        header = [h.strip().lower() for h in next(reader, [])]
-        need = {"laterality": None, "view": None, "acquisition date": None, "file name": None, "acr": None,
-                "bi-rads": None}
-        for key in need:
-            if key not in header:
-                raise LabelFileError(csv_path, f"missing column '{key}' (header: {';'.join(header)})", 1)
-            need[key] = header.index(key)
-        for line, row in enumerate(reader, start=2):
-            if not any(c.strip() for c in row):
-                continue
+    rows = csv_rows(read_label_text(csv_path), csv_path, delimiter=";")
+    _, head = next(rows, (1, []))
+    if isinstance(head, LabelFileError):
+        raise head
+    header = [h.strip().lower() for h in head]
+    need = {"laterality": None, "view": None, "acquisition date": None, "file name": None, "acr": None,
+            "bi-rads": None}
+    for key in need:
+        if key not in header:
+            raise LabelFileError(csv_path, f"missing column '{key}' (header: {';'.join(header)[:200]})", 1)
+        need[key] = header.index(key)
+    for line, row in rows:
+        if isinstance(row, LabelFileError):
+            problems.append(row)
+            continue
+        if not any(c.strip() for c in row):
+            continue
+        try:
+            vals = {k: row[i].strip() for k, i in need.items()}
+        except IndexError:
+            problems.append(LabelFileError(csv_path, f"expected {len(header)} fields, got {len(row)}", line))
+            continue
+        fname = vals["file name"]
+        try:
+            parse_birads(vals["bi-rads"])
+            weak = mapping.weak_label(vals["bi-rads"])
+        except ValueError as exc:
+            problems.append(LabelFileError(csv_path, str(exc), line))
+            continue
+        lat = vals["laterality"].upper()
+        if lat not in ("L", "R"):
+            problems.append(LabelFileError(csv_path, f"laterality {vals['laterality']!r} is not L or R", line))
+            continue
+        dcm = dicoms.get(fname)
+        if dcm is None:
+            problems.append(LabelFileError(csv_path, f"no DICOM named {fname}_*.dcm for this row", line))
+            continue
+        lesion_class = None
+        if weak is not None:
+            lesion_class = LesionClass.MALIGNANT if weak.y_m == 1 else LesionClass.BENIGN
+        lesions: list[Lesion] = []
+        names: list[str] = []
+        notes: list[str] = []
+        if fname in xmls:
             try:
-                vals = {k: row[i].strip() for k, i in need.items()}
-            except IndexError:
-                problems.append(LabelFileError(csv_path, f"expected {len(header)} fields, got {len(row)}", line))
-                continue
-            fname = vals["file name"]
-            try:
-                parse_birads(vals["bi-rads"])
-                weak = mapping.weak_label(vals["bi-rads"])
-            except ValueError as exc:
-                problems.append(LabelFileError(csv_path, str(exc), line))
-                continue
-            lat = vals["laterality"].upper()
-            if lat not in ("L", "R"):
-                problems.append(LabelFileError(csv_path, f"laterality {vals['laterality']!r} is not L or R", line))
-                continue
-            dcm = dicoms.get(fname)
-            if dcm is None:
-                problems.append(LabelFileError(csv_path, f"no DICOM named {fname}_*.dcm for this row", line))
-                continue
-            lesion_class = None
-            if weak is not None:
-                lesion_class = LesionClass.MALIGNANT if weak.y_m == 1 else LesionClass.BENIGN
-            lesions: list[Lesion] = []
-            names: list[str] = []
-            notes: list[str] = []
-            if fname in xmls:
-                try:
-                    lesions, names, notes = parse_roi_xml(xmls[fname], lesion_class, point_radius)
-                except LabelFileError as exc:
-                    problems.append(exc)
-                if weak is None and names == [] and lesion_class is None:
-                    notes.append("image excluded by the BI-RADS mapping; its ROIs are not used")
-            if lesion_class is LesionClass.MALIGNANT and len(lesions) > 1:
-                notes.append(f"{len(lesions)} ROIs all marked malignant from the image BI-RADS; "
-                             "INbreast has no per-lesion pathology")
-            records.append(InbreastRecord(
-                image_path=dcm, file_name=fname, patient_id=_patient_from_dicom_name(dcm.name, fname),
-                laterality=lat, view=vals["view"].upper(), acquisition_date=vals["acquisition date"],
-                acr=vals["acr"], birads=vals["bi-rads"], weak_label=weak, lesions=tuple(lesions),
-                lesion_names=tuple(names), notes=tuple(notes),
-            ))
+                lesions, names, notes = parse_roi_xml(xmls[fname], lesion_class, point_radius)
+            except LabelFileError as exc:
+                problems.append(exc)
+            if weak is None and names == [] and lesion_class is None:
+                notes.append("image excluded by the BI-RADS mapping; its ROIs are not used")
+        if lesion_class is LesionClass.MALIGNANT and len(lesions) > 1:
+            notes.append(f"{len(lesions)} ROIs all marked malignant from the image BI-RADS; "
+                         "INbreast has no per-lesion pathology")
+        records.append(InbreastRecord(
+            image_path=dcm, file_name=fname, patient_id=_patient_from_dicom_name(dcm.name, fname),
+            laterality=lat, view=vals["view"].upper(), acquisition_date=vals["acquisition date"],
+            acr=vals["acr"], birads=vals["bi-rads"], weak_label=weak, lesions=tuple(lesions),
+            lesion_names=tuple(names), notes=tuple(notes),
+        ))
     return records, problems

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..contours import circle_polygon
-from ..errors import LabelFileError
+from ..errors import ImageReadError, LabelFileError
+from ..imageio import png_size
 from ..types import Lesion, LesionClass, WeakLabel
 
 PIXEL_SPACING_MM = 0.2
@@ -57,10 +58,9 @@ class _Row:
 
 
 def _image_height(path: Path) -> int:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return int(img.size[1])
+    """From the PNG header alone (no decoding); raises ImageReadError for a folder, an empty or
+    a corrupt file, so that image alone is reported."""
+    return png_size(path)[1]
 
 
 def parse_info_rows(info_path: Path) -> tuple[dict[str, list[_Row]], list[LabelFileError]]:
@@ -117,7 +117,11 @@ def load_minimias(folder: str | Path) -> tuple[list[MiasRecord], list[LabelFileE
             problems.append(LabelFileError(info, f"{ref}.png has no row in Info.txt; label unknown, skipped"))
             continue
         num = int(ref[3:])
-        height = _image_height(path)
+        try:
+            height = _image_height(path)
+        except ImageReadError as exc:
+            problems.append(LabelFileError(path, f"{exc.reason}; skipped"))
+            continue
         lesions: list[Lesion] = []
         codes: list[str] = []
         unlocated: list[str] = []
