@@ -67,7 +67,29 @@ def test_newer_schema_refused(tmp_path):
         open_database(path)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_open_never_writes(tmp_path):
+    """A read-only open (SQLite's mode=ro URI, which binds root too) reads, refuses every write
+    with the reason, and leaves the file as it was."""
+    from mammo_annotator.services.project import open_project
+
+    path = tmp_path / "p.sqlite"
+    writer = open_project(path, create=True)
+    writer.set_setting("kept", 1)
+    writer.close()
+    before = path.read_bytes()
+    project = open_project(path, read_only=True)
+    try:
+        assert project.read_only and project.setting("kept") == 1
+        with pytest.raises(DatabaseError, match="read-only") as err:
+            project.set_setting("a", 1)
+        assert str(path.name) in str(err.value)
+        assert project.setting("a") is None
+    finally:
+        project.close()
+    assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions (the mode=ro test above covers root)")
 def test_read_only_database_reports_reason(tmp_path):
     from mammo_annotator.services.project import open_project
 
@@ -101,25 +123,43 @@ def test_locked_database_reports_reason(tmp_path, monkeypatch):
     assert project.setting("a") == 2
 
 
-def test_writer_and_reader_in_parallel(tmp_path):
-    """WAL: a long read transaction in one thread does not block writes in another."""
+def test_writer_and_reader_in_parallel(tmp_path, monkeypatch):
+    """WAL: a reader holding an open read transaction neither blocks a writer's commit nor sees
+    it until the reader's transaction ends (without WAL the commit would wait for the reader's
+    lock and fail as "locked" after the busy timeout)."""
+    from mammo_annotator.store import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "BUSY_TIMEOUT_MS", 300)
     engine, Session = open_database(tmp_path / "p.sqlite", create=True)
-    started, done = threading.Event(), threading.Event()
+    holding, written = threading.Event(), threading.Event()
+    seen: list = []
 
     def reader():
-        with Session() as s:
-            s.execute(text("SELECT count(*) FROM images")).scalar()
-            started.set()
-            done.wait(5)
+        raw = engine.raw_connection()
+        try:
+            con = raw.driver_connection
+            con.execute("BEGIN")
+            seen.append(con.execute("SELECT count(*) FROM settings").fetchone()[0])  # the read snapshot starts here
+            holding.set()
+            written.wait(10)
+            seen.append(con.execute("SELECT count(*) FROM settings").fetchone()[0])  # same transaction: old snapshot
+            con.execute("COMMIT")
+            seen.append(con.execute("SELECT count(*) FROM settings").fetchone()[0])
+        finally:
+            raw.close()
 
     t = threading.Thread(target=reader)
     t.start()
-    started.wait(5)
-    with Session() as s:
-        for i in range(20):
-            s.execute(text("INSERT INTO settings(key, value_json) VALUES (:k, '1')"), {"k": f"k{i}"})
-        s.commit()
-    done.set()
-    t.join()
+    try:
+        assert holding.wait(10)
+        with Session() as s:  # while the reader's transaction is open
+            for i in range(20):
+                s.execute(text("INSERT INTO settings(key, value_json) VALUES (:k, '1')"), {"k": f"k{i}"})
+            s.commit()
+    finally:
+        written.set()
+        t.join(10)
+    assert seen == [0, 0, 20]
     with Session() as s:
         assert s.execute(text("SELECT count(*) FROM settings")).scalar() == 20
+    engine.dispose()
