@@ -42,10 +42,26 @@ def default_project_path() -> Path:
     return Path(root) / "example-project.sqlite"
 
 
-def _start_project(db_path: str | None, settings):
-    """The project to open first, or (None, reason)."""
+def ask_restore(parent, exc) -> bool:
+    """Offer the last good backup of a damaged project (issue 12: never lose a project)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    answer = QMessageBox.question(parent, APP, f"{exc}\n\nRestore that backup now? The damaged file is kept beside it.",
+                                  QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+    return answer == QMessageBox.Yes
+
+
+def _start_project(db_path: str | None, settings, restore=None):
+    """The project to open first and a note for the user (opened read-only, restored), or (None, reason).
+
+    This instance takes the project's lock; when another instance holds it, the project opens
+    read-only. A damaged project is never passed over for the example: it is refused with its
+    reason, after ``restore(error)`` was offered its last good backup.
+    """
     from ..core.errors import MammoError
-    from ..services.project import copy_example, open_project
+    from ..services.project import copy_example
+    from ..services.project_guard import open_guarded
+    from ..store.backup import DamagedDatabase
 
     candidates: list[tuple[str, bool]] = []
     if db_path:
@@ -57,17 +73,21 @@ def _start_project(db_path: str | None, settings):
     reasons = []
     for path, create in candidates:
         try:
-            return open_project(path, create=create), None
+            return open_guarded(path, create=create, ask_restore=restore)
+        except DamagedDatabase as exc:
+            return None, str(exc)
         except MammoError as exc:
             reasons.append(str(exc))
     if db_path:
         return None, "; ".join(reasons)
     try:
         dest = copy_example(default_project_path())
-        return open_project(dest), None
+        return open_guarded(dest, ask_restore=restore)
+    except DamagedDatabase as exc:
+        return None, str(exc)
     except MammoError as exc:  # no example shipped: start an empty project instead
         try:
-            return open_project(default_project_path().with_name("project.sqlite"), create=True), None
+            return open_guarded(default_project_path().with_name("project.sqlite"), create=True, ask_restore=restore)
         except MammoError as exc2:
             return None, f"{exc}; {exc2}"
 
@@ -82,9 +102,9 @@ def run_gui(db_path: str | None, annotator: str | None = None) -> int:
     from .main_window import MainWindow
 
     settings = QSettings(ORG, APP)
-    project, reason = _start_project(db_path, settings)
+    project, note = _start_project(db_path, settings, restore=lambda exc: ask_restore(None, exc))
     if project is None:
-        QMessageBox.critical(None, APP, f"Cannot open the project.\n\n{reason}")
+        QMessageBox.critical(None, APP, f"Cannot open the project.\n\n{note}")
         return 1
     settings.setValue("last_project", str(project.path))
     name = annotator or str(settings.value("annotator", "") or "")
@@ -95,6 +115,9 @@ def run_gui(db_path: str | None, annotator: str | None = None) -> int:
     if settings.value("geometry") is not None:
         window.restoreGeometry(settings.value("geometry"))
     window.show()
+    if note:  # opened read-only (another instance holds it) or restored from a backup
+        window.statusBar().showMessage(note)
+        QMessageBox.information(window, APP, note)
     return int(app.exec())
 
 

@@ -7,6 +7,7 @@ window's ``model_activated`` handling swaps the proposals and the worklist.
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime
 
@@ -35,6 +36,7 @@ TIPS = {
     8: "validation AUROC, any finding vs normal images",
     9: "validation loss (L_W + lambda2 L_F) on the project's fixed validation patients",
 }
+log = logging.getLogger(__name__)
 STATE_COLOUR = {"worse": ORANGE, "diverged": VERMILLION}
 
 
@@ -134,12 +136,19 @@ class HistoryPanel(QWidget):
         try:
             versions = model_history.list_versions(self.project)
             points = model_history.annotation_cost_points(self.project, self.cost.current_metric())
-        except MammoError as exc:
-            self.info.setText(f"Cannot read the model history: {exc}")
+        except Exception as exc:  # a driver error or a damaged row: shown here and in the status bar, not only logged
+            log.exception("model history refresh failed")
+            self.show_error(f"Cannot read the model history: {exc if isinstance(exc, MammoError) else f'{type(exc).__name__}: {exc}'}")
             return
         self.set_versions(versions)
         active = next((v.id for v in versions if v.is_active), None)
         self.cost.set_points(points, active)
+
+    def show_error(self, text: str) -> None:
+        self.info.setText(text)
+        window = self.window()
+        if hasattr(window, "statusBar"):
+            window.statusBar().showMessage(text, 30000)
 
     def set_versions(self, versions: list[ModelVersionRecord]) -> None:
         selected = self.selected_id()

@@ -6,6 +6,7 @@ of its own beyond what is on screen.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -218,7 +219,7 @@ class MainWindow(QMainWindow):
         self.project = project
         self.model_ui.attach(project)  # before the bridge: the retrain queue counts an edit first
         self.bridge = EventBridge(project)
-        self.bridge.event.connect(self._on_event)
+        self.bridge.event.connect(self._on_event_shown)
         self.status_db.setText(f"Database: {project.path}")
         self.setWindowTitle(f"Mammo Annotator — {project.path.name}")
         self.set_annotator(self.page.editor.annotator)
@@ -250,18 +251,32 @@ class MainWindow(QMainWindow):
             self._open_path(path, create=True)
 
     def _open_path(self, path: str, create: bool) -> None:
-        try:
-            project = open_project(path, create=create)
+        from ..services.project_guard import open_guarded
+        from .app import ask_restore
+
+        try:  # this instance's lock, or read-only; a damaged file offers its last good backup
+            project, note = open_guarded(path, create=create, ask_restore=lambda exc: ask_restore(self, exc))
         except MammoError as exc:
             show_error(self, "Cannot open project", str(exc))
             return
         self.switch_project(project)
+        if note:
+            self.statusBar().showMessage(note)
+            show_error(self, "Project opened", note)
 
     def refresh_worklist(self) -> None:
         try:
             self.worklist.set_rows(viewing.worklist(self.project))
         except MammoError as exc:
             show_error(self, "Cannot read the worklist", str(exc))
+
+    def _on_event_shown(self, name: str, payload: dict) -> None:
+        """An error while the views refresh is shown in the status bar, not only logged (issue 12)."""
+        try:
+            self._on_event(name, payload)
+        except Exception as exc:
+            logging.getLogger(__name__).exception("refresh after %s failed", name)
+            self.statusBar().showMessage(f"Could not refresh after {name.replace('_', ' ')}: {type(exc).__name__}: {exc}", 30000)
 
     def _on_event(self, name: str, payload: dict) -> None:
         image_id = payload.get("image_id")

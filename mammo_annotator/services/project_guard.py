@@ -185,3 +185,18 @@ def backup_now(path: str | os.PathLike, reason: str = "manual") -> Path:
     if not path.is_file():
         raise DatabaseError(path, "no such project database")
     return backups.make_backup(path, reason)
+
+
+def open_guarded(path: str | os.PathLike, create: bool = False,
+                 ask_restore: Callable[[backups.DamagedDatabase], bool] | None = None) -> tuple["Project", str | None]:
+    """``open_instance``, and for a damaged file the offer of its last good backup: when
+    ``ask_restore(error)`` says yes, the backup replaces it (the damaged file is kept aside)."""
+    try:
+        return open_instance(path, create=create)
+    except backups.DamagedDatabase as exc:
+        if exc.backup is None or ask_restore is None or not ask_restore(exc):
+            raise
+        chosen, aside = restore_latest(path, exc.backup)
+    project, note = open_instance(path)
+    restored = f"Restored the backup {chosen.name}; the damaged file is kept as {aside}."
+    return project, f"{restored} {note}" if note else restored
