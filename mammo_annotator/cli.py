@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_backup
 
     cli_backup.register(sub, with_db)  # backups: list, --check, --now, --restore
+    for name in ("train", "retrain", "evaluate", "learn-features", "gui"):  # the commands that extract features
+        sub.choices[name].add_argument(
+            "--allow-torchscript", action="append", default=[], metavar="PATH",
+            help="allow the project's TorchScript extractor file PATH to run in this session "
+                 "(TorchScript runs code, so a project's setting alone never loads it)")
     return parser
 
 
@@ -196,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
     try:
+        if getattr(args, "allow_torchscript", None):
+            from .services.trusted_code import allow_torchscript
+
+            for path in args.allow_torchscript:
+                allow_torchscript(path)
         return int(args.func(args) or 0)
     except MammoError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ from ..services import viewing
 from ..services.jobs import Job, TrainingQueue
 from ..services.project import Project
 from ..services.training import TrainingRequest
+from .code_consent import confirm_torchscript
 from .job_bridge import JobBridge
 from .training_panel import TrainingPanel, outcome_text
 
@@ -66,6 +67,10 @@ class TrainingController(QObject):
     def attach(self, project: Project) -> None:
         self.shutdown()
         self.project = project
+        try:
+            confirm_torchscript(self.panel, project)  # a project's TorchScript extractor runs only once allowed
+        except (MammoError, OSError):
+            pass  # unreadable setting or file: the training job then reports it
         try:
             auto = project.setting(AUTO_SETTING, DEFAULT_AUTO)
         except MammoError:

@@ -37,6 +37,10 @@ def project_extractor(project: Project) -> FeatureExtractor:
         scales = options.pop("scales", None)
         ext = stored_extractor(project, options.pop("key"))
         return MultiScaleExtractor(ext, scales) if scales and list(scales) != [1] else ext
+    if spec["name"] == "torchscript":  # runs code: only a file the user allowed in this session
+        from .trusted_code import require_allowed
+
+        options["sha256"] = require_allowed(options.get("path"))
     return build_extractor(spec["name"], **options)
 
 

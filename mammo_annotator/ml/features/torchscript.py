@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from pathlib import Path
 
 import torch
@@ -11,14 +13,22 @@ from .cnn import DenseCNNExtractor, WeightsError, file_digest
 
 def torchscript_extractor(path: str | Path, in_channels: int = 1, stride: int | None = None,
                           downsample: int = 2, pool: str = "avg", imagenet_norm: bool = False,
-                          device: str = "cpu") -> DenseCNNExtractor:
+                          device: str = "cpu", sha256: str | None = None) -> DenseCNNExtractor:
     """Load with ``torch.jit.load``; the output channels (and the stride, unless given) are
-    found by one probe pass on a 256 x 256 image."""
+    found by one probe pass on a 256 x 256 image. With ``sha256`` (the digest the user allowed,
+    services.trusted_code) only those exact bytes are loaded, from memory."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: TorchScript file not found")
+    source: object = str(path)
+    if sha256 is not None:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise WeightsError(f"{path}: the file changed since it was allowed (SHA-256 {hashlib.sha256(data).hexdigest()}, "
+                               f"allowed {sha256}); it is not loaded")
+        source = io.BytesIO(data)
     try:
-        module = torch.jit.load(str(path), map_location=device)
+        module = torch.jit.load(source, map_location=device)
     except Exception as exc:
         raise WeightsError(f"{path}: not a TorchScript module ({exc})") from exc
     module.eval()
