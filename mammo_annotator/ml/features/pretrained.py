@@ -27,6 +27,21 @@ POOLS = ("mean", "max", "meanmax")
 SCALES = ("native", "2x", "spacing")
 
 
+_FROZEN: dict[tuple[str, str], torch.nn.Module] = {}
+
+
+def _frozen_net(arch: str, device: torch.device) -> torch.nn.Module:
+    """One folded, frozen network per architecture and device for the whole process: a project
+    builds its extractor often, and it is never trained (fine-tuning copies ``pretrained_lite``)."""
+    key = (arch, str(device))
+    if key not in _FROZEN:
+        net = fused_for_inference(pretrained_lite(arch)).to(device)
+        for p in net.parameters():
+            p.requires_grad_(False)
+        _FROZEN[key] = net
+    return _FROZEN[key]
+
+
 class PretrainedExtractor(FeatureExtractor):
     version = "1"
 
@@ -42,7 +57,7 @@ class PretrainedExtractor(FeatureExtractor):
             raise ValueError(f"stages must be among 1..7, got {stages!r}")
         self.pool, self.scale, self.target_spacing_mm = pool, scale, float(target_spacing_mm)
         self.device = resolve_device(device)
-        self.net = fused_for_inference(pretrained_lite(arch)).to(self.device)
+        self.net = _frozen_net(arch, self.device)
         self.digest = weights_digest(arch)
         taps = "".join(str(s) for s in self.spec.stages)
         sc = f"spacing{self.target_spacing_mm:g}" if scale == "spacing" else scale

