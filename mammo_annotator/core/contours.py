@@ -151,3 +151,32 @@ def rasterize(polygon: Polygon, height: int, width: int) -> np.ndarray:
     inside = Path(polygon.as_array()).contains_points(centres)
     mask[r0:r1, c0:c1] = inside.reshape(r1 - r0, c1 - c0)
     return mask
+
+
+def outer_outline(points: np.ndarray | list) -> tuple[np.ndarray, bool]:
+    """A drawn outline that crosses itself, turned into its outer outline (both lobes of a
+    figure of eight, holes filled); returns (points, whether it was changed).
+
+    ``check_contour`` refuses a self-crossing that falls apart into pieces, because for an
+    imported contour the intent is unknown; a reader drawing a lesion means the area inside
+    the stroke, so the drawing tools repair it here before saving.
+    """
+    arr = np.asarray(points, dtype=float).reshape(-1, 2)
+    if len(arr) < 3:
+        return arr, False
+    geom = ShapelyPolygon(arr)
+    if geom.is_valid:
+        return arr, False
+    fixed = shapely.make_valid(geom)
+    pieces = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, ShapelyPolygon) and g.area > 0]
+    if not pieces:
+        return arr, False
+    merged = shapely.unary_union(pieces)
+    if not isinstance(merged, ShapelyPolygon):  # lobes that touch at the crossing: close the gap
+        x0, y0, x1, y1 = merged.bounds
+        r = 0.01 * float(np.hypot(x1 - x0, y1 - y0)) or 0.5
+        merged = merged.buffer(r).buffer(-r).simplify(r / 2)
+    if not isinstance(merged, ShapelyPolygon) or merged.is_empty:
+        merged = shapely.MultiPoint(arr).convex_hull
+    out = np.asarray(ShapelyPolygon(merged.exterior).exterior.coords)[:-1]
+    return out, True

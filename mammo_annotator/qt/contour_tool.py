@@ -25,7 +25,17 @@ class Tool(str, enum.Enum):
     NAVIGATE = "Navigate"
     POLYGON = "Polygon"
     FREEHAND = "Freehand"
+    ELLIPSE = "Ellipse"
+    RULER = "Ruler"
     EDIT = "Edit"
+
+
+class Markers(pg.ScatterPlotItem):
+    """Vertex markers that never take a click (pyqtgraph's scatter would swallow the click on the
+    first vertex that closes a polygon)."""
+
+    def mouseClickEvent(self, ev) -> None:
+        ev.ignore()
 
 
 class _DrawingTool(QObject):
@@ -37,24 +47,41 @@ class _DrawingTool(QObject):
         super().__init__()
         self.view = view
         self.points: list[tuple[float, float]] = []
-        self.preview = pg.PlotCurveItem(pen=pg.mkPen(CONTOUR_COLOURS["M"], width=1.5, style=Qt.DashLine))
-        self.preview.setZValue(50)
-        view.vb.addItem(self.preview, ignoreBounds=True)
         self.colour = CONTOUR_COLOURS["M"]
+        self.preview = pg.PlotCurveItem()
+        self.closing = pg.PlotCurveItem()  # the segment that will close the outline, back to the first vertex
+        self.markers = Markers(size=7, pxMode=True)
+        for z, item in enumerate((self.closing, self.preview, self.markers)):
+            item.setZValue(50 + z)
+            view.vb.addItem(item, ignoreBounds=True)
+        self.set_colour(self.colour)
 
     def set_colour(self, colour: str) -> None:
         self.colour = colour
-        self.preview.setPen(pg.mkPen(colour, width=1.5, style=Qt.DashLine))
+        self.preview.setPen(pg.mkPen(colour, width=1.5))
+        self.closing.setPen(pg.mkPen(colour, width=1, style=Qt.DotLine))
+        self.markers.setPen(pg.mkPen("#000000", width=1))
+        self.markers.setBrush(pg.mkBrush(colour))
+
+    show_markers = True
 
     def _redraw(self, cursor: QPointF | None = None) -> None:
         pts = list(self.points)
         if cursor is not None and pts:
             pts.append((cursor.x(), cursor.y()))
         if not pts:
-            self.preview.setData([], [])
+            for item in (self.preview, self.closing):
+                item.setData([], [])
+            self.markers.setData([], [])
             return
         a = np.asarray(pts, dtype=float)
         self.preview.setData(a[:, 0], a[:, 1])
+        if len(a) >= 3:
+            self.closing.setData([a[-1, 0], a[0, 0]], [a[-1, 1], a[0, 1]])
+        else:
+            self.closing.setData([], [])
+        v = np.asarray(self.points, dtype=float) if self.show_markers and self.points else np.zeros((0, 2))
+        self.markers.setData(v[:, 0], v[:, 1])
 
     def cancel(self) -> None:
         self.points = []
@@ -76,7 +103,8 @@ class _DrawingTool(QObject):
 
     def detach(self) -> None:
         self.cancel()
-        self.view.vb.removeItem(self.preview)
+        for item in (self.preview, self.closing, self.markers):
+            self.view.vb.removeItem(item)
 
     # ToolHandler defaults
     def click(self, pos, ev) -> bool:
@@ -126,6 +154,8 @@ class PolygonTool(_DrawingTool):
 class FreehandTool(_DrawingTool):
     """Press, drag along the lesion border, release: the outline closes itself."""
 
+    show_markers = False  # hundreds of points: the stroke and its closing segment say enough
+
     def drag(self, pos, ev) -> bool:
         if ev.isStart():
             self.points = []
@@ -163,8 +193,31 @@ def simplify(points: list[tuple[float, float]], tolerance: float, max_points: in
     return [(float(x), float(y)) for x, y in out[:-1]]
 
 
+class _Outline(QGraphicsPathItem):
+    """A plain contour outline; in Edit mode a click on it (or inside it) selects it."""
+
+    def __init__(self, path: QPainterPath, on_click=None) -> None:
+        super().__init__(path)
+        self.on_click = on_click
+        self.setAcceptedMouseButtons(Qt.LeftButton if on_click else Qt.NoButton)
+
+    def mouseClickEvent(self, ev) -> None:  # pyqtgraph's scene delivers clicks here
+        if self.on_click is not None and ev.button() == Qt.LeftButton:
+            ev.accept()
+            self.on_click()
+
+
+def _path(pts: np.ndarray) -> QPainterPath:
+    path = QPainterPath(QPointF(*pts[0]))
+    for x, y in pts[1:]:
+        path.lineTo(x, y)
+    path.closeSubpath()
+    return path
+
+
 class ContourLayer(QObject):
-    """The image's contours: plain outlines, or editable ROIs (vertices, move, select) in Edit."""
+    """The image's contours: plain outlines; in Edit mode one selected contour at a time is an
+    editable ROI (vertices, move) drawn thick with a dark halo, the others thin and clickable."""
 
     edited = Signal(int, object)  # annotation id, new (n, 2) points
     selectionChanged = Signal(object)  # annotation id or None
@@ -174,6 +227,7 @@ class ContourLayer(QObject):
         self.view = view
         self.records: list[AnnotationRecord] = []
         self.items: dict[int, object] = {}
+        self.halo: QGraphicsPathItem | None = None
         self.editable = False
         self.selected: int | None = None
         self.visible = True
@@ -182,62 +236,75 @@ class ContourLayer(QObject):
         self.records = list(records)
         if self.selected not in {r.id for r in self.records}:
             self.selected = None
+            if self.editable and self.records:
+                self.selected = self.records[-1].id
         self._rebuild()
 
     def set_editable(self, on: bool) -> None:
         self.editable = bool(on)
+        if self.editable and self.selected is None and self.records:
+            self.selected = self.records[-1].id  # the latest contour: what one edits most often
+            self.selectionChanged.emit(self.selected)
         self._rebuild()
 
     def set_visible(self, on: bool) -> None:
         self.visible = bool(on)
-        for item in self.items.values():
+        for item in self._all_items():
             item.setVisible(self.visible)
 
     def select(self, annotation_id: int | None) -> None:
+        if annotation_id == self.selected:
+            return
         self.selected = annotation_id
-        self._restyle()
+        self._rebuild()
         self.selectionChanged.emit(annotation_id)
+
+    def record(self, annotation_id: int | None) -> AnnotationRecord | None:
+        return next((r for r in self.records if r.id == annotation_id), None)
 
     def _pen(self, rec: AnnotationRecord) -> QPen:
         colour = QColor(CONTOUR_COLOURS.get(rec.cls.value, "#ffffff"))
-        pen = QPen(colour, 3.0 if rec.id == self.selected else 2.0)
+        chosen = rec.id == self.selected
+        if self.editable and not chosen:
+            colour.setAlpha(170)
+        pen = QPen(colour, 3.5 if chosen else (1.5 if self.editable else 2.0))
         pen.setCosmetic(True)
         return pen
 
+    def _all_items(self) -> list:
+        return list(self.items.values()) + ([self.halo] if self.halo is not None else [])
+
     def _clear(self) -> None:
-        for item in self.items.values():
+        for item in self._all_items():
             self.view.vb.removeItem(item)
         self.items = {}
+        self.halo = None
 
     def _rebuild(self) -> None:
         self._clear()
         for rec in self.records:
             pts = rec.polygon.as_array()
-            if self.editable:
+            if self.editable and rec.id == self.selected:
                 item = pg.PolyLineROI(pts.tolist(), closed=True, movable=True, pen=self._pen(rec))
-                item.setAcceptedMouseButtons(Qt.LeftButton)  # a click selects it
+                item.setAcceptedMouseButtons(Qt.LeftButton)
                 item.sigRegionChangeFinished.connect(lambda roi, aid=rec.id: self._on_roi_finished(aid, roi))
                 item.sigClicked.connect(lambda _roi, _ev, aid=rec.id: self.select(aid))
+                self.halo = QGraphicsPathItem(_path(pts))  # a dark rim: the selection reads on bright tissue
+                halo_pen = QPen(QColor(0, 0, 0, 200), 7.0)
+                halo_pen.setCosmetic(True)
+                self.halo.setPen(halo_pen)
+                self.halo.setZValue(39)
+                self.halo.setVisible(self.visible)
+                self.view.vb.addItem(self.halo, ignoreBounds=True)
+                halo = self.halo
+                item.sigRegionChanged.connect(lambda roi, h=halo: h.setPath(_path(roi_points(roi))))
             else:
-                path = QPainterPath(QPointF(*pts[0]))
-                for x, y in pts[1:]:
-                    path.lineTo(x, y)
-                path.closeSubpath()
-                item = QGraphicsPathItem(path)
+                item = _Outline(_path(pts), (lambda aid=rec.id: self.select(aid)) if self.editable else None)
                 item.setPen(self._pen(rec))
-                item.setAcceptedMouseButtons(Qt.NoButton)
             item.setZValue(40)
             item.setVisible(self.visible)
             self.view.vb.addItem(item, ignoreBounds=True)
             self.items[rec.id] = item
-
-    def _restyle(self) -> None:
-        for rec in self.records:
-            item = self.items.get(rec.id)
-            if isinstance(item, pg.ROI):
-                item.setPen(self._pen(rec))
-            elif item is not None:
-                item.setPen(self._pen(rec))
 
     def _on_roi_finished(self, annotation_id: int, roi) -> None:
         self.selected = annotation_id

@@ -18,8 +18,10 @@ from ..core.types import LesionClass
 from ..services import viewing
 from ..services.pixels import load_pixels
 from ..services.project import Project
+from ..core.contours import outer_outline
 from .contour_tool import ContourLayer, FreehandTool, PolygonTool, Tool
 from .image_view import MammoView, display_presets
+from .measure_tools import EllipseTool, RulerTool
 from .proposals import ProposalsOverlay
 from .region_overlay import RegionOverlay
 from .theme import CONTOUR_COLOURS
@@ -30,6 +32,8 @@ class ImagePage(QObject):
     """Controller of the single-image canvas (the view is ``self.view``)."""
 
     bundleChanged = Signal(object)  # ImageBundle or None
+    imageOpened = Signal(int)  # a different image is on screen (not a reload)
+    annotated = Signal(str)  # "contour" (a malignant contour saved) | "no_malignant": the image is done
     toolChanged = Signal(str)
     message = Signal(str)  # transient status-bar text
     error = Signal(str, str)  # title, text: shown by the window
@@ -75,9 +79,17 @@ class ImagePage(QObject):
         self.image_id = image_id
         if not (same and keep_view and self.view.pixels is not None):
             self.view.set_image(pixels, display_presets(pixels, bundle.record), fit=True)
+        if not same:
+            self.set_class(LesionClass.MALIGNANT)  # a class carried over from the last image invites mislabelling
+            self.contours.selected = None
+            if isinstance(self._handler, RulerTool):
+                self._handler.cancel()
+                self._handler.spacing = bundle.record.pixel_spacing_mm
         self._show_bundle(bundle)
         self.undo_group.setActiveStack(self._stack(image_id))
         self.last_open_ms = (time.perf_counter() - t0) * 1000
+        if not same:
+            self.imageOpened.emit(image_id)
         return True
 
     def reload(self) -> None:
@@ -127,9 +139,16 @@ class ImagePage(QObject):
             self._handler = PolygonTool(self.view)
         elif tool is Tool.FREEHAND:
             self._handler = FreehandTool(self.view)
+        elif tool is Tool.ELLIPSE:
+            self._handler = EllipseTool(self.view)
+        elif tool is Tool.RULER:
+            self._handler = RulerTool(self.view, self.bundle.record.pixel_spacing_mm if self.bundle else None)
+            self._handler.measured.connect(lambda v, u: self.message.emit(f"Length {v:.1f} mm" if u == "mm" else
+                                                                          f"Length {v:.0f} px (no pixel spacing)"))
         if self._handler is not None:
             self._handler.set_colour(CONTOUR_COLOURS[self.cls.value])
-            self._handler.completed.connect(self._on_outline)
+            if hasattr(self._handler, "completed"):
+                self._handler.completed.connect(self._on_outline)
         self.view.set_tool(self._handler)
         self.contours.set_editable(tool is Tool.EDIT)
         self.toolChanged.emit(tool.value)
@@ -150,6 +169,9 @@ class ImagePage(QObject):
         if self._handler is not None and self._handler.drawing:
             self._handler.cancel()
             return True
+        if isinstance(self._handler, RulerTool) and self._handler.text_value:
+            self._handler.cancel()  # Escape clears the ruler
+            return True
         return False
 
     def undo_last_point(self) -> None:
@@ -163,10 +185,28 @@ class ImagePage(QObject):
     def _on_outline(self, points: np.ndarray) -> None:
         if self.image_id is None:
             return
+        points, repaired = outer_outline(points)  # a stroke that crosses itself: the area it surrounds
         result = self.editor.add(self.image_id, points, self.cls)
         if result is not None:
             self._push(AddContourCommand(self.editor, self.image_id, result.annotation_id, self.cls))
-            self.message.emit(f"{'Malignant' if self.cls is LesionClass.MALIGNANT else 'Benign'} contour saved")
+            what = "Malignant" if self.cls is LesionClass.MALIGNANT else "Benign"
+            self.message.emit(f"{what} contour saved" + (" (it crossed itself: stored as its outer outline)" if repaired else ""))
+            if self.cls is LesionClass.MALIGNANT:
+                self.annotated.emit("contour")
+
+    def centre_on(self, annotation_id: int) -> None:
+        """Select a contour and bring it to the middle of the canvas (zoomed out to show it whole)."""
+        rec = self._record(annotation_id)
+        if rec is None:
+            return
+        self.contours.select(annotation_id)
+        x0, y0, x1, y1 = rec.polygon.bounds
+        (vx0, vx1), (vy0, vy1) = self.view.vb.viewRange()
+        w, h = max(vx1 - vx0, (x1 - x0) * 1.5), max(vy1 - vy0, (y1 - y0) * 1.5)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        self.view.vb.setRange(xRange=(cx - w / 2, cx + w / 2), yRange=(cy - h / 2, cy + h / 2), padding=0)
+        (vx0, vx1), (vy0, vy1) = self.view.vb.viewRange()  # the locked aspect may have widened one axis
+        self.view.vb.translateBy(x=cx - (vx0 + vx1) / 2, y=cy - (vy0 + vy1) / 2)
 
     def _record(self, annotation_id: int):
         for rec in self.bundle.contours if self.bundle else []:
@@ -188,7 +228,8 @@ class ImagePage(QObject):
         if np.allclose(new.as_array(), rec.polygon.as_array()) if len(new.points) == len(rec.polygon.points) else False:
             return
         if self.editor.edit(self.image_id, annotation_id, points=new) is not None:
-            self._push(EditContourCommand(self.editor, self.image_id, annotation_id, (rec.polygon, rec.cls), (new, None)))
+            self._push(EditContourCommand(self.editor, self.image_id, annotation_id, (rec.polygon, rec.cls), (new, None),
+                                          text=f"edit the outline of a {'malignant' if rec.cls is LesionClass.MALIGNANT else 'benign'} contour"))
             self.message.emit("Contour updated")
         else:
             self.reload()  # put the outline back where the database has it
@@ -196,26 +237,30 @@ class ImagePage(QObject):
     def delete_selected(self) -> None:
         aid = self.contours.selected
         if aid is None or self.image_id is None:
-            self.message.emit("Select a contour first (Edit tool, click it)")
+            self.message.emit("Select a contour first (Edit tool or the Contours list)")
             return
+        rec = self._record(aid)
+        what = f"delete {'malignant' if rec is not None and rec.cls is LesionClass.MALIGNANT else 'benign'} contour"
         if self.editor.delete(self.image_id, aid) is not None:
-            self._push(DeleteContourCommand(self.editor, self.image_id, aid))
+            self._push(DeleteContourCommand(self.editor, self.image_id, aid, text=what))
 
     def toggle_selected_class(self) -> None:
         rec = self._record(self.contours.selected) if self.contours.selected else None
         if rec is None or self.image_id is None:
-            self.message.emit("Select a contour first (Edit tool, click it)")
+            self.message.emit("Select a contour first (Edit tool or the Contours list)")
             return
         new = LesionClass.BENIGN if rec.cls is LesionClass.MALIGNANT else LesionClass.MALIGNANT
         if self.editor.edit(self.image_id, rec.id, cls=new) is not None:
             self._push(EditContourCommand(self.editor, self.image_id, rec.id, (rec.polygon, rec.cls), (None, new),
-                                          text="change contour class"))
+                                          text=f"change a contour to {'benign' if new is LesionClass.BENIGN else 'malignant'}"))
 
     def set_no_malignant(self, confirmed: bool) -> None:
         if self.image_id is None:
             return
         if self.editor.no_malignant(self.image_id, confirmed) is not None:
             self._push(NoMalignantCommand(self.editor, self.image_id, confirmed))
+            if confirmed:
+                self.annotated.emit("no_malignant")
         else:
             self.reload()
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QTransform
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from ..core.windowing import Window, window_presets
 from .theme import VIEW_BACKGROUND
@@ -82,6 +82,35 @@ class MammoView(pg.GraphicsView):
         self.vb.sigRangeChanged.connect(lambda *_: self._update_lod())
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.StrongFocus)  # shortcuts and keys work on the image without a click
+        self.corners: dict[str, QLabel] = {}
+        for corner in ("top", "bottom"):
+            label = QLabel(self)
+            label.setObjectName("canvasText")
+            label.setTextFormat(Qt.RichText)
+            label.setAttribute(Qt.WA_TransparentForMouseEvents)
+            label.hide()
+            self.corners[corner] = label
+
+    # corner text (essential overlays: image, window, marks legend) -----------------------
+    def set_corner_text(self, corner: str, html: str) -> None:
+        label = self.corners[corner]
+        label.setText(html)
+        label.setVisible(bool(html))
+        self._place_corners()
+
+    def _place_corners(self) -> None:
+        for corner, label in getattr(self, "corners", {}).items():  # pyqtgraph resizes during __init__
+            if label.isHidden():  # isVisible() is False for every child until the window is shown
+                continue
+            label.setMaximumWidth(max(120, self.width() - 16))
+            label.adjustSize()
+            y = 8 if corner == "top" else self.height() - label.height() - 8
+            label.move(8, max(0, y))
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        self._place_corners()
 
     # image ---------------------------------------------------------------------------
     def set_image(self, pixels: np.ndarray, presets: dict[str, Window] | None = None, fit: bool = True) -> None:

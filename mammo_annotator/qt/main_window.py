@@ -9,19 +9,24 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QScrollArea, QStackedWidget
+from PySide6.QtWidgets import (
+    QDockWidget, QFileDialog, QLabel, QMainWindow, QScrollArea, QStackedWidget, QTabWidget, QToolBar,
+)
 
 from ..core.errors import MammoError
-from ..services import viewing
+from ..services import cad, viewing
 from ..services.project import Project, open_project
+from .annotation_list import AnnotationList
+from .cad_panel import CadPanel
 from .contour_tool import Tool
 from .dialogs import ask_annotator, show_error
 from .events_bridge import EventBridge
 from .hanging import FourViewWidget
 from .image_page import ImagePage
 from .importer import ImportController
+from .layout import ReadingMode, restore_layout, save_layout
 from .model_ui import ModelUI
 from .side_panel import SidePanel
 from .worklist import WorklistPanel
@@ -37,7 +42,8 @@ def export_dialog_class():
     return ExportDialog
 
 
-TOOL_KEYS = {Tool.NAVIGATE: "V", Tool.POLYGON: "P", Tool.FREEHAND: "F", Tool.EDIT: "E"}
+TOOL_KEYS = {Tool.NAVIGATE: "V", Tool.POLYGON: "P", Tool.FREEHAND: "F", Tool.ELLIPSE: "O", Tool.RULER: "R",
+             Tool.EDIT: "E"}
 
 
 class MainWindow(QMainWindow):
@@ -54,34 +60,51 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.center)
         self.worklist = WorklistPanel()
         self.side = SidePanel()
+        self.cad = CadPanel()
+        self.contour_list = AnnotationList()
         self.model_ui = ModelUI(self)
+        self.reading = ReadingMode(self)
+        self._operating: dict[int, dict[str, cad.OperatingPoint]] = {}  # model version -> thresholds
+        self._since: dict[int, int] = {}  # model version -> images annotated since (cleared on edits)
+        self._marks_model: int | None = None
         self._docks()
         self._status_bar()
         self.importer = ImportController(self)
         self._actions()
         self._connect()
+        self._restore_view_settings()
         self.bridge: EventBridge | None = None
-        self._attach(project)
         self.resize(1600, 1000)
+        self._attach(project)
+        self._layout_restored = restore_layout(self, self.settings, self.page.editor.annotator)
 
     # layout ---------------------------------------------------------------------------------
     def _docks(self) -> None:
+        """Worklist | image | reading tabs; the model's docks wait, closed, at the bottom: the image first."""
         left = QDockWidget("Worklist", self)
         left.setObjectName("worklistDock")
         left.setWidget(self.worklist)
-        left.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        left.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable)
         self.addDockWidget(Qt.LeftDockWidgetArea, left)
-        scroll = QScrollArea()
-        scroll.setWidget(self.side)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.NoFrame)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for widget, title in ((self.side, "Reading"), (self.cad, "Marks"), (self.contour_list, "Contours")):
+            scroll = QScrollArea()
+            scroll.setWidget(widget)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+            self.tabs.addTab(scroll, title)
         right = QDockWidget("Reading", self)
         right.setObjectName("sideDock")
-        right.setWidget(scroll)
-        right.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        right.setWidget(self.tabs)
+        right.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable)
         self.addDockWidget(Qt.RightDockWidgetArea, right)
-        self.resizeDocks([left, right], [470, 320], Qt.Horizontal)
+        self.resizeDocks([left, right], [380, 320], Qt.Horizontal)
         self.docks = (left, right, *self.model_ui.add_docks(left))
+
+    def toolbars(self) -> list[QToolBar]:
+        return self.findChildren(QToolBar)
 
     def _status_bar(self) -> None:
         bar = self.statusBar()
@@ -114,6 +137,7 @@ class MainWindow(QMainWindow):
         if tip:
             action.setStatusTip(tip)
         menu.addAction(action)
+        self.addAction(action)  # shortcuts keep working when the menu bar is hidden (reading mode)
         return action
 
     def _actions(self) -> None:
@@ -139,8 +163,8 @@ class MainWindow(QMainWindow):
         self.redo_action = self._act(e, "&Redo", self.undo_group.redo, [QKeySequence.Redo, QKeySequence("Ctrl+Y")])
         self.undo_group.canUndoChanged.connect(self.undo_action.setEnabled)
         self.undo_group.canRedoChanged.connect(self.redo_action.setEnabled)
-        self.undo_group.undoTextChanged.connect(lambda t: self.undo_action.setStatusTip(f"Undo {t}"))
-        self.undo_group.redoTextChanged.connect(lambda t: self.redo_action.setStatusTip(f"Redo {t}"))
+        self.undo_group.undoTextChanged.connect(lambda t: self._undo_text(self.undo_action, "Undo", t))
+        self.undo_group.redoTextChanged.connect(lambda t: self._undo_text(self.redo_action, "Redo", t))
         self.undo_action.setEnabled(False)
         self.redo_action.setEnabled(False)
         e.addSeparator()
@@ -161,7 +185,7 @@ class MainWindow(QMainWindow):
         t.addSeparator()
         self._act(t, "Close outline", self.page.finish_drawing, ["Return", "Enter"])
         self._act(t, "Remove last point", self.page.undo_last_point, "Backspace")
-        self._act(t, "Cancel outline", self.page.cancel_drawing, "Escape")
+        self._act(t, "Cancel outline / leave reading mode", self._escape, "Escape")
         self._act(t, "Malignant class", lambda: self.side.cls_m.setChecked(True), "1")
         self._act(t, "Benign class", lambda: self.side.cls_b.setChecked(True), "2")
 
@@ -171,14 +195,18 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         self._act(v, "&Fit to window", self.fit, ["Home", "0"])
         self.four_action = self._act(v, "Four-view &hanging", self.show_four, "H", checkable=True)
+        self.reading_action = self._act(v, "&Reading mode (image only, full screen)", self.reading.toggle, "F11",
+                                        tip="Only the image or the four views; F11 or Esc returns")
         self.invert_action = self._act(v, "&Invert", self.side.invert.setChecked, "I", checkable=True)
-        self.proposals_action = self._act(v, "Model &proposals", self.toggle_proposals, "T", checkable=True, checked=True)
-        self._act(v, "Region &labels", self.side.show_regions.setChecked, "L", checkable=True, checked=True)
-        self._act(v, "Heat &map of d_M", self.side.heat.setChecked, "M", checkable=True)
+        self.proposals_action = self._act(v, "CAD &marks", self.toggle_proposals, "T", checkable=True, checked=True)
+        self.regions_action = self._act(v, "Region &labels", self.side.show_regions.setChecked, "L", checkable=True,
+                                        checked=True)
+        self.heat_action = self._act(v, "&Heat map instead of marks", self._set_heat, "M", checkable=True)
         self.wl_menu = v.addMenu("&Window / level")
         self.wl_actions = [self._act(self.wl_menu, f"Preset {i}", lambda i=i: self._preset(i - 1), f"F{i}") for i in range(1, 5)]
 
-        tb = self.addToolBar("Tools")
+        tb = QToolBar("Tools", self)
+        self.addToolBar(tb)
         tb.setObjectName("toolbar")
         tb.setMovable(False)
         for tool in Tool:
@@ -189,6 +217,8 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         for a in (self.four_action, self.invert_action, self.proposals_action):
             tb.addAction(a)
+        self.reading_action.setIconText("Reading mode")
+        tb.addAction(self.reading_action)
         self.model_ui.add_actions(self._act, mb, v, tb)
         for action in self.findChildren(QAction):  # shortcuts in tooltips: discoverable
             if action.shortcut().toString():
@@ -201,7 +231,7 @@ class MainWindow(QMainWindow):
         p.bundleChanged.connect(self._on_bundle)
         p.toolChanged.connect(lambda name: self.status_tool.setText(f"Tool: {name}"))
         p.message.connect(lambda text: self.statusBar().showMessage(text, 4000))
-        p.error.connect(lambda title, text: show_error(self, title, text))
+        p.error.connect(lambda title, text: self.error(title, text))
         p.view.cursorMoved.connect(self._on_cursor)
         p.view.windowChanged.connect(s.show_window)
         s.classChanged.connect(p.set_class)
@@ -209,14 +239,27 @@ class MainWindow(QMainWindow):
         s.presetChosen.connect(p.view.apply_preset)
         s.invertToggled.connect(self._set_invert)
         s.regionsToggled.connect(p.regions.set_visible)
+        s.regionsToggled.connect(self.regions_action.setChecked)
         s.regionOpacityChanged.connect(p.regions.set_opacity)
-        s.proposalsChanged.connect(lambda d: p.proposals.configure(**d))
+        s.regionOpacityChanged.connect(lambda a: self.settings.setValue("view/region_opacity", int(round(a * 100))))
+        s.regionStyleChanged.connect(p.regions.set_style)
+        s.regionStyleChanged.connect(lambda st: self.settings.setValue("view/region_style", st))
+        s.autoAdvanceToggled.connect(lambda on: self.settings.setValue("annotate/auto_advance", bool(on)))
+        self.cad.proposalsChanged.connect(lambda d: p.proposals.configure(**d))
+        self.cad.proposalsChanged.connect(lambda d: self.heat_action.setChecked(d["mode"] == "heat"))
+        self.cad.resetRequested.connect(self._reset_thresholds)
+        self.contour_list.selected.connect(self._on_list_selection)
+        self.contour_list.deleteRequested.connect(p.delete_selected)
+        p.contours.selectionChanged.connect(self.contour_list.select)
+        p.imageOpened.connect(self._on_image_opened)
+        p.annotated.connect(self._on_annotated)
 
     # project --------------------------------------------------------------------------------
     def _attach(self, project: Project) -> None:
         if self.bridge is not None:
             self.bridge.detach()
         self.project = project
+        self._operating, self._since, self._marks_model = {}, {}, None
         self.model_ui.attach(project)  # before the bridge: the retrain queue counts an edit first
         self.bridge = EventBridge(project)
         self.bridge.event.connect(self._on_event_shown)
@@ -282,11 +325,14 @@ class MainWindow(QMainWindow):
         image_id = payload.get("image_id")
         self.model_ui.on_event(name, payload)
         if name in ("annotations_changed", "image_changed"):
+            self._since.clear()
             if image_id == self.page.image_id:
                 self.page.reload()
             self.refresh_worklist()
         elif name in ("images_imported", "model_activated", "model_added"):
             self.refresh_worklist()
+            if name in ("model_activated", "model_added"):
+                self._since.clear()
             if name == "model_activated":
                 self.page.reload()
 
@@ -300,6 +346,9 @@ class MainWindow(QMainWindow):
 
     # annotator ------------------------------------------------------------------------------
     def set_annotator(self, name: str) -> None:
+        if name != self.page.editor.annotator and self.isVisible():
+            save_layout(self, self.settings, self.page.editor.annotator)
+            restore_layout(self, self.settings, name)
         self.page.editor.annotator = name
         self.status_annotator.setText(f"Annotator: {name}")
 
@@ -326,6 +375,99 @@ class MainWindow(QMainWindow):
             names = list(v.presets)
             action.setText(f"{names[i]}" if i < len(names) else f"Preset {i + 1}")
             action.setEnabled(i < len(names))
+        model = bundle.model if bundle is not None else None
+        if model is not None and model.id != self._marks_model:
+            self._marks_model = model.id
+            self.cad.set_operating_points(self._thresholds(model.id))  # a threshold belongs to its model
+        since = self._annotated_since(model.id) if model is not None else None
+        self.page.proposals.configure(since=since)
+        self.cad.show_bundle(bundle, since)
+        spacing = bundle.record.pixel_spacing_mm if bundle is not None else None
+        self.contour_list.set_contours(bundle.contours if bundle is not None else [], spacing, self.page.contours.selected)
+        self._corner_info(bundle)
+
+    def _corner_info(self, bundle) -> None:
+        """The canvas's top-left line: who and which view, the window; what a reader needs in reading mode."""
+        v = self.page.view
+        if bundle is None:
+            v.set_corner_text("top", "")
+            return
+        r = bundle.record
+        wl = f" · W/L {v.window.width:.0f}/{v.window.center:.0f} ({v.window.name})" if v.window is not None else ""
+        v.set_corner_text("top", f"<b>{r.patient_key}</b> {r.laterality or '?'}-{r.view or '?'}{wl}")
+
+    def _thresholds(self, version_id: int) -> dict[str, cad.OperatingPoint]:
+        if version_id not in self._operating:
+            try:
+                self._operating[version_id] = {c: cad.operating_point(self.project, version_id, c) for c in ("M", "B")}
+            except MammoError as exc:
+                self.statusBar().showMessage(f"Validation thresholds unavailable ({exc}); using the default", 6000)
+                self._operating[version_id] = {c: cad.OperatingPoint(c, cad.DEFAULT_THRESHOLD, "default") for c in ("M", "B")}
+        return self._operating[version_id]
+
+    def _annotated_since(self, version_id: int) -> int | None:
+        if version_id not in self._since:
+            try:
+                self._since[version_id] = cad.annotated_since(self.project, version_id)
+            except MammoError:
+                return None
+        return self._since[version_id]
+
+    def _reset_thresholds(self) -> None:
+        if self._marks_model is not None:
+            self.cad.set_operating_points(self._thresholds(self._marks_model))
+
+    def _on_list_selection(self, annotation_id) -> None:
+        if annotation_id is not None:
+            self.page.centre_on(int(annotation_id))
+            self.page.view.setFocus()  # Delete and C act on it straight away
+
+    def _on_image_opened(self, image_id: int) -> None:
+        """A new image: the class is back to Malignant, the keyboard on the image."""
+        self.side.cls_m.setChecked(True)
+        self.page.view.setFocus()
+
+    def _on_annotated(self, what: str) -> None:
+        if self.side.auto_advance.isChecked():
+            QTimer.singleShot(0, self.model_ui.next_image)
+        elif what == "no_malignant":
+            self.statusBar().showMessage("Confirmed: no malignant finding. Shift+N opens the next suggested image", 6000)
+
+    def _undo_text(self, action: QAction, verb: str, text: str) -> None:
+        action.setText(f"&{verb} {text}" if text else f"&{verb}")
+        action.setToolTip(f"{verb} {text}  ({action.shortcut().toString()})" if text else verb)
+        action.setStatusTip(f"{verb} {text}" if text else "")
+
+    def _set_heat(self, on: bool) -> None:
+        self.cad.set_mode("heat" if on else "marks")
+
+    def _escape(self) -> None:
+        if not self.page.cancel_drawing() and self.reading.active:
+            self.reading.leave()
+
+    def error(self, title: str, text: str) -> None:
+        """A warning; when it closes, the keyboard goes back to the image."""
+        box = show_error(self, title, text)
+        box.finished.connect(lambda *_: self.page.view.setFocus())
+
+    def _restore_view_settings(self) -> None:
+        s = self.settings
+        self.side.region_opacity.setValue(int(s.value("view/region_opacity", 40)))
+        style = str(s.value("view/region_style", "outline"))
+        self.side.region_style.setCurrentIndex(max(0, self.side.region_style.findData(style)))
+        self.page.regions.set_style(self.side.region_style.currentData())
+        self.page.regions.set_opacity(self.side.region_opacity.value() / 100)
+        auto = s.value("annotate/auto_advance", False)
+        self.side.auto_advance.setChecked(auto in (True, "true", "1", 1))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._layout_restored:  # first start: side panels as narrow as their text allows
+            self._layout_restored = True
+            left, right = self.docks[0], self.docks[1]
+            self.resizeDocks([left, right], [max(330, min(420, int(self.width() * 0.22))),
+                                             max(300, min(360, int(self.width() * 0.2)))], Qt.Horizontal)
+        QTimer.singleShot(0, self.page.view.setFocus)  # shortcuts work from the start, without a click
 
     def _preset(self, i: int) -> None:
         names = list(self.page.view.presets)
@@ -367,8 +509,9 @@ class MainWindow(QMainWindow):
         if not self.importer.shutdown() or not self.model_ui.shutdown():
             event.ignore()
             return
+        self.reading.leave()
         self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("state", self.saveState())
+        save_layout(self, self.settings, self.page.editor.annotator)
         if self.bridge is not None:
             self.bridge.detach()
         super().closeEvent(event)

@@ -48,25 +48,36 @@ class ModelUI(QObject):
         worklist_dock.raise_()
         self.training_dock = _dock(w, "Training", "trainingDock", self.training_panel)
         self.history_dock = _dock(w, "Model history", "historyDock", self.history)
+        # tabs at the bottom, closed at first: the image gets the height (View > Training opens them)
         w.addDockWidget(Qt.BottomDockWidgetArea, self.training_dock)
-        w.splitDockWidget(self.training_dock, self.history_dock, Qt.Horizontal)
-        w.resizeDocks([self.training_dock, self.history_dock], [480, 1100], Qt.Horizontal)
-        w.resizeDocks([self.training_dock], [270], Qt.Vertical)
+        w.tabifyDockWidget(self.training_dock, self.history_dock)
+        w.resizeDocks([self.training_dock], [260], Qt.Vertical)
+        self.training_dock.hide()
+        self.history_dock.hide()
         return [self.next_dock, self.training_dock, self.history_dock]
+
+    def show_model_docks(self, which: QDockWidget | None = None) -> None:
+        """Open the bottom tabs (Training, Model history), ``which`` in front."""
+        for dock in (self.training_dock, self.history_dock):
+            dock.show()
+        (which or self.training_dock).raise_()
 
     def add_actions(self, act, menubar, view_menu, toolbar) -> None:
         """``act`` is the window's action factory (text, slot, shortcut, ...)."""
         m = menubar.addMenu("&Model")
-        self.retrain_action = act(m, "&Retrain now", self.training.retrain, "Ctrl+R",
+        self.retrain_action = act(m, "&Retrain now", self._retrain, "Ctrl+R",
                                   tip="Train a new model version in the background")
         self.stop_action = act(m, "&Stop training", self.training.stop, "Ctrl+.")
         m.addSeparator()
         self.next_action = act(m, "&Next suggested image", self.next_image, "Shift+N",
                                tip="Open the top image of the active-learning queue")
         self.use_action = act(m, "&Use the selected version", self.history._use)
+        m.addSeparator()
+        act(m, "Show &training and model history", lambda: self.show_model_docks(), "Ctrl+Shift+M")
         view_menu.addSeparator()
-        for dock in (self.training_dock, self.history_dock, self.next_dock):
-            view_menu.addAction(dock.toggleViewAction())
+        panels = view_menu.addMenu("&Panels")
+        for dock in self.window.docks:
+            panels.addAction(dock.toggleViewAction())
         toolbar.addSeparator()
         toolbar.addAction(self.next_action)
         toolbar.addAction(self.retrain_action)
@@ -97,6 +108,10 @@ class ModelUI(QObject):
             show_error(self.window, "Cannot switch model", str(exc))
             return
         self.window.statusBar().showMessage(f"Model v{version_id} is now active", 6000)
+
+    def _retrain(self) -> None:
+        self.show_model_docks(self.training_dock)
+        self.training.retrain()
 
     def next_image(self) -> int | None:
         return self.suggestions.request_next(self.window.page.image_id)

@@ -1,7 +1,9 @@
 """Region labels over the image: what the model learns from the contours (M / BN / ignored).
 
 Drawn as one translucent RGBA image at low resolution (each grid window paints its central
-cell), not a thousand rectangles, so it costs nothing to pan and zoom.
+cell), not a thousand rectangles, so it costs nothing to pan and zoom. The default style draws
+only the outlines of the labelled areas, so tissue and the lesion margin stay visible; "tint"
+fills them lightly.
 """
 
 from __future__ import annotations
@@ -15,13 +17,29 @@ from ..services.viewing import LABEL_CODES, label_map
 from .theme import REGION_COLOURS
 
 
-def _lut(alpha: float) -> np.ndarray:
+OUTLINE, TINT = "outline", "tint"
+
+
+def _lut(alpha: float, outline: bool = False) -> np.ndarray:
     lut = np.zeros((256, 4), dtype=np.uint8)
     for name, code in LABEL_CODES.items():
         c = QColor(REGION_COLOURS[name])
-        a = alpha * (0.35 if name == "BN" else 1.0)  # BN covers the breast: keep it faint
+        a = min(1.0, 2 * alpha) if outline else alpha * (0.35 if name == "BN" else 1.0)  # BN covers the breast: faint
         lut[code] = (c.red(), c.green(), c.blue(), int(round(255 * a)))
     return lut
+
+
+def edges(codes: np.ndarray) -> np.ndarray:
+    """The label map with only the cells on a boundary between two labels (or the unlabelled
+    background) kept: the outlines of the M, BN and ignored areas."""
+    out = np.zeros_like(codes)
+    edge = np.zeros(codes.shape, dtype=bool)
+    edge[:-1, :] |= codes[:-1, :] != codes[1:, :]
+    edge[1:, :] |= codes[1:, :] != codes[:-1, :]
+    edge[:, :-1] |= codes[:, :-1] != codes[:, 1:]
+    edge[:, 1:] |= codes[:, 1:] != codes[:, :-1]
+    out[edge] = codes[edge]
+    return out
 
 
 class RegionOverlay:
@@ -33,6 +51,7 @@ class RegionOverlay:
         self.item.setZValue(10)
         view.vb.addItem(self.item, ignoreBounds=True)
         self.alpha = 0.40
+        self.style = OUTLINE
         self.counts: dict[str, int] = {}
         self._codes: np.ndarray | None = None
 
@@ -54,11 +73,18 @@ class RegionOverlay:
 
     def _paint(self) -> None:
         if self._codes is not None:
-            rgba = _lut(self.alpha)[self._codes]
+            outline = self.style == OUTLINE
+            rgba = _lut(self.alpha, outline)[edges(self._codes) if outline else self._codes]
             self.item.setImage(rgba, levels=None, autoLevels=False)
 
     def set_opacity(self, alpha: float) -> None:
         self.alpha = float(alpha)
+        self._paint()
+
+    def set_style(self, style: str) -> None:
+        if style not in (OUTLINE, TINT):
+            raise ValueError(f"region style must be {OUTLINE!r} or {TINT!r}, got {style!r}")
+        self.style = style
         self._paint()
 
     def set_visible(self, on: bool) -> None:

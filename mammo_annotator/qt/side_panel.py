@@ -18,14 +18,20 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from ..core.types import LesionClass
 from ..services.viewing import ImageBundle
-from .theme import CONTOUR_COLOURS, PROPOSAL_COLOURS, REGION_COLOURS
+from .theme import CONTOUR_COLOURS, REGION_COLOURS
+
+WEAK_TEXT = {"M": "malignant", "B": "benign", "MB": "malignant + benign", "N": "normal", "unknown": "unknown"}
+ASSUMPTION = ("One malignant contour makes every window it does not touch \u201cbenign or normal\u201d (BN): "
+              "outline all malignant findings of the image.")
+ASSUMPTION_TIP = ("How the contours become training targets for the model's windows: M, the window lies mostly "
+                  "inside a malignant contour; BN (benign or normal), it touches no malignant contour; ignored, "
+                  "partly inside. The method assumes that all malignant findings of an annotated image are outlined.")
 
 
 def _swatch(colour: str, text: str) -> QLabel:
@@ -48,7 +54,8 @@ class SidePanel(QWidget):
     invertToggled = Signal(bool)
     regionsToggled = Signal(bool)
     regionOpacityChanged = Signal(float)
-    proposalsChanged = Signal(dict)  # settings for ProposalsOverlay.configure
+    regionStyleChanged = Signal(str)  # "outline" | "tint"
+    autoAdvanceToggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,8 +65,8 @@ class SidePanel(QWidget):
         lay.setSpacing(4)
         lay.addWidget(self._image_box())
         lay.addWidget(self._annotation_box())
+        lay.addWidget(self._regions_box())
         lay.addWidget(self._display_box())
-        lay.addWidget(self._model_box())
         lay.addStretch(1)
 
     # sections -------------------------------------------------------------------------------
@@ -69,11 +76,15 @@ class SidePanel(QWidget):
         form.setLabelAlignment(Qt.AlignRight)
         form.setHorizontalSpacing(10)
         form.setVerticalSpacing(3)
-        self.info = {k: QLabel("—") for k in ("patient", "view", "weak", "status", "size")}
+        self.info = {k: QLabel("—") for k in ("patient", "view", "weak", "status", "size", "spacing")}
+        names = {"weak": "Label", "size": "Pixels"}
         for key, label in self.info.items():
             label.setObjectName("value")
+            label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-            form.addRow(QLabel(key.capitalize()), label)
+            form.addRow(QLabel(names.get(key, key.capitalize())), label)
+        self.info["weak"].setToolTip("The image-level label from the report or dataset (what the model learns "
+                                     "from every image, with or without a contour)")
         return box
 
     def _annotation_box(self) -> QGroupBox:
@@ -99,19 +110,35 @@ class SidePanel(QWidget):
         self.no_malignant.setToolTip("Mark the image as checked with nothing malignant to contour (N)")
         self.no_malignant.clicked.connect(self.noMalignantClicked.emit)
         v.addWidget(self.no_malignant)
+        self.auto_advance = QCheckBox("Auto-advance to the next image")
+        self.auto_advance.setToolTip("After 'no malignant finding' or a finished malignant contour, open the next "
+                                     "image of the 'Annotate next' queue by itself")
+        self.auto_advance.toggled.connect(self.autoAdvanceToggled.emit)
+        v.addWidget(self.auto_advance)
         self.contour_count = QLabel("No contours")
         self.contour_count.setObjectName("muted")
         v.addWidget(self.contour_count)
-        self.show_regions = QCheckBox("Region labels (training targets)")
+        return box
+
+    def _regions_box(self) -> QGroupBox:
+        box = QGroupBox("Region labels")
+        v = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.show_regions = QCheckBox("Show")
         self.show_regions.setChecked(True)
-        self.show_regions.setToolTip("Regions coloured by the IoM rule: M (IoM >= alpha with a malignant contour), "
-                                     "BN (no malignant contour touches it), ignored (in between)")
+        self.show_regions.setToolTip("The training targets the contours give the model's 224-pixel windows (L)")
         self.show_regions.toggled.connect(self.regionsToggled.emit)
-        v.addWidget(self.show_regions)
+        self.region_style = QComboBox()
+        self.region_style.addItem("Outlines", "outline")
+        self.region_style.addItem("Light tint", "tint")
+        self.region_style.currentIndexChanged.connect(lambda _i: self.regionStyleChanged.emit(self.region_style.currentData()))
+        row.addWidget(self.show_regions)
+        row.addWidget(self.region_style, 1)
+        v.addLayout(row)
         legend = QGridLayout()
         self.region_counts = {}
-        for i, (name, text) in enumerate((("M", "M"), ("BN", "BN"), ("ignored", "ignored"))):
-            lab = _swatch(REGION_COLOURS[name], text)
+        for i, name in enumerate(("M", "BN", "ignored")):
+            lab = _swatch(REGION_COLOURS[name], name)
             self.region_counts[name] = lab
             legend.addWidget(lab, 0, i)
         v.addLayout(legend)
@@ -121,6 +148,11 @@ class SidePanel(QWidget):
         row.addWidget(QLabel("Opacity"))
         row.addWidget(self.region_opacity, 1)
         v.addLayout(row)
+        note = QLabel(ASSUMPTION)
+        note.setToolTip(ASSUMPTION_TIP)
+        note.setObjectName("muted")
+        note.setWordWrap(True)
+        v.addWidget(note)
         return box
 
     def _display_box(self) -> QGroupBox:
@@ -138,69 +170,6 @@ class SidePanel(QWidget):
         form.addRow("", self.invert)
         return box
 
-    def _model_box(self) -> QGroupBox:
-        box = QGroupBox("Model proposals")
-        v = QVBoxLayout(box)
-        self.model_name = QLabel("No active model")
-        self.model_name.setObjectName("value")
-        self.model_name.setWordWrap(True)
-        self.image_probs = QLabel("")
-        self.image_probs.setObjectName("muted")
-        v.addWidget(self.model_name)
-        v.addWidget(self.image_probs)
-        row = QHBoxLayout()
-        self.show_m = QCheckBox("Malignant")
-        self.show_b = QCheckBox("Benign")
-        for cb, cls in ((self.show_m, "M"), (self.show_b, "B")):
-            cb.setChecked(True)
-            cb.setStyleSheet(f"color: {PROPOSAL_COLOURS[cls]};")
-            cb.toggled.connect(self._emit_proposals)
-            row.addWidget(cb)
-        row.addStretch(1)
-        v.addLayout(row)
-        grid = QGridLayout()
-        grid.setColumnStretch(1, 1)
-        self.top_k = QSpinBox()
-        self.top_k.setRange(1, 20)
-        self.top_k.setValue(3)
-        self.top_k.setMaximumWidth(70)
-        self.top_k.valueChanged.connect(self._emit_proposals)
-        grid.addWidget(QLabel("Top k"), 0, 0)
-        grid.addWidget(self.top_k, 0, 1, 1, 2)
-        self.threshold = _slider(0, 100, 0)
-        self.threshold.setToolTip("Hide boxes whose d_c is below this fraction of the image's highest d_c")
-        self.threshold_value = QLabel("0%")
-        self.threshold_value.setMinimumWidth(34)
-        self.threshold.valueChanged.connect(self._emit_proposals)
-        grid.addWidget(QLabel("d_c ≥"), 1, 0)
-        grid.addWidget(self.threshold, 1, 1)
-        grid.addWidget(self.threshold_value, 1, 2)
-        self.heat = QCheckBox("Heat map of d_M")
-        self.heat.toggled.connect(self._emit_proposals)
-        grid.addWidget(self.heat, 2, 0, 1, 3)
-        legend = QLabel("Box label: p_cls(c|r) · detection share p_det(r|c)")
-        legend.setObjectName("muted")
-        legend.setWordWrap(True)
-        legend.setToolTip("Boxes are ranked by d_c = p_cls(c|r) · p_det(r|c). p_det is a softmax over all the image's "
-                          "regions, so d_c is small; the label shows the classification probability and the region's "
-                          "share of the detection branch. The threshold is relative to the image's highest d_c.")
-        self.heat_opacity = _slider(5, 100, 50)
-        self.heat_opacity.valueChanged.connect(self._emit_proposals)
-        grid.addWidget(QLabel("Opacity"), 3, 0)
-        grid.addWidget(self.heat_opacity, 3, 1, 1, 2)
-        v.addLayout(grid)
-        v.addWidget(legend)
-        return box
-
-    def _emit_proposals(self, *_args) -> None:
-        t = self.threshold.value() / 100
-        self.threshold_value.setText(f"{self.threshold.value()}%")
-        self.proposalsChanged.emit({
-            "show": {"M": self.show_m.isChecked(), "B": self.show_b.isChecked()},
-            "k": self.top_k.value(), "threshold": t,
-            "heat_visible": self.heat.isChecked(), "heat_opacity": self.heat_opacity.value() / 100,
-        })
-
     # updates ------------------------------------------------------------------------------
     def show_bundle(self, b: ImageBundle | None, region_counts: dict[str, int] | None = None) -> None:
         if b is None:
@@ -210,12 +179,12 @@ class SidePanel(QWidget):
         r = b.record
         self.info["patient"].setText(r.patient_key)
         self.info["view"].setText(f"{r.laterality or '?'}-{r.view or '?'}")
-        weak = r.weak.name + (f"  (BI-RADS {r.birads})" if r.birads else "") + (f"  {r.pathology}" if r.pathology else "")
+        weak = WEAK_TEXT.get(r.weak.name, r.weak.name) + (f"  (BI-RADS {r.birads})" if r.birads else "") + (f"  {r.pathology}" if r.pathology else "")
         self.info["weak"].setText(weak)
         self.info["status"].setText({"not_annotated": "not annotated", "contoured": "contours drawn",
                                      "no_malignant": "no malignant finding (confirmed)"}[r.status.value])
-        spacing = f", {r.mean_spacing_mm:.3f} mm" if r.mean_spacing_mm else ""
-        self.info["size"].setText(f"{r.width} × {r.height}, {r.bits_stored}-bit{spacing}")
+        self.info["size"].setText(f"{r.width} × {r.height}, {r.bits_stored}-bit")
+        self.info["spacing"].setText(f"{r.mean_spacing_mm:.3f} mm" if r.mean_spacing_mm else "unknown (sizes in px)")
         self.no_malignant.blockSignals(True)
         self.no_malignant.setChecked(r.status.value == "no_malignant")
         self.no_malignant.blockSignals(False)
@@ -226,18 +195,6 @@ class SidePanel(QWidget):
         for name, lab in self.region_counts.items():
             colour = REGION_COLOURS[name]
             lab.setText(f'<span style="color:{colour}; font-size:13pt;">■</span> {name} {counts.get(name, 0)}')
-        if b.model:
-            trained = b.model.created_at.strftime("%Y-%m-%d %H:%M")
-            self.model_name.setText(f"Model v{b.model.id} · {b.model.name}")
-            self.model_name.setToolTip(f"active model version {b.model.id}, trained {trained} ({b.model.state})")
-        else:
-            self.model_name.setText("No active model")
-            self.model_name.setToolTip("")
-        if b.prediction is not None:
-            self.image_probs.setText(f"p(M) = {b.prediction.p_m:.2f}    p(B) = {b.prediction.p_b:.2f}    "
-                                     f"(by v{b.prediction.model_version_id})")
-        else:
-            self.image_probs.setText("not scored by this model" if b.model else "train a model to see proposals")
 
     def set_presets(self, names: list[str], current: str) -> None:
         self.presets.blockSignals(True)

@@ -3,6 +3,7 @@ stays distinguishable for the common colour-vision deficiencies."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 from PySide6.QtGui import QColor, QPalette
@@ -23,6 +24,18 @@ PROPOSAL_COLOURS = {"M": VERMILLION, "B": SKY_BLUE}
 CONTOUR_COLOURS = {"M": YELLOW, "B": BLUISH_GREEN}
 REGION_COLOURS = {"M": VERMILLION, "BN": BLUE, "ignored": "#A0A0A0"}
 VIEW_BACKGROUND = "#000000"
+
+
+DATE_FORMAT = "%Y-%m-%d %H:%M"  # the one date format of the app
+
+
+def local_time(when: datetime | None) -> str:
+    """A stored time (UTC; naive from SQLite) in the reader's time zone, in the app's one format."""
+    if when is None:
+        return "—"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone().strftime(DATE_FORMAT)
 
 
 def style_sheet() -> str:

@@ -126,8 +126,8 @@ class EditContourCommand(_EditCommand):
 
 
 class DeleteContourCommand(_EditCommand):
-    def __init__(self, editor, image_id: int, annotation_id: int) -> None:
-        super().__init__(editor, image_id, "delete contour")
+    def __init__(self, editor, image_id: int, annotation_id: int, text: str = "delete contour") -> None:
+        super().__init__(editor, image_id, text)
         self.annotation_id = annotation_id
 
     def _undo(self):

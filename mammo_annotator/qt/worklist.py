@@ -12,8 +12,9 @@ from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeader
 
 from ..services.viewing import WorklistRow
 
-COLUMNS = ("Patient", "View", "Weak", "Status", "Cont.", "p(M)", "p(B)")
-STATUS_TEXT = {"not_annotated": "to do", "contoured": "contoured", "no_malignant": "no malig."}
+COLUMNS = ("Patient", "View", "Label", "Status", "p(M)", "p(B)")
+STATUS_TEXT = {"not_annotated": "to do", "contoured": "outlined", "no_malignant": "no finding"}
+WEAK_TEXT = {"unknown": "?"}
 STATUS_COLOUR = {"not_annotated": "#8b8f96", "contoured": "#F0E442", "no_malignant": "#009E73"}
 WEAK_COLOUR = {"M": "#E8805A", "MB": "#E8805A", "B": "#7fc4ec"}
 
@@ -45,7 +46,10 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.DisplayRole and orientation == Qt.Horizontal:
             return COLUMNS[section]
         if role == Qt.ToolTipRole and orientation == Qt.Horizontal:
-            return {5: "active model's p(y_M = 1 | x)", 6: "active model's p(y_B = 1 | x)", 4: "live contours"}.get(section)
+            return {2: "image-level label: M malignant, B benign, N normal, ? unknown",
+                    3: "to do / outlined (number of contours) / no malignant finding confirmed",
+                    4: "active model's probability that the image shows a malignant finding",
+                    5: "active model's probability that the image shows a benign finding"}.get(section)
         return None
 
     def data(self, index, role=Qt.DisplayRole):
@@ -54,10 +58,10 @@ class WorklistModel(QAbstractTableModel):
         r = self.rows[index.row()]
         c = index.column()
         if role == Qt.DisplayRole:
-            return (r.patient, r.side, r.weak, STATUS_TEXT.get(r.status, r.status), str(r.n_contours or ""),
-                    _prob(r.p_m), _prob(r.p_b))[c]
+            status = STATUS_TEXT.get(r.status, r.status) + (f" ({r.n_contours})" if r.n_contours else "")
+            return (r.patient, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m), _prob(r.p_b))[c]
         if role == Qt.UserRole:  # sort key
-            return (r.patient, r.side, r.weak, r.status, r.n_contours,
+            return (r.patient, r.side, r.weak, f"{r.status}:{r.n_contours:05d}",
                     -1.0 if r.p_m is None else r.p_m, -1.0 if r.p_b is None else r.p_b)[c]
         if role == Qt.UserRole + 1:
             return r.image_id
@@ -141,12 +145,9 @@ class WorklistPanel(QWidget):
         head = self.table.horizontalHeader()
         head.setStretchLastSection(False)
         head.setMinimumSectionSize(30)
-        head.setSectionResizeMode(0, QHeaderView.Stretch)
-        for col, width in enumerate((0, 62, 50, 82, 46, 50, 50)):
-            if col:
-                head.setSectionResizeMode(col, QHeaderView.Fixed)
-                head.resizeSection(col, width)
+        head.setSectionResizeMode(QHeaderView.ResizeToContents)  # no column cut ("unk…")
         head.setHighlightSections(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
         filters = QHBoxLayout()
         filters.setSpacing(4)
         filters.addWidget(self.status)

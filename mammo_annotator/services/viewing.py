@@ -182,14 +182,15 @@ def top_proposals(pred: PredictionRecord | None, boxes: np.ndarray | None, cls: 
 
 
 def score_map(pred: PredictionRecord | None, boxes: np.ndarray | None, height: int, width: int,
-              cls: str = "M", max_side: int = 512) -> tuple[np.ndarray, float] | None:
-    """A low-resolution heat map of d_c (max over the regions covering each cell) and its scale.
+              cls: str = "M", max_side: int = 512, column: int | None = None) -> tuple[np.ndarray, float] | None:
+    """A low-resolution heat map of d_c, or of another score ``column`` such as ``COL_P_M`` (max
+    over the regions covering each cell), and its scale.
 
     Returns (map, scale) where one map pixel covers ``scale`` image pixels; None without a prediction.
     """
     if pred is None or boxes is None or len(boxes) == 0:
         return None
-    col = COL_D_M if cls == "M" else COL_D_B
+    col = column if column is not None else (COL_D_M if cls == "M" else COL_D_B)
     scores = np.asarray(pred.region_scores[:, col], dtype=np.float32)
     scale = max(1.0, max(height, width) / max_side)
     h, w = int(np.ceil(height / scale)), int(np.ceil(width / scale))

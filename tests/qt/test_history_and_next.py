@@ -34,14 +34,14 @@ def test_history_lists_versions_and_use_this_version_switches_proposals(trained_
     xs, ys = hist.cost.scatter.getData()
     assert sorted(xs.tolist()) == sorted(float(p[1]) for p in pts) and len(pts) == 2
     before = w.page.bundle.prediction
-    assert before.model_version_id == 2 and "v2" in w.side.image_probs.text()
+    assert before.model_version_id == 2 and "v2" in w.cad.image_probs.text()
     hist.table.selectRow(_row_of(hist, 1))
     assert hist.use.isEnabled()
     QTest.mouseClick(hist.use, Qt.LeftButton)
     assert active_version(trained_project).id == 1
     qtbot.waitUntil(lambda: w.page.bundle.prediction.model_version_id == 1)
     assert not np.allclose(w.page.bundle.prediction.region_scores, before.region_scores)
-    assert "v1" in w.side.model_name.text() and "v1" in w.side.image_probs.text()
+    assert "v1" in w.cad.model_name.text() and "v1" in w.cad.image_probs.text()
     assert all("model v1" in item.toolTip() for item in w.page.proposals.items)
     assert hist.versions[_row_of(hist, 1)].is_active and not hist.use.isEnabled()
     rows = {r.image_id: r.p_m for r in viewing.worklist(trained_project)}

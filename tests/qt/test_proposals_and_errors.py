@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from mammo_annotator.core.types import LesionClass, Polygon
 from mammo_annotator.services import annotations as ann_service
-from mammo_annotator.services import viewing
+from mammo_annotator.services import cad, viewing
 from mammo_annotator.services.pixels import cache_dir
 
 from .conftest import click
@@ -28,32 +28,71 @@ def _messages(window) -> list[str]:
     return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]
 
 
-def test_proposals_drawn_with_threshold_toggles_and_heat_map(window, project, qtbot):
+def test_marks_only_above_the_operating_threshold_ranked_by_d(window, project, qtbot):
     window.worklist.select_image(_lcc(project))
-    overlay = window.page.proposals
-    assert "demo-v1" in window.side.model_name.text()
-    assert "p(M) = " in window.side.image_probs.text()
+    overlay, panel = window.page.proposals, window.cad
+    assert "demo-v1" in panel.model_name.text()
+    assert "p(M) = " in panel.image_probs.text()
+    pred = window.page.bundle.prediction
+    assert pred.p_m > 0.5 > pred.p_b  # the demo model: L-CC malignant, not benign
+    # no validation patients in the demo project: the documented default threshold applies
+    assert panel.thr["M"].value() == cad.DEFAULT_THRESHOLD and "default" in panel.source.text()
     shown = overlay.shown
-    assert [p.cls for p in shown].count("M") == 3 and [p.cls for p in shown].count("B") == 3
-    best = max((p for p in shown if p.cls == "M"), key=lambda p: p.score)
-    x0, y0, x1, y1 = best.box
-    assert x0 < 187 < x1 and y0 < 205 < y1  # the top M box sits on the mass
-    assert len(overlay.items) == 12  # a box and a score label per proposal
+    assert shown and all(p.cls == "M" for p in shown)  # p(B) 0.30 < 0.50: no benign marks
+    scores = [p.score for p in shown]
+    assert scores == sorted(scores, reverse=True)  # ranked by d_M
+    assert all(s >= cad.MIN_RELATIVE * scores[0] for s in scores)
+    x0, y0, x1, y1 = shown[0].box
+    assert x0 < 187 < x1 and y0 < 205 < y1  # the top mark sits on the mass
     labels = [item.toPlainText() for item in overlay.items if hasattr(item, "toPlainText")]
-    assert labels and all("%" in t and "0.00 " not in t for t in labels)  # p_cls · detection share, not d_c
-    assert "p_det" in overlay.items[1].toolTip() and "model v" in overlay.items[1].toolTip()
-    window.side.threshold.setValue(90)  # relative to each class's highest d_c on this image
-    assert all(p.score >= 0.9 * overlay.top_score(p.cls) for p in overlay.shown) and len(overlay.shown) < 6
-    window.side.show_b.setChecked(False)
-    assert all(p.cls == "M" for p in overlay.shown)
-    QTest.keyClick(window, Qt.Key_T)  # toggle all proposals off
+    assert labels[-len(shown):][0].startswith("M1 ") and all(" 0.00" not in t for t in labels)
+    assert "region score" in overlay.items[0].toolTip() and "model v1" in overlay.items[0].toolTip()
+    legend = window.page.view.corners["bottom"].text()
+    assert "model v1" in legend and "threshold 0.50" in legend
+    # a threshold above this image's p(M): no marks, and the legend says why
+    panel.thr["M"].setValue(round(pred.p_m + 0.05, 2))
+    assert overlay.shown == [] and "no marks" in window.page.view.corners["bottom"].text()
+    panel.thr["B"].setValue(0.2)  # below p(B) = 0.30: benign marks appear
+    assert overlay.shown and all(p.cls == "B" for p in overlay.shown)
+    panel.reset.click()  # back to the validation (here: default) thresholds
+    assert panel.thr["M"].value() == cad.DEFAULT_THRESHOLD and all(p.cls == "M" for p in overlay.shown)
+    panel.top_k.setValue(1)
+    assert len(overlay.shown) == 1
+    QTest.keyClick(window, Qt.Key_T)  # toggle all marks off
     assert overlay.items == []
     QTest.keyClick(window, Qt.Key_T)
     assert overlay.items
-    QTest.keyClick(window, Qt.Key_M)  # heat map of d_M
-    assert overlay.heat.isVisible() and overlay.heat.image is not None
-    window.side.heat_opacity.setValue(30)
+    QTest.keyClick(window, Qt.Key_M)  # heat map of p(malignant | region) instead of the marks
+    assert overlay.heat.isVisible() and overlay.heat.image is not None and overlay.items == []
+    assert panel.mode.currentData() == "heat" and "Heat map" in window.page.view.corners["bottom"].text()
+    panel.heat_opacity.setValue(30)
     assert abs(overlay.heat.opacity() - 0.3) < 1e-6
+    QTest.keyClick(window, Qt.Key_M)
+    assert not overlay.heat.isVisible() and overlay.items
+
+
+def test_operating_point_from_the_validation_images(project):
+    """With validation patients stored, the threshold is the one at sensitivity 0.85 on their images."""
+    from mammo_annotator.ml.metrics import operating_point
+
+    rows = viewing.worklist(project)
+    project.set_setting("validation_patients", sorted({r.patient for r in rows}))
+    vid = viewing.active_model(project).id
+    op = cad.operating_point(project, vid, "M")
+    y = np.array([1.0 if r.weak in ("M", "MB") else 0.0 for r in rows])
+    p = np.array([r.p_m for r in rows])
+    assert op.source == "validation" and op.n_positive == int(y.sum()) and op.n_negative == int((1 - y).sum())
+    assert op.threshold == operating_point(y, p, 0.85)[0]
+    assert "sensitivity 0.85" in op.describe()
+
+
+def test_freshness_counts_images_annotated_after_the_model(window, project, qtbot):
+    image_id = _lcc(project)
+    window.worklist.select_image(image_id)
+    assert "includes every annotation" in window.cad.freshness.text()
+    ann_service.save_contour(project, image_id, Polygon.from_array([(150, 150), (250, 150), (250, 250)]), "other")
+    qtbot.waitUntil(lambda: "1 image(s) annotated since v1" in window.cad.freshness.text())
+    assert "not in v1 yet" in window.page.view.corners["bottom"].text()
 
 
 def test_proposals_distinct_by_non_maximum_suppression(project):

@@ -66,7 +66,7 @@ def test_annotating_starts_a_retrain_that_activates_a_new_version(trained_window
     assert new != before and active_version(trained_project).id == new
     qtbot.waitUntil(lambda: w.page.bundle.prediction.model_version_id == new)  # no restart needed
     assert _proposal_state(w) != old
-    assert f"v{new}" in w.side.model_name.text() and f"v{new}" in w.side.image_probs.text()
+    assert f"v{new}" in w.cad.model_name.text() and f"v{new}" in w.cad.image_probs.text()
     assert "activated" in panel.outcome.text()
     assert w.model_ui.history.versions[0].id == new and w.model_ui.history.versions[0].is_active
     rows = {r.image_id: r for r in viewing.worklist(trained_project)}

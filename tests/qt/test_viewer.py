@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from mammo_annotator.services import viewing
+from mammo_annotator.qt.worklist import COLUMNS
 
 from .conftest import click, drag, to_widget
 
@@ -119,8 +120,8 @@ def test_worklist_search_and_filters(window, project, qtbot):
     assert panel.proxy.rowCount() == 0
     panel.status.setCurrentIndex(0)
     # sort by p(M), descending: the highest probability first
-    panel.table.sortByColumn(5, Qt.DescendingOrder)
-    first = panel.proxy.data(panel.proxy.index(0, 5), Qt.UserRole)
+    panel.table.sortByColumn(COLUMNS.index("p(M)"), Qt.DescendingOrder)
+    first = panel.proxy.data(panel.proxy.index(0, COLUMNS.index("p(M)")), Qt.UserRole)
     assert float(first) == max(r.p_m for r in viewing.worklist(project))
 
 
