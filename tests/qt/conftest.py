@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("PySide6")
-pg = pytest.importorskip("pyqtgraph")
+import pyqtgraph as pg  # noqa: E402  (a broken Qt install fails here, never skips)
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402

@@ -211,8 +211,13 @@ def test_render_screenshot_headless(project, tmp_path, qtbot):
     project.close()
     out = tmp_path / "shot.png"
     render_screenshot(path, out)
-    img = Image.open(out)
-    assert img.size[0] >= 1000 and img.size[1] >= 600
+    img = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert img.shape[1] >= 1000 and img.shape[0] >= 600
+    # the mammogram is on it: a large area of grey pixels (R = G = B) in many distinct levels,
+    # which the window's own chrome never has
+    grey = (img[..., 0] == img[..., 1]) & (img[..., 1] == img[..., 2])
+    levels = np.unique(img[..., 0][grey])
+    assert grey.mean() > 0.15 and len(levels) >= 128, (grey.mean(), len(levels))
     QApplication.processEvents()
 
 

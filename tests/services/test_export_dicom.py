@@ -111,7 +111,6 @@ def test_png_sources_are_skipped_with_reason(project, tmp_path):
 
 
 def test_import_pipeline_then_export_leaks_nothing(project, tmp_path, monkeypatch):
-    pytest.importorskip("mammo_annotator.core.breast_mask")
     from mammo_annotator.services.importing import ImportItem, import_items
 
     monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
