@@ -8,6 +8,7 @@ low priority. Slow; not part of CI. The tests it leads to are.
     .venv/bin/python scripts/mutation.py iom metrics         # some of them
     .venv/bin/python scripts/mutation.py --rev af7e4e2 iom   # the tree of a commit (a "before" figure)
     .venv/bin/python scripts/mutation.py --survivors iom     # also print each surviving mutant's diff
+    .venv/bin/python scripts/mutation.py --sample 40 active_learning   # 40 evenly spaced mutants only
 
 A mutant counts as killed when a test fails on it or it times out (an endless loop is caught);
 the kill rate is killed / (killed + survived). "no tests" mutants (code no selected test runs)
@@ -83,7 +84,7 @@ def write_config(root: Path, target: Target) -> list[str]:
     # mutmut reads [tool.mutmut] from pyproject.toml first, else [mutmut] from setup.cfg
     lines = ["[mutmut]", f"source_paths = {PKG}", f"only_mutate = {PKG}/{target.source}",
              "pytest_add_cli_args_test_selection =", *[f"    {t}" for t in tests],
-             "pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -q",
+             "pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -q", "    -k", "    not postgresql",
              "process_isolation = forkserver" if "/ml/" in f"/{target.source}" else "process_isolation = fork",
              "use_git_change_detection = false", ""]
     (root / "setup.cfg").write_text("\n".join(lines))
@@ -111,7 +112,8 @@ def mutant_globs(target: Target) -> list[str]:
     return out
 
 
-def run_one(name: str, target: Target, rev: str | None, survivors: bool, keep: Path | None) -> tuple[int, int, list[str]]:
+def run_one(name: str, target: Target, rev: str | None, survivors: bool, keep: Path | None,
+            sample: int | None = None) -> tuple[int, int, list[str]]:
     root = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-")) if keep is None else keep / name
     root.mkdir(parents=True, exist_ok=True)
     snapshot(root, rev)
@@ -119,20 +121,33 @@ def run_one(name: str, target: Target, rev: str | None, survivors: bool, keep: P
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen",
                         "PYTHONDONTWRITEBYTECODE": "1"}
     mutmut = str(Path(sys.executable).with_name("mutmut"))
-    cmd = ["nice", "-n", "10", mutmut, "run", "--max-children", "1", *mutant_globs(target)]
+    globs = mutant_globs(target)
     print(f"== {name}: {PKG}/{target.source} against {' '.join(tests)}", flush=True)
     log = root / "mutmut.log"
-    with open(log, "w") as out:
+    if sample:
+        # generate every mutant and the test statistics only (a filter matching nothing stops mutmut
+        # right after), then test an evenly spaced, fixed subset of them
+        with open(log, "w") as out:
+            subprocess.run(["nice", "-n", "10", mutmut, "run", "--max-children", "1", "no-such-mutant"], cwd=root, env=env,
+                           stdout=out, stderr=subprocess.STDOUT)
+        import fnmatch
+
+        names = sorted(k for k in results(root, target) if not globs or any(fnmatch.fnmatch(k, g) for g in globs))
+        step = max(1, len(names) / sample)
+        globs = [names[int(i * step)] for i in range(min(sample, len(names)))]
+        print(f"   testing {len(globs)} of {len(names)} mutants (evenly spaced)", flush=True)
+    cmd = ["nice", "-n", "10", mutmut, "run", "--max-children", "1", *globs]
+    with open(log, "a") as out:
         proc = subprocess.run(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         status = results(root, target)
     except FileNotFoundError:
         print(log.read_text()[-3000:])
         raise SystemExit(f"mutmut failed on {name} (exit {proc.returncode}); log in {log}")
-    if target.functions:
+    if target.functions or sample:
         import fnmatch
 
-        status = {k: v for k, v in status.items() if any(fnmatch.fnmatch(k, g) for g in mutant_globs(target))}
+        status = {k: v for k, v in status.items() if any(fnmatch.fnmatch(k, g) for g in globs)}
     killed = sum(v in KILLED for v in status.values())
     survived = [k for k, v in status.items() if v not in KILLED and v != "not checked"]
     if survivors:
@@ -150,13 +165,14 @@ def main() -> int:
     ap.add_argument("--rev", help="test the files of this commit instead of the working tree")
     ap.add_argument("--survivors", action="store_true", help="print the diff of every surviving mutant")
     ap.add_argument("--keep", type=Path, help="keep the scratch copies under this folder")
+    ap.add_argument("--sample", type=int, help="test only N evenly spaced mutants per module (for modules whose tests train models)")
     args = ap.parse_args()
     unknown = sorted(set(args.modules) - set(TARGETS))
     if unknown:
         ap.error(f"unknown module(s) {unknown}; known: {', '.join(TARGETS)}")
     rows = []
     for name in args.modules or list(TARGETS):
-        killed, survived, names = run_one(name, TARGETS[name], args.rev, args.survivors, args.keep)
+        killed, survived, names = run_one(name, TARGETS[name], args.rev, args.survivors, args.keep, args.sample)
         total = killed + survived
         rate = 100.0 * killed / total if total else float("nan")
         rows.append((name, killed, total, rate))
