@@ -103,3 +103,38 @@ def window_presets(pixels: np.ndarray, meta: ImageMeta | None = None, mask: np.n
     for win in (percentile_window(pixels, mask), dense_window(pixels, mask), full_range_window(pixels)):
         out[win.name] = win
     return out
+
+
+# the reading presets: one stable list for every image, so F1..F4 always mean the same ----------
+AUTO, DICOM, DENSE, FULL = "breast (auto)", "DICOM window", "dense tissue", "full range"
+READING_PRESETS = (AUTO, DICOM, DENSE, FULL)
+
+
+def breast_window(pixels: np.ndarray, mask: np.ndarray | None = None) -> Window:
+    """The automatic window: 1st to 99.9th percentile of the breast's histogram, so fat is not
+    black and the brightest glandular tissue is not saturated (film and digital alike)."""
+    return percentile_window(pixels, mask, 1.0, 99.9, name=AUTO)
+
+
+def reading_presets(pixels: np.ndarray, meta: ImageMeta | None = None, mask: np.ndarray | None = None) -> dict[str, Window]:
+    """``READING_PRESETS`` in that order for any image. Without a DICOM window in the header the
+    "DICOM window" entry is the automatic one and says so in its name."""
+    auto = breast_window(pixels, mask)
+    stored = dicom_window(meta) if meta is not None else None
+    dicom = Window(stored.center, stored.width, DICOM) if stored is not None else \
+        Window(auto.center, auto.width, "no DICOM window: breast (auto)")
+    dense = percentile_window(pixels, mask, 40.0, 99.9, name=DENSE)
+    full = full_range_window(pixels)
+    return {AUTO: auto, DICOM: dicom, DENSE: dense, FULL: Window(full.center, full.width, FULL)}
+
+
+def default_preset(meta: ImageMeta | None, bits_stored: int | None = None) -> str:
+    """The DICOM window when the header has a real one, else the automatic breast window. A
+    stored window that merely spans the whole bit depth (e.g. 2047/4095 for 12 bits) is the
+    modality's default, not a reading window: it opens washed out, so the automatic one wins."""
+    stored = dicom_window(meta) if meta is not None else None
+    if stored is None:
+        return AUTO
+    if bits_stored and stored.width >= 0.9 * (2 ** int(bits_stored)):
+        return AUTO
+    return DICOM

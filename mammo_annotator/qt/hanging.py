@@ -15,7 +15,7 @@ from ..core.errors import ImageReadError
 from ..core.records import ImageRecord
 from ..services.pixels import load_pixels
 from ..services.viewing import STANDARD_VIEWS, chest_wall_on_right
-from .image_view import MammoView, display_presets
+from .image_view import MammoView, display_presets, preset_for
 
 
 class _Pane(QFrame):
@@ -84,7 +84,7 @@ class FourViewWidget(QWidget):
                 stored_right = self._orientation[rec.id] = chest_wall_on_right(pixels, rec.laterality)
             pane.flipped = stored_right != pane.chest_right
             shown = np.fliplr(pixels) if pane.flipped else pixels
-            pane.view.set_image(shown, display_presets(pixels, rec))
+            pane.view.set_image(shown, display_presets(pixels, rec), default=preset_for(rec))
             pm = f"{rec.weak.name}" if rec.weak.is_known else "weak ?"
             pane.title.setText(f"{key}   {rec.patient_key}   {pm}   {'(mirrored)' if pane.flipped else ''}")
         return problems

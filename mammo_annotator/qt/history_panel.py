@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime
+import threading
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter, QTableWidgetItem,
@@ -21,20 +21,26 @@ from PySide6.QtWidgets import (
 from ..core.errors import MammoError
 from ..core.records import ModelVersionRecord
 from ..services import model_history
+from ..services.model_compare import Comparison, compare_versions
 from ..services.project import Project
 from .cost_plot import CostPlot
 from .tables import list_table
-from .theme import BLUISH_GREEN, ORANGE, VERMILLION
+from .theme import BLUISH_GREEN, ORANGE, VERMILLION, local_time
 
-COLUMNS = ("v", "Trained", "State", "Images", "Weak M/B/N", "Local", "Regions M/BN", "AUC M", "AUC MB", "Val loss")
+COLUMNS = ("v", "Trained", "State", "Images", "Image labels M/B/N", "Outlined", "Windows M/BN",
+           "Loss (same val.)", "AUROC M (same val.)", "Loss then", "AUROC M then")
+SAME_LOSS, SAME_AUC = 7, 8
 TIPS = {
     3: "training images (+ validation images)",
-    4: "weakly labelled training images: malignant / benign / normal (an MB image counts in both M and B)",
-    5: "training images with local annotations (contours or a confirmed 'no malignant finding')",
-    6: "regions labelled by the IoM rule in the training set: M / BN",
-    7: "validation AUROC, malignant vs benign-or-normal images",
-    8: "validation AUROC, any finding vs normal images",
-    9: "validation loss (L_W + lambda2 L_F) on the project's fixed validation patients",
+    4: "training images by their image-level label: malignant / benign / normal (an image with both counts in M and B)",
+    5: "training images with local annotations (contours, or a confirmed 'no malignant finding')",
+    6: "the model's windows labelled from the contours in the training set: M (inside a malignant contour) / "
+       "BN (benign or normal: touching none)",
+    7: "validation loss of every version re-scored today on the same validation images (lower is better): "
+       "the numbers that compare",
+    8: "AUROC malignant vs the rest, every version on the same validation images",
+    9: "validation loss when the version was trained, on the validation patients of that day",
+    10: "AUROC malignant vs rest when the version was trained",
 }
 log = logging.getLogger(__name__)
 STATE_COLOUR = {"worse": ORANGE, "diverged": VERMILLION}
@@ -56,15 +62,13 @@ def version_cells(v: ModelVersionRecord) -> list[str]:
     n_val = s.get("n_val_images")
     images = "—" if n_img is None else (f"{n_img} + {n_val}" if n_val else str(n_img))
     state = "active" if v.is_active else v.state
-    today = v.created_at.date() == datetime.now().date()
-    return [f"{'● ' if v.is_active else ''}v{v.id}", v.created_at.strftime("%H:%M" if today else "%m-%d %H:%M"), state, images, weak,
-            _num(s.get("n_local"), "{}"), regions, _num(m.get("val_M_vs_BN/auroc")), _num(m.get("val_MB_vs_N/auroc")),
-            _num(m.get("val_loss"))]
+    return [f"{'● ' if v.is_active else ''}v{v.id}", local_time(v.created_at), state, images, weak,
+            _num(s.get("n_local"), "{}"), regions, "…", "…", _num(m.get("val_loss")), _num(m.get("val_M_vs_BN/auroc"))]
 
 
 def version_tooltip(v: ModelVersionRecord) -> str:
     s, m = v.summary or {}, v.metrics or {}
-    lines = [f"v{v.id}  {v.name}  ({v.state}{', active' if v.is_active else ''})", f"trained {v.created_at:%Y-%m-%d %H:%M:%S}"]
+    lines = [f"v{v.id}  {v.name}  ({v.state}{', active' if v.is_active else ''})", f"trained {local_time(v.created_at)}"]
     if v.note:
         lines.append(v.note)
     for key in ("method", "backbone", "epochs", "warm_start", "train_seconds"):
@@ -74,6 +78,10 @@ def version_tooltip(v: ModelVersionRecord) -> str:
         lines.append(f"patients: {s['n_patients']}")
     lines.append(f"extractor: {v.extractor_key}")
     return "\n".join(lines)
+
+
+class _Relay(QObject):
+    done = Signal(object)  # Comparison, or an error text
 
 
 class HistoryPanel(QWidget):
@@ -97,6 +105,9 @@ class HistoryPanel(QWidget):
         self.use.clicked.connect(self._use)
         self.info = QLabel("")
         self.info.setObjectName("muted")
+        self.same = QLabel("")
+        self.same.setObjectName("muted")
+        self.same.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(self.info, 1)
         row.addWidget(self.use)
@@ -105,6 +116,7 @@ class HistoryPanel(QWidget):
         lv.setContentsMargins(6, 6, 6, 6)
         lv.setSpacing(4)
         lv.addWidget(self.table, 1)
+        lv.addWidget(self.same)
         lv.addLayout(row)
         self.cost = CostPlot()
         split = QSplitter(Qt.Horizontal)
@@ -115,6 +127,11 @@ class HistoryPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
         self.project: Project | None = None
+        self.comparison: Comparison | None = None
+        self._relay = _Relay()
+        self._relay.done.connect(self._show_comparison, Qt.QueuedConnection)
+        self._compare_thread: threading.Thread | None = None
+        self._compare_again = False
         self.cost.metricChanged.connect(lambda *_: self.refresh())
 
     def showEvent(self, event) -> None:
@@ -143,6 +160,51 @@ class HistoryPanel(QWidget):
         self.set_versions(versions)
         active = next((v.id for v in versions if v.is_active), None)
         self.cost.set_points(points, active)
+        self.compare()
+
+    # the same validation images for every version (scored in a thread: torch, features) ----
+    def compare(self) -> None:
+        if self.project is None:
+            return
+        if self._compare_thread is not None and self._compare_thread.is_alive():
+            self._compare_again = True
+            return
+        self.same.setText("Scoring every version on the same validation images…")
+        project, relay = self.project, self._relay
+
+        def run() -> None:
+            try:
+                relay.done.emit(compare_versions(project))
+            except Exception as exc:  # shown in the panel; the stored numbers stay usable
+                relay.done.emit(f"Cannot compare the versions on the same images: {exc}")
+
+        self._compare_thread = threading.Thread(target=run, name="history-compare", daemon=True)
+        self._compare_thread.start()
+
+    def wait_comparison(self, timeout: float = 60.0) -> None:
+        if self._compare_thread is not None:
+            self._compare_thread.join(timeout)
+
+    def _show_comparison(self, result) -> None:
+        if self._compare_again:
+            self._compare_again = False
+            self.compare()
+            return
+        if isinstance(result, str):
+            self.same.setText(result)
+            return
+        self.comparison = c = result
+        for r, v in enumerate(self.versions):
+            why = c.missing.get(v.id, "diverged" if v.state == "diverged" else "")
+            for col, values, fmt in ((SAME_LOSS, c.loss, "{:.3f}"), (SAME_AUC, c.auroc, "{:.3f}")):
+                item = self.table.item(r, col)
+                if item is not None:
+                    item.setText(_num(values.get(v.id), fmt))
+                    item.setToolTip(f"{c.describe()}" + (f"; not scored: {why}" if why else ""))
+        text = f"“same val.”: {c.describe()} ({c.n_malignant} malignant, {c.n_other} other)"
+        caveat = c.caveat()
+        self.same.setText(text + (f". {caveat[0].upper() + caveat[1:]}." if caveat else "."))
+        self.same.setStyleSheet(f"color: {ORANGE};" if caveat else "")
 
     def show_error(self, text: str) -> None:
         self.info.setText(text)

@@ -20,7 +20,7 @@ from ..services.pixels import load_pixels
 from ..services.project import Project
 from ..core.contours import outer_outline
 from .contour_tool import ContourLayer, FreehandTool, PolygonTool, Tool
-from .image_view import MammoView, display_presets
+from .image_view import MammoView, display_presets, preset_for
 from .measure_tools import EllipseTool, RulerTool
 from .proposals import ProposalsOverlay
 from .region_overlay import RegionOverlay
@@ -78,7 +78,7 @@ class ImagePage(QObject):
         same = self.image_id == image_id
         self.image_id = image_id
         if not (same and keep_view and self.view.pixels is not None):
-            self.view.set_image(pixels, display_presets(pixels, bundle.record), fit=True)
+            self.view.set_image(pixels, display_presets(pixels, bundle.record), fit=True, default=preset_for(bundle.record))
         if not same:
             self.set_class(LesionClass.MALIGNANT)  # a class carried over from the last image invites mislabelling
             self.contours.selected = None

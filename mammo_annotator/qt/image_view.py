@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QLabel, QWidget
 
-from ..core.windowing import Window, window_presets
+from ..core.windowing import Window, default_preset, reading_presets
 from .theme import VIEW_BACKGROUND
 
 
@@ -113,11 +113,13 @@ class MammoView(pg.GraphicsView):
         self._place_corners()
 
     # image ---------------------------------------------------------------------------
-    def set_image(self, pixels: np.ndarray, presets: dict[str, Window] | None = None, fit: bool = True) -> None:
-        """Show ``pixels`` (stored values, any dtype) with the first preset as the window."""
+    def set_image(self, pixels: np.ndarray, presets: dict[str, Window] | None = None, fit: bool = True,
+                  default: str | None = None) -> None:
+        """Show ``pixels`` (stored values, any dtype) with the ``default`` preset (else the first) as the window."""
         self.pixels = pixels
         self.presets = presets if presets is not None else display_presets(pixels)
-        self.window = next(iter(self.presets.values()))
+        self.window = self.presets.get(default) if default else None
+        self.window = self.window or next(iter(self.presets.values()))
         self._pyramid = {1: pixels}
         self._lod = None
         if fit:
@@ -224,11 +226,19 @@ def half_resolution(a: np.ndarray) -> np.ndarray:
 
 
 def display_presets(pixels: np.ndarray, meta=None, target: int = 300_000) -> dict[str, Window]:
-    """W/L presets from a subsample (percentiles need few values; keeps opening fast).
-
-    Pixels at the image minimum are background (air), left out of the percentile windows.
-    """
+    """The stable reading presets from a subsample (percentiles need few values; keeps opening
+    fast), over the breast as the breast mask finds it (background, labels and markers left out)."""
     step = max(1, int(np.sqrt(pixels.size / target)))
     sub = np.asarray(pixels[::step, ::step])
-    mask = sub > sub.min()
-    return window_presets(sub, meta, mask if mask.any() else None)
+    try:
+        from ..core.breast_mask import breast_mask
+
+        mask = breast_mask(sub, getattr(meta, "view", None), getattr(meta, "laterality", None))
+    except Exception:  # an image the segmenter cannot read: everything above the background
+        mask = sub > sub.min()
+    return reading_presets(sub, meta, mask if mask.any() else None)
+
+
+def preset_for(meta) -> str:
+    """Which reading preset an image opens with (see ``core.windowing.default_preset``)."""
+    return default_preset(meta, getattr(meta, "bits_stored", None))

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import MammoError
+from ..core.windowing import READING_PRESETS
 from ..services import cad, viewing
 from ..services.project import Project, open_project
 from .annotation_list import AnnotationList
@@ -203,7 +204,8 @@ class MainWindow(QMainWindow):
                                         checked=True)
         self.heat_action = self._act(v, "&Heat map instead of marks", self._set_heat, "M", checkable=True)
         self.wl_menu = v.addMenu("&Window / level")
-        self.wl_actions = [self._act(self.wl_menu, f"Preset {i}", lambda i=i: self._preset(i - 1), f"F{i}") for i in range(1, 5)]
+        self.wl_actions = [self._act(self.wl_menu, name.capitalize(), lambda i=i: self._preset(i), f"F{i + 1}")
+                           for i, name in enumerate(READING_PRESETS)]  # the same list, the same keys, for every image
 
         tb = QToolBar("Tools", self)
         self.addToolBar(tb)
@@ -371,10 +373,6 @@ class MainWindow(QMainWindow):
         self.side.show_bundle(bundle, self.page.regions.counts)
         v = self.page.view
         self.side.set_presets(list(v.presets), v.window.name if v.window else "")
-        for i, action in enumerate(self.wl_actions):
-            names = list(v.presets)
-            action.setText(f"{names[i]}" if i < len(names) else f"Preset {i + 1}")
-            action.setEnabled(i < len(names))
         model = bundle.model if bundle is not None else None
         if model is not None and model.id != self._marks_model:
             self._marks_model = model.id

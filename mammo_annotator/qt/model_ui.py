@@ -98,6 +98,7 @@ class ModelUI(QObject):
             self.suggestions.schedule_refresh()
 
     def shutdown(self) -> bool:
+        self.history.wait_comparison(30)  # it reads the database the window is about to close
         return self.training.shutdown()
 
     # actions ------------------------------------------------------------------------------

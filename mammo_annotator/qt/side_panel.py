@@ -160,7 +160,7 @@ class SidePanel(QWidget):
         form = QFormLayout(box)
         form.setVerticalSpacing(4)
         self.presets = QComboBox()
-        self.presets.textActivated.connect(self.presetChosen.emit)
+        self.presets.activated.connect(lambda i: self.presetChosen.emit(str(self.presets.itemData(i))))
         form.addRow("Window", self.presets)
         self.window_value = QLabel("—")
         self.window_value.setObjectName("muted")
@@ -197,14 +197,23 @@ class SidePanel(QWidget):
             lab.setText(f'<span style="color:{colour}; font-size:13pt;">■</span> {name} {counts.get(name, 0)}')
 
     def set_presets(self, names: list[str], current: str) -> None:
+        """The preset list (the same for every image: only rebuilt when it differs)."""
         self.presets.blockSignals(True)
-        self.presets.clear()
-        self.presets.addItems(names)
-        if current in names:
-            self.presets.setCurrentText(current)
+        if [self.presets.itemData(i) for i in range(self.presets.count())] != list(names):
+            self.presets.clear()
+            for i, name in enumerate(names):
+                self.presets.addItem(f"{name}   F{i + 1}", name)
+        self._select_preset(current)
         self.presets.blockSignals(False)
+
+    def _select_preset(self, name: str) -> None:
+        i = self.presets.findData(name)
+        if i >= 0:
+            self.presets.setCurrentIndex(i)
 
     def show_window(self, window) -> None:
         self.window_value.setText(f"{window.center:.0f} / {window.width:.0f}  ({window.name})")
-        if window.name != "custom" and self.presets.findText(window.name) >= 0:
-            self.presets.setCurrentText(window.name)
+        if window.name != "custom":
+            self.presets.blockSignals(True)
+            self._select_preset(window.name)
+            self.presets.blockSignals(False)

@@ -60,6 +60,7 @@ class TrainingController(QObject):
         self.queue: TrainingQueue | None = None
         self.bridge: JobBridge | None = None
         self.finished: list[Job] = []
+        self._active_at_start: dict[int, int | None] = {}
         panel.retrainRequested.connect(self.retrain)
         panel.stopRequested.connect(self.stop)
         panel.autoChanged.connect(self.set_auto)
@@ -129,17 +130,25 @@ class TrainingController(QObject):
         if self.queue is None:
             return
         self.panel.show_state(job, state, self.queue.queued)
+        if state == "running":
+            self._active_at_start[job.id] = self._active_id()  # what the new version is judged against
         if state in ("done", "error", "stopped"):
-            try:
-                active = viewing.active_model(self.project)
-            except MammoError:
-                active = None
-            text, colour = outcome_text(job, active.id if active else None)
+            before = self._active_at_start.pop(job.id, ...)
+            if before is ...:  # finished before its start was seen here
+                before = None if job.outcome is not None and job.outcome.activated else self._active_id()
+            text, colour = outcome_text(job, before)
             self.panel.finish(job, text, colour)
             self.finished.append(job)
             self.message.emit(text)
             self.jobFinished.emit(job)
         self.refresh_pending()
+
+    def _active_id(self) -> int | None:
+        try:
+            active = viewing.active_model(self.project)
+        except MammoError:
+            return None
+        return active.id if active else None
 
     def shutdown(self) -> bool:
         """Stop the running job, drop the queued one, wait for the thread (none outlives us)."""

@@ -46,13 +46,29 @@ def outcome_text(job: Job, active_before: int | None = None) -> tuple[str, str]:
         return f"{n}: {job.state.value}", SKY_BLUE
     what = "backbone refreshed, " if o.metrics.get("backbone") == REFRESH else "heads only, "
     took = f" ({what}{o.seconds:.0f} s)"
+    why = comparison_text(o.metrics, active_before)
     if o.activated:
-        return f"{n}: model v{o.version_id} trained and activated{took}.", BLUISH_GREEN
+        return f"{n}: model v{o.version_id} activated: {why}{took}.", BLUISH_GREEN
     if o.state == "worse":
-        return f"{n}: v{o.version_id} validates worse than the active model: kept in the history, not activated{took}.", ORANGE
+        return f"{n}: v{o.version_id} kept in the history, not activated: {why}{took}.", ORANGE
     if o.state == "diverged":
         return f"{n}: v{o.version_id} diverged ({o.message}): kept in the history, not activated{took}.", VERMILLION
     return f"{n}: v{o.version_id} {o.message}{took}.", SKY_BLUE
+
+
+def comparison_text(metrics: dict, active_before: int | None) -> str:
+    """Why a version was (not) activated, in the numbers the decision used: both validation
+    losses on the same validation images."""
+    new, old, n = metrics.get("val_loss"), metrics.get("active_val_loss"), metrics.get("n_val_images")
+    if new is None or not n:
+        return "no validation patients yet, so nothing to compare"
+    images = f"the same {n} validation image{'s' if n != 1 else ''}"
+    if old is None:
+        if active_before is None:
+            return f"the first model, validation loss {new:.3f} on {n} validation images"
+        return f"validation loss {new:.3f}; v{active_before} could not be scored on {images} (its features are gone)"
+    against = f"v{active_before}" if active_before is not None else "the active model"
+    return f"validation loss {new:.3f} vs {old:.3f} for {against} on {images}"
 
 
 class TrainingPanel(QWidget):

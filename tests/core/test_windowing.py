@@ -51,3 +51,21 @@ def test_presets():
     full = full_range_window(px)
     assert full.low <= 0 and full.high >= px.max() - 1
     assert dicom_window(ImageMeta("y", 1, 1)) is None
+
+
+def test_reading_presets_are_stable_and_the_dicom_window_is_the_default_when_real():
+    from types import SimpleNamespace
+
+    from mammo_annotator.core.windowing import AUTO, DICOM, READING_PRESETS, default_preset, reading_presets
+
+    px = np.random.default_rng(0).integers(0, 4096, size=(64, 64)).astype(np.uint16)
+    none = SimpleNamespace(window_center=None, window_width=None)
+    real = SimpleNamespace(window_center=1800.0, window_width=900.0)
+    washed = SimpleNamespace(window_center=2047.0, window_width=4095.0)
+    for meta in (None, none, real):
+        assert tuple(reading_presets(px, meta)) == READING_PRESETS
+    assert reading_presets(px, real)[DICOM].width == 900.0
+    assert "no DICOM window" in reading_presets(px, none)[DICOM].name
+    assert default_preset(real, 12) == DICOM
+    assert default_preset(washed, 12) == AUTO  # the modality's full-range default opens washed out
+    assert default_preset(none, 12) == AUTO and default_preset(None) == AUTO

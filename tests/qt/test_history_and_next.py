@@ -9,6 +9,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from mammo_annotator.qt.theme import local_time
 from mammo_annotator.services import viewing
 from mammo_annotator.services.active_learning import suggest
 from mammo_annotator.services.model_history import active_version, annotation_cost_points
@@ -27,7 +28,14 @@ def test_history_lists_versions_and_use_this_version_switches_proposals(trained_
     v1 = hist.versions[1]
     assert hist.table.item(1, 3).text().startswith(str(v1.summary["n_images"]))  # training images (+ validation)
     assert hist.table.item(1, 5).text() == str(v1.summary["n_local"])
-    assert hist.table.item(1, 7).text() == f"{v1.metrics['val_M_vs_BN/auroc']:.3f}"
+    assert hist.table.item(1, 10).text() == f"{v1.metrics['val_M_vs_BN/auroc']:.3f}"  # AUROC when trained
+    assert hist.table.item(1, 1).text() == local_time(v1.created_at)  # one date format
+    # every version re-scored on the same validation images: the numbers that compare
+    qtbot.waitUntil(lambda: hist.comparison is not None, timeout=60_000)
+    c = hist.comparison
+    assert set(c.loss) == {1, 2} and c.image_ids and f"same {len(c.image_ids)} validation images" in hist.same.text()
+    assert hist.table.item(1, 7).text() == f"{c.loss[1]:.3f}" and hist.table.item(0, 7).text() == f"{c.loss[2]:.3f}"
+    assert "too few" in hist.same.text()  # 4 patients: an AUROC on so few images means little
     assert "extractor" in hist.table.item(1, 0).toolTip()
     # the annotation-cost plot: one point per version, x = locally annotated training images
     pts = annotation_cost_points(trained_project)

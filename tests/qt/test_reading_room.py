@@ -246,3 +246,21 @@ def test_side_panel_fits_without_scrolling(qtbot, project, size):
         assert not scroll.horizontalScrollBar().isVisible(), w.tabs.tabText(i)
     assert w.page.view.width() > 0.5 * size[0]  # the image dominates
     w.close()
+
+
+def test_one_stable_preset_list_and_the_automatic_breast_window(window, project, qtbot):
+    from mammo_annotator.core.windowing import AUTO, DENSE, READING_PRESETS
+
+    names = []
+    for side in ("L-CC", "R-MLO"):
+        _open(window, qtbot, _image(project, side))
+        names.append(list(window.page.view.presets))
+        assert window.page.view.window.name == AUTO  # no DICOM window in a PNG: the automatic one
+    assert names[0] == names[1] == list(READING_PRESETS)
+    assert [a.text().lower() for a in window.wl_actions] == [n.lower() for n in READING_PRESETS]
+    assert all(a.isEnabled() for a in window.wl_actions)  # no disabled placeholders
+    QTest.keyClick(window, Qt.Key_F3)
+    assert window.page.view.window.name == DENSE
+    px = window.page.view.pixels
+    auto = window.page.view.presets[AUTO]
+    assert auto.low > float(px.min())  # the background (air) does not set the window
