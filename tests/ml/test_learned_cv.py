@@ -20,10 +20,12 @@ class RecordingTrainer:
 
     def __init__(self):
         self.calls: list[TrainImages] = []
+        self.configs: list[ExtractorTrainConfig] = []
 
     def __call__(self, images: TrainImages, cfg: ExtractorTrainConfig, patch: int) -> ExtractorTrainResult:
         assert not hasattr(images, "lesions")
         self.calls.append(images)
+        self.configs.append(cfg)
         bcfg = BackboneConfig(widths=(4, 4, 8, 8))
         torch.manual_seed(len(self.calls))
         return ExtractorTrainResult("done", LearnedExtractor(SmallConvNet(bcfg), bcfg, cfg.mode), [0.0], 1, 0.0)
@@ -82,8 +84,20 @@ def test_learned_cv_seeds_differ_by_fold_and_budget():
     ds, work = cohort(8, 5)
     rec = RecordingTrainer()
     runs = [RunSpec("cls_det_rs", method("cls_det_rs"), None, TrainConfig(epochs=1, batch_size=None))]
-    res = learned_cv(ds, lambda i: work[i], runs, [BackboneSpec("simclr", ExtractorTrainConfig(mode="simclr", steps=1))],
+    res = learned_cv(ds, lambda i: work[i], runs, [BackboneSpec("simclr", ExtractorTrainConfig(mode="simclr", steps=1, seed=7))],
                      include_given=False, k=2, patch=WINDOW, trainer=rec, log=lambda m: None)
     assert list(res.rows) == ["simclr"] and len(rec.calls) == 2
     assert all(lab is None for c in rec.calls for lab in c.labels)  # self-supervised: never a label
-    assert np.all(np.isfinite(res.rows["simclr"].pooled_scores("cls_det_rs").p_m))
+    assert [c.seed for c in rec.configs] == [7, 8]  # the backbone's seed moves with the fold
+    assert all(c.mode == "simclr" and c.steps == 1 for c in rec.configs)
+    # the two folds' backbones are different nets, so the pooled scores are not one constant
+    pooled = res.rows["simclr"].pooled_scores("cls_det_rs").p_m
+    assert len(pooled) == len(ds) and np.unique(np.round(pooled, 6)).size > 1
+    # the labelled subsets a budgeted row hands its backbone follow the fold's seed: seed * 1000 + fold
+    from mammo_annotator.ml.learned_cv import backbone_view
+
+    tr = ds.subset(np.arange(len(ds)))
+    a, b = backbone_view(tr, 0.5, 3 * 1000 + 0), backbone_view(tr, 0.5, 3 * 1000 + 0)
+    assert np.array_equal(a.has_local, b.has_local)
+    assert np.array_equal(a.has_local, select_local(tr, 0.5, 3000).has_local)
+    assert backbone_view(tr, None, 1).has_local.sum() == 0
