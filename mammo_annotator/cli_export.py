@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+
+from .core.errors import MammoError
 
 EXPORT_FORMATS = ("labels", "geojson", "coco", "masks", "regions", "predictions", "seg", "sr", "all")
 
@@ -11,6 +14,12 @@ def cmd_export(args, open_project, progress_bar) -> int:
     from .services.export import FORMATS, ExportOptions, export, export_many
 
     project = open_project(args)
+    if args.stow and args.what not in ("seg", "sr"):
+        raise MammoError("--stow sends DICOM objects: use it with export seg or export sr")
+    if not args.out and not args.stow:
+        raise MammoError("--out is required (or --stow URL for seg / sr)")
+    tmp = tempfile.TemporaryDirectory(prefix="mammo-stow-") if args.stow and not args.out else None
+    args.out = args.out or tmp.name
     options = ExportOptions(keep_ids=args.keep_ids, per_image=args.per_image, model_version=args.model, top_regions=args.top)
     bar = progress_bar(f"export {args.what}")
     try:
@@ -26,6 +35,14 @@ def cmd_export(args, open_project, progress_bar) -> int:
             print(f"  skipped  {key}: {reason}")
     if not args.keep_ids:
         print("patient and image ids are pseudonymised (use --keep-ids for the originals)")
+    if args.stow:
+        from .cli_server import stow_export
+
+        try:
+            return stow_export(args, results[0], progress_bar)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
     return 0
 
 
@@ -78,7 +95,9 @@ def cmd_share_pseudonyms(args, open_project, progress_bar) -> int:
 def register(sub, with_db, open_project, progress_bar) -> None:
     p = with_db(sub.add_parser("export", help="export labels, contours, masks, predictions, DICOM SEG/SR"))
     p.add_argument("what", choices=EXPORT_FORMATS)
-    p.add_argument("--out", required=True, help="output file (single-file formats) or folder")
+    p.add_argument("--out", help="output file (single-file formats) or folder (optional with --stow)")
+    p.add_argument("--stow", metavar="URL", help="seg / sr: also send the objects to this DICOMweb PACS (STOW-RS); "
+                   "with --keep-ids they join the source study, without it they carry the pseudonymised UIDs")
     p.add_argument("--keep-ids", action="store_true", help="write original patient/image ids and UIDs instead of pseudonyms")
     p.add_argument("--per-image", action="store_true", help="GeoJSON: one FeatureCollection file per image")
     p.add_argument("--model", type=int, default=None, help="predictions: model version id (default: the active one)")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import sys
+from .core.errors import MammoError
 
 
 def cmd_migrate(args, open_project, progress_bar) -> int:
@@ -18,9 +17,54 @@ def cmd_migrate(args, open_project, progress_bar) -> int:
     return 0
 
 
+def cmd_import_dicomweb(args, open_project, progress_bar) -> int:
+    from .cli import _apply_grid, _print_report
+    from .services.dicomweb import auth_description, import_dicomweb
+
+    project = open_project(args, create=True)
+    _apply_grid(project, args)
+    print(f"PACS {args.url} ({auth_description()})")
+    bar = progress_bar("import-dicomweb")
+    try:
+        report = import_dicomweb(project, args.url, studies=args.study or (), modality=args.modality or None,
+                                 since=args.since, store=args.store, progress=bar)
+    finally:
+        bar.close()
+    _print_report(report)
+    return 0 if report.imported or not report.failed else 1
+
+
+def stow_export(args, result, progress_bar) -> int:
+    """After ``export seg|sr --stow URL``: send what the export wrote; 1 when any was refused."""
+    from .services.stow import stow_files
+
+    files = sorted(result.path.glob(f"*_{result.format}.dcm"))
+    if not files:
+        raise MammoError(f"{args.stow}: nothing to send (no {result.format.upper()} was written)")
+    bar = progress_bar("STOW-RS")
+    try:
+        report = stow_files(args.stow, files, progress=bar)
+    finally:
+        bar.close()
+    print(report.summary())
+    for path, reason in report.failed:
+        print(f"  FAILED  {path}: {reason}")
+    return 1 if report.failed else 0
+
+
 def register(sub, with_db, open_project, progress_bar) -> None:
     p = sub.add_parser("migrate", help="copy a whole project into another, empty database (e.g. SQLite file -> PostgreSQL)")
     p.add_argument("--from", dest="source", required=True, help="the project to copy: a file or a SQLAlchemy URL")
     p.add_argument("--to", dest="dest", required=True,
                    help="the empty destination: postgresql+psycopg://user@host/db (password from PGPASSWORD / ~/.pgpass) or a new file")
     p.set_defaults(func=lambda args: cmd_migrate(args, open_project, progress_bar))
+
+    p = with_db(sub.add_parser("import-dicomweb", help="query a PACS (QIDO-RS) and import its mammograms (WADO-RS)"))
+    p.add_argument("url", help="the DICOMweb root, e.g. https://pacs.example/dicom-web (credentials from MAMMO_DICOMWEB_* variables)")
+    p.add_argument("--study", action="append", help="a StudyInstanceUID to import (repeatable; default: query the PACS)")
+    p.add_argument("--modality", default="MG", help="only series of this modality (default MG; empty for all)")
+    p.add_argument("--since", help="only studies from this date on (2024-05-01)")
+    p.add_argument("--store", help="folder for the retrieved instances (default: beside the project)")
+    p.add_argument("--window", help="region window size for a new project: pixels (224) or millimetres (22.4mm)")
+    p.add_argument("--stride", help="region stride: pixels or millimetres (default: half the window)")
+    p.set_defaults(func=lambda args: cmd_import_dicomweb(args, open_project, progress_bar))

@@ -62,3 +62,22 @@ def project_target(request, tmp_path):
         yield str(tmp_path / "p.sqlite")
     else:
         yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def orthanc_server():
+    """A real Orthanc PACS with DICOMweb for the session (skipped only when it is not installed)."""
+    from tests import orthanc_server as orthanc
+
+    if not (orthanc.find_orthanc() and orthanc.find_dicomweb_plugin()):
+        pytest.skip("Orthanc or its DICOMweb plugin not installed (Debian packages orthanc, orthanc-dicomweb)")
+    server = orthanc.start()
+    yield server
+    orthanc.stop(server)
+
+
+@pytest.fixture
+def orthanc(orthanc_server):
+    """The session's Orthanc, emptied for each test."""
+    orthanc_server.clear()
+    yield orthanc_server

@@ -34,6 +34,15 @@ def image_id_by_hash(session: Session, sha256: str) -> int | None:
     return session.scalar(select(ImageRow.id).where(ImageRow.sha256 == sha256))
 
 
+def image_ids_by_sop_uid(session: Session, uids: list[str]) -> dict[str, int]:
+    """SOP Instance UID -> image id of those already in the project (a PACS import skips them)."""
+    out: dict[str, int] = {}
+    for k in range(0, len(uids), 500):
+        rows = session.execute(select(ImageRow.sop_instance_uid, ImageRow.id).where(ImageRow.sop_instance_uid.in_(uids[k:k + 500])))
+        out.update({uid: i for uid, i in rows})
+    return out
+
+
 def add_image(
     session: Session,
     meta: ImageMeta,

@@ -66,8 +66,13 @@ def test_cross_validation_and_report(sim, tmp_path):
     paths = write_report(res, tmp_path, "test", n_boot=50)
     text = paths["markdown"].read_text()
     assert "| cls_det_rs |" in text and "±" in text
+    from PIL import Image
+
     for k in ("roc", "froc", "plane"):
-        assert paths[k].stat().st_size > 5000
+        img = np.asarray(Image.open(paths[k]).convert("RGB")).astype(int)
+        assert img.shape[0] > 200 and img.shape[1] > 200
+        # curves are drawn in colour; empty axes are only black, white and grey
+        assert (np.ptp(img, axis=2) > 60).mean() > 0.002, k
     assert [r.name for r in default_runs()] == ["db_baseline", "max_region", "cls_det", "cls_det_rs", "ss_baseline_rs_50",
                                                 "ss_baseline_rs_100", "ss_cls_det_rs_25", "ss_cls_det_rs_50",
                                                 "ss_cls_det_rs_75", "ss_cls_det_rs_100"]

@@ -1,0 +1,211 @@
+"""A PACS over DICOMweb: the connection (authentication, TLS), QIDO-RS queries, WADO-RS import.
+
+Credentials come from the environment only, never from the command line or the project:
+``MAMMO_DICOMWEB_TOKEN`` (an OAuth bearer token) or ``MAMMO_DICOMWEB_USER`` and
+``MAMMO_DICOMWEB_PASSWORD`` (HTTP basic). TLS certificates are always verified;
+``MAMMO_DICOMWEB_CA_BUNDLE`` names a site's own CA file instead of the system's.
+
+Import streams: one instance is retrieved (in its stored transfer syntax), written to the
+project's PACS folder and imported exactly like a DICOM file (same decoding, de-duplication by
+content hash, per-instance errors), before the next one is fetched. Instances whose SOP Instance
+UID the project already holds are not retrieved again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..core.errors import MammoError
+from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
+from ..store import images as image_store
+from .importing import ImportItem, ImportReport, import_one
+from .project import Project
+
+log = logging.getLogger(__name__)
+
+ENV_TOKEN, ENV_USER, ENV_PASSWORD, ENV_CA = ("MAMMO_DICOMWEB_TOKEN", "MAMMO_DICOMWEB_USER", "MAMMO_DICOMWEB_PASSWORD",
+                                             "MAMMO_DICOMWEB_CA_BUNDLE")
+STUDY_UID, SERIES_UID, SOP_UID, MODALITY, STUDY_DATE = "0020000D", "0020000E", "00080018", "00080060", "00080020"
+ANY_TRANSFER_SYNTAX = (("application/dicom", "*"),)  # as stored: no transcoding by the PACS
+
+
+class PacsError(MammoError):
+    """The PACS could not be queried or written to; names the URL and the reason."""
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"{url}: {reason}")
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    study: str
+    series: str
+    sop: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.study}/{self.series}/{self.sop}"
+
+
+def auth_description() -> str:
+    if os.environ.get(ENV_TOKEN):
+        return "bearer token"
+    if os.environ.get(ENV_USER):
+        return f"HTTP basic as {os.environ[ENV_USER]}"
+    return "no authentication"
+
+
+def connect(url: str):
+    """A DICOMweb client for ``url`` with the environment's credentials and TLS verification on."""
+    import requests
+    from dicomweb_client.api import DICOMwebClient
+
+    session = requests.Session()
+    session.verify = os.environ.get(ENV_CA) or True  # never switched off
+    token, user = os.environ.get(ENV_TOKEN), os.environ.get(ENV_USER)
+    if token:
+        session.headers["Authorization"] = f"Bearer {token}"
+    elif user:
+        session.auth = (user, os.environ.get(ENV_PASSWORD, ""))
+    if (token or user) and url.startswith("http://") and not re.match(r"http://(127\.0\.0\.1|localhost)[:/]", url):
+        log.warning("%s: credentials sent without TLS (use https://)", url)
+    return DICOMwebClient(url.rstrip("/"), session=session, timeout=(10, 120))
+
+
+def explain(url: str, exc: Exception) -> PacsError:
+    """An HTTP / connection failure in words (the status code kept)."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        code = exc.response.status_code
+        hint = {401: "the PACS refused the credentials (set MAMMO_DICOMWEB_TOKEN or MAMMO_DICOMWEB_USER/PASSWORD)",
+                403: "the PACS refused access (check MAMMO_DICOMWEB_TOKEN or MAMMO_DICOMWEB_USER/PASSWORD)",
+                404: "not found on the PACS (check the DICOMweb root URL and the UIDs)"}.get(code, exc.response.reason)
+        return PacsError(url, f"HTTP {code}: {hint}")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return PacsError(url, f"TLS certificate not trusted ({exc}); set {ENV_CA} to the site's CA file")
+    if isinstance(exc, requests.ConnectionError):
+        return PacsError(url, f"cannot reach the PACS ({type(exc).__name__})")
+    return PacsError(url, f"{type(exc).__name__}: {exc}")
+
+
+def _value(item: dict, tag: str) -> str | None:
+    values = item.get(tag, {}).get("Value") or []
+    return str(values[0]) if values else None
+
+
+def qido_date(text: str) -> str:
+    """'2024-05-01' or '20240501' -> '20240501' (a QIDO date), or a clear error."""
+    digits = text.replace("-", "")
+    if not re.fullmatch(r"\d{8}", digits):
+        raise MammoError(f"--since {text!r}: expected a date such as 2024-05-01")
+    return digits
+
+
+def _search_all(search, key: str, page: int = 500, **kw) -> list[dict]:
+    """Every match of a QIDO query, a page at a time (``limit``/``offset``); stops at a short page
+    or at a page that brings nothing new (a PACS that ignores ``offset``)."""
+    out: list[dict] = []
+    seen: set[str] = set()
+    while True:
+        rows = search(limit=page, offset=len(out), **kw)
+        fresh = [r for r in rows if _value(r, key) not in seen]
+        out.extend(fresh)
+        seen.update(_value(r, key) for r in fresh)
+        if len(rows) < page or not fresh:
+            return out
+
+
+def find_instances(client, url: str, studies: Sequence[str] = (), modality: str | None = "MG",
+                   since: str | None = None) -> list[InstanceRef]:
+    """QIDO-RS: the instances of the given studies (or of every study since ``since`` holding
+    ``modality``), restricted to series of that modality."""
+    try:
+        if not studies:
+            filters = {}
+            if modality:
+                filters["ModalitiesInStudy"] = modality
+            if since:
+                filters["StudyDate"] = f"{qido_date(since)}-"
+            found = _search_all(client.search_for_studies, STUDY_UID, search_filters=filters)
+            studies = [s for s in (_value(r, STUDY_UID) for r in found) if s]
+        refs: list[InstanceRef] = []
+        for study in studies:
+            series_filters = {"Modality": modality} if modality else {}
+            for series in _search_all(client.search_for_series, SERIES_UID, study_instance_uid=study, search_filters=series_filters):
+                series_uid = _value(series, SERIES_UID)
+                if not series_uid or (modality and _value(series, MODALITY) not in (None, modality)):
+                    continue
+                for inst in _search_all(client.search_for_instances, SOP_UID, study_instance_uid=study, series_instance_uid=series_uid):
+                    sop = _value(inst, SOP_UID)
+                    if sop:
+                        refs.append(InstanceRef(study, series_uid, sop))
+        return refs
+    except MammoError:
+        raise
+    except Exception as exc:
+        raise explain(url, exc) from exc
+
+
+def pacs_folder(project: Project) -> Path:
+    """Where retrieved instances are kept: beside a project file, or in a server project's
+    local folder (``--store`` puts them on a share every machine reads)."""
+    if project.is_server:
+        return project.path.parent / "pacs"
+    return project.path.with_name(project.path.stem + ".pacs")
+
+
+def _retrieve(client, url: str, ref: InstanceRef, folder: Path) -> Path:
+    ds = client.retrieve_instance(ref.study, ref.series, ref.sop, media_types=ANY_TRANSFER_SYNTAX)
+    name = re.sub(r"[^0-9.]", "_", ref.sop)[:120] + ".dcm"
+    path = folder / name
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        ds.save_as(tmp, enforce_file_format=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def import_dicomweb(project: Project, url: str, studies: Sequence[str] = (), modality: str | None = "MG",
+                    since: str | None = None, store: str | os.PathLike | None = None,
+                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None,
+                    report: ImportReport | None = None) -> ImportReport:
+    """Query the PACS, then retrieve and import each new instance; returns the import report."""
+    report = report or ImportReport()
+    client = connect(url)
+    progress(0, 0, f"querying {url}")
+    refs = find_instances(client, url, studies, modality, since)
+    folder = Path(store) if store else pacs_folder(project)
+    folder.mkdir(parents=True, exist_ok=True)
+    with project.session() as s:
+        known = image_store.image_ids_by_sop_uid(s, [r.sop for r in refs])
+    for k, ref in enumerate(refs):
+        progress(k, len(refs), f"retrieving {ref.sop}")
+        try:
+            check_cancel(cancel)
+        except MammoError:
+            report.cancelled = True
+            break
+        if ref.sop in known:
+            report.duplicates.append((f"pacs:{ref.key}", known[ref.sop]))
+            continue
+        try:
+            path = _retrieve(client, url, ref, folder)
+        except Exception as exc:  # one instance failing never stops the others
+            report.failed.append((f"pacs:{ref.key}", explain(url, exc).reason))
+            continue
+        image_id = import_one(project, ImportItem(path=path), report)
+        if image_id is not None:
+            known[ref.sop] = image_id
+    progress(len(refs), len(refs), report.summary())
+    if report.imported:
+        project.events.emit("images_imported", image_ids=list(report.imported))
+    return report

@@ -1,0 +1,64 @@
+"""Send exported DICOM SEG / SR objects to a PACS with STOW-RS, one instance per request.
+
+One request per instance keeps the failure of one object (a PACS refusing its SOP class, a
+conflict with an existing instance) from hiding the others; each failure names the file and
+the PACS's reason. The connection (credentials, TLS) is the one ``dicomweb.connect`` builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pydicom
+
+from ..core.errors import MammoError
+from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
+from .dicomweb import connect, explain
+
+FAILED_SOP_SEQUENCE = "FailedSOPSequence"
+
+
+@dataclass
+class StowReport:
+    url: str
+    stored: list[str] = field(default_factory=list)  # SOP Instance UIDs the PACS accepted
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    cancelled: bool = False
+
+    def summary(self) -> str:
+        text = f"STOW-RS to {self.url}: {len(self.stored)} stored, {len(self.failed)} failed"
+        return text + (", stopped by the user" if self.cancelled else "")
+
+
+def stow_files(url: str, files: Sequence[Path], progress: ProgressFn = no_progress,
+               cancel: CancelToken | None = None) -> StowReport:
+    """STOW every file; a refused or unreadable one is reported and the rest go on."""
+    client = connect(url)
+    report = StowReport(url)
+    for k, path in enumerate(files):
+        progress(k, len(files), f"STOW {path.name}")
+        try:
+            check_cancel(cancel)
+        except MammoError:
+            report.cancelled = True
+            break
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception as exc:
+            report.failed.append((str(path), f"not a DICOM file ({exc})"))
+            continue
+        try:
+            answer = client.store_instances([ds])
+        except Exception as exc:
+            report.failed.append((str(path), explain(url, exc).reason))
+            continue
+        refused = getattr(answer, FAILED_SOP_SEQUENCE, None) if answer is not None else None
+        if refused:
+            reason = getattr(refused[0], "FailureReason", "unknown")
+            report.failed.append((str(path), f"the PACS refused the instance (failure reason {reason})"))
+        else:
+            report.stored.append(str(ds.SOPInstanceUID))
+    progress(len(files), len(files), report.summary())
+    return report
