@@ -88,7 +88,11 @@ def test_scores_shapes_and_d(small):
         np.testing.assert_allclose(r["p_maskdet"].sum(0), 1, atol=1e-5)
         assert (r["p_maskdet"][:, 1] > 0).sum() == min(10, len(r["p_det"]))
         np.testing.assert_allclose(r["d"], r["p_cls"][:, 1:] * r["p_det"], rtol=1e-6)
-    assert np.all((sc.p_m >= 0) & (sc.p_m <= 1))
+    # p(y_M | x) = sum over the RS-masked detection softmax of p_cls(M | r): the image score is its regions'
+    for i in range(len(sc.p_m)):
+        r = sc.regions(i)
+        assert sc.p_m[i] == pytest.approx(float((r["p_maskdet"][:, 1] * r["p_cls"][:, 2]).sum()), rel=1e-4)
+        assert sc.p_b[i] == pytest.approx(float((r["p_maskdet"][:, 0] * r["p_cls"][:, 1]).sum()), rel=1e-4)
 
 
 def test_fast_dropout_is_independent_bernoulli_half():
