@@ -15,6 +15,7 @@ import contextlib
 import os
 import sqlite3
 import time
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -127,12 +128,9 @@ def make_backup(db_path: str | os.PathLike, reason: str, keep: int = KEEP) -> Pa
     db_path = Path(db_path)
     folder = backup_dir(db_path)
     folder.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest = folder / f"{stamp}-{reason}.sqlite"
-    n = 1
+    dest = folder / f"{datetime.now():%Y%m%d-%H%M%S-%f}-{reason}.sqlite"  # sorts by time, to the microsecond
     while dest.exists():
-        n += 1
-        dest = folder / f"{stamp}-{reason}-{n}.sqlite"
+        dest = folder / f"{datetime.now():%Y%m%d-%H%M%S-%f}-{reason}.sqlite"
     copy_database(db_path, dest)
     for old in list_backups(db_path)[max(1, keep):]:
         old.unlink(missing_ok=True)
