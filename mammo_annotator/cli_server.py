@@ -52,6 +52,38 @@ def stow_export(args, result, progress_bar) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_label_rule(args, open_project, progress_bar) -> int:
+    from .services import agreement as agr
+
+    project = open_project(args)
+    if args.rule:
+        try:
+            rule = agr.rule_from_text(args.rule)
+        except ValueError as exc:
+            raise MammoError(str(exc)) from exc
+        n = agr.set_label_rule(project, rule)
+        print(f"label rule: {rule.describe()} ({n} images relabelled)")
+    else:
+        print(f"label rule: {agr.label_rule(project).describe()}")
+    return 0
+
+
+def cmd_agreement(args, open_project, progress_bar) -> int:
+    from .services import agreement as agr
+
+    project = open_project(args)
+    rows = agr.agreement(project)
+    for row in rows:
+        pairs = ", ".join(f"{x}/{y} {d:.3f}" for x, y, d in row.pairs)
+        print(f"image {row.image_id}: mean Dice {row.mean_dice:.3f} ({pairs})")
+    if not rows:
+        print("no image has malignant outlines from two annotators")
+    if args.out:
+        path, n = agr.export_agreement_csv(project, args.out, keep_ids=args.keep_ids)
+        print(f"{n} pairs written to {path}")
+    return 0
+
+
 def register(sub, with_db, open_project, progress_bar) -> None:
     p = sub.add_parser("migrate", help="copy a whole project into another, empty database (e.g. SQLite file -> PostgreSQL)")
     p.add_argument("--from", dest="source", required=True, help="the project to copy: a file or a SQLAlchemy URL")
@@ -68,3 +100,13 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.add_argument("--window", help="region window size for a new project: pixels (224) or millimetres (22.4mm)")
     p.add_argument("--stride", help="region stride: pixels or millimetres (default: half the window)")
     p.set_defaults(func=lambda args: cmd_import_dicomweb(args, open_project, progress_bar))
+
+    p = with_db(sub.add_parser("label-rule", help="which annotators' contours make the region labels: union, majority "
+                               "or reference:NAME (shown without an argument)"))
+    p.add_argument("rule", nargs="?", help="union | majority | reference:NAME")
+    p.set_defaults(func=lambda args: cmd_label_rule(args, open_project, progress_bar))
+
+    p = with_db(sub.add_parser("agreement", help="Dice of the annotators' malignant outlines per image"))
+    p.add_argument("--out", help="also write them to this CSV")
+    p.add_argument("--keep-ids", action="store_true", help="original image / patient ids instead of pseudonyms")
+    p.set_defaults(func=lambda args: cmd_agreement(args, open_project, progress_bar))

@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ..core.contours import check_contour
-from ..core.iom import label_regions
+from ..core.consensus import LabelRule, consensus_labels
 from ..core.records import AnnotationRecord
 from ..core.types import AnnotationStatus, Lesion, LesionClass, Polygon
 from ..store import annotations as ann_store
 from ..store import images as image_store
+from ..store import models as model_store
 from ..store import regions as region_store
 from .project import Project
+
+
+LABEL_RULE_SETTING = "label_rule"
 
 
 @dataclass(frozen=True)
@@ -37,14 +41,17 @@ def relabel_image(session: Session, image_id: int, alpha: float) -> None:
     or "no malignant finding" confirmed); for the others every BN would be a guess.
     """
     image = image_store.get_image(session, image_id)
-    lesions = [Lesion(a.cls, a.polygon, a.id) for a in ann_store.list_annotations(session, image_id)]
+    lesions: dict[str, list[Lesion]] = {}
+    for a in ann_store.list_annotations(session, image_id):
+        lesions.setdefault(a.annotator, []).append(Lesion(a.cls, a.polygon, a.id))
+    rule = LabelRule.from_setting(model_store.get_setting(session, LABEL_RULE_SETTING))  # several annotators: core.consensus
     labelled = image.status in (AnnotationStatus.CONTOURED, AnnotationStatus.NO_MALIGNANT)
     for grid_id in region_store.grids_of_image(session, image_id):
         if not labelled:
             region_store.clear_labels(session, grid_id)
             continue
         regions = region_store.regions_of(session, grid_id)
-        region_store.write_labels(session, grid_id, label_regions(regions, lesions, alpha), alpha)
+        region_store.write_labels(session, grid_id, consensus_labels(regions, lesions, rule, alpha), alpha)
 
 
 def _refresh_status(session: Session, image_id: int) -> None:
