@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from .core.errors import MammoError
@@ -198,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not (args.verbose or args.debug):
+        # decoders log their own tracebacks and warnings on a broken file; the import report already
+        # names the file and the reason, so the terminal shows that line, not the library's noise
+        # (a handler filter: pydicom resets its logger's level when it is imported)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda record: record.name.split(".")[0] not in ("pydicom", "tifffile", "PIL"))
+        warnings.filterwarnings("ignore", module="pydicom")
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
     try:

@@ -255,7 +255,7 @@ def _decode_pixels(ds, path: Path) -> np.ndarray:
         return ds.pixel_array
     except Exception as exc:
         name = f"'{ts.name}' ({ts})" if ts is not None else "unknown transfer syntax"
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = " ".join(str(exc).split())[:300] if str(exc) else type(exc).__name__  # the plugins' reasons, on one line
         if "expected" in msg.lower() and "length" in msg.lower() or "truncat" in msg.lower():
             raise ImageReadError(path, f"the pixel data is truncated ({msg})") from None
         raise ImageReadError(path, f"could not decode the pixel data, transfer syntax {name}: {msg}") from None
