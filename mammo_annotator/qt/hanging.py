@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 from ..core.errors import ImageReadError
 from ..core.records import ImageRecord
 from ..services.pixels import load_pixels
-from ..services.viewing import STANDARD_VIEWS, chest_wall_on_right
+from ..services.viewing import STANDARD_VIEWS, chest_wall_on_right, patient_label
 from .image_view import MammoView, display_presets, preset_for
 
 
@@ -86,7 +86,7 @@ class FourViewWidget(QWidget):
             shown = np.fliplr(pixels) if pane.flipped else pixels
             pane.view.set_image(shown, display_presets(pixels, rec), default=preset_for(rec))
             pm = f"{rec.weak.name}" if rec.weak.is_known else "weak ?"
-            pane.title.setText(f"{key}   {rec.patient_key}   {pm}   {'(mirrored)' if pane.flipped else ''}")
+            pane.title.setText(f"{key}   {patient_label(rec.patient_key)}   {pm}   {'(mirrored)' if pane.flipped else ''}")
         return problems
 
     def _open(self, key: str) -> None:

@@ -268,6 +268,9 @@ class MainWindow(QMainWindow):
         self.status_db.setText(f"Database: {project.path}")
         self.setWindowTitle(f"Mammo Annotator — {project.path.name}")
         self.set_annotator(self.page.editor.annotator)
+        thumbs = self.worklist.model.thumbnails
+        thumbs.clear()
+        thumbs.load_record = lambda image_id, p=project: viewing.image_record(p, image_id)
         self.refresh_worklist()
         if self.worklist.proxy.rowCount():
             self.worklist.step(0)
@@ -392,7 +395,7 @@ class MainWindow(QMainWindow):
             return
         r = bundle.record
         wl = f" · W/L {v.window.width:.0f}/{v.window.center:.0f} ({v.window.name})" if v.window is not None else ""
-        v.set_corner_text("top", f"<b>{r.patient_key}</b> {r.laterality or '?'}-{r.view or '?'}{wl}")
+        v.set_corner_text("top", f"<b>{viewing.patient_label(r.patient_key)}</b> {r.laterality or '?'}-{r.view or '?'}{wl}")
 
     def _thresholds(self, version_id: int) -> dict[str, cad.OperatingPoint]:
         if version_id not in self._operating:
@@ -512,4 +515,5 @@ class MainWindow(QMainWindow):
         save_layout(self, self.settings, self.page.editor.annotator)
         if self.bridge is not None:
             self.bridge.detach()
+        self.worklist.model.thumbnails.stop()
         super().closeEvent(event)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.types import LesionClass
-from ..services.viewing import ImageBundle
+from ..services.viewing import ImageBundle, patient_label
 from .theme import CONTOUR_COLOURS, REGION_COLOURS
 
 WEAK_TEXT = {"M": "malignant", "B": "benign", "MB": "malignant + benign", "N": "normal", "unknown": "unknown"}
@@ -177,7 +177,8 @@ class SidePanel(QWidget):
                 label.setText("—")
             return
         r = b.record
-        self.info["patient"].setText(r.patient_key)
+        self.info["patient"].setText(patient_label(r.patient_key))
+        self.info["patient"].setToolTip(f"patient key in the project: {r.patient_key}")
         self.info["view"].setText(f"{r.laterality or '?'}-{r.view or '?'}")
         weak = WEAK_TEXT.get(r.weak.name, r.weak.name) + (f"  (BI-RADS {r.birads})" if r.birads else "") + (f"  {r.pathology}" if r.pathology else "")
         self.info["weak"].setText(weak)

@@ -1,18 +1,22 @@
 """The worklist: every image with patient, side, weak label, status and the model's p(M), p(B).
 
-A table model over ``services.viewing.worklist`` rows behind a filter proxy (patient search,
-status, weak label); sorting uses raw values, display uses short readable text.
+A table model over ``services.viewing.worklist`` rows behind a filter proxy (search by patient,
+file, study or date; status; image label), with a thumbnail column; sorting uses raw values, display uses short readable text.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
+)
 
 from ..services.viewing import WorklistRow
+from .thumbnails import SIZE, Thumbnails
 
-COLUMNS = ("Patient", "View", "Label", "Status", "p(M)", "p(B)")
+COLUMNS = ("", "Patient", "View", "Label", "Status", "p(M)", "p(B)")
+THUMB, PATIENT, P_M = 0, 1, 5
 STATUS_TEXT = {"not_annotated": "to do", "contoured": "outlined", "no_malignant": "no finding"}
 WEAK_TEXT = {"unknown": "?"}
 STATUS_COLOUR = {"not_annotated": "#8b8f96", "contoured": "#F0E442", "no_malignant": "#009E73"}
@@ -23,6 +27,13 @@ class WorklistModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[WorklistRow] = []
+        self.thumbnails = Thumbnails(self)
+        self.thumbnails.ready.connect(self._thumbnail_ready)
+
+    def _thumbnail_ready(self, image_id: int) -> None:
+        for i, r in enumerate(self.rows):
+            if r.image_id == image_id:
+                self.dataChanged.emit(self.index(i, THUMB), self.index(i, THUMB), [Qt.DecorationRole])
 
     def set_rows(self, rows: list[WorklistRow]) -> None:
         self.beginResetModel()
@@ -46,10 +57,10 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.DisplayRole and orientation == Qt.Horizontal:
             return COLUMNS[section]
         if role == Qt.ToolTipRole and orientation == Qt.Horizontal:
-            return {2: "image-level label: M malignant, B benign, N normal, ? unknown",
-                    3: "to do / outlined (number of contours) / no malignant finding confirmed",
-                    4: "active model's probability that the image shows a malignant finding",
-                    5: "active model's probability that the image shows a benign finding"}.get(section)
+            return {3: "image-level label: M malignant, B benign, N normal, ? unknown",
+                    4: "to do / outlined (number of contours) / no malignant finding confirmed",
+                    5: "active model's probability that the image shows a malignant finding",
+                    6: "active model's probability that the image shows a benign finding"}.get(section)
         return None
 
     def data(self, index, role=Qt.DisplayRole):
@@ -59,18 +70,23 @@ class WorklistModel(QAbstractTableModel):
         c = index.column()
         if role == Qt.DisplayRole:
             status = STATUS_TEXT.get(r.status, r.status) + (f" ({r.n_contours})" if r.n_contours else "")
-            return (r.patient, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m), _prob(r.p_b))[c]
+            return ("", r.patient_label, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m), _prob(r.p_b))[c]
+        if role == Qt.DecorationRole and c == THUMB:
+            return self.thumbnails.get(r.image_id)
+        if role == Qt.ToolTipRole and c in (THUMB, PATIENT):
+            date = f", study date {r.study_date}" if r.study_date else ""
+            return f"{r.patient} {r.side}: {r.file_name}{date}"
         if role == Qt.UserRole:  # sort key
-            return (r.patient, r.side, r.weak, f"{r.status}:{r.n_contours:05d}",
+            return (r.image_id, r.patient, r.side, r.weak, f"{r.status}:{r.n_contours:05d}",
                     -1.0 if r.p_m is None else r.p_m, -1.0 if r.p_b is None else r.p_b)[c]
         if role == Qt.UserRole + 1:
             return r.image_id
         if role == Qt.ForegroundRole:
-            if c == 3:
+            if c == 4:
                 return QColor(STATUS_COLOUR.get(r.status, "#d6d7da"))
-            if c == 2 and r.weak in WEAK_COLOUR:
+            if c == 3 and r.weak in WEAK_COLOUR:
                 return QColor(WEAK_COLOUR[r.weak])
-        if role == Qt.TextAlignmentRole and c >= 4:
+        if role == Qt.TextAlignmentRole and c >= P_M:
             return int(Qt.AlignRight | Qt.AlignVCenter)
         return None
 
@@ -104,7 +120,7 @@ class WorklistFilter(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, parent) -> bool:
         r = self.sourceModel().rows[source_row]
-        if self.text and self.text not in r.patient.lower():
+        if self.text and not r.matches(self.text):
             return False
         if self.status and r.status != self.status:
             return False
@@ -123,7 +139,12 @@ class WorklistPanel(QWidget):
         self.model = WorklistModel()
         self.proxy = WorklistFilter()
         self.proxy.setSourceModel(self.model)
-        self.search = QLineEdit(placeholderText="Search patient id…")
+        self.search = QLineEdit(placeholderText="Search patient, file, study or date…")
+        self.search.setToolTip("Patient id, file name, study (accession or UID) or study date (2024-01-05 or 20240105)")
+        self.no_matches = QLabel("")
+        self.no_matches.setObjectName("muted")
+        self.no_matches.setWordWrap(True)
+        self.no_matches.hide()
         self.search.setClearButtonEnabled(True)
         self.status = QComboBox()
         for text, value in (("All statuses", ""), ("To do", "not_annotated"), ("Contoured", "contoured"), ("No malignant", "no_malignant")):
@@ -134,14 +155,15 @@ class WorklistPanel(QWidget):
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.AscendingOrder)
+        self.table.sortByColumn(PATIENT, Qt.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
         self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.verticalHeader().setDefaultSectionSize(SIZE + 4)
+        self.table.setIconSize(QSize(SIZE, SIZE))
         head = self.table.horizontalHeader()
         head.setStretchLastSection(False)
         head.setMinimumSectionSize(30)
@@ -157,17 +179,30 @@ class WorklistPanel(QWidget):
         layout.setSpacing(6)
         layout.addWidget(self.search)
         layout.addLayout(filters)
+        layout.addWidget(self.no_matches)
         layout.addWidget(self.table)
-        self.search.textChanged.connect(lambda t: self.proxy.set_filter(text=t))
-        self.status.currentIndexChanged.connect(lambda _i: self.proxy.set_filter(status=self.status.currentData()))
-        self.weak.currentIndexChanged.connect(lambda _i: self.proxy.set_filter(weak=self.weak.currentData()))
+        self.search.textChanged.connect(lambda t: self._filter(text=t))
+        self.status.currentIndexChanged.connect(lambda _i: self._filter(status=self.status.currentData()))
+        self.weak.currentIndexChanged.connect(lambda _i: self._filter(weak=self.weak.currentData()))
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
+
+    def _filter(self, **kw) -> None:
+        self.proxy.set_filter(**kw)
+        self._show_no_matches()
+
+    def _show_no_matches(self) -> None:
+        empty = self.proxy.rowCount() == 0 and self.model.rowCount() > 0
+        text = self.search.text().strip()
+        self.no_matches.setText(f"No matches for “{text}”" + (" with these filters" if self.proxy.status or self.proxy.weak else "")
+                                if text else "No image matches these filters")
+        self.no_matches.setVisible(empty)
 
     def set_rows(self, rows: list[WorklistRow]) -> None:
         current = self.current_image_id()
         self.model.set_rows(rows)
         if current is not None:
             self.select_image(current, emit=False)
+        self._show_no_matches()
 
     def _on_current(self, current, _previous) -> None:
         if current.isValid():

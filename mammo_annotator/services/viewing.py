@@ -35,10 +35,35 @@ class WorklistRow:
     p_m: float | None
     p_b: float | None
     n_contours: int
+    file_name: str = ""
+    study_date: str = ""  # as stored (DICOM YYYYMMDD), "" unknown
+    study_key: str = ""  # StudyInstanceUID or the dataset's grouping
 
     @property
     def side(self) -> str:
         return f"{self.laterality}-{self.view}"
+
+    @property
+    def patient_label(self) -> str:
+        return patient_label(self.patient)
+
+    def matches(self, text: str) -> bool:
+        """The worklist search: patient id, file name, study (accession / UID) or study date
+        (2024-01-05 and 20240105 alike), case-insensitive."""
+        t = text.strip().lower()
+        if not t:
+            return True
+        fields = (self.patient, self.file_name, self.study_key, self.study_date)
+        if any(t in f.lower() for f in fields):
+            return True
+        digits = t.replace("-", "").replace(".", "").replace("/", "")
+        return bool(digits) and digits.isdigit() and digits in self.study_date.replace("-", "")
+
+
+def patient_label(key: str) -> str:
+    """A patient key for display, without a doubled dataset prefix: "mias-mias002" -> "mias002"."""
+    head, sep, rest = key.partition("-")
+    return rest if sep and head and rest.lower().startswith(head.lower()) else key
 
 
 @dataclass(frozen=True)
@@ -73,8 +98,11 @@ def worklist(project: Project) -> list[WorklistRow]:
 
     from ..store.schema import AnnotationRow
 
+    from ..store.schema import ImageRow, StudyRow
+
     with project.session() as s:
         images = image_store.list_images(s)
+        dates = dict(s.execute(select(ImageRow.id, StudyRow.study_date).join(StudyRow, ImageRow.study_id == StudyRow.id)).all())
         active = model_store.active_model_id(s)
         probs = model_store.image_probabilities(s, active) if active is not None else {}
         counts = dict(
@@ -89,9 +117,13 @@ def worklist(project: Project) -> list[WorklistRow]:
         pm, pb = probs.get(im.id, (None, None))
         rows.append(
             WorklistRow(im.id, im.patient_key, im.laterality or "?", im.view or "?", im.weak.name, im.status.value,
-                        pm, pb, int(counts.get(im.id, 0)))
+                        pm, pb, int(counts.get(im.id, 0)), _file_name(im.source_path), dates.get(im.id) or "", im.study_key)
         )
     return rows
+
+
+def _file_name(source: str) -> str:
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def active_model(project: Project) -> ModelVersionRecord | None:

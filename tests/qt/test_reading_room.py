@@ -264,3 +264,34 @@ def test_one_stable_preset_list_and_the_automatic_breast_window(window, project,
     px = window.page.view.pixels
     auto = window.page.view.presets[AUTO]
     assert auto.low > float(px.min())  # the background (air) does not set the window
+
+
+def test_worklist_search_no_matches_labels_and_thumbnails(window, project, qtbot):
+    from mammo_annotator.qt.worklist import PATIENT, THUMB
+    from mammo_annotator.store.schema import ImageRow, PatientRow, StudyRow
+
+    with project.session() as s:  # a dataset-style key and a study date, as mini-MIAS / DICOM imports store them
+        study = s.query(StudyRow).join(PatientRow).filter(PatientRow.patient_key == "P003").one()
+        study.study_date = "20240105"
+        s.query(PatientRow).filter(PatientRow.patient_key == "P003").one().patient_key = "mias-mias003"
+        name = s.query(ImageRow).filter(ImageRow.study_id == study.id).one().source_path.rsplit("/", 1)[-1]
+    window.refresh_worklist()
+    panel = window.worklist
+    labels = [panel.proxy.index(r, PATIENT).data() for r in range(panel.proxy.rowCount())]
+    assert "mias003" in labels and not any("mias-mias" in t for t in labels)  # no doubled prefix
+    for text in ("mias003", name, "2024-01-05", "20240105"):
+        panel.search.setText(text)
+        assert panel.proxy.rowCount() == 1, text
+        assert not panel.no_matches.isVisible()
+    panel.search.setText("nothing-like-this")
+    assert panel.proxy.rowCount() == 0 and panel.no_matches.isVisible()
+    assert "No matches" in panel.no_matches.text()
+    panel.search.clear()
+    assert panel.proxy.rowCount() == 6 and not panel.no_matches.isVisible()
+    head = panel.table.horizontalHeader()
+    for col in range(1, panel.model.columnCount()):  # columns sized to their text: nothing cut
+        assert head.sectionSize(col) >= panel.table.sizeHintForColumn(col), col
+    first = panel.model.rows[0].image_id
+    qtbot.waitUntil(lambda: first in panel.model.thumbnails.pixmaps, timeout=10_000)
+    pm = panel.model.thumbnails.pixmaps[first]
+    assert 0 < pm.height() <= 40 and panel.model.index(0, THUMB).data(Qt.DecorationRole) is not None

@@ -44,10 +44,12 @@ def test_window_level_by_right_drag_presets_and_invert(window, project, qtbot):
     assert abs(levels[0] - after.low) < 1e-6 and abs(levels[1] - after.high) < 1e-6
     assert "custom" in window.side.window_value.text()
     names = list(view.presets)
-    assert names[0] == "breast" and len(names) >= 3
-    QTest.keyClick(window, Qt.Key_F2)
-    assert view.window.name == names[1]
-    assert window.side.presets.currentText() == names[1]
+    assert names[0] == "breast (auto)" and len(names) == 4
+    QTest.keyClick(window, Qt.Key_F3)
+    assert view.window.name == names[2]
+    assert window.side.presets.currentData() == names[2]
+    QTest.keyClick(window, Qt.Key_F2)  # a PNG has no DICOM window: the automatic one, and it says so
+    assert "no DICOM window" in view.window.name and "no DICOM window" in window.side.window_value.text()
     QTest.keyClick(window, Qt.Key_I)
     assert view.inverted and window.side.invert.isChecked()
     assert view.image_item.lut is not None and view.image_item.lut[0] == 255
