@@ -129,3 +129,89 @@ def test_branch_init_std():
     head = DualBranchHead(64, method("cls_det_rs", hidden=256))
     assert abs(head.cls.weight.std().item() - 1e-4) < 2e-5
     assert abs(head.det.weight.std().item() - 1e-4) < 2e-5
+
+
+def _rich_dataset():
+    """a, d: fully labelled with an M region; e: fully labelled, all BN; b, c: weak only."""
+    recs = [
+        ImageRecord(np.zeros((3, 2), np.float32), np.zeros((3, 4)), 1.0, 0.0, np.array([1, 0, -1], np.int8), "a"),
+        ImageRecord(np.zeros((2, 2), np.float32), np.zeros((2, 4)), 0.0, 1.0, None, "b"),
+        ImageRecord(np.zeros((2, 2), np.float32), np.zeros((2, 4)), 1.0, 0.0, None, "c"),
+        ImageRecord(np.zeros((2, 2), np.float32), np.zeros((2, 4)), 1.0, 0.0, np.array([0, 1], np.int8), "d"),
+        ImageRecord(np.zeros((2, 2), np.float32), np.zeros((2, 4)), 0.0, 0.0, np.array([0, 0], np.int8), "e"),
+    ]
+    return RegionDataset.from_records(recs)
+
+
+def test_weights_count_only_images_with_an_m_region_for_the_detection_term():
+    ds = _rich_dataset()
+    w = ObjectiveWeights.from_dataset(ds, method("ss_cls_det_rs", beta=2.0, lambda2=0.5))
+    assert w.w_full_det == 0.5 / 2  # a and d; e has no M region to put detection mass on
+    assert w.w_full_cls == 0.5 * 2.0 / 6  # every labelled (M or BN) region of a, d, e; the ignored one is not
+    assert w.w_weak_m == 1 / 2 and w.w_weak_b == 1 / 5 and w.n_images == 5
+    assert ObjectiveWeights.from_dataset(ds, method("ss_cls_det_rs", full_cls=False)).w_full_cls == 0
+    # no known label: the weak terms are off, not divided by zero
+    recs = [ImageRecord(np.zeros((2, 2), np.float32), np.zeros((2, 4)), float("nan"), float("nan"), None, "x")]
+    w = ObjectiveWeights.from_dataset(RegionDataset.from_records(recs), method("cls_det_rs"))
+    assert (w.w_weak_m, w.w_weak_b, w.n_images) == (0.0, 0.0, 1)
+
+
+def _out(ds, seed=0):
+    data = ds.pack()
+    g = torch.Generator().manual_seed(seed)
+    m = data.valid.shape[1]
+    return RegionOutputs(torch.randn(len(ds), m, 3, generator=g, dtype=torch.float64),
+                         torch.randn(len(ds), m, 2, generator=g, dtype=torch.float64), data.valid), data
+
+
+def test_each_full_term_alone():
+    ds = _rich_dataset()
+    out, data = _out(ds)
+    # SS-Baseline: the classification term only, and the fully labelled images leave the weak M term
+    cfg = method("ss_baseline_rs", k=10)
+    w = ObjectiveWeights.from_dataset(ds, cfg)
+    loss, parts = objective(out, data, cfg, w)
+    assert set(parts) == {"weak_m", "weak_b", "full_cls"}
+    ilp = image_log_probs(out, cfg)
+    wm = (ilp.log1mp[1, 1] + ilp.logp[2, 1]) / 2  # b and c only
+    pc = torch.softmax(out.cls_logits, -1)[..., 2]
+    cls_sum = (torch.log(pc[0, 0]) + torch.log(1 - pc[0, 1]) + torch.log(1 - pc[3, 0]) + torch.log(pc[3, 1])
+               + torch.log(1 - pc[4, 0]) + torch.log(1 - pc[4, 1]))
+    assert torch.allclose(parts["weak_m"], wm) and torch.allclose(parts["full_cls"], w.w_full_cls * cls_sum)
+    # the detection term alone
+    cfg = method("ss_cls_det_rs", k=10, full_cls=False)
+    w = ObjectiveWeights.from_dataset(ds, cfg)
+    loss, parts = objective(out, data, cfg, w)
+    assert set(parts) == {"weak_m", "weak_b", "full_det"}
+    det = out.det_logits[..., 1]
+    want = (det[0, 0] - torch.logsumexp(det[0, :3], 0)) + (det[3, 1] - torch.logsumexp(det[3, :2], 0))
+    assert torch.allclose(parts["full_det"], w.w_full_det * want)  # e (no M region) adds nothing
+    assert torch.isfinite(loss)
+
+
+def test_union_detection_mask_is_the_selection_plus_the_m_regions():
+    ds = _rich_dataset()
+    out, data = _out(ds, seed=3)
+    # make region 2 (ignored) of image a the top p_cls(M) one, so the top-1 selection misses the M region 0
+    out.cls_logits[0, :, 2] = torch.tensor([-5.0, -4.0, 5.0], dtype=torch.float64)
+    out.cls_logits[3, :2, 2] = torch.tensor([5.0, -5.0], dtype=torch.float64)  # d: region 0 (BN) selected, M is 1
+    cfg = method("ss_cls_det_rs", k=1, full_det_mask="union", full_cls=False)
+    w = ObjectiveWeights.from_dataset(ds, cfg)
+    _, parts = objective(out, data, cfg, w)
+    det = out.det_logits[..., 1]
+    want = (det[0, 0] - torch.logsumexp(det[0, [0, 2]], 0)) + (det[3, 1] - torch.logsumexp(det[3, [0, 1]], 0))
+    assert torch.allclose(parts["full_det"], w.w_full_det * want)
+    unmasked = objective(out, data, method("ss_cls_det_rs", k=1, full_cls=False), w)[1]["full_det"]
+    assert not torch.allclose(unmasked, parts["full_det"])  # region 1 of a is outside the union
+
+
+def test_max_region_exposes_its_per_region_probabilities_and_all_valid_regions():
+    cls = [[0.0, 1.0, 2.0], [1.0, 0.0, 0.5], [0.0, 0.0, 0.0]]
+    out = _outputs(cls, [[0, 0], [0, 0], [0, 0]], valid=[True, True, False])
+    ilp = image_log_probs(out, method("max_region"))
+    assert ilp.sel[0, :, 1].tolist() == [True, True, False]  # what scoring's detection softmax runs over
+    pc = np.exp(cls) / np.exp(cls).sum(1, keepdims=True)
+    np.testing.assert_allclose(ilp.log_pcls[0, :2, 1].exp().numpy(), pc[:2, 2], rtol=1e-9)
+    np.testing.assert_allclose(ilp.log1m_pcls[0, :2, 1].exp().numpy(), 1 - pc[:2, 2], rtol=1e-9)
+    # the padded third region never wins the max
+    assert math.isclose(ilp.logp[0, 1].exp().item(), pc[:2, 2].max(), rel_tol=1e-9)
