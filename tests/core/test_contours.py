@@ -1,0 +1,108 @@
+"""check_contour's repairs and refusals, one case each, and the rasteriser against a pixel count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mammo_annotator.core.contours import check_contour, circle_polygon, from_shapely, rasterize, to_shapely
+from mammo_annotator.core.errors import InvalidContourError
+from mammo_annotator.core.types import Polygon
+
+
+def signed_area(points) -> float:
+    a = np.asarray(points, dtype=float)
+    x, y = a[:, 0], a[:, 1]
+    return float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2
+
+
+def test_closing_point_and_double_clicks_are_dropped_in_order():
+    pts = [[10, 10], [10, 10], [50, 10], [50, 40], [50, 40], [10, 40], [10, 10]]
+    checked = check_contour(pts, 100, 100)
+    assert checked.repairs == ()
+    out = checked.polygon.points
+    assert len(out) == 4 and set(out) == {(10, 10), (50, 10), (50, 40), (10, 40)}
+    assert checked.polygon.area == pytest.approx(1200)
+    # a Polygon is accepted as well as a point list, with the same result
+    assert check_contour(Polygon.from_array(pts[:-1]), 100, 100).polygon == checked.polygon
+
+
+def test_orientation_is_counter_clockwise_in_image_coordinates_whatever_the_input():
+    cw = [[10, 10], [10, 40], [50, 40], [50, 10]]
+    for pts in (cw, cw[::-1]):
+        out = check_contour(pts, 100, 100).polygon.points
+        assert signed_area(out) > 0  # shapely's sign=1.0 orientation, one convention stored
+
+
+def test_a_self_touching_outline_is_repaired_when_one_piece_is_left():
+    # a square with a spike going out and back on the same line: invalid, one area piece
+    pts = [[10, 10], [50, 10], [50, 30], [80, 30], [50, 30], [50, 50], [10, 50]]
+    checked = check_contour(pts, 100, 100)
+    assert checked.repairs == ("self-intersection removed",)
+    assert checked.polygon.area == pytest.approx(1600) and checked.polygon.bounds == (10, 10, 50, 50)
+
+
+def test_two_piece_outline_and_pieces_after_clipping_are_refused():
+    with pytest.raises(InvalidContourError, match="splits into 2 pieces"):
+        check_contour([[0, 0], [10, 10], [10, 0], [0, 10]], 100, 100)
+    # a U whose base lies outside the image: the two arms inside are separate pieces
+    u = [[10, 90], [10, 120], [60, 120], [60, 90], [50, 90], [50, 110], [20, 110], [20, 90]]
+    with pytest.raises(InvalidContourError, match="several pieces"):
+        check_contour(u, 100, 100)
+
+
+def test_clipping_and_the_minimum_area():
+    checked = check_contour([[-20, -20], [30, -20], [30, 30], [-20, 30]], 100, 100)
+    assert checked.repairs == ("clipped to the image border",)
+    assert checked.polygon.bounds == (0, 0, 30, 30) and checked.polygon.area == pytest.approx(900)
+    check_contour([[0, 0], [2, 0], [2, 2], [0, 2]], 100, 100)  # 4 px^2 is enough
+    with pytest.raises(InvalidContourError, match="encloses 3.0 px"):
+        check_contour([[0, 0], [3, 0], [3, 1], [0, 1]], 100, 100)
+    with pytest.raises(InvalidContourError, match="less than 10"):
+        check_contour([[0, 0], [3, 0], [3, 3], [0, 3]], 100, 100, min_area=10)
+    # the area that counts is the one inside the image
+    with pytest.raises(InvalidContourError, match="encloses"):
+        check_contour([[99, 0], [150, 0], [150, 3], [99, 3]], 100, 100)
+    with pytest.raises(InvalidContourError, match="entirely outside"):
+        check_contour([[100, 0], [150, 0], [150, 30], [100, 30]], 100, 100)  # touching the border is outside
+
+
+def test_only_finite_points_and_three_distinct_ones():
+    for bad in ([[0, 0], [np.inf, 10], [10, 0]], [[0, 0], [5, np.nan], [10, 0]]):
+        with pytest.raises(InvalidContourError, match="non-finite"):
+            check_contour(bad, 100, 100)
+    with pytest.raises(InvalidContourError, match="got 2"):
+        check_contour([[1, 1], [5, 5], [1, 1]], 100, 100)  # closing point removed: 2 left
+    with pytest.raises(InvalidContourError, match="got 0"):
+        check_contour([], 100, 100)
+    with pytest.raises(InvalidContourError, match="zero area"):
+        check_contour([[0, 0], [10, 0], [20, 0], [5, 0]], 100, 100)
+
+
+def test_shapely_round_trip_drops_the_closing_point():
+    poly = Polygon.from_array([[0, 0], [4, 0], [4, 3]])
+    geom = to_shapely(poly)
+    assert geom.area == pytest.approx(6) and len(geom.exterior.coords) == 4
+    assert from_shapely(geom) == poly
+
+
+def test_circle_polygon():
+    c = circle_polygon(50, 40, 10, n=8)
+    pts = c.as_array()
+    assert len(pts) == 8 and tuple(pts[0]) == (60, 40)
+    np.testing.assert_allclose(np.hypot(pts[:, 0] - 50, pts[:, 1] - 40), 10)
+    assert circle_polygon(0, 0, 5).as_array().shape == (64, 2)
+    assert circle_polygon(0, 0, 1, n=1000).area == pytest.approx(np.pi, rel=1e-4)
+
+
+def test_rasterize_counts_pixel_centres_and_clips():
+    tri = Polygon.from_array([[0, 0], [10.2, 0], [0, 10.2]])  # no pixel centre on the hypotenuse
+    mask = rasterize(tri, 20, 20)
+    yy, xx = np.mgrid[0:20, 0:20]
+    assert np.array_equal(mask, (xx + 0.5) + (yy + 0.5) < 10.2)  # the pixels whose centre is inside
+    off = rasterize(Polygon.from_array([[15, 15], [30, 15], [30, 30], [15, 30]]), 20, 20)
+    assert off.sum() == 25 and off[15:, 15:].all()  # clipped to the image, no wrap-around
+    assert not rasterize(Polygon.from_array([[30, 30], [40, 30], [40, 40]]), 20, 20).any()
+    assert not rasterize(Polygon.from_array([[-30, -30], [-20, -30], [-20, -20]]), 20, 20).any()
+    tall = rasterize(Polygon.from_array([[2, 1], [5, 1], [5, 18], [2, 18]]), 20, 10)
+    assert tall.shape == (20, 10) and tall.sum() == 3 * 17
