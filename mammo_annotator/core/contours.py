@@ -162,12 +162,17 @@ def outer_outline(points: np.ndarray | list) -> tuple[np.ndarray, bool]:
     the stroke, so the drawing tools repair it here before saving.
     """
     arr = np.asarray(points, dtype=float).reshape(-1, 2)
-    if len(arr) < 3:
+    if len(arr) < 3 or not np.all(np.isfinite(arr)):
         return arr, False
     geom = ShapelyPolygon(arr)
     if geom.is_valid:
         return arr, False
-    fixed = shapely.make_valid(geom)
+    # the same bounds as check_contour: a scribble crossing itself very often is left as drawn
+    # (check_contour then refuses it plainly) instead of a make_valid that grows with its square
+    small = reduce_vertices(arr)
+    if count_crossings(small) > MAX_CROSSINGS:
+        return arr, False
+    fixed = shapely.make_valid(ShapelyPolygon(small))
     pieces = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, ShapelyPolygon) and g.area > 0]
     if not pieces:
         return arr, False

@@ -54,3 +54,18 @@ def test_reduce_vertices_keeps_short_outlines():
     pts = wiggly_outline(100)
     assert reduce_vertices(pts) is pts
     assert len(reduce_vertices(np.random.default_rng(0).random((9000, 2)))) == MAX_VERTICES
+
+
+@pytest.mark.timeout(30)
+def test_drawing_repair_is_bounded_too():
+    """The drawing tools' repair (outer_outline) on a 50,000-point scribble: left as drawn, then refused."""
+    from mammo_annotator.core.contours import outer_outline
+
+    scribble = np.random.default_rng(1).random((50_000, 2)) * [3000, 4000]
+    points, repaired = outer_outline(scribble)
+    assert not repaired and len(points) == 50_000
+    with pytest.raises(InvalidContourError, match="crosses itself"):
+        check_contour(points, 3328, 4084)
+    eight = [[0, 0], [100, 100], [100, 0], [0, 100]]  # one crossing: still repaired to its outer outline
+    points, repaired = outer_outline(eight)
+    assert repaired and check_contour(points, 200, 200).polygon.area > 0

@@ -22,7 +22,8 @@ from mammo_annotator.services.import_contours import import_contours
 from mammo_annotator.services.importing import ImportItem, import_items
 from mammo_annotator.services.project import open_project
 
-from .fuzz_corpus import SHARED, build_corpus, run_batch, tally
+from .fuzz_corpus import SHARED, build_corpus
+from .fuzz_run import run_batch, tally
 
 REPO = Path(__file__).resolve().parents[2]
 
