@@ -63,7 +63,12 @@ def test_marks_only_above_the_operating_threshold_ranked_by_d(window, project, q
     QTest.keyClick(window, Qt.Key_T)
     assert overlay.items
     QTest.keyClick(window, Qt.Key_M)  # heat map of p(malignant | region) instead of the marks
-    assert overlay.heat.isVisible() and overlay.heat.image is not None and overlay.items == []
+    assert overlay.heat.isVisible() and overlay.items == []
+    heat, rec = overlay.heat.image, window.page.bundle.record
+    scale = max(1.0, max(rec.height, rec.width) / 512)  # score_map's default resolution
+    assert heat.shape == (int(np.ceil(rec.height / scale)), int(np.ceil(rec.width / scale)))
+    assert heat[int(205 / scale), int(187 / scale)] == pytest.approx(heat.max())  # hottest on the mass
+    assert heat.max() == pytest.approx(float(pred.region_scores[:, 2].max()))  # p_cls(M) on a fixed 0-1 scale
     assert panel.mode.currentData() == "heat" and "Heat map" in window.page.view.corners["bottom"].text()
     panel.heat_opacity.setValue(30)
     assert abs(overlay.heat.opacity() - 0.3) < 1e-6
