@@ -282,8 +282,9 @@ def inbreast_batch(root: Path, rng: np.random.Generator, csv_kind: str = "utf-8"
         with open(root / "AllXML" / f"{name}.xml", "wb") as f:
             plistlib.dump(plist, f)
         if kind in ("roi-50k-points", "name-int"):  # the image imports; the ROI is skipped with a warning
-            b.cases.append(Case(root / "AllXML" / f"{name}.xml", "inbreast-roi-50k-points", must_fail=True,
-                                reported_as="warning", report_path=dcm))
+            label = "inbreast-roi-50k-points" if kind == "roi-50k-points" else f"inbreast-plist-{kind}"
+            b.cases.append(Case(root / "AllXML" / f"{name}.xml", label, must_fail=True, reported_as="warning",
+                                report_path=dcm))
         elif kind != "ok":
             b.cases.append(Case(root / "AllXML" / f"{name}.xml", f"inbreast-plist-{kind}", must_fail=True))
         lines.append(f"L;CC;201001;{name};2;{(2, 5)[k % 2]}")

@@ -21,6 +21,7 @@ from mammo_annotator.core.types import GridSpec
 from mammo_annotator.services.import_contours import import_contours
 from mammo_annotator.services.importing import ImportItem, import_items
 from mammo_annotator.services.project import open_project
+from mammo_annotator.store import images as image_store
 
 from .fuzz_corpus import SHARED, build_corpus
 from .fuzz_run import run_batch, tally
@@ -58,6 +59,9 @@ def test_every_bad_file_fails_alone_and_every_good_file_is_imported(corpus, proj
     assert [x for o in outcomes for x in o.unreported] == []
     assert [x for o in outcomes for x in o.half_written] == []
     assert table["good"].get("imported", 0) >= 40
+    with project.session() as s:
+        patients = {im.patient_key for im in image_store.list_images(s)}
+    assert "Patiënt-0-Müller" in patients  # the Latin-1 label CSV was read as Latin-1, not mangled
     if (SHARED / "dicom" / "MG1_J2KI.dcm").is_file():  # real files join the corpus when the datasets are there
         assert {"real-dicom-header-bitflip", "real-dicom-codestream-corruption", "real-dicom-truncated"} <= kinds
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") and r.name.startswith("mammo_annotator")]
