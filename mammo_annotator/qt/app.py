@@ -19,6 +19,9 @@ def ensure_app():
     """The QApplication, created once, with pyqtgraph's options and the dark theme."""
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") and sys.platform.startswith("linux"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from .platform_check import check_or_exit
+
+    check_or_exit()  # e.g. libxcb-cursor0 missing: one line saying how to install it, not a Qt abort
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 

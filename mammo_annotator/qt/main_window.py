@@ -25,6 +25,7 @@ from .contour_tool import Tool
 from .dialogs import ask_annotator, show_error
 from .events_bridge import EventBridge
 from .hanging import FourViewWidget
+from .help import HelpDialog
 from .image_page import ImagePage
 from .importer import ImportController
 from .layout import ReadingMode, restore_layout, save_layout
@@ -222,6 +223,11 @@ class MainWindow(QMainWindow):
         self.reading_action.setIconText("Reading mode")
         tb.addAction(self.reading_action)
         self.model_ui.add_actions(self._act, mb, v, tb)
+        h = mb.addMenu("&Help")
+        self._act(h, "&Keyboard shortcuts", lambda: self.show_help("shortcuts"), "?")
+        self._act(h, "&How to annotate", lambda: self.show_help("how-to"), "Shift+F1")
+        h.addSeparator()
+        self._act(h, "&About Mammo Annotator", lambda: self.show_help("about"))
         for action in self.findChildren(QAction):  # shortcuts in tooltips: discoverable
             if action.shortcut().toString():
                 action.setToolTip(f"{action.text().replace('&', '')}  ({action.shortcut().toString()})")
@@ -340,6 +346,22 @@ class MainWindow(QMainWindow):
                 self._since.clear()
             if name == "model_activated":
                 self.page.reload()
+
+    def show_help(self, page: str) -> HelpDialog:
+        """A Help page (non-modal); the shortcut sheet is built from the actions as they are now."""
+        from .help import HOW_TO, about_html, shortcut_html
+
+        if page == "shortcuts":
+            title, body = "Keyboard shortcuts", shortcut_html(self.menuBar())
+        elif page == "how-to":
+            title, body = "How to annotate", HOW_TO
+        else:
+            model = self.page.bundle.model if self.page.bundle is not None else viewing.active_model(self.project)
+            title, body = "About", about_html(self.project, model)
+        self.help_dialog = HelpDialog(title, body, self)
+        self.help_dialog.finished.connect(lambda *_: self.page.view.setFocus())
+        self.help_dialog.show()
+        return self.help_dialog
 
     def export(self) -> None:
         cls = export_dialog_class()

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from ..core.errors import MammoError
 from ..services.project import Project
-from ..services.training import activate_version
 from .dialogs import show_error
 from .history_panel import HistoryPanel
 from .suggestions_panel import SuggestionsPanel
@@ -103,6 +102,8 @@ class ModelUI(QObject):
 
     # actions ------------------------------------------------------------------------------
     def use_version(self, version_id: int) -> None:
+        from ..services.training import activate_version
+
         try:
             activate_version(self.window.project, version_id)  # emits model_activated: views reload
         except (MammoError, KeyError) as exc:

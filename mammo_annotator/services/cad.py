@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ml.metrics import operating_point as roc_operating_point
 from ..store import models as model_store
 from .project import Project
 from .viewing import ImageBundle, Proposal, top_proposals
@@ -48,6 +47,7 @@ def operating_point(project: Project, version_id: int, cls: str = "M", sensitivi
     """The image-level threshold on p(cls) of ``version_id`` at ``sensitivity`` on the validation patients."""
     from sqlalchemy import select
 
+    from ..ml.metrics import operating_point as roc_operating_point  # scikit-learn: only when a model exists
     from ..store.schema import ImageRow, PatientRow, PredictionRow, StudyRow
 
     val = set(project.setting("validation_patients", []) or [])
