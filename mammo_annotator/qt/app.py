@@ -71,7 +71,7 @@ def _start_project(db_path: str | None, settings, restore=None):
         candidates.append((db_path, False))
     else:
         last = settings.value("last_project", "")
-        if last and Path(str(last)).is_file():
+        if last and ("://" in str(last) or Path(str(last)).is_file()):  # a file, or a server project's URL
             candidates.append((str(last), False))
     reasons = []
     for path, create in candidates:
@@ -109,7 +109,7 @@ def run_gui(db_path: str | None, annotator: str | None = None) -> int:
     if project is None:
         QMessageBox.critical(None, APP, f"Cannot open the project.\n\n{note}")
         return 1
-    settings.setValue("last_project", str(project.path))
+    settings.setValue("last_project", project.target)
     name = annotator or str(settings.value("annotator", "") or "")
     if not name:
         name = ask_annotator(None) or getpass.getuser()

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QLabel, QMainWindow, QScrollArea, QStackedWidget, QTabWidget, QToolBar,
+    QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QScrollArea, QStackedWidget, QTabWidget, QToolBar,
 )
 
 from ..core.errors import MammoError
@@ -28,6 +28,7 @@ from .hanging import FourViewWidget
 from .help import HelpDialog
 from .image_page import ImagePage
 from .importer import ImportController
+from .team_sync import TeamSync
 from .layout import ReadingMode, restore_layout, save_layout
 from .model_ui import ModelUI
 from .side_panel import SidePanel
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_view_settings()
         self.bridge: EventBridge | None = None
+        self.team: TeamSync | None = None  # other machines' changes, who is on the image (issue 14)
         self.resize(1600, 1000)
         self._attach(project)
         self._layout_restored = restore_layout(self, self.settings, self.page.editor.annotator)
@@ -147,11 +149,15 @@ class MainWindow(QMainWindow):
         f = mb.addMenu("&File")
         self._act(f, "&New project…", self.new_project, QKeySequence.New)
         self._act(f, "&Open project…", self.open_project_dialog, QKeySequence.Open)
+        self._act(f, "Open &server project (PostgreSQL)…", self.open_server_dialog,
+                  tip="A shared project: postgresql+psycopg://user@host/db (password from PGPASSWORD or ~/.pgpass)")
         f.addSeparator()
         self._act(f, "&Import images…", self.importer.import_files, "Ctrl+I")
         self._act(f, "Import image &folder…", self.importer.import_folder, "Ctrl+Shift+I")
         self._act(f, "Import &dataset (mini-MIAS / INbreast)…", self.importer.import_dataset,
                   tip="Import a public dataset folder with its labels and lesion outlines")
+        self._act(f, "Import from &PACS (DICOMweb)…", self.importer.import_from_pacs,
+                  tip="Query a PACS (QIDO-RS) and retrieve its mammograms (WADO-RS)")
         f.addSeparator()
         self.export_action = self._act(f, "&Export…", self.export, "Ctrl+E")
         if export_dialog_class() is None:
@@ -271,8 +277,12 @@ class MainWindow(QMainWindow):
         self.model_ui.attach(project)  # before the bridge: the retrain queue counts an edit first
         self.bridge = EventBridge(project)
         self.bridge.event.connect(self._on_event_shown)
-        self.status_db.setText(f"Database: {project.path}")
-        self.setWindowTitle(f"Mammo Annotator — {project.path.name}")
+        if self.team is not None:
+            self.team.stop()
+        self.team = TeamSync(project, lambda: self.page.editor.annotator, self)
+        self.team.othersChanged.connect(lambda text: text and self.statusBar().showMessage(text, 30000))
+        self.status_db.setText(f"Database: {project.location}")
+        self.setWindowTitle(f"Mammo Annotator — {project.location if project.is_server else project.path.name}")
         self.set_annotator(self.page.editor.annotator)
         thumbs = self.worklist.model.thumbnails
         thumbs.clear()
@@ -285,7 +295,7 @@ class MainWindow(QMainWindow):
         old = self.project
         self.page.set_project(project)
         self._attach(project)
-        self.settings.setValue("last_project", str(project.path))
+        self.settings.setValue("last_project", project.target)  # a file, or a URL without password
         if old is not project:
             old.close()
 
@@ -294,6 +304,12 @@ class MainWindow(QMainWindow):
                                               "Mammo Annotator projects (*.sqlite *.db *.sqlite.example);;All files (*)")
         if path:
             self._open_path(path, create=False)
+
+    def open_server_dialog(self) -> None:
+        url, ok = QInputDialog.getText(self, "Open server project", "SQLAlchemy URL (no password: PGPASSWORD or ~/.pgpass)",
+                                       text=self.project.target if self.project.is_server else "postgresql+psycopg://user@host/db")
+        if ok and url.strip():
+            self._open_path(url.strip(), create=True)
 
     def new_project(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "New project", str(self.project.path.parent / "project.sqlite"),
@@ -449,6 +465,8 @@ class MainWindow(QMainWindow):
         """A new image: the class is back to Malignant, the keyboard on the image."""
         self.side.cls_m.setChecked(True)
         self.page.view.setFocus()
+        if self.team is not None:
+            self.team.image_shown(image_id)
 
     def _on_annotated(self, what: str) -> None:
         if self.side.auto_advance.isChecked():
@@ -537,5 +555,7 @@ class MainWindow(QMainWindow):
         save_layout(self, self.settings, self.page.editor.annotator)
         if self.bridge is not None:
             self.bridge.detach()
+        if self.team is not None:
+            self.team.stop()
         self.worklist.model.thumbnails.stop()
         super().closeEvent(event)

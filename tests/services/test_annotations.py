@@ -228,3 +228,34 @@ def test_contour_import_warns_on_alpha_mismatch_and_uses_its_own(project, tmp_pa
     finally:
         twin.close()
     assert res.annotation_id is not None
+
+
+def test_every_edit_emits_once_bumps_the_revision_and_refuses_stale_revisions(project):
+    image_id = add_blank_image(project)
+    seen = []
+    project.events.connect("annotations_changed", lambda image_id: seen.append(image_id))
+    res = svc.save_contour(project, image_id, square(100, 100, 80), annotator="dr.a", source="imported")
+    (ann,) = svc.contours(project, image_id)
+    assert ann.source == "imported" and ann.annotator == "dr.a" and res.revision == 2
+    steps = [
+        lambda rev: svc.edit_contour(project, res.annotation_id, "dr.b", points=square(120, 100, 80), expected_revision=rev),
+        lambda rev: svc.delete_contour(project, res.annotation_id, "dr.b", expected_revision=rev),
+        lambda rev: svc.restore_contour(project, res.annotation_id, "dr.b", expected_revision=rev),
+        lambda rev: svc.edit_contour(project, res.annotation_id, "dr.b", cls=LesionClass.BENIGN, expected_revision=rev),
+        lambda rev: svc.set_no_malignant(project, image_id, "dr.b", expected_revision=rev),
+    ]
+    rev = res.revision
+    for k, step in enumerate(steps):
+        before = labelled(project, image_id)[0], status_of(project, image_id)
+        with pytest.raises(StaleImageError):
+            step(rev - 1)  # someone else's older view of the image
+        assert (labelled(project, image_id)[0], status_of(project, image_id)) == before  # nothing written
+        out = step(rev)
+        assert out.image_id == image_id and out.revision == rev + 1
+        rev = out.revision
+        assert seen == [image_id] * (k + 2)
+    assert status_of(project, image_id) is AnnotationStatus.NO_MALIGNANT  # a benign contour does not block it
+    assert set(labels_of(project, image_id).labels) == {"BN"}
+    edit = svc.edit_contour(project, res.annotation_id, "dr.b", points=square(300, 400, 300))
+    assert edit.repairs == () and svc.edit_contour(project, res.annotation_id, "dr.b",
+                                                    points=square(600, 800, 200)).repairs == ("clipped to the image border",)
