@@ -106,3 +106,17 @@ def test_second_lesion_wins_where_it_overlaps_more():
     assert label_regions(regions, [b], alpha=0.5)[0].label is RegionLabel.IGNORED
     assert label_regions(regions, [b], alpha=0.2)[0].label is RegionLabel.M
     assert label_regions(regions, [b], alpha=0.2)[0].iom == 0.2
+
+
+def test_degenerate_inputs():
+    boxes = np.array([[0, 0, 10, 10], [10, 0, 20, 10]])
+    flat = Lesion(LesionClass.MALIGNANT, Polygon.from_array([[0, 0], [20, 0], [10, 0]]), 1)  # zero area
+    far = Lesion(LesionClass.MALIGNANT, Polygon.from_array([[30, 30], [40, 30], [40, 40]]), 2)
+    assert iom_matrix(boxes, [flat, far]).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert iom_matrix(boxes, []).shape == (2, 0) and iom_matrix(np.zeros((0, 4)), [far]).shape == (0, 1)
+    regions = [Region(0, Box(0, 0, 10, 10), 1.0)]
+    (only,) = label_regions(regions, [flat], alpha=0.5)
+    assert (only.label, only.iom, only.annotation_id) == (RegionLabel.BN, 0.0, None)
+    # a lesion touching the box only along an edge shares no area with it
+    edge = Lesion(LesionClass.MALIGNANT, Polygon.from_array([[10, 0], [20, 0], [20, 10], [10, 10]]), 3)
+    assert label_regions(regions, [edge])[0].label is RegionLabel.BN
