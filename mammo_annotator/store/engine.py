@@ -109,10 +109,10 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
         if not os.access(path.parent if str(path.parent) else ".", os.W_OK):
             raise DatabaseError(path, "cannot create the database: the folder is not writable")
     else:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-        if head and head != b"SQLite format 3\x00":
-            raise DatabaseError(path, "is not a SQLite database")
+        # Never open() the file itself: closing any descriptor of it drops every POSIX lock this
+        # process's SQLite connections hold on it, so another process's last close then checkpoints
+        # and deletes the -wal under them (issue 12's "disk I/O error", then a malformed file).
+        # SQLite reads the header instead: "file is not a database" for anything else.
         _refuse_damaged(path, read_only)
     if read_only and not path.exists():
         raise DatabaseError(path, "no such project database")
@@ -146,8 +146,12 @@ def _refuse_damaged(path: Path, read_only: bool) -> None:
     from .backup import DamagedDatabase, check_file, latest_good_backup
 
     problem = check_file(path, read_only=read_only)
-    if problem != "ok" and not (read_only and "readonly" in problem):
-        raise DamagedDatabase(path, problem, latest_good_backup(path))
+    if problem == "ok" or (read_only and "readonly" in problem):
+        return
+    backup = latest_good_backup(path)
+    if "not a database" in problem and backup is None:
+        raise DatabaseError(path, "is not a SQLite database")
+    raise DamagedDatabase(path, problem, backup)
 
 
 def _known_revision(rev: str) -> bool:

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,55 @@ def test_cause_a_file_replaced_under_an_open_connection_is_corrupted(tmp_path):
         assert not any(n.startswith("retrain") for n in names)
     finally:
         con.close()
+
+
+def _count_elsewhere(path, table: str = "settings") -> int:
+    """The row count another process sees."""
+    out = subprocess.run([sys.executable, "-c", f"import sqlite3; print(sqlite3.connect({str(path)!r}).execute("
+                          f"'SELECT count(*) FROM {table}').fetchone()[0])"], capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def test_cause_closing_any_descriptor_of_the_file_drops_the_process_locks(tmp_path):
+    """The root cause, on plain SQLite: one open()/close() of the database file by the app's
+    process (the old open_database read the header so, for every Project: each retrain opened
+    one) drops the POSIX locks of all its connections. The next process that closes its last
+    connection (mammo-annotator info / models) then checkpoints and deletes the -wal under the
+    app, whose later commits go to a deleted file: other processes no longer see them."""
+    path = tmp_path / "p.sqlite"
+    app = sqlite3.connect(path, isolation_level=None)
+    app.execute("PRAGMA journal_mode=WAL")
+    app.execute("PRAGMA wal_autocheckpoint=0")
+    app.execute("CREATE TABLE settings (k)")
+    app.executemany("INSERT INTO settings VALUES (?)", [(i,) for i in range(100)])
+    open(path, "rb").close()  # the header check
+    assert _count_elsewhere(path) == 100  # a CLI reader comes and goes...
+    assert not Path(str(path) + "-wal").exists()  # ...and deleted the app's -wal
+    app.executemany("INSERT INTO settings VALUES (?)", [(i,) for i in range(100)])
+    assert _count_elsewhere(path) == 100  # the app's next 100 rows: invisible to everyone else
+    app.close()
+
+
+def test_opening_a_project_keeps_the_locks_of_the_ones_already_open(tmp_path):
+    """What the app does: a project open (the GUI), another opened in the same process (a
+    retrain), CLI readers in between; the GUI's writes stay visible and its -wal in place."""
+    from .procs import blank_project, cli
+
+    path = blank_project(tmp_path / "p.sqlite", n_images=1)
+    gui = open_project(path)
+    try:
+        gui.set_setting("before", 1)
+        trainer = open_project(path)  # the training queue's own project, in the GUI's process
+        trainer.close()
+        assert cli("info", "--db", path).returncode == 0  # a reader process opens and closes
+        assert Path(str(path) + "-wal").exists()
+        before = _count_elsewhere(path)
+        for i in range(20):
+            gui.set_setting(f"after{i}", i)
+        assert _count_elsewhere(path) == before + 20
+    finally:
+        gui.close()
+    assert integrity(path) == "ok"
 
 
 def _kill_after_writes(path, tmp_path) -> None:
