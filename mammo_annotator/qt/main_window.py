@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QScrollArea, QStackedWidget, QTabWidget, QToolBar,
@@ -32,6 +32,7 @@ from .team_sync import TeamSync
 from .layout import ReadingMode, restore_layout, save_layout
 from .model_ui import ModelUI
 from .side_panel import SidePanel
+from .theme import icon
 from .worklist import WorklistPanel
 
 
@@ -229,6 +230,16 @@ class MainWindow(QMainWindow):
         self.reading_action.setIconText("Reading mode")
         tb.addAction(self.reading_action)
         self.model_ui.add_actions(self._act, mb, v, tb)
+        icons = {self.tool_actions[t]: t.value.lower() for t in Tool} | {
+            self.undo_action: "undo", self.redo_action: "redo", self.four_action: "four_view",
+            self.invert_action: "invert", self.proposals_action: "marks", self.reading_action: "reading_mode",
+            self.model_ui.next_action: "next", self.model_ui.retrain_action: "retrain"}
+        for action, name in icons.items():
+            action.setIcon(icon(name))
+        tb.setIconSize(QSize(22, 22))
+        tb.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        for action in (self.undo_action, self.redo_action, self.invert_action):
+            tb.widgetForAction(action).setToolButtonStyle(Qt.ToolButtonIconOnly)  # the tooltip says what
         h = mb.addMenu("&Help")
         self._act(h, "&Keyboard shortcuts", lambda: self.show_help("shortcuts"), "?")
         self._act(h, "&How to annotate", lambda: self.show_help("how-to"), "Shift+F1")
@@ -283,6 +294,7 @@ class MainWindow(QMainWindow):
         self.team.othersChanged.connect(lambda text: text and self.statusBar().showMessage(text, 30000))
         self.status_db.setText(f"Database: {project.location}")
         self.setWindowTitle(f"Mammo Annotator — {project.location if project.is_server else project.path.name}")
+        self.setWindowIcon(icon("app"))
         self.set_annotator(self.page.editor.annotator)
         thumbs = self.worklist.model.thumbnails
         thumbs.clear()

@@ -9,7 +9,22 @@ from pathlib import Path
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parent  # style.qss ships inside the package (package data)
+def _resources() -> Path:
+    """Where the icons and the style sheet are: the installed package ``mammo_annotator.resources``
+    (a wheel, or an editable install made with setup.py's mapping), else the source tree's
+    top-level ``resources/`` (an editable install made before that mapping existed)."""
+    try:
+        from importlib.resources import files
+
+        path = Path(str(files("mammo_annotator.resources")))
+        if (path / "style.qss").is_file():
+            return path
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+RESOURCES = _resources()
 
 # Okabe-Ito
 VERMILLION = "#D55E00"
@@ -36,6 +51,14 @@ def local_time(when: datetime | None) -> str:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.astimezone().strftime(DATE_FORMAT)
+
+
+def icon(name: str):
+    """A tool icon from ``resources/icons`` (simple SVGs drawn for this app)."""
+    from PySide6.QtGui import QIcon
+
+    path = RESOURCES / "icons" / f"{name}.svg"
+    return QIcon(str(path)) if path.is_file() else QIcon()
 
 
 def style_sheet() -> str:

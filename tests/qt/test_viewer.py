@@ -138,8 +138,27 @@ def test_status_bar_shows_tool_annotator_database(window, project):
     assert window.page.contours.records == []
 
 
-def test_the_style_sheet_ships_inside_the_package():
-    from mammo_annotator.qt.theme import RESOURCES, style_sheet
+def test_the_style_sheet_and_icons_come_from_the_resources(qapp):
+    from mammo_annotator.qt.theme import RESOURCES, icon, style_sheet
 
-    assert RESOURCES.name == "qt" and (RESOURCES / "style.qss").is_file()  # package data, found in wheels too
+    assert RESOURCES.name == "resources" and (RESOURCES / "style.qss").is_file()
     assert "QPushButton" in style_sheet()
+    assert not icon("polygon").isNull() and icon("polygon").pixmap(22, 22).width() == 22
+
+
+def test_a_wheel_installs_the_resources_inside_the_package(tmp_path):
+    """resources/ is package data: a wheel holds it as mammo_annotator/resources/."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", str(repo), "--no-deps", "--no-build-isolation",
+                           "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {f"mammo_annotator/resources/{p.relative_to(repo / 'resources').as_posix()}"
+               for p in (repo / "resources").rglob("*") if p.is_file()}
+    assert "mammo_annotator/resources/style.qss" in shipped and shipped <= names
