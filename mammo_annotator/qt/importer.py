@@ -72,17 +72,37 @@ class ImportController(QObject):
         reading its label files also happens in the worker."""
         return self._run(lambda report: dataset_items(kind, folder, report), f"Importing {kind} from {folder.name}")
 
-    def _run(self, make_items, title: str) -> TaskWorker | None:
-        if self.worker is not None and self.worker.is_running():
-            show_error(self.window, "Import", "An import is already running.")
-            return None
-        project = self.window.project
-        report = ImportReport()
+    def import_from_pacs(self) -> TaskWorker | None:
+        """File > Import from PACS: query and retrieve over DICOMweb, as ``import-dicomweb`` does."""
+        from ..services.dicomweb import import_dicomweb
+        from .pacs_dialog import PacsDialog
 
-        def task(progress, cancel):
+        dialog = PacsDialog(self.window, getattr(self.window, "settings", None))
+        if dialog.exec() != PacsDialog.Accepted:
+            return None
+        params, project = dialog.params(), self.window.project
+        return self._start(lambda progress, cancel, report: import_dicomweb(project, progress=progress, cancel=cancel,
+                                                                            report=report, **params), "Import from PACS")
+
+    def _run(self, make_items, title: str) -> TaskWorker | None:
+        project = self.window.project
+
+        def body(progress, cancel, report):
             progress(0, 0, "reading the source…")
             items = make_items(report)
             return import_items(project, items, progress, cancel, report)
+
+        return self._start(body, title)
+
+    def _start(self, body, title: str) -> TaskWorker | None:
+        """Run ``body(progress, cancel, report)`` in the worker with the progress dialog."""
+        if self.worker is not None and self.worker.is_running():
+            show_error(self.window, "Import", "An import is already running.")
+            return None
+        report = ImportReport()
+
+        def task(progress, cancel):
+            return body(progress, cancel, report)
 
         self.worker = TaskWorker(task, "import")
         self.dialog = ProgressDialog(title, self.window)

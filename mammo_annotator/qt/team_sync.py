@@ -1,0 +1,78 @@
+"""Team use in the window: other machines' changes arrive without a restart, and the reader
+sees who else has the shown image open.
+
+Every ``POLL_MS`` the watcher (``services.remote_changes``) turns what changed elsewhere (an
+activated model version, contours saved, images imported) into the project's usual events, so
+the views refresh as for local edits. The shown image's lease is renewed every ``LEASE_MS``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ..core.errors import MammoError
+from ..services import team
+from ..services.project import Project
+from ..services.remote_changes import RemoteChanges
+
+POLL_MS = 5000
+LEASE_MS = 30000
+log = logging.getLogger(__name__)
+
+
+class TeamSync(QObject):
+    """``othersChanged(text)``: who else is on the shown image ("" when nobody)."""
+
+    othersChanged = Signal(str)
+
+    def __init__(self, project: Project, annotator: Callable[[], str], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project, self.annotator = project, annotator
+        self.image_id: int | None = None
+        self.watcher = RemoteChanges(project)
+        self.poll_timer = QTimer(self, interval=POLL_MS, timeout=self.poll)
+        self.lease_timer = QTimer(self, interval=LEASE_MS, timeout=self._renew)
+        self.poll_timer.start()
+        self.lease_timer.start()
+
+    def poll(self) -> dict | None:
+        try:
+            changes = self.watcher.poll()
+        except MammoError as exc:  # the server is away for a moment: try again at the next tick
+            log.warning("remote changes: %s", exc)
+            return None
+        if self.image_id is not None:
+            self._show_others(team.on_image(self.project, self.image_id))
+        return changes
+
+    def image_shown(self, image_id: int) -> None:
+        if self.image_id is not None and self.image_id != image_id:
+            self._safe(team.close_image, self.project, self.image_id, self.annotator())
+        self.image_id = image_id
+        others = self._safe(team.open_image, self.project, image_id, self.annotator())
+        self._show_others(others or [])
+
+    def _renew(self) -> None:
+        if self.image_id is not None:
+            self._safe(team.open_image, self.project, self.image_id, self.annotator())
+
+    def _show_others(self, presences: list) -> None:
+        names = sorted({p.annotator for p in presences if p.annotator != self.annotator()})
+        self.othersChanged.emit(f"Also on this image: {', '.join(names)}" if names else "")
+
+    def _safe(self, fn, *args):
+        try:
+            return fn(*args)
+        except (MammoError, KeyError) as exc:
+            log.warning("image lease: %s", exc)
+            return None
+
+    def stop(self) -> None:
+        self.poll_timer.stop()
+        self.lease_timer.stop()
+        if self.image_id is not None:
+            self._safe(team.close_image, self.project, self.image_id, self.annotator())
+        self.watcher.close()

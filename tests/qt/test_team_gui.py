@@ -1,0 +1,57 @@
+"""Team use in the window: File > Import from PACS's form, and other machines' changes arriving."""
+
+from __future__ import annotations
+
+from mammo_annotator.qt.pacs_dialog import PacsDialog
+from mammo_annotator.qt.team_sync import TeamSync
+from mammo_annotator.services import annotations as svc
+from mammo_annotator.services.project import open_project
+from mammo_annotator.store import models as model_store
+from tests.helpers import add_blank_image, square
+
+
+def test_pacs_dialog_params(qtbot, monkeypatch):
+    monkeypatch.setenv("MAMMO_DICOMWEB_TOKEN", "x")
+    d = PacsDialog()
+    qtbot.addWidget(d)
+    d.url.setText(" https://pacs.example/dicom-web ")
+    d.studies.setPlainText("1.2.3\n\n 1.2.4 \n")
+    d.since.setText("2024-05-01")
+    assert d.params() == {"url": "https://pacs.example/dicom-web", "studies": ["1.2.3", "1.2.4"], "modality": "MG",
+                          "since": "2024-05-01"}
+    from PySide6.QtWidgets import QLabel
+
+    assert any("bearer token" in label.text() for label in d.findChildren(QLabel))
+
+
+def test_team_sync_shows_others_and_relays_remote_activation(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    here = open_project(tmp_path / "p.sqlite", create=True)
+    elsewhere = open_project(tmp_path / "p.sqlite")
+    try:
+        image_id = add_blank_image(here)
+        sync = TeamSync(here, lambda: "dr.a")
+        texts: list[str] = []
+        sync.othersChanged.connect(texts.append)
+        events: list[dict] = []
+        here.events.connect("model_activated", lambda **kw: events.append(kw))
+        from mammo_annotator.services import team
+
+        team.open_image(elsewhere, image_id, "dr.b")
+        sync.image_shown(image_id)
+        assert texts[-1] == "Also on this image: dr.b"
+        with elsewhere.session() as s:
+            vid = model_store.add_model_version(s, "SS", "hc", "g", {}, {}, {}, b"w")
+            model_store.activate(s, vid)
+        svc.save_contour(elsewhere, image_id, square(100, 100, 80), annotator="dr.b")
+        changes = sync.poll()
+        assert changes["active_model"] == vid and changes["edited"] == [image_id]
+        assert events == [{"version_id": vid, "remote": True}]
+        team.close_image(elsewhere, image_id, "dr.b")
+        sync.poll()
+        assert texts[-1] == ""
+        sync.stop()
+        assert team.on_image(elsewhere, image_id) == []  # closing the window frees the image
+    finally:
+        elsewhere.close()
+        here.close()
