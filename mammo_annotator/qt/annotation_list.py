@@ -16,7 +16,7 @@ from ..core.records import AnnotationRecord
 from .tables import list_table
 from .theme import CONTOUR_COLOURS, local_time
 
-COLUMNS = ("Class", "Annotator", "Drawn", "Area", "Longest")
+COLUMNS = ("Class", "Area", "Longest", "By, when")
 CLASS_NAME = {"M": "Malignant", "B": "Benign"}
 
 
@@ -32,6 +32,8 @@ class AnnotationList(QWidget):
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeToContents)
         head.setStretchLastSection(True)
+        self.table.setWordWrap(True)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.hint = QLabel("")
         self.hint.setObjectName("muted")
@@ -51,18 +53,19 @@ class AnnotationList(QWidget):
         self.table.setRowCount(len(self.records))
         for row, rec in enumerate(self.records):
             m = self.measurements[rec.id]
-            cells = (CLASS_NAME.get(rec.cls.value, rec.cls.value), rec.annotator, local_time(rec.modified_at),
-                     m.area_text, m.diameter_text)
+            cells = (CLASS_NAME.get(rec.cls.value, rec.cls.value), m.area_text, m.diameter_text,
+                     f"{rec.annotator}\n{local_time(rec.modified_at)}")
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.UserRole, rec.id)
                 if col == 0:
                     item.setForeground(QColor(CONTOUR_COLOURS.get(rec.cls.value, "#d6d7da")))
-                if col >= 3:
+                if col in (1, 2):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 item.setToolTip(f"{cells[0]} contour by {rec.annotator}, drawn {local_time(rec.created_at)}"
                                 f"{', edited ' + local_time(rec.modified_at) if rec.modified_at != rec.created_at else ''}")
                 self.table.setItem(row, col, item)
+        self.table.resizeRowsToContents()
         unit = "mm (from the image's pixel spacing)" if spacing else "pixels: this image has no pixel spacing"
         self.hint.setText(f"{len(self.records)} contour(s); sizes in {unit}. Click a row to select and centre "
                           "it; Delete removes it." if self.records else "No contours on this image.")

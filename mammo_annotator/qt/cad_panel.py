@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from ..services import cad
 from ..services.viewing import ImageBundle
 from .proposals import HEAT, MARKS
-from .theme import ORANGE, PROPOSAL_COLOURS
+from .theme import ORANGE, PROPOSAL_COLOURS, local_time
 
 EXPLAIN = ("A mark is a region the model finds suspicious. Marks of a class appear only when the whole "
            "image's probability p reaches the threshold; by default the threshold at which the model finds "
@@ -137,13 +137,13 @@ class CadPanel(QWidget):
             return
         self.model_name.setText(f"v{b.model.id} · {b.model.name}")
         self.model_name.setToolTip(f"active model version {b.model.id}, trained "
-                                   f"{b.model.created_at:%Y-%m-%d %H:%M} ({b.model.state})")
+                                   f"{local_time(b.model.created_at)} ({b.model.state})")
         if since:
             self.freshness.setText(f"{since} image(s) annotated since v{b.model.id} was trained: not in it yet "
                                    "(retrain to include them).")
             self.freshness.setStyleSheet(f"color: {ORANGE};")
         else:
-            self.freshness.setText(f"Trained {b.model.created_at:%Y-%m-%d %H:%M}; includes every annotation.")
+            self.freshness.setText(f"Trained {local_time(b.model.created_at)}; includes every annotation.")
             self.freshness.setStyleSheet("color: #8b8f96;")
         if b.prediction is not None:
             self.image_probs.setText(f"This image: p(M) = {b.prediction.p_m:.2f}   p(B) = {b.prediction.p_b:.2f}"

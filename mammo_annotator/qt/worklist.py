@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 from ..services.viewing import WorklistRow
 from .thumbnails import SIZE, Thumbnails
 
-COLUMNS = ("", "Patient", "View", "Label", "Status", "p(M)", "p(B)")
+COLUMNS = ("", "Patient", "View", "Label", "Status", "p(M)")  # p(B) in the tooltip: the list fits 1366 px
 THUMB, PATIENT, P_M = 0, 1, 5
 STATUS_TEXT = {"not_annotated": "to do", "contoured": "outlined", "no_malignant": "no finding"}
 WEAK_TEXT = {"unknown": "?"}
@@ -59,8 +59,7 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ToolTipRole and orientation == Qt.Horizontal:
             return {3: "image-level label: M malignant, B benign, N normal, ? unknown",
                     4: "to do / outlined (number of contours) / no malignant finding confirmed",
-                    5: "active model's probability that the image shows a malignant finding",
-                    6: "active model's probability that the image shows a benign finding"}.get(section)
+                    5: "active model's probability that the image shows a malignant finding"}.get(section)
         return None
 
     def data(self, index, role=Qt.DisplayRole):
@@ -70,15 +69,18 @@ class WorklistModel(QAbstractTableModel):
         c = index.column()
         if role == Qt.DisplayRole:
             status = STATUS_TEXT.get(r.status, r.status) + (f" ({r.n_contours})" if r.n_contours else "")
-            return ("", r.patient_label, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m), _prob(r.p_b))[c]
+            status += f" · {r.on_it}" if getattr(r, "on_it", "") else ""  # who has it open now (team use)
+            return ("", r.patient_label, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m))[c]
         if role == Qt.DecorationRole and c == THUMB:
             return self.thumbnails.get(r.image_id)
         if role == Qt.ToolTipRole and c in (THUMB, PATIENT):
             date = f", study date {r.study_date}" if r.study_date else ""
             return f"{r.patient} {r.side}: {r.file_name}{date}"
+        if role == Qt.ToolTipRole and c == P_M:
+            return f"p(malignant) {_prob(r.p_m)}, p(benign) {_prob(r.p_b)} (active model)"
         if role == Qt.UserRole:  # sort key
             return (r.image_id, r.patient, r.side, r.weak, f"{r.status}:{r.n_contours:05d}",
-                    -1.0 if r.p_m is None else r.p_m, -1.0 if r.p_b is None else r.p_b)[c]
+                    -1.0 if r.p_m is None else r.p_m)[c]
         if role == Qt.UserRole + 1:
             return r.image_id
         if role == Qt.ForegroundRole:
@@ -170,6 +172,7 @@ class WorklistPanel(QWidget):
         head.setSectionResizeMode(QHeaderView.ResizeToContents)  # no column cut ("unk…")
         head.setHighlightSections(False)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+        self.table.setStyleSheet("QHeaderView::section { padding: 4px 4px; }")
         filters = QHBoxLayout()
         filters.setSpacing(4)
         filters.addWidget(self.status)

@@ -46,11 +46,12 @@ def test_contour_list_shows_measurements_in_mm_and_selects_and_deletes(window, p
                              cls=LesionClass.BENIGN)
     lst = window.contour_list
     qtbot.waitUntil(lambda: lst.table.rowCount() == 2)
-    cells = [[lst.table.item(r, c).text() for c in range(5)] for r in range(2)]
-    assert cells[0][:2] == ["Malignant", "dr. a"] and cells[1][:2] == ["Benign", "dr. b"]
-    assert cells[0][3] == "50.0 mm²"  # 100 x 50 px at 0.1 mm
-    assert cells[0][4] == f"{np.hypot(10, 5):.1f} mm"  # the diagonal
-    assert cells[1][4] == "5.0 mm" and "mm" in lst.hint.text()
+    cells = [[lst.table.item(r, c).text() for c in range(4)] for r in range(2)]
+    assert cells[0][0] == "Malignant" and cells[1][0] == "Benign"
+    assert cells[0][3].startswith("dr. a\n") and cells[1][3].startswith("dr. b\n")  # annotator, then the time
+    assert cells[0][1] == "50.0 mm²"  # 100 x 50 px at 0.1 mm
+    assert cells[0][2] == f"{np.hypot(10, 5):.1f} mm"  # the diagonal
+    assert cells[1][2] == "5.0 mm" and "mm" in lst.hint.text()
     second = ann_service.contours(project, image_id)[1].id
     lst.table.selectRow(1)  # a click on the row: selected on the canvas and centred
     assert window.page.contours.selected == second
@@ -67,8 +68,8 @@ def test_sizes_in_pixels_without_spacing(window, project, qtbot):
     _open(window, qtbot, image_id)
     ann_service.save_contour(project, image_id, Polygon.from_array([(100, 100), (160, 100), (160, 180), (100, 180)]), "x")
     qtbot.waitUntil(lambda: window.contour_list.table.rowCount() == 1)
-    assert window.contour_list.table.item(0, 3).text() == "4800 px²"
-    assert window.contour_list.table.item(0, 4).text() == "100 px"
+    assert window.contour_list.table.item(0, 1).text() == "4800 px²"
+    assert window.contour_list.table.item(0, 2).text() == "100 px"
 
 
 def test_ruler_measures_in_mm(window, project, qtbot):
