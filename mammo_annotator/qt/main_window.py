@@ -292,6 +292,7 @@ class MainWindow(QMainWindow):
             self.team.stop()
         self.team = TeamSync(project, lambda: self.page.editor.annotator, self)
         self.team.othersChanged.connect(lambda text: text and self.statusBar().showMessage(text, 30000))
+        self.team.presenceChanged.connect(self.refresh_worklist)
         self.status_db.setText(f"Database: {project.location}")
         self.setWindowTitle(f"Mammo Annotator — {project.location if project.is_server else project.path.name}")
         self.setWindowIcon(icon("app"))

@@ -24,14 +24,17 @@ log = logging.getLogger(__name__)
 
 
 class TeamSync(QObject):
-    """``othersChanged(text)``: who else is on the shown image ("" when nobody)."""
+    """``othersChanged(text)``: who else is on the shown image ("" when nobody);
+    ``presenceChanged()``: someone opened or left an image (the worklist's "on it" text)."""
 
     othersChanged = Signal(str)
+    presenceChanged = Signal()
 
     def __init__(self, project: Project, annotator: Callable[[], str], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.project, self.annotator = project, annotator
         self.image_id: int | None = None
+        self._presence: dict[int, tuple[str, ...]] = {}
         self.watcher = RemoteChanges(project)
         self.poll_timer = QTimer(self, interval=POLL_MS, timeout=self.poll)
         self.lease_timer = QTimer(self, interval=LEASE_MS, timeout=self._renew)
@@ -44,6 +47,10 @@ class TeamSync(QObject):
         except MammoError as exc:  # the server is away for a moment: try again at the next tick
             log.warning("remote changes: %s", exc)
             return None
+        presence = {i: tuple(sorted(p.annotator for p in ps)) for i, ps in team.who_is_on(self.project).items()}
+        if presence != self._presence:
+            self._presence = presence
+            self.presenceChanged.emit()
         if self.image_id is not None:
             self._show_others(team.on_image(self.project, self.image_id))
         return changes

@@ -13,6 +13,7 @@ import numpy as np
 from ..core.records import AnnotationRecord, ImageRecord, ModelVersionRecord, PredictionRecord, RegionSet
 from ..store import annotations as ann_store
 from ..store import images as image_store
+from ..store import leases as lease_store
 from ..store import models as model_store
 from ..store import regions as region_store
 from .project import Project
@@ -38,6 +39,7 @@ class WorklistRow:
     file_name: str = ""
     study_date: str = ""  # as stored (DICOM YYYYMMDD), "" unknown
     study_key: str = ""  # StudyInstanceUID or the dataset's grouping
+    on_it: str = ""  # annotators whose lease on the image is live now (team use), comma-separated
 
     @property
     def side(self) -> str:
@@ -105,6 +107,7 @@ def worklist(project: Project) -> list[WorklistRow]:
         dates = dict(s.execute(select(ImageRow.id, StudyRow.study_date).join(StudyRow, ImageRow.study_id == StudyRow.id)).all())
         active = model_store.active_model_id(s)
         probs = model_store.image_probabilities(s, active) if active is not None else {}
+        on_it = {i: ", ".join(a for a, _, _ in held) for i, held in lease_store.image_holders(s).items()}
         counts = dict(
             s.execute(
                 select(AnnotationRow.image_id, func.count())
@@ -117,7 +120,8 @@ def worklist(project: Project) -> list[WorklistRow]:
         pm, pb = probs.get(im.id, (None, None))
         rows.append(
             WorklistRow(im.id, im.patient_key, im.laterality or "?", im.view or "?", im.weak.name, im.status.value,
-                        pm, pb, int(counts.get(im.id, 0)), _file_name(im.source_path), dates.get(im.id) or "", im.study_key)
+                        pm, pb, int(counts.get(im.id, 0)), _file_name(im.source_path), dates.get(im.id) or "", im.study_key,
+                        on_it.get(im.id, ""))
         )
     return rows
 

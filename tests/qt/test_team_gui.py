@@ -37,16 +37,21 @@ def test_team_sync_shows_others_and_relays_remote_activation(qtbot, tmp_path, mo
         here.events.connect("model_activated", lambda **kw: events.append(kw))
         from mammo_annotator.services import team
 
+        presence: list[int] = []
+        sync.presenceChanged.connect(lambda: presence.append(1))
         team.open_image(elsewhere, image_id, "dr.b")
         sync.image_shown(image_id)
         assert texts[-1] == "Also on this image: dr.b"
+        from mammo_annotator.services.viewing import worklist
+
+        assert worklist(here)[0].on_it == "dr.a, dr.b"  # the worklist's "on it" text
         with elsewhere.session() as s:
             vid = model_store.add_model_version(s, "SS", "hc", "g", {}, {}, {}, b"w")
             model_store.activate(s, vid)
         svc.save_contour(elsewhere, image_id, square(100, 100, 80), annotator="dr.b")
         changes = sync.poll()
         assert changes["active_model"] == vid and changes["edited"] == [image_id]
-        assert events == [{"version_id": vid, "remote": True}]
+        assert events == [{"version_id": vid, "remote": True}] and presence == [1]
         team.close_image(elsewhere, image_id, "dr.b")
         sync.poll()
         assert texts[-1] == ""
