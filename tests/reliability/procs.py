@@ -44,7 +44,7 @@ def blank_project(path: Path, n_images: int = 6) -> Path:
 
     project = open_project(path, create=True)
     for i in range(n_images):
-        add_blank_image(project, patient=f"P{i // 2}", laterality="LR"[i % 2], size=(900, 900))  # every test square (< 730 px) fits: no repair
+        add_blank_image(project, patient=f"P{i // 2}", laterality="LR"[i % 2], size=(700, 700))
     project.close()
     return path
 

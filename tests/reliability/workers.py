@@ -18,9 +18,10 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def _square(rng: random.Random) -> tuple[float, float, float]:
-    side = rng.uniform(20, 120)
-    return rng.uniform(5, 600), rng.uniform(5, 600), side
+def _square(rng: random.Random, width: int, height: int) -> tuple[float, float, float]:
+    """A square well inside the image (stored as drawn, no repair), so its outline can be checked."""
+    side = rng.uniform(10, min(width, height) / 4)
+    return rng.uniform(1, width - side - 1), rng.uniform(1, height - side - 1), side
 
 
 def save_loop(db: str, seed: int, out, limit: int | None = None) -> None:
@@ -32,11 +33,11 @@ def save_loop(db: str, seed: int, out, limit: int | None = None) -> None:
     rng = random.Random(seed)
     project = Project(db)
     with project.session() as s:
-        ids = [im.id for im in image_store.list_images(s)]
+        images = [(im.id, im.width, im.height) for im in image_store.list_images(s)]
     n = 0
     while limit is None or n < limit:
-        image_id = rng.choice(ids)
-        x0, y0, side = _square(rng)
+        image_id, width, height = rng.choice(images)
+        x0, y0, side = _square(rng, width, height)
         res = save_contour(project, image_id, [[x0, y0], [x0 + side, y0], [x0 + side, y0 + side], [x0, y0 + side]], f"w{seed}")
         out.write(f"ack {res.annotation_id} {image_id} {x0:.3f} {y0:.3f} {side:.3f}\n")
         out.flush()
