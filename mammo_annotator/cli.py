@@ -198,8 +198,9 @@ def _add_model_commands(sub, with_db) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configured = bool(logging.getLogger().handlers)  # by an embedding program (or pytest): left alone
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not (args.verbose or args.debug):
+    if not (args.verbose or args.debug or configured):
         # decoders log their own tracebacks and warnings on a broken file; the import report already
         # names the file and the reason, so the terminal shows that line, not the library's noise
         # (a handler filter: pydicom resets its logger's level when it is imported)
