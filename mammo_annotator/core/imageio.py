@@ -71,6 +71,11 @@ _VIEW_MEANINGS = {
 def content_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     """SHA-256 of the file's bytes, streamed, so a re-import of the same file is recognised."""
     h = hashlib.sha256()
+    p = Path(path)
+    if p.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file")
+    if p.exists() and not p.is_file():  # a pipe or a device would block the read forever
+        raise ImageReadError(path, "not a regular file (a pipe, socket or device)")
     try:
         with open(path, "rb") as f:
             while block := f.read(chunk):
@@ -89,6 +94,8 @@ def sniff_format(path: str | Path) -> str:
         raise ImageReadError(path, "file not found")
     if p.is_dir():
         raise ImageReadError(path, "is a folder, not an image file")
+    if not p.is_file():
+        raise ImageReadError(path, "not a regular file (a pipe, socket or device)")
     try:
         with open(p, "rb") as f:
             head = f.read(132)

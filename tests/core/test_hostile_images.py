@@ -88,3 +88,18 @@ def test_banded_downsample_equals_the_block_mean():
     h, w = (1537 // f) * f, (1100 // f) * f
     want = pixels[:h, :w].astype(np.float64).reshape(h // f, f, w // f, f).mean(axis=(1, 3))
     assert f == 4 and small.shape == want.shape and np.allclose(small, want, atol=1e-3)
+
+
+@pytest.mark.timeout(20)
+def test_a_pipe_named_like_an_image_does_not_block(tmp_path):
+    import os
+
+    from mammo_annotator.core.imageio import content_sha256
+
+    os.mkfifo(tmp_path / "pipe.dcm")
+    with pytest.raises(ImageReadError, match="not a regular file"):
+        content_sha256(tmp_path / "pipe.dcm")
+    with pytest.raises(ImageReadError, match="not a regular file"):
+        read_image(tmp_path / "pipe.dcm")
+    with pytest.raises(ImageReadError, match="is a folder"):
+        content_sha256(tmp_path)
