@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mammo_annotator.core.types import GridSpec  # noqa: E402
+from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR  # noqa: E402
 from mammo_annotator.services.importing import ImportReport, import_loaded  # noqa: E402
 from mammo_annotator.services.project import open_project  # noqa: E402
 from mammo_annotator.services.synthetic_source import synthetic_imports  # noqa: E402
@@ -33,6 +34,7 @@ def build(out: Path, n_patients: int = 6, seed: int = 7) -> None:
         work = Path(tmp) / "example.sqlite"
         project = open_project(work, create=True)
         project.set_grid_spec(GridSpec(size_mm=22.4, stride_mm=11.2))  # 112 px at the generator's 0.2 mm
+        project.set_setting("extractor", {"name": DEFAULT_EXTRACTOR, "options": {}})
         report = ImportReport()
         malignant_seen = 0
         for item, loaded, sha in synthetic_imports(n_patients, seed=seed, size=(1024, 832)):

@@ -31,7 +31,11 @@ def project_extractor(project: Project) -> FeatureExtractor:
     ``{"name": "learned", "options": {"key": K}}`` is a backbone trained in the project, read
     from the database by its key; other names are built by the registry.
     """
-    spec = project.setting("extractor", {"name": DEFAULT_EXTRACTOR, "options": {}})
+    spec = project.setting("extractor")
+    if spec is None:
+        spec = default_extractor_spec(project)
+        if not project.read_only:  # recorded once, so that later feature caches cannot change it
+            project.set_setting("extractor", spec)
     options = dict(spec.get("options", {}))
     if spec["name"] == "learned" and "key" in options:
         scales = options.pop("scales", None)
@@ -42,6 +46,18 @@ def project_extractor(project: Project) -> FeatureExtractor:
 
         options["sha256"] = require_allowed(options.get("path"))
     return build_extractor(spec["name"], **options)
+
+
+LEGACY_EXTRACTOR = "handcrafted"  # the default of projects made before the pretrained one
+
+
+def default_extractor_spec(project: Project) -> dict:
+    """The extractor of a project whose settings name none: the pretrained default for a new
+    project, and hand-crafted for one that already holds hand-crafted features (made when that
+    was the default), so that its cached features and model versions stay usable."""
+    with project.session() as s:
+        legacy = extractor_store.features_cached_with(s, LEGACY_EXTRACTOR + ":")
+    return {"name": LEGACY_EXTRACTOR if legacy else DEFAULT_EXTRACTOR, "options": {}}
 
 
 def stored_extractor(project: Project, key: str) -> LearnedExtractor:

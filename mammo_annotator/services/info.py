@@ -6,12 +6,12 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from ..ml.features.registry import DEFAULT_EXTRACTOR
 from ..store import extractors as extractor_store
 from ..store import images as image_store
 from ..store import models as model_store
 from ..store import regions as region_store
 from ..store.schema import AnnotationRow
+from .features import default_extractor_spec
 from .project import Project
 
 
@@ -26,7 +26,9 @@ def project_info(project: Project) -> dict:
         versions = model_store.list_model_versions(s)
         active = model_store.active_model_id(s)
         learned = [key for key, _ in extractor_store.list_extractors(s)]
-        extractor = model_store.get_setting(s, "extractor", {"name": DEFAULT_EXTRACTOR, "options": {}})
+        extractor = model_store.get_setting(s, "extractor", None)
+    if extractor is None:
+        extractor = default_extractor_spec(project)
     weak = Counter(im.weak.name for im in images)
     status = Counter(im.status.value for im in images)
     return {

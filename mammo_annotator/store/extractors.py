@@ -31,3 +31,11 @@ def list_extractors(session: Session) -> list[tuple[str, dict]]:
     rows = session.execute(select(ExtractorWeightsRow.extractor_key, ExtractorWeightsRow.meta_json)
                            .order_by(ExtractorWeightsRow.created_at))
     return [(k, json.loads(m)) for k, m in rows]
+
+
+def features_cached_with(session: Session, key_prefix: str) -> bool:
+    """Whether any image has features cached under an extractor key starting with ``key_prefix``."""
+    from .schema import FeatureRow
+
+    return session.execute(select(FeatureRow.id).where(FeatureRow.extractor_key.startswith(key_prefix))
+                           .limit(1)).first() is not None

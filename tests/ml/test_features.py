@@ -30,9 +30,9 @@ def test_box_pooling_matches_loops():
     assert scale_boxes(np.array([[0, 0, 224, 224]]), 32, (10, 10)).tolist() == [[0, 0, 7, 7]]
 
 
-def test_handcrafted_is_default_and_sensible():
-    assert DEFAULT_EXTRACTOR == "handcrafted" and "torchscript" in available_extractors()
-    ext = build_extractor()
+def test_handcrafted_stays_available_and_sensible():
+    assert DEFAULT_EXTRACTOR == "efficientnet-lite0" and {"torchscript", "handcrafted"} <= set(available_extractors())
+    ext = build_extractor("handcrafted")
     img = _image()
     boxes = grid_boxes(*img.shape, 64, 32)
     f = ext.extract(img, boxes, pixel_spacing_mm=0.1)

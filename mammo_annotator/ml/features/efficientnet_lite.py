@@ -191,18 +191,25 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Module:
     return nn.Identity()
 
 
-def fused_for_inference(net: EfficientNetLite) -> EfficientNetLite:
+def fused_for_inference(net: nn.Module) -> nn.Module:
     """A copy with every batch norm folded into its convolution, in channels-last layout: the
-    same maps (to float rounding) about 1.4x faster on a CPU, for frozen extraction only."""
+    same maps (to float rounding) about 1.4x faster on a CPU, for frozen extraction only. Works
+    on the classifier and on any module built from its parts (the fine-tuning backbone)."""
     f = copy.deepcopy(net).eval()
     with torch.no_grad():
-        f._bn0 = _fold(f._conv_stem, f._bn0)
-        f._bn1 = _fold(f._conv_head, f._bn1)
-        for b in f._blocks:
-            if b.expand:
-                b._bn0 = _fold(b._expand_conv, b._bn0)
-            b._bn1 = _fold(b._depthwise_conv, b._bn1)
-            b._bn2 = _fold(b._project_conv, b._bn2)
+        for m in f.modules():
+            if isinstance(m, MBConv):
+                if m.expand:
+                    m._bn0 = _fold(m._expand_conv, m._bn0)
+                m._bn1 = _fold(m._depthwise_conv, m._bn1)
+                m._bn2 = _fold(m._project_conv, m._bn2)
+            elif isinstance(getattr(m, "_conv_stem", None), nn.Conv2d) and isinstance(getattr(m, "_bn0", None),
+                                                                                  nn.BatchNorm2d):
+                m._bn0 = _fold(m._conv_stem, m._bn0)
+                if isinstance(getattr(m, "_bn1", None), nn.BatchNorm2d) and hasattr(m, "_conv_head"):
+                    m._bn1 = _fold(m._conv_head, m._bn1)
+    for p in f.parameters():
+        p.requires_grad_(False)
     return f.to(memory_format=torch.channels_last)
 
 

@@ -35,10 +35,7 @@ def _frozen_net(arch: str, device: torch.device) -> torch.nn.Module:
     builds its extractor often, and it is never trained (fine-tuning copies ``pretrained_lite``)."""
     key = (arch, str(device))
     if key not in _FROZEN:
-        net = fused_for_inference(pretrained_lite(arch)).to(device)
-        for p in net.parameters():
-            p.requires_grad_(False)
-        _FROZEN[key] = net
+        _FROZEN[key] = fused_for_inference(pretrained_lite(arch)).to(device)
     return _FROZEN[key]
 
 
