@@ -85,6 +85,86 @@ def basic_header() -> str:
     return "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl): (certificate, key); the certificate is
+    also the CA file a client would trust."""
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class TlsFront:
+    """HTTPS in front of the Orthanc: a TLS-terminating TCP relay with a self-signed certificate.
+
+    Debian's Orthanc 1.10.1 crashes on its first HTTPS request when built-in TLS is switched on,
+    so the TLS that the app must verify is served here, by Python's ``ssl``, to the same Orthanc.
+    """
+
+    def __init__(self, orthanc: "Orthanc", folder: Path):
+        import ssl
+        import threading
+
+        self.orthanc, self.folder = orthanc, folder
+        self.cert, key = make_certificate(folder)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(self.cert, key)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def dicomweb(self) -> str:
+        return f"https://127.0.0.1:{self.port}/dicom-web"
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        import threading
+
+        try:
+            tls = self.context.wrap_socket(client, server_side=True)
+        except OSError:  # the client refused our certificate: the point of the test
+            client.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.orthanc.port))
+
+        def pump(src, dst):
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=pump, args=(upstream, tls), daemon=True)
+        t.start()
+        pump(tls, upstream)
+        t.join(30)
+        tls.close()
+        upstream.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def start() -> Orthanc:
     orthanc, plugin = find_orthanc(), find_dicomweb_plugin()
     if not (orthanc and plugin):

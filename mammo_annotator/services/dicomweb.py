@@ -66,7 +66,17 @@ def connect(url: str):
     import requests
     from dicomweb_client.api import DICOMwebClient
 
-    session = requests.Session()
+    class Session(requests.Session):
+        """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own CA file;
+        the site's CA named for the PACS must win (proxies from the environment still apply)."""
+
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if isinstance(self.verify, str):
+                settings["verify"] = self.verify
+            return settings
+
+    session = Session()
     session.verify = os.environ.get(ENV_CA) or True  # never switched off
     token, user = os.environ.get(ENV_TOKEN), os.environ.get(ENV_USER)
     if token:

@@ -234,3 +234,47 @@ def test_stow_reports_an_unreadable_file_and_sends_the_rest(orthanc, basic_auth,
     report = stow_files(orthanc.dicomweb, [bad, good])
     assert report.stored == [_sop(good)]
     assert report.failed[0][0] == str(bad) and "not a DICOM file" in report.failed[0][1]
+
+
+def test_a_broken_instance_is_reported_and_the_others_imported(orthanc, basic_auth, tmp_path, monkeypatch):
+    import pydicom
+
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    good = write_mg_dicom(tmp_path / "good.dcm", 6, 640, 512)
+    broken = write_mg_dicom(tmp_path / "broken.dcm", 7, 640, 512)
+    ds = pydicom.dcmread(broken)
+    ds.PixelData = ds.PixelData[: len(ds.PixelData) // 3]  # the PACS stores it; decoding must refuse it
+    ds.save_as(broken, enforce_file_format=True)
+    orthanc.upload(good)
+    orthanc.upload(broken)
+    project = open_project(tmp_path / "p.sqlite", create=True)
+    try:
+        report = import_dicomweb(project, orthanc.dicomweb)
+        assert len(report.imported) == 1
+        (failed_path, reason), = report.failed
+        assert _sop(broken).replace(".", "") in failed_path.replace(".", "") and "truncated" in reason
+    finally:
+        project.close()
+
+
+@pytest.fixture
+def orthanc_tls(orthanc, tmp_path):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed (it makes the test's certificate)")
+    front = orth.TlsFront(orthanc, tmp_path)
+    yield front
+    front.close()
+
+
+def test_tls_is_verified_and_a_site_ca_is_accepted(orthanc_tls, basic_auth, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MAMMO_DICOMWEB_CA_BUNDLE", raising=False)
+    orthanc_tls.orthanc.upload(write_mg_dicom(tmp_path / "a.dcm", 8, 640, 512))
+    project = open_project(tmp_path / "p.sqlite", create=True)
+    try:
+        with pytest.raises(PacsError, match="TLS certificate not trusted"):
+            import_dicomweb(project, orthanc_tls.dicomweb)  # self-signed: refused by default
+        monkeypatch.setenv("MAMMO_DICOMWEB_CA_BUNDLE", str(orthanc_tls.cert))
+        assert len(import_dicomweb(project, orthanc_tls.dicomweb).imported) == 1
+    finally:
+        project.close()
