@@ -75,8 +75,13 @@ def good_png(path: Path, rng: np.random.Generator) -> Path:
     return path
 
 
-def good_tiff(path: Path, rng: np.random.Generator) -> Path:
-    tifffile.imwrite(path, _pixels(rng).astype(np.uint16))
+def good_tiff(path: Path, rng: np.random.Generator, compression: str | None = None) -> Path:
+    tifffile.imwrite(path, _pixels(rng).astype(np.uint16), compression=compression)
+    return path
+
+
+def good_png16(path: Path, rng: np.random.Generator) -> Path:
+    Image.fromarray(_pixels(rng).astype(np.uint16)).save(path)
     return path
 
 
@@ -135,7 +140,8 @@ def folder_batch(root: Path, rng: np.random.Generator, scale: int = 1) -> Batch:
     for k in range(2 * scale):
         goods += [good_dicom(root / f"good{k}.dcm", rng), good_png(root / f"good{k}.png", rng),
                   good_tiff(root / f"good{k}.tif", rng)]
-    goods += [good_dicom(root / "good_rle.dcm", rng, RLELossless), good_dicom(root / "good_j2k.dcm", rng, JPEG2000Lossless)]
+    goods += [good_dicom(root / "good_rle.dcm", rng, RLELossless), good_dicom(root / "good_j2k.dcm", rng, JPEG2000Lossless),
+              good_png16(root / "good16.png", rng), good_tiff(root / "goodz.tif", rng, "zlib")]
     b.cases += [Case(p, "good") for p in goods]
     dicoms = [p for p in goods if p.suffix == ".dcm"]
     for k in range(12 * scale):  # bit flips anywhere in the header (file meta included)
