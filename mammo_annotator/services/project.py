@@ -42,7 +42,8 @@ class Project:
         try:
             with guard.migration_guard(self) as before_migrate:
                 self.engine, self._sessionmaker = open_database(self.target if self.is_server else self.path, create=create,
-                                                                read_only=read_only, before_migrate=before_migrate)
+                                                                read_only=read_only, before_migrate=before_migrate,
+                                                                check=guard.needs_check(self))
         except BaseException:
             guard.close_guards(self)
             raise

@@ -75,6 +75,12 @@ def open_guards(project: "Project", instance: bool, create: bool) -> tuple[Proje
     return lock, BackupSchedule(project.path)
 
 
+def needs_check(project: "Project") -> bool:
+    """The full quick_check on open, unless this process holds the project (checked when it took it):
+    a retrain's own project, opened for every job, then costs nothing on a large file."""
+    return project.is_server or not held_by_this_process(project.path) or project.lock is not None
+
+
 def close_guards(project: "Project") -> None:
     sched, lock = getattr(project, "_backups", None), getattr(project, "lock", None)
     if sched is not None:

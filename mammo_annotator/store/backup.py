@@ -60,14 +60,25 @@ def quick_check(conn: sqlite3.Connection, full: bool = False) -> str:
     return "ok" if text == "ok" else text.replace("\n", " ")[:300]
 
 
-def check_file(path: str | os.PathLike, full: bool = False, read_only: bool = False) -> str:
-    """Integrity of a database file as SQLite sees it (its WAL included): 'ok' or the problem."""
+def check_file(path: str | os.PathLike, full: bool = False, read_only: bool = False, header_only: bool = False) -> str:
+    """Integrity of a database file as SQLite sees it (its WAL included): 'ok' or the problem.
+
+    ``header_only``: just that SQLite can read it and its schema (cheap, for a file this process
+    has open and checked already).
+    """
     path = Path(path)
     try:
-        conn = sqlite3.connect(_ro_uri(path), uri=True) if read_only else sqlite3.connect(path)
+        conn = (sqlite3.connect(_ro_uri(path), uri=True, timeout=15) if read_only else
+                sqlite3.connect(path, timeout=15))
     except sqlite3.Error as exc:
         return str(exc)
     try:
+        if header_only:
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as exc:
+                return str(exc)
+            return "ok"
         return quick_check(conn, full)
     finally:
         conn.close()

@@ -83,7 +83,8 @@ def head_revision() -> str:
 
 
 def open_database(path: str | os.PathLike, create: bool = False, read_only: bool = False,
-                  before_migrate: Callable[[str | None], None] | None = None) -> tuple[Engine, sessionmaker[Session]]:
+                  before_migrate: Callable[[str | None], None] | None = None,
+                  check: bool = True) -> tuple[Engine, sessionmaker[Session]]:
     """Open (or create) a project file and bring its schema to the current version.
 
     Refuses, with the reason, a missing file (unless ``create``), a file that is not SQLite,
@@ -113,7 +114,7 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
         # process's SQLite connections hold on it, so another process's last close then checkpoints
         # and deletes the -wal under them (issue 12's "disk I/O error", then a malformed file).
         # SQLite reads the header instead: "file is not a database" for anything else.
-        _refuse_damaged(path, read_only)
+        _refuse_damaged(path, read_only, full_check=check)
     if read_only and not path.exists():
         raise DatabaseError(path, "no such project database")
     engine = make_engine(path, read_only=read_only)
@@ -141,13 +142,19 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
     return engine, sessionmaker(engine, expire_on_commit=False)
 
 
-def _refuse_damaged(path: Path, read_only: bool) -> None:
-    """A file failing ``PRAGMA quick_check`` is never opened (or written to); the last good backup is named."""
+def _refuse_damaged(path: Path, read_only: bool, full_check: bool = True) -> None:
+    """A file failing ``PRAGMA quick_check`` is never opened (or written to); the last good backup is named.
+
+    Without ``full_check`` (this process has the file open and checked already) only the header
+    and schema are read. A busy or unreadable file is reported as such, never as damaged.
+    """
     from .backup import DamagedDatabase, check_file, latest_good_backup
 
-    problem = check_file(path, read_only=read_only)
+    problem = check_file(path, read_only=read_only, header_only=not full_check)
     if problem == "ok" or (read_only and "readonly" in problem):
         return
+    if any(word in problem for word in ("locked", "busy", "disk I/O", "unable to open")):
+        raise DatabaseError(path, _explain_text(problem))
     backup = latest_good_backup(path)
     if "not a database" in problem and backup is None:
         raise DatabaseError(path, "is not a SQLite database")
@@ -163,7 +170,10 @@ def _known_revision(rev: str) -> bool:
 
 
 def _explain(exc: OperationalError) -> str:
-    text = str(exc.orig) if exc.orig is not None else str(exc)
+    return _explain_text(str(exc.orig) if exc.orig is not None else str(exc))
+
+
+def _explain_text(text: str) -> str:
     if "readonly" in text or "read-only" in text:
         return "the database is read-only (check the file's permissions)"
     if "locked" in text:

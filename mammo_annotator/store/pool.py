@@ -46,9 +46,13 @@ class ThreadAffinePool(Pool):
         idle = self._idle()
         if idle:
             return idle.pop()
-        return self._create_connection()
+        record = self._create_connection()
+        record.info["thread"] = threading.get_ident()
+        return record
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        if record.info.get("thread") != threading.get_ident():
+            return  # returned by another thread (a leaked session collected there): never reused, never closed here
         idle = self._idle()
         if self._disposed or len(idle) >= self.max_idle:
             record.close()
