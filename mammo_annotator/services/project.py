@@ -60,6 +60,9 @@ class Project:
             session.commit()
         except SQLAlchemyDatabaseError as exc:  # locked, read-only, I/O error, a damaged file
             session.rollback()
+            if self.read_only and "readonly" in str(exc.orig):
+                raise DatabaseError(self.location, "is open read-only here (another instance holds it); "
+                                                   "nothing is saved") from exc
             raise explain_operational_error(self.location, exc) from exc
         except BaseException:
             session.rollback()
