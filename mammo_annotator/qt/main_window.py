@@ -28,7 +28,7 @@ from .hanging import FourViewWidget
 from .help import HelpDialog
 from .image_page import ImagePage
 from .importer import ImportController
-from .team_sync import TeamSync
+from .team_sync import TeamSync, agreement_text
 from .layout import ReadingMode, restore_layout, save_layout
 from .model_ui import ModelUI
 from .side_panel import SidePanel
@@ -437,6 +437,9 @@ class MainWindow(QMainWindow):
         spacing = bundle.record.pixel_spacing_mm if bundle is not None else None
         self.contour_list.set_contours(bundle.contours if bundle is not None else [], spacing, self.page.contours.selected)
         self._corner_info(bundle)
+        agreement = agreement_text(bundle.contours if bundle is not None else [])  # several annotators (issue 14)
+        if agreement:
+            self.statusBar().showMessage(agreement, 30000)
 
     def _corner_info(self, bundle) -> None:
         """The canvas's top-left line: who and which view, the window; what a reader needs in reading mode."""

@@ -83,3 +83,15 @@ class TeamSync(QObject):
         if self.image_id is not None:
             self._safe(team.close_image, self.project, self.image_id, self.annotator())
         self.watcher.close()
+
+
+def agreement_text(contours: list) -> str:
+    """The status line for an image several annotators outlined: their Dice per pair ("" otherwise)."""
+    from ..core.consensus import pairwise_dice
+    from ..core.types import Lesion
+
+    by_annotator: dict[str, list[Lesion]] = {}
+    for a in contours:
+        by_annotator.setdefault(a.annotator, []).append(Lesion(a.cls, a.polygon, a.id))
+    pairs = pairwise_dice(by_annotator) if len(by_annotator) >= 2 else []
+    return ("Agreement (Dice of malignant outlines): " + ", ".join(f"{x} / {y} {d:.2f}" for x, y, d in pairs)) if pairs else ""

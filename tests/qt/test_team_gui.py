@@ -60,3 +60,18 @@ def test_team_sync_shows_others_and_relays_remote_activation(qtbot, tmp_path, mo
     finally:
         elsewhere.close()
         here.close()
+
+
+def test_agreement_line_for_several_annotators(tmp_path, monkeypatch):
+    from mammo_annotator.qt.team_sync import agreement_text
+
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    p = open_project(tmp_path / "p.sqlite", create=True)
+    try:
+        image_id = add_blank_image(p)
+        svc.save_contour(p, image_id, square(100, 100, 200), annotator="dr.a")
+        assert agreement_text(svc.contours(p, image_id)) == ""  # one annotator: nothing to compare
+        svc.save_contour(p, image_id, square(200, 100, 200), annotator="dr.b")
+        assert agreement_text(svc.contours(p, image_id)) == "Agreement (Dice of malignant outlines): dr.a / dr.b 0.50"
+    finally:
+        p.close()
