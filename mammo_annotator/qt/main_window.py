@@ -522,8 +522,8 @@ class MainWindow(QMainWindow):
         if not self._layout_restored:  # first start: side panels as narrow as their text allows
             self._layout_restored = True
             left, right = self.docks[0], self.docks[1]
-            self.resizeDocks([left, right], [max(330, min(420, int(self.width() * 0.22))),
-                                             max(300, min(360, int(self.width() * 0.2)))], Qt.Horizontal)
+            self.resizeDocks([left, right], [max(390, min(460, int(self.width() * 0.24))),
+                                             max(320, min(380, int(self.width() * 0.2)))], Qt.Horizontal)
         QTimer.singleShot(0, self.page.view.setFocus)  # shortcuts work from the start, without a click
 
     def _preset(self, i: int) -> None:

@@ -2,8 +2,8 @@
 
 Drawn as one translucent RGBA image at low resolution (each grid window paints its central
 cell), not a thousand rectangles, so it costs nothing to pan and zoom. The default style draws
-only the outlines of the labelled areas, so tissue and the lesion margin stay visible; "tint"
-fills them lightly.
+the outlines of the M and ignored areas over a faint BN tint (an outline of BN would trace the
+whole breast in steps), so tissue and the lesion margin stay visible; "tint" fills them all.
 """
 
 from __future__ import annotations
@@ -24,21 +24,25 @@ def _lut(alpha: float, outline: bool = False) -> np.ndarray:
     lut = np.zeros((256, 4), dtype=np.uint8)
     for name, code in LABEL_CODES.items():
         c = QColor(REGION_COLOURS[name])
-        a = min(1.0, 2 * alpha) if outline else alpha * (0.35 if name == "BN" else 1.0)  # BN covers the breast: faint
+        if outline:
+            a = 0.1 * alpha if name == "BN" else min(1.0, 2 * alpha)
+        else:
+            a = alpha * (0.35 if name == "BN" else 1.0)  # BN covers the breast: faint
         lut[code] = (c.red(), c.green(), c.blue(), int(round(255 * a)))
     return lut
 
 
 def edges(codes: np.ndarray) -> np.ndarray:
-    """The label map with only the cells on a boundary between two labels (or the unlabelled
-    background) kept: the outlines of the M, BN and ignored areas."""
-    out = np.zeros_like(codes)
+    """The label map with the M and ignored areas reduced to their boundary cells (their
+    outlines); BN cells are kept whole, for the faint tint."""
+    out = np.where(codes == LABEL_CODES["BN"], codes, 0).astype(codes.dtype)
     edge = np.zeros(codes.shape, dtype=bool)
     edge[:-1, :] |= codes[:-1, :] != codes[1:, :]
     edge[1:, :] |= codes[1:, :] != codes[:-1, :]
     edge[:, :-1] |= codes[:, :-1] != codes[:, 1:]
     edge[:, 1:] |= codes[:, 1:] != codes[:, :-1]
-    out[edge] = codes[edge]
+    keep = edge & (codes != LABEL_CODES["BN"]) & (codes != 0)
+    out[keep] = codes[keep]
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
@@ -17,7 +18,7 @@ from PySide6.QtGui import QImage, QPixmap
 from ..core.records import ImageRecord
 from ..core.windowing import percentile_window, to_display
 
-SIZE = 40
+SIZE = 34
 
 
 def thumbnail_array(pixels: np.ndarray, size: int = SIZE) -> np.ndarray:
@@ -72,6 +73,7 @@ class Thumbnails(QObject):
             h, w = arr.shape
             img = QImage(arr.data, w, h, w, QImage.Format_Grayscale8).copy()
             self._done.made.emit(image_id, img)
+            time.sleep(0.02)  # let the GUI thread have the interpreter between two images
 
     def _on_made(self, image_id: int, img: QImage) -> None:
         self.pixmaps[image_id] = QPixmap.fromImage(img)

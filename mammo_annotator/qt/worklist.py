@@ -169,7 +169,7 @@ class WorklistPanel(QWidget):
         head = self.table.horizontalHeader()
         head.setStretchLastSection(False)
         head.setMinimumSectionSize(30)
-        head.setSectionResizeMode(QHeaderView.ResizeToContents)  # no column cut ("unk…")
+        head.setSectionResizeMode(QHeaderView.Interactive)  # sized by _fit_columns: no column cut ("unk…")
         head.setHighlightSections(False)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
         self.table.setStyleSheet("QHeaderView::section { padding: 4px 4px; }")
@@ -206,6 +206,16 @@ class WorklistPanel(QWidget):
         if current is not None:
             self.select_image(current, emit=False)
         self._show_no_matches()
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its widest text (Qt's ResizeToContents also reserves room for a
+        sort arrow in every header, which pushes the last column out of a 1366-pixel screen)."""
+        head, fm = self.table.horizontalHeader(), self.table.fontMetrics()
+        for col in range(self.model.columnCount()):
+            title = str(self.model.headerData(col, Qt.Horizontal) or "")
+            width = max(self.table.sizeHintForColumn(col), fm.horizontalAdvance(title) + 14)
+            head.resizeSection(col, SIZE + 10 if col == THUMB else width + 4)
 
     def _on_current(self, current, _previous) -> None:
         if current.isValid():

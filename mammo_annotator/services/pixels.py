@@ -8,6 +8,7 @@ image's content hash, in the user's cache folder.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ def _cache_path(sha256: str) -> Path:
 def put_cached(sha256: str, pixels: np.ndarray) -> None:
     path = _cache_path(sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp = path.with_name(path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")  # threads of one process too
     with open(tmp, "wb") as fh:
         np.save(fh, np.ascontiguousarray(pixels))
     os.replace(tmp, path)
