@@ -65,6 +65,8 @@ class CadPanel(QWidget):
         self.mode.addItem("Marks (boxes)", MARKS)
         self.mode.addItem("Heat map: p(malignant)", HEAT)
         self.mode.setToolTip("Boxes on the most suspicious regions, or a colour map of the probability of malignancy (M)")
+        self.mode.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.mode.setMinimumContentsLength(8)  # the panel fits a 1366-pixel screen's dock
         self.mode.currentIndexChanged.connect(self._emit)
         grid.addWidget(QLabel("Show"), 0, 0)
         grid.addWidget(self.mode, 0, 1, 1, 2)
@@ -80,6 +82,7 @@ class CadPanel(QWidget):
             spin.setDecimals(2)
             spin.setValue(cad.DEFAULT_THRESHOLD)
             spin.setPrefix("p ≥ ")
+            spin.setMinimumWidth(70)
             spin.valueChanged.connect(self._emit)
             self.thr[cls] = spin
             grid.addWidget(cb, row, 0)
