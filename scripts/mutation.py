@@ -7,6 +7,7 @@ low priority. Slow; not part of CI. The tests it leads to are.
     .venv/bin/python scripts/mutation.py                     # every module, the working tree
     .venv/bin/python scripts/mutation.py iom metrics         # some of them
     .venv/bin/python scripts/mutation.py --rev af7e4e2 iom   # the tree of a commit (a "before" figure)
+    .venv/bin/python scripts/mutation.py --tests-rev af7e4e2 training   # today's code, that commit's tests
     .venv/bin/python scripts/mutation.py --survivors iom     # also print each surviving mutant's diff
     .venv/bin/python scripts/mutation.py --sample 40 active_learning   # 40 evenly spaced mutants only
 
@@ -43,7 +44,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     "iom": Target("core/iom.py", ("tests/core/test_regions_iom.py", "tests/core/test_iom_properties.py")),
     "contours": Target("core/contours.py", ("tests/core/test_regions_iom.py", "tests/core/test_contours.py",
-                                            "tests/core/test_iom_properties.py")),
+                                            "tests/core/test_iom_properties.py", "tests/core/test_hostile_contours.py")),
     "losses": Target("ml/losses.py", ("tests/ml/test_losses.py",)),
     "metrics": Target("ml/metrics.py", ("tests/ml/test_metrics.py",)),
     "froc": Target("ml/froc.py", ("tests/ml/test_cv_report.py::test_froc_by_hand", "tests/ml/test_froc.py")),
@@ -61,8 +62,16 @@ TARGETS: dict[str, Target] = {
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
 
-def snapshot(dest: Path, rev: str | None) -> None:
-    """The repository's files (tracked + untracked not ignored, or those of commit ``rev``) in ``dest``."""
+def snapshot(dest: Path, rev: str | None, tests_rev: str | None = None) -> None:
+    """The repository's files (tracked + untracked not ignored, or those of commit ``rev``) in
+    ``dest``; with ``tests_rev`` the tests/ folder as it was at that commit instead."""
+    if tests_rev:
+        snapshot(dest, rev)
+        shutil.rmtree(dest / "tests")
+        data = subprocess.run(["git", "archive", tests_rev, "tests"], cwd=REPO, check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(dest, filter="data")
+        return
     if rev:
         data = subprocess.run(["git", "archive", rev], cwd=REPO, check=True, capture_output=True).stdout
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -113,10 +122,10 @@ def mutant_globs(target: Target) -> list[str]:
 
 
 def run_one(name: str, target: Target, rev: str | None, survivors: bool, keep: Path | None,
-            sample: int | None = None) -> tuple[int, int, list[str]]:
+            sample: int | None = None, tests_rev: str | None = None) -> tuple[int, int, list[str]]:
     root = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-")) if keep is None else keep / name
     root.mkdir(parents=True, exist_ok=True)
-    snapshot(root, rev)
+    snapshot(root, rev, tests_rev)
     tests = write_config(root, target)
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen",
                         "PYTHONDONTWRITEBYTECODE": "1"}
@@ -163,6 +172,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("modules", nargs="*", metavar="MODULE", help=f"some of {', '.join(TARGETS)} (default: all)")
     ap.add_argument("--rev", help="test the files of this commit instead of the working tree")
+    ap.add_argument("--tests-rev", help="with the tests/ folder of this commit (the code's tests before new ones)")
     ap.add_argument("--survivors", action="store_true", help="print the diff of every surviving mutant")
     ap.add_argument("--keep", type=Path, help="keep the scratch copies under this folder")
     ap.add_argument("--sample", type=int, help="test only N evenly spaced mutants per module (for modules whose tests train models)")
@@ -172,7 +182,7 @@ def main() -> int:
         ap.error(f"unknown module(s) {unknown}; known: {', '.join(TARGETS)}")
     rows = []
     for name in args.modules or list(TARGETS):
-        killed, survived, names = run_one(name, TARGETS[name], args.rev, args.survivors, args.keep, args.sample)
+        killed, survived, names = run_one(name, TARGETS[name], args.rev, args.survivors, args.keep, args.sample, args.tests_rev)
         total = killed + survived
         rate = 100.0 * killed / total if total else float("nan")
         rows.append((name, killed, total, rate))

@@ -106,3 +106,75 @@ def test_rasterize_counts_pixel_centres_and_clips():
     assert not rasterize(Polygon.from_array([[-30, -30], [-20, -30], [-20, -20]]), 20, 20).any()
     tall = rasterize(Polygon.from_array([[2, 1], [5, 1], [5, 18], [2, 18]]), 20, 10)
     assert tall.shape == (20, 10) and tall.sum() == 3 * 17
+
+
+def star(n: int, q: int, r: float = 40.0, c: float = 50.0) -> np.ndarray:
+    """The regular star polygon {n/q}: one outline whose edges cross n (q - 1) times."""
+    t = 2 * np.pi * (np.arange(n) * q % n) / n
+    return np.stack([c + r * np.cos(t), c + r * np.sin(t)], axis=1)
+
+
+def test_messages_are_exact():
+    cases = [
+        ([[0, 0], [np.nan, 1], [1, 0]], r"the contour has non-finite coordinates"),
+        ([[1, 1]], r"a contour needs at least 3 distinct points, got 1"),
+        ([[0, 0], [10, 0], [20, 0]], r"the contour has zero area \(all points on a line\)"),
+        ([[0, 0], [1, 0], [0, 1]], r"the contour encloses 0\.5 px\^2, less than 4 px\^2"),
+        ([[200, 200], [210, 200], [210, 210]], r"the contour lies entirely outside the image"),
+        ([[10, 90], [10, 120], [60, 120], [60, 90], [50, 90], [50, 110], [20, 110], [20, 90]],
+         r"the part of the contour inside the image falls into several pieces"),
+    ]
+    for pts, message in cases:
+        with pytest.raises(InvalidContourError, match=f"^{message}$"):
+            check_contour(pts, 100, 100)
+
+
+def test_a_sliver_piece_still_counts_as_a_piece():
+    # the right arm inside the image is 0.05 px wide (0.5 px^2): still a second piece
+    u = [[10, 90], [10, 120], [50.05, 120], [50.05, 90], [50, 90], [50, 110], [20, 110], [20, 90]]
+    with pytest.raises(InvalidContourError, match="several pieces"):
+        check_contour(u, 100, 100)
+    # a bowtie whose second lobe is tiny (0.25 px^2 next to 4.75 px^2): two pieces as well
+    with pytest.raises(InvalidContourError, match="^the contour crosses itself and splits into 2 pieces"):
+        check_contour([[0, 0], [10, 10], [1, 0], [0, 1]], 100, 100)
+
+
+def test_a_hole_is_filled():
+    # the outline runs in to trace a diamond and back out through the same point: a hole
+    pts = [[0, 0], [10, 0], [10, 10], [0, 10], [0, 5], [3, 5], [5, 7], [7, 5], [5, 3], [3, 5], [0, 5]]
+    checked = check_contour(pts, 100, 100)
+    assert checked.repairs == ("self-intersection removed", "holes filled")
+    assert checked.polygon.area == pytest.approx(100) and checked.polygon.bounds == (0, 0, 10, 10)
+
+
+def test_long_outlines_are_simplified_and_short_ones_kept():
+    from mammo_annotator.core.contours import MAX_VERTICES
+
+    t = np.linspace(0, 2 * np.pi, 5000, endpoint=False)
+    dense = np.stack([50 + 30 * np.cos(t), 50 + 30 * np.sin(t)], axis=1)
+    checked = check_contour(dense, 100, 100)
+    (repair,) = checked.repairs
+    n = len(checked.polygon.points)
+    assert repair == f"simplified from 5000 to {n} points" and 3 <= n <= MAX_VERTICES
+    assert checked.polygon.area == pytest.approx(np.pi * 900, rel=1e-2)
+    t = np.linspace(0, 2 * np.pi, MAX_VERTICES, endpoint=False)
+    exact = np.stack([50 + 30 * np.cos(t), 50 + 30 * np.sin(t)], axis=1)
+    assert check_contour(exact, 100, 100).repairs == ()  # exactly the limit: kept as drawn
+
+
+def test_crossing_counts_and_the_crossing_limit():
+    from mammo_annotator.core.contours import MAX_CROSSINGS, count_crossings
+
+    assert count_crossings(np.array([[0, 0], [10, 0], [10, 10], [0, 10.0]])) == 0
+    assert count_crossings(np.array([[0, 0], [10, 10], [10, 0], [0, 10.0]])) == 1
+    assert count_crossings(star(5, 2)) == 5 and count_crossings(star(7, 3)) == 14
+    assert MAX_CROSSINGS == 64 and count_crossings(star(32, 3)) == 64
+    with pytest.raises(InvalidContourError, match=r"^the contour crosses itself more than 64 times; it is not one outline \(redraw it\)$"):
+        check_contour(star(65, 2), 100, 100)
+    with pytest.raises(InvalidContourError, match="splits into"):  # 64 crossings: make_valid decides
+        check_contour(star(32, 3), 100, 100)
+    assert count_crossings(star(65, 2), cap=10) <= 10 + 64  # the search stops soon after the cap
+
+
+def test_circle_polygon_runs_counter_clockwise():
+    assert signed_area(circle_polygon(0, 0, 5, n=16).as_array()) > 0
