@@ -110,9 +110,11 @@ def test_second_lesion_wins_where_it_overlaps_more():
 
 def test_degenerate_inputs():
     boxes = np.array([[0, 0, 10, 10], [10, 0, 20, 10]])
-    flat = Lesion(LesionClass.MALIGNANT, Polygon.from_array([[0, 0], [20, 0], [10, 0]]), 1)  # zero area
+    flat = Lesion(LesionClass.MALIGNANT, Polygon.from_array([[2, 5], [18, 5], [10, 5]]), 1)  # zero area, inside both
     far = Lesion(LesionClass.MALIGNANT, Polygon.from_array([[30, 30], [40, 30], [40, 40]]), 2)
-    assert iom_matrix(boxes, [flat, far]).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    near = Lesion(LesionClass.MALIGNANT, Polygon.from_array([[5, 0], [15, 0], [15, 10], [5, 10]]), 3)
+    assert iom_matrix(boxes, [flat, far, near]).tolist() == [[0.0, 0.0, 0.5], [0.0, 0.0, 0.5]]
+    assert iom_matrix(boxes[:1], [near]).tolist() == [[0.5]]  # a single box is a box like any other
     assert iom_matrix(boxes, []).shape == (2, 0) and iom_matrix(np.zeros((0, 4)), [far]).shape == (0, 1)
     regions = [Region(0, Box(0, 0, 10, 10), 1.0)]
     (only,) = label_regions(regions, [flat], alpha=0.5)
