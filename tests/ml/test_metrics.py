@@ -143,6 +143,15 @@ def test_pauc_interpolates_a_diagonal_segment():
     assert pauc_high_sensitivity(y, s) == pytest.approx(0.5)
 
 
+def test_pauc_band_starting_inside_a_diagonal_segment_and_several_segments():
+    # ROC (0,0)(0,0.6)(1,1): in the band TPR 0.8..1 the FPR runs 0.5 -> 1, mean specificity 0.25
+    assert pauc_high_sensitivity(np.array([1, 1, 1, 1, 1, 0]), np.array([9, 8, 7, 1, 1, 1.0])) == pytest.approx(0.25)
+    # order P P P P N P P N (6 positives): two vertical segments at FPR 0.5 share the band -> 0.5
+    y = np.array([1, 1, 1, 1, 0, 1, 1, 0])
+    assert pauc_high_sensitivity(y, np.arange(8, 0, -1.0)) == pytest.approx(0.5)
+    assert pauc_high_sensitivity(y, np.arange(8, 0, -1.0), tpr_min=0.5) == pytest.approx((1 / 6 * 1 + 2 / 6 * 0.5) / 0.5)
+
+
 def test_specificity_at_sensitivity():
     y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 1, 0])
     s = np.array([0.9, 0.8, 0.7, 0.6, 0.55, 0.5, 0.4, 0.3, 0.2, 0.1])
