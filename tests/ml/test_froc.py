@@ -105,3 +105,31 @@ def test_degenerate_inputs():
     assert c.n_tp_images == 0 and np.isnan(c.sensitivity_at(1.0)) and c.n_images == 3
     with pytest.raises(ValueError, match="differ in length"):
         froc(one, sc, "M")
+
+
+def test_defaults_edges_and_counts():
+    ds, sc = cohort()
+    default, m = froc(ds, sc), froc(ds, sc, "M", image_sensitivity=0.85, alpha=0.5)
+    assert default.cls == "M" and np.array_equal(default.fppi, m.fppi) and np.array_equal(default.sensitivity, m.sensitivity)
+    assert m.sensitivity_at(-1.0) == 0.0  # below the first point: nothing is found yet
+    # an IoM of exactly alpha is a hit: b's lesion covers 60 % of box 1
+    ds2, sc2 = cohort(lesions_b=(square(6, 0, 16, 10),))
+    assert froc(ds2, sc2, "M", alpha=0.6).sensitivity.max() == 1.0
+    assert froc(ds2, sc2, "M", alpha=0.6000001).sensitivity.max() == 0.5
+    # two malignant images without an outline are both counted
+    ds3, sc3 = cohort(lesions_b=())
+    c = froc(ds3, sc3, "M")
+    assert (c.n_tp_images, c.n_tp_without_outline) == (1, 2)
+
+
+def test_the_empty_curve():
+    ds, sc = cohort()
+    keep = np.array([0, 1, 2])
+    one = ds.subset(keep)
+    sc1 = Scores(sc.image_ids[:3], sc.p_m[:3], sc.p_b[:3], sc.p_cls[:9], sc.p_det[:9], sc.p_maskdet[:9], sc.d[:9],
+                 sc.offsets[:4])
+    c = froc(one, sc1, "M")
+    assert c.cls == "M" and c.fppi.tolist() == [0.0] and c.sensitivity.tolist() == [0.0]
+    assert c.thresholds.tolist() == [np.inf] and np.isnan(c.image_threshold)
+    assert (c.n_tp_images, c.n_tp_without_outline, c.n_images) == (0, 0, 3)
+    assert all(np.isnan(v) for v in c.summary().values())
