@@ -99,10 +99,11 @@ def test_a_database_of_each_revision_opens_upgraded_with_its_data(rev, tmp_path)
 def test_the_shipped_example_project(tmp_path):
     """Behaviour, not content (the example is rebuilt when the default model changes): it opens
     at the head schema, its labels follow its contours, and its active model's stored
-    predictions are what that model gives on the cached features."""
+    predictions cover every region and, when its features are cached, are what that model gives."""
     from mammo_annotator.ml import modelio
     from mammo_annotator.ml.scoring import score
     from mammo_annotator.services.datasets import load_dataset
+    from mammo_annotator.services.features import project_extractor
 
     assert example_database().is_file()
     path = copy_example(tmp_path / "example.sqlite")
@@ -124,9 +125,17 @@ def test_the_shipped_example_project(tmp_path):
         assert relabelled(project) == before
         assert active is not None, "the example opens with an active model (proposals shown)"
         model = modelio.from_bytes(blob, "example model")
+        assert model.feature_key == project_extractor(project).key  # a retrain continues on the same features
         assert set(probs) == {im.id for im in images}
-        pd = load_dataset(project, model.feature_key)
-        if len(pd.image_ids) == len(images):  # the example caches its features: scoring needs no network
+        with project.session() as s:  # one score row per region of the image's grid (what the overlays paint)
+            for im in images:
+                pred = model_store.prediction(s, active, im.id)
+                assert len(pred.region_scores) == len(region_store.regions_of(s, pred.grid_id))
+        try:
+            pd = load_dataset(project, model.feature_key)
+        except ValueError:  # features not shipped (the first retrain computes them)
+            pd = None
+        if pd is not None and len(pd.image_ids) == len(images):
             sc = score(model, pd.data, num_threads=1)
             stored = np.array([probs[i] for i in pd.image_ids])
             np.testing.assert_allclose(stored[:, 0], sc.p_m, atol=1e-5)
