@@ -7,7 +7,7 @@ one (through the window's undoable command, never directly).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidgetItem, QVBoxLayout, QWidget
 
@@ -31,8 +31,10 @@ class AnnotationList(QWidget):
         self.table = list_table(COLUMNS)
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(QHeaderView.ResizeToContents)
-        head.setStretchLastSection(True)
+        head.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)  # "By, when" wraps in a narrow dock
+        head.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
         self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.ElideNone)  # wrap "By, when" rather than cut the time
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.hint = QLabel("")
@@ -66,6 +68,7 @@ class AnnotationList(QWidget):
                                 f"{', edited ' + local_time(rec.modified_at) if rec.modified_at != rec.created_at else ''}")
                 self.table.setItem(row, col, item)
         self.table.resizeRowsToContents()
+        QTimer.singleShot(0, self.table.resizeRowsToContents)  # again once the columns have their widths
         unit = "mm (from the image's pixel spacing)" if spacing else "pixels: this image has no pixel spacing"
         self.hint.setText(f"{len(self.records)} contour(s); sizes in {unit}. Click a row to select and centre "
                           "it; Delete removes it." if self.records else "No contours on this image.")
@@ -87,6 +90,10 @@ class AnnotationList(QWidget):
     def _on_selection(self) -> None:
         if not self._quiet:
             self.selected.emit(self.selected_id())
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(0, self.table.resizeRowsToContents)
 
     def keyPressEvent(self, event) -> None:
         if event.matches(QKeySequence.Delete) or event.key() == Qt.Key_Backspace:

@@ -53,6 +53,7 @@ class CadPanel(QWidget):
         self.freshness.setWordWrap(True)
         self.image_probs = QLabel("")
         self.image_probs.setObjectName("muted")
+        self.image_probs.setWordWrap(True)
         for w in (self.model_name, self.freshness, self.image_probs):
             v.addWidget(w)
         return box

@@ -103,8 +103,19 @@ class MammoView(pg.GraphicsView):
         for corner, label in getattr(self, "corners", {}).items():  # pyqtgraph resizes during __init__
             if label.isHidden():  # isVisible() is False for every child until the window is shown
                 continue
-            label.setMaximumWidth(max(120, self.width() - 16))
+            room = max(120, self.width() - 16)
+            label.setWordWrap(False)
+            label.setMinimumWidth(0)
+            label.setMaximumWidth(16777215)
             label.adjustSize()
+            if label.width() > room:  # a narrow canvas: wrap the lines instead of cutting them
+                label.setWordWrap(True)
+                label.setFixedWidth(room)
+                label.setFixedHeight(label.heightForWidth(room))
+            else:
+                label.setMinimumHeight(0)
+                label.setMaximumHeight(16777215)
+                label.adjustSize()
             y = 8 if corner == "top" else self.height() - label.height() - 8
             label.move(8, max(0, y))
 

@@ -16,7 +16,7 @@ from ..services.viewing import WorklistRow
 from .thumbnails import SIZE, Thumbnails
 
 COLUMNS = ("", "Patient", "View", "Label", "Status", "p(M)")  # p(B) in the tooltip: the list fits 1366 px
-THUMB, PATIENT, P_M = 0, 1, 5
+THUMB, PATIENT, STATUS, P_M = 0, 1, 4, 5
 STATUS_TEXT = {"not_annotated": "to do", "contoured": "outlined", "no_malignant": "no finding"}
 WEAK_TEXT = {"unknown": "?"}
 STATUS_COLOUR = {"not_annotated": "#8b8f96", "contoured": "#F0E442", "no_malignant": "#009E73"}
@@ -69,13 +69,15 @@ class WorklistModel(QAbstractTableModel):
         c = index.column()
         if role == Qt.DisplayRole:
             status = STATUS_TEXT.get(r.status, r.status) + (f" ({r.n_contours})" if r.n_contours else "")
-            status += f" · {r.on_it}" if getattr(r, "on_it", "") else ""  # who has it open now (team use)
+            status += " ●" if getattr(r, "on_it", "") else ""  # someone has it open now (team use): names in the tooltip
             return ("", r.patient_label, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m))[c]
         if role == Qt.DecorationRole and c == THUMB:
             return self.thumbnails.get(r.image_id)
         if role == Qt.ToolTipRole and c in (THUMB, PATIENT):
             date = f", study date {r.study_date}" if r.study_date else ""
             return f"{r.patient} {r.side}: {r.file_name}{date}"
+        if role == Qt.ToolTipRole and c == STATUS and getattr(r, "on_it", ""):
+            return f"open now by {r.on_it}"
         if role == Qt.ToolTipRole and c == P_M:
             return f"p(malignant) {_prob(r.p_m)}, p(benign) {_prob(r.p_b)} (active model)"
         if role == Qt.UserRole:  # sort key
@@ -188,6 +190,7 @@ class WorklistPanel(QWidget):
         self.status.currentIndexChanged.connect(lambda _i: self._filter(status=self.status.currentData()))
         self.weak.currentIndexChanged.connect(lambda _i: self._filter(weak=self.weak.currentData()))
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
+        head.sortIndicatorChanged.connect(lambda *_: self._fit_columns())
 
     def _filter(self, **kw) -> None:
         self.proxy.set_filter(**kw)
@@ -215,7 +218,8 @@ class WorklistPanel(QWidget):
         for col in range(self.model.columnCount()):
             title = str(self.model.headerData(col, Qt.Horizontal) or "")
             width = max(self.table.sizeHintForColumn(col), fm.horizontalAdvance(title) + 14)
-            head.resizeSection(col, SIZE + 10 if col == THUMB else width + 4)
+            arrow = 14 if col == head.sortIndicatorSection() else 0  # the sorted column's header shows an arrow
+            head.resizeSection(col, SIZE + 6 if col == THUMB else width + 2 + arrow)
 
     def _on_current(self, current, _previous) -> None:
         if current.isValid():
