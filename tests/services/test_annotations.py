@@ -127,6 +127,8 @@ def test_no_malignant_confirmation(project):
     svc.save_contour(project, image_id, square(100, 100, 80), annotator="dr.a")
     with pytest.raises(MammoError, match="malignant contours"):
         svc.set_no_malignant(project, image_id, "dr.a")
+    with pytest.raises(MammoError, match="^the image has malignant contours; delete them before confirming 'no malignant finding'$"):
+        svc.set_no_malignant(project, image_id, "dr.a")
 
 
 def test_benign_contour_alone_does_not_label(project):
@@ -251,7 +253,8 @@ def test_every_edit_emits_once_bumps_the_revision_and_refuses_stale_revisions(pr
             step(rev - 1)  # someone else's older view of the image
         assert (labelled(project, image_id)[0], status_of(project, image_id)) == before  # nothing written
         out = step(rev)
-        assert out.image_id == image_id and out.revision == rev + 1
+        assert out.image_id == image_id and out.revision == rev + 1 and out.repairs == ()
+        assert out.annotation_id == (None if k == 4 else res.annotation_id)
         rev = out.revision
         assert seen == [image_id] * (k + 2)
     assert status_of(project, image_id) is AnnotationStatus.NO_MALIGNANT  # a benign contour does not block it
