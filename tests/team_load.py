@@ -75,7 +75,7 @@ def trainer(target: str, holder: str, start, results) -> None:
     from mammo_annotator.services.training import TrainingRequest
 
     project = open_project(target)
-    queue = TrainingQueue(project, auto_after=None, request=TrainingRequest(epochs=2, num_threads=1), holder=holder)
+    queue = TrainingQueue(project, auto_after=None, request=TrainingRequest(epochs=1, num_threads=1), holder=holder)
     start.wait()
     t0 = time.monotonic()
     job = queue.submit("concurrency test")

@@ -33,6 +33,7 @@ def set_label_rule(project: Project, rule: LabelRule) -> int:
         ids = [im.id for im in image_store.list_images(s)]
     for image_id in ids:
         with project.session() as s:
+            image_store.lock_image(s, image_id)  # a concurrent edit on another machine waits, then sees these labels
             relabel_image(s, image_id, alpha)
     for image_id in ids:
         project.events.emit("image_changed", image_id=image_id)
