@@ -3,7 +3,6 @@ stale edits are refused, one retraining runs. On SQLite and on a real PostgreSQL
 
 from __future__ import annotations
 
-
 from mammo_annotator.core.types import GridSpec
 from mammo_annotator.services.features import ensure_features, project_extractor
 from mammo_annotator.services.project import open_project
