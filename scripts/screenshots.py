@@ -115,6 +115,8 @@ def reading_states(db: str, out: Path, size: tuple[int, int], tag: str) -> list[
         w.resize(*size)
         settle(100)
 
+        w.page.view.fit()
+        w.tabs.setCurrentIndex(0)
         dlg = w.show_help("how-to")
         dlg.resize(min(700, size[0] - 200), min(720, size[1] - 120))
         settle(100)
