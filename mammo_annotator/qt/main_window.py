@@ -293,6 +293,7 @@ class MainWindow(QMainWindow):
         self.team = TeamSync(project, lambda: self.page.editor.annotator, self)
         self.team.othersChanged.connect(lambda text: text and self.statusBar().showMessage(text, 30000))
         self.team.presenceChanged.connect(self.refresh_worklist)
+        self.team.jobChanged.connect(lambda text: self.statusBar().showMessage(text or "Retraining elsewhere has finished", 30000))
         self.status_db.setText(f"Database: {project.location}")
         self.setWindowTitle(f"Mammo Annotator — {project.location if project.is_server else project.path.name}")
         self.setWindowIcon(icon("app"))
