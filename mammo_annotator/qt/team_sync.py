@@ -9,6 +9,7 @@ the views refresh as for local edits. The shown image's lease is renewed every `
 from __future__ import annotations
 
 import logging
+import os
 from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -29,12 +30,14 @@ class TeamSync(QObject):
 
     othersChanged = Signal(str)
     presenceChanged = Signal()
+    jobChanged = Signal(str)  # "retraining runs on dr.b@ws2 ..." while another process retrains, "" after
 
     def __init__(self, project: Project, annotator: Callable[[], str], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.project, self.annotator = project, annotator
         self.image_id: int | None = None
         self._presence: dict[int, tuple[str, ...]] = {}
+        self._job_text = ""
         self.watcher = RemoteChanges(project)
         self.poll_timer = QTimer(self, interval=POLL_MS, timeout=self.poll)
         self.lease_timer = QTimer(self, interval=LEASE_MS, timeout=self._renew)
@@ -51,6 +54,11 @@ class TeamSync(QObject):
         if presence != self._presence:
             self._presence = presence
             self.presenceChanged.emit()
+        job = team.running_job(self.project)
+        text = job.describe() if job is not None and not job.holder.endswith(f" pid {os.getpid()}") else ""
+        if text != self._job_text:  # another machine's (or process's) retraining started or ended
+            self._job_text = text
+            self.jobChanged.emit(text)
         if self.image_id is not None:
             self._show_others(team.on_image(self.project, self.image_id))
         return changes

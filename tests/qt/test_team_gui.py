@@ -52,9 +52,16 @@ def test_team_sync_shows_others_and_relays_remote_activation(qtbot, tmp_path, mo
         changes = sync.poll()
         assert changes["active_model"] == vid and changes["edited"] == [image_id]
         assert events == [{"version_id": vid, "remote": True}] and presence == [1]
+        jobs: list[str] = []
+        sync.jobChanged.connect(jobs.append)
+        lease = team.JobLease(elsewhere, "dr.b@ws2 pid 1")
+        assert lease.acquire()
+        sync.poll()
+        assert jobs[-1].startswith("retraining runs on dr.b@ws2 pid 1")
+        lease.release()
         team.close_image(elsewhere, image_id, "dr.b")
         sync.poll()
-        assert texts[-1] == ""
+        assert texts[-1] == "" and jobs[-1] == ""
         sync.stop()
         assert team.on_image(elsewhere, image_id) == []  # closing the window frees the image
     finally:
