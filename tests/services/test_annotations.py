@@ -262,3 +262,19 @@ def test_every_edit_emits_once_bumps_the_revision_and_refuses_stale_revisions(pr
     edit = svc.edit_contour(project, res.annotation_id, "dr.b", points=square(300, 400, 300))
     assert edit.repairs == () and svc.edit_contour(project, res.annotation_id, "dr.b",
                                                     points=square(600, 800, 200)).repairs == ("clipped to the image border",)
+
+
+def test_an_images_labels_come_from_its_own_contours_only(project):
+    a = add_blank_image(project, "PA")
+    b = add_blank_image(project, "PB")
+    ra = svc.save_contour(project, a, square(100, 100, 80), annotator="dr.a")
+    svc.set_no_malignant(project, b, "dr.a")
+    rb = svc.save_contour(project, b, square(400, 600, 60), annotator="dr.a", cls=LesionClass.BENIGN)
+    assert (ra.image_id, rb.image_id) == (a, b)
+    assert [c.id for c in svc.contours(project, a)] == [ra.annotation_id]
+    assert [c.id for c in svc.contours(project, b)] == [rb.annotation_id] and svc.contours(project, a)[0].source == "drawn"
+    got, rs = labelled(project, a)
+    assert got == expected_labels(rs.boxes, [(100, 100, 80, ra.annotation_id)])
+    assert set(labels_of(project, b).labels) == {"BN"}  # a's malignant contour does not reach b
+    svc.delete_contour(project, ra.annotation_id, "dr.a")
+    assert set(labels_of(project, b).labels) == {"BN"} and status_of(project, b) is AnnotationStatus.NO_MALIGNANT
