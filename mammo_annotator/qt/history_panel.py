@@ -132,11 +132,14 @@ class HistoryPanel(QWidget):
         self._relay.done.connect(self._show_comparison, Qt.QueuedConnection)
         self._compare_thread: threading.Thread | None = None
         self._compare_again = False
+        self._stale = False
         self.cost.metricChanged.connect(lambda *_: self.refresh())
 
     def showEvent(self, event) -> None:
         """Size the splitter once the dock has its width: the table's columns fit, the plot gets the rest."""
         super().showEvent(event)
+        if self._stale:
+            self.compare()
         if not self._sized and self.split.width() > 300:
             self._sized = True
             total = self.split.width()
@@ -164,8 +167,14 @@ class HistoryPanel(QWidget):
 
     # the same validation images for every version (scored in a thread: torch, features) ----
     def compare(self) -> None:
+        """Score every version on the same images, in a thread; only while the panel is shown
+        (it loads torch and the features: nothing a closed dock should cost at start)."""
         if self.project is None:
             return
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         if self._compare_thread is not None and self._compare_thread.is_alive():
             self._compare_again = True
             return

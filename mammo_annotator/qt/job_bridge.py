@@ -8,9 +8,12 @@ through a queued connection.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, Signal
 
-from ..services.jobs import Job, TrainingQueue
+if TYPE_CHECKING:  # services.jobs loads torch: imported when the first queue is built, not at start
+    from ..services.jobs import Job, TrainingQueue
 
 
 class JobBridge(QObject):

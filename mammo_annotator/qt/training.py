@@ -8,24 +8,33 @@ project setting, so every annotator of the project (and the CLI) sees the same o
 from __future__ import annotations
 
 import dataclasses
-
 import threading
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from ..core.errors import MammoError
 from ..services import viewing
-from ..services.jobs import Job, TrainingQueue
 from ..services.project import Project
-from ..services.training import TrainingRequest
 from .code_consent import confirm_torchscript
 from .job_bridge import JobBridge
 from .training_panel import TrainingPanel, outcome_text
 
+if TYPE_CHECKING:  # services.jobs / services.training load torch and scikit-learn (seconds)
+    from ..services.jobs import Job, TrainingQueue
+    from ..services.training import TrainingRequest
+
 AUTO_SETTING = "auto_retrain_after"
 DEFAULT_AUTO = 5
-APP_REQUEST = TrainingRequest(warm_start=True, num_threads=1)  # one thread: the GUI stays fluid
+QUEUE_DELAY_MS = 3000  # the queue (and torch) load this long after start, or at the first use
 _warm: threading.Thread | None = None
+
+
+def app_request() -> "TrainingRequest":
+    """What the app's jobs train: warm-started, on one thread so the GUI stays fluid."""
+    from ..services.training import TrainingRequest
+
+    return TrainingRequest(warm_start=True, num_threads=1)
 
 
 def _import_lazy_modules() -> None:
@@ -51,14 +60,20 @@ class TrainingController(QObject):
 
     jobFinished = Signal(object)  # Job, after the panel shows its outcome
     message = Signal(str)  # status-bar text
+    _counted = Signal()  # the queue counted an edit (any thread): refresh the pending line
 
-    def __init__(self, panel: TrainingPanel, request: TrainingRequest = APP_REQUEST, parent: QObject | None = None) -> None:
+    def __init__(self, panel: TrainingPanel, request: "TrainingRequest | None" = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.panel = panel
         self.request = request
         self.project: Project | None = None
-        self.queue: TrainingQueue | None = None
+        self._queue: TrainingQueue | None = None
+        self._auto: int | None = DEFAULT_AUTO
         self.bridge: JobBridge | None = None
+        self._queue_timer = QTimer(self)  # a child: it dies with the window, never fires after it
+        self._queue_timer.setSingleShot(True)
+        self._queue_timer.timeout.connect(self._ensure_queue)
+        self._counted.connect(self.refresh_pending, Qt.QueuedConnection)
         self.finished: list[Job] = []
         self._active_at_start: dict[int, int | None] = {}
         panel.retrainRequested.connect(self.retrain)
@@ -76,14 +91,34 @@ class TrainingController(QObject):
             auto = project.setting(AUTO_SETTING, DEFAULT_AUTO)
         except MammoError:
             auto = DEFAULT_AUTO
-        warm_up()
-        self.queue = TrainingQueue(project, auto_after=int(auto) or None, request=self.request)
-        self.bridge = JobBridge(self.queue)
-        # explicit queued connections: the listeners run in the training thread
-        self.bridge.stateChanged.connect(self._on_state, Qt.QueuedConnection)
-        self.bridge.progressed.connect(self.panel.show_progress, Qt.QueuedConnection)
-        self.panel.set_auto(int(auto) or None)
+        self._auto = int(auto) or None
+        self.panel.set_auto(self._auto)
         self.refresh_pending()
+        # the queue imports torch (seconds): built a moment after the window shows, or at first use
+        self._queue_timer.start(QUEUE_DELAY_MS)
+
+    @property
+    def queue(self) -> "TrainingQueue | None":
+        """The project's training queue, built on first use (None without a project)."""
+        return self._ensure_queue()
+
+    def _ensure_queue(self) -> "TrainingQueue | None":
+        if self._queue is None and self.project is not None:
+            from ..services.jobs import TrainingQueue
+
+            warm_up()
+            self._queue = TrainingQueue(self.project, auto_after=self._auto, request=self.request or app_request())
+            self.bridge = JobBridge(self._queue)
+            # explicit queued connections: the listeners run in the training thread
+            self.bridge.stateChanged.connect(self._on_state, Qt.QueuedConnection)
+            self.bridge.progressed.connect(self.panel.show_progress, Qt.QueuedConnection)
+            # after the queue's own listener (it may be built after the window's): show its count
+            self.project.events.connect("annotations_changed", self._on_annotations)
+            self.refresh_pending()
+        return self._queue
+
+    def _on_annotations(self, *_args, **_kw) -> None:
+        self._counted.emit()
 
     # user actions -------------------------------------------------------------------------
     @Slot()
@@ -102,14 +137,16 @@ class TrainingController(QObject):
     @Slot()
     def stop(self) -> None:
         """Called in the GUI thread; the job stops at its next cancel check."""
-        if self.queue is not None:
-            self.queue.stop()
+        if self._queue is not None:
+            self._queue.stop()
 
     @Slot(int)
     def set_auto(self, n: int) -> None:
-        if self.queue is None or self.project is None:
+        if self.project is None:
             return
-        self.queue.auto_after = n or None
+        self._auto = n or None
+        if self._queue is not None:
+            self._queue.auto_after = n or None
         try:
             self.project.set_setting(AUTO_SETTING, int(n))
         except MammoError as exc:
@@ -117,19 +154,20 @@ class TrainingController(QObject):
         self.refresh_pending()
 
     def refresh_pending(self) -> None:
-        if self.queue is not None:
-            self.panel.set_pending(self.queue.pending_annotations, self.queue.auto_after)
+        q = self._queue
+        self.panel.set_pending(q.pending_annotations if q is not None else 0, q.auto_after if q is not None else self._auto)
 
     @property
     def busy(self) -> bool:
-        return self.queue is not None and (self.queue.running is not None or self.queue.queued is not None)
+        q = self._queue
+        return q is not None and (q.running is not None or q.queued is not None)
 
     # queue -> GUI -------------------------------------------------------------------------
     @Slot(object, str)
     def _on_state(self, job: Job, state: str) -> None:
-        if self.queue is None:
+        if self._queue is None:
             return
-        self.panel.show_state(job, state, self.queue.queued)
+        self.panel.show_state(job, state, self._queue.queued)
         if state == "running":
             self._active_at_start[job.id] = self._active_id()  # what the new version is judged against
         if state in ("done", "error", "stopped"):
@@ -153,12 +191,14 @@ class TrainingController(QObject):
     def shutdown(self) -> bool:
         """Stop the running job, drop the queued one, wait for the thread (none outlives us)."""
         ok = True
-        if self.queue is not None:
-            self.queue.close()  # unsubscribes, stops, waits up to a minute
-            ok = self.queue.running is None
+        self._queue_timer.stop()
+        if self._queue is not None:
+            self._queue.project.events.disconnect("annotations_changed", self._on_annotations)
+            self._queue.close()  # unsubscribes, stops, waits up to a minute
+            ok = self._queue.running is None
         if self.bridge is not None:
             self.bridge.detach()
-        self.queue, self.bridge = None, None
+        self._queue, self.bridge = None, None
         if _warm is not None:
             _warm.join(30)
         return ok

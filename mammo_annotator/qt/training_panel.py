@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -16,7 +17,8 @@ from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QGridLayout, QGroupBox, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from ..services.jobs import Job
+if TYPE_CHECKING:  # services.jobs loads torch; the panel only reads a job's fields
+    from ..services.jobs import Job
 from .theme import BLUISH_GREEN, ORANGE, SKY_BLUE, VERMILLION
 
 STAGES = ("backbone", "features", "train", "validate", "store")

@@ -47,7 +47,6 @@ def operating_point(project: Project, version_id: int, cls: str = "M", sensitivi
     """The image-level threshold on p(cls) of ``version_id`` at ``sensitivity`` on the validation patients."""
     from sqlalchemy import select
 
-    from ..ml.metrics import operating_point as roc_operating_point  # scikit-learn: only when a model exists
     from ..store.schema import ImageRow, PatientRow, PredictionRow, StudyRow
 
     val = set(project.setting("validation_patients", []) or [])
@@ -68,10 +67,16 @@ def operating_point(project: Project, version_id: int, cls: str = "M", sensitivi
     n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
     if n_pos == 0 or n_neg == 0:
         return OperatingPoint(cls, DEFAULT_THRESHOLD, "default", n_pos, n_neg)
-    thr, _spec = roc_operating_point(y, p, sensitivity)
-    if not np.isfinite(thr):
-        return OperatingPoint(cls, DEFAULT_THRESHOLD, "default", n_pos, n_neg)
-    return OperatingPoint(cls, float(thr), "validation", n_pos, n_neg)
+    return OperatingPoint(cls, threshold_at_sensitivity(y, p, sensitivity), "validation", n_pos, n_neg)
+
+
+def threshold_at_sensitivity(y: np.ndarray, p: np.ndarray, sensitivity: float) -> float:
+    """The highest score threshold whose sensitivity (TPR) reaches ``sensitivity``: the
+    ceil(sensitivity x n_positive)-th highest positive score (what ``ml.metrics.operating_point``
+    picks from the ROC; computed here without scikit-learn, which the app does not load at start)."""
+    pos = np.sort(np.asarray(p, dtype=float)[np.asarray(y) == 1])[::-1]
+    k = int(np.ceil(sensitivity * len(pos) - 1e-12))
+    return float(pos[max(0, min(len(pos), k) - 1)])
 
 
 def marks(bundle: ImageBundle | None, cls: str, threshold: float, k: int = DEFAULT_K,

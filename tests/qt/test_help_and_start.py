@@ -41,3 +41,22 @@ def test_missing_xcb_cursor_gives_the_one_line_fix(monkeypatch):
     assert "apt-get install libxcb-cursor0" in platform_check.XCB_CURSOR_FIX
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert platform_check.missing_system_libraries(find=lambda name: None) == []
+
+
+def test_start_and_render_do_not_load_torch_or_scikit_learn(project, tmp_path):
+    """Start-up stays light: the training queue (torch, scikit-learn) loads after the window is
+    up, or at the first retrain; `mammo-annotator screenshot` never needs it."""
+    import os
+    import subprocess
+    import sys
+
+    path = str(project.path)
+    project.close()
+    code = ("import sys\nfrom mammo_annotator.qt.app import render_screenshot\n"
+            f"render_screenshot({path!r}, {str(tmp_path / 'shot.png')!r})\n"
+            "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "shot.png").stat().st_size > 10_000

@@ -30,7 +30,10 @@ def test_history_lists_versions_and_use_this_version_switches_proposals(trained_
     assert hist.table.item(1, 5).text() == str(v1.summary["n_local"])
     assert hist.table.item(1, 10).text() == f"{v1.metrics['val_M_vs_BN/auroc']:.3f}"  # AUROC when trained
     assert hist.table.item(1, 1).text() == local_time(v1.created_at)  # one date format
-    # every version re-scored on the same validation images: the numbers that compare
+    # every version re-scored on the same validation images: the numbers that compare (once the
+    # Model history tab is shown: a closed dock costs nothing)
+    assert hist.comparison is None
+    w.model_ui.show_model_docks(w.model_ui.history_dock)
     qtbot.waitUntil(lambda: hist.comparison is not None, timeout=60_000)
     c = hist.comparison
     assert set(c.loss) == {1, 2} and c.image_ids and f"same {len(c.image_ids)} validation images" in hist.same.text()
