@@ -56,7 +56,7 @@ def default_extractor_spec(project: Project) -> dict:
     project, and hand-crafted for one that already holds hand-crafted features (made when that
     was the default), so that its cached features and model versions stay usable."""
     with project.session() as s:
-        legacy = extractor_store.features_cached_with(s, LEGACY_EXTRACTOR + ":")
+        legacy = extractor_store.features_cached_with(s, LEGACY_EXTRACTOR)
     return {"name": LEGACY_EXTRACTOR if legacy else DEFAULT_EXTRACTOR, "options": {}}
 
 
