@@ -172,3 +172,16 @@ def test_breast_level_max_and_tasks():
     assert m["M_vs_BN/auroc"] == 1.0
     assert m["MB_vs_N/auroc"] == 1.0  # max(p_M, p_B) ranks N lowest
     assert "breast/M_vs_BN/auroc" in m
+
+
+def test_bootstrap_interval_edges():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 120)
+    s = rng.random(120) + 0.3 * y
+    est, lo, hi = bootstrap_ci(y, s, n_boot=101, alpha=1.0)  # a zero-width interval: the median resample
+    assert lo == hi and lo != est
+    # a single positive is resampled as itself: a defined interval, not NaN
+    est, lo, hi = bootstrap_ci(np.array([1, 0, 0, 0]), np.array([0.9, 0.1, 0.5, 0.95]), n_boot=50)
+    assert est == pytest.approx(2 / 3) and 0 <= lo <= hi <= 1
+    assert not any(k.startswith("breast/") for k in image_and_breast_metrics([1, 0], [0, 0], [0.9, 0.1], [0.1, 0.1],
+                                                                               np.array(["p", "q"]), None))
