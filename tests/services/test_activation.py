@@ -34,7 +34,7 @@ def test_unknown_policy_is_refused():
     assert TrainingRequest().activate == "if_better"
     for ok in ("if_better", "always", "never"):
         assert TrainingRequest(activate=ok).activate == ok
-    with pytest.raises(ValueError, match="activate must be one of"):
+    with pytest.raises(ValueError, match=r"^activate must be one of if_better, always, never, got 'nevr'$"):
         TrainingRequest(activate="nevr")
-    with pytest.raises(ValueError, match="backbone"):
+    with pytest.raises(ValueError, match=r"^backbone must be 'keep' or 'refresh', got 'fresh'$"):
         TrainingRequest(backbone="fresh")
