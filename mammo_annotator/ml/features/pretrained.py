@@ -4,8 +4,8 @@ The whole image goes through the network once (batch norms folded, channels-last
 for 1024 x 1024 on two CPU cores); the maps after the tapped stages are pooled inside each
 window (mean from integral images, max from a separable max pool) and concatenated. The whole
 image, not a crop around the windows: the deepest tap sees hundreds of pixels of context, and a
-crop changed its pooled values by 15-20 %. Grey is copied to three channels and mapped by the TensorFlow original's
-(x - 127) / 128. Scale: ``native`` pixels, ``2x`` upsampled, or ``spacing`` (resampled to
+crop changed its pooled values by 15-20 %. Grey is copied to three channels and mapped by the
+TensorFlow original's (x - 127) / 128. Scale: ``native`` pixels, ``2x`` upsampled, or ``spacing`` (resampled to
 ``target_spacing_mm`` when the pixel spacing is known, native otherwise).
 
 The key names the architecture, taps, pooling, scale and a digest of the weights file, so
