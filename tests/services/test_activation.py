@@ -36,5 +36,6 @@ def test_unknown_policy_is_refused():
         assert TrainingRequest(activate=ok).activate == ok
     with pytest.raises(ValueError, match=r"^activate must be one of if_better, always, never, got 'nevr'$"):
         TrainingRequest(activate="nevr")
+    assert TrainingRequest(backbone="refresh").backbone == "refresh" and TrainingRequest().backbone == "keep"
     with pytest.raises(ValueError, match=r"^backbone must be 'keep' or 'refresh', got 'fresh'$"):
         TrainingRequest(backbone="fresh")
