@@ -33,6 +33,7 @@ def test_formats_fit_their_dicom_fields_and_kinds_do_not_collide():
     assert re.fullmatch(r"P-[0-9a-f]{16}", p.patient("a"))
     assert re.fullmatch(r"I-[0-9a-f]{20}", p.image("a"))
     assert re.fullmatch(r"S-[0-9a-f]{14}", p.study("1.2.3"))  # StudyID is SH: 16 characters at most
+    assert p.study("1.2.3") == "S-" + hmac.new(SECRET.encode(), b"study:1.2.3", hashlib.sha256).hexdigest()[:14]
     for uid in ("1.2.3", "1.2.840.10008.5.1.4.1.1.1.2", "9" * 64):
         new = p.uid(uid)
         assert re.fullmatch(r"2\.25\.(0|[1-9][0-9]*)", new) and len(new) <= 44 and new != uid
