@@ -18,11 +18,10 @@ SENS_LEVELS = (0.85, 0.90)
 def _check(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=float).ravel()
     s = np.asarray(s, dtype=float).ravel()
-    keep = ~np.isnan(y)
-    y, s = y[keep], s[keep]
-    if y.shape != s.shape:
+    if y.shape != s.shape:  # before masking: a mismatch must not surface as an IndexError
         raise ValueError("labels and scores differ in length")
-    return y.astype(int), s
+    keep = ~np.isnan(y)
+    return y[keep].astype(int), s[keep]
 
 
 def has_both_classes(y: np.ndarray) -> bool:
