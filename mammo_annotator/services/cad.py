@@ -22,6 +22,10 @@ from .viewing import ImageBundle, Proposal, top_proposals
 SENSITIVITY = 0.85
 DEFAULT_THRESHOLD = 0.5  # without a usable validation set: an image is "c" when p(c) >= 0.5
 MIN_RELATIVE = 0.25  # a mark's d_c is at least this fraction of the image's best d_c
+# A validation threshold below this means the version hardly separates the class on its validation
+# patients (a benign class trained on few images often gives 0.00): marks then need p(c) >= 0.05,
+# or every image, normal ones included, would carry a mark at p = 0.00.
+MIN_THRESHOLD = 0.05
 DEFAULT_K = 3
 
 
@@ -37,8 +41,10 @@ class OperatingPoint:
 
     def describe(self) -> str:
         if self.source == "validation":
+            floor = " (raised to the minimum: the model hardly separates this class yet)" \
+                if self.threshold <= MIN_THRESHOLD else ""
             return (f"p({self.cls}) ≥ {self.threshold:.2f}: sensitivity {SENSITIVITY:.2f} on the validation images "
-                    f"({self.n_positive} with, {self.n_negative} without)")
+                    f"({self.n_positive} with, {self.n_negative} without){floor}")
         return (f"p({self.cls}) ≥ {self.threshold:.2f} (default: the validation images lack a "
                 f"{'malignant' if self.cls == 'M' else 'benign'} or a negative case)")
 
@@ -67,7 +73,7 @@ def operating_point(project: Project, version_id: int, cls: str = "M", sensitivi
     n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
     if n_pos == 0 or n_neg == 0:
         return OperatingPoint(cls, DEFAULT_THRESHOLD, "default", n_pos, n_neg)
-    return OperatingPoint(cls, threshold_at_sensitivity(y, p, sensitivity), "validation", n_pos, n_neg)
+    return OperatingPoint(cls, max(MIN_THRESHOLD, threshold_at_sensitivity(y, p, sensitivity)), "validation", n_pos, n_neg)
 
 
 def threshold_at_sensitivity(y: np.ndarray, p: np.ndarray, sensitivity: float) -> float:

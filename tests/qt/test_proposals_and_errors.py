@@ -87,8 +87,21 @@ def test_operating_point_from_the_validation_images(project):
     y = np.array([1.0 if r.weak in ("M", "MB") else 0.0 for r in rows])
     p = np.array([r.p_m for r in rows])
     assert op.source == "validation" and op.n_positive == int(y.sum()) and op.n_negative == int((1 - y).sum())
-    assert op.threshold == operating_point(y, p, 0.85)[0]
+    assert op.threshold == max(cad.MIN_THRESHOLD, operating_point(y, p, 0.85)[0])
     assert "sensitivity 0.85" in op.describe()
+
+
+def test_a_validation_threshold_near_zero_is_raised_so_normal_images_get_no_marks(project, monkeypatch):
+    """The benign class of a weak model can reach sensitivity 0.85 only at p = 0.00: marks would
+    then sit on every image; the floor keeps them to images with p(c) >= MIN_THRESHOLD."""
+    rows = viewing.worklist(project)
+    project.set_setting("validation_patients", sorted({r.patient for r in rows}))
+    vid = viewing.active_model(project).id
+    assert cad.operating_point(project, vid, "B").threshold > cad.MIN_THRESHOLD  # the demo separates B
+    monkeypatch.setattr(cad, "threshold_at_sensitivity", lambda y, p, s: 0.0)  # a model that does not
+    low = cad.operating_point(project, vid, "B")
+    assert low.threshold == cad.MIN_THRESHOLD and "minimum" in low.describe()
+    assert cad.threshold_at_sensitivity(np.array([1, 1, 0]), np.array([0.0, 0.0, 0.5]), 0.85) == 0.0
 
 
 def test_freshness_counts_images_annotated_after_the_model(window, project, qtbot):
