@@ -26,7 +26,7 @@ import numpy as np
 
 from mammo_annotator.ml.cv import CVResult, cross_validate, default_runs, patient_folds
 from mammo_annotator.ml.features.backbones import BackboneConfig
-from mammo_annotator.ml.features.base import normalise_image
+from mammo_annotator.ml.features.base import block_downsample, normalise_image
 from mammo_annotator.ml.features.learned_train import ExtractorTrainConfig, train_extractor
 from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
 from mammo_annotator.ml.froc import DEFAULT_FPPI, froc
@@ -131,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     def work_of(image_id: str) -> tuple[np.ndarray, int]:
         im = records[image_id]
         f = max(1, int(round(0.2 / im.mean_spacing_mm))) if im.mean_spacing_mm else 1
-        img = normalise_image(load_pixels(im))
-        return (img if f == 1 else img[::f, ::f].copy()), f
+        return block_downsample(normalise_image(load_pixels(im)), f), f
 
     budgets = tuple(None if b == "none" else float(b) for b in a.budgets)
     specs = [BackboneSpec(f"Lite0 fine-tuned ({mode})",

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..birads import PAPER, BiradsMapping, parse_birads
 from ..errors import LabelFileError
 from ..types import WeakLabel
-from .textfile import csv_rows, read_label_text
+from .textfile import csv_rows, data_rows, read_label_text
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,7 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
         raise LabelFileError(path, "no label column: need 'birads', 'pathology' or both 'y_m' and 'y_b'", 1)
     records: list[LabelRecord] = []
     problems: list[LabelFileError] = []
-    for line, row in rows:
-        if isinstance(row, LabelFileError):
-            problems.append(row)
-            continue
-        if not any(c.strip() for c in row):
-            continue
+    for line, row in data_rows(rows, problems):
 
         def get(name: str) -> str:
             i = col.get(name)

@@ -24,7 +24,7 @@ from ..birads import INBREAST, BiradsMapping, parse_birads
 from ..contours import circle_polygon
 from ..errors import LabelFileError
 from ..types import Lesion, LesionClass, Polygon, WeakLabel
-from .textfile import csv_rows, read_label_text
+from .textfile import csv_rows, data_rows, read_label_text
 
 LESION_NAMES = {"mass", "spiculated region", "cluster", "calcification", "calcifications", "distortion",
                 "asymmetry", "assymetry", "espiculated region"}
@@ -140,12 +140,7 @@ def load_inbreast(root: str | Path, mapping: BiradsMapping = INBREAST, point_rad
         if key not in header:
             raise LabelFileError(csv_path, f"missing column '{key}' (header: {';'.join(header)[:200]})", 1)
         need[key] = header.index(key)
-    for line, row in rows:
-        if isinstance(row, LabelFileError):
-            problems.append(row)
-            continue
-        if not any(c.strip() for c in row):
-            continue
+    for line, row in data_rows(rows, problems):
         try:
             vals = {k: row[i].strip() for k, i in need.items()}
         except IndexError:

@@ -54,3 +54,13 @@ def csv_rows(text: str, path: str | Path, delimiter: str = ",") -> Iterator[tupl
             yield reader.line_num, LabelFileError(path, f"unreadable CSV row ({exc})", reader.line_num)
             continue
         yield reader.line_num, row
+
+
+def data_rows(rows: Iterator[tuple[int, list[str] | LabelFileError]],
+              problems: list[LabelFileError]) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank records of ``rows``; a record the csv module refused goes to ``problems``."""
+    for line, row in rows:
+        if isinstance(row, LabelFileError):
+            problems.append(row)
+        elif any(c.strip() for c in row):
+            yield line, row

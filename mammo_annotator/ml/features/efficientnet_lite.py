@@ -13,7 +13,6 @@ The weights are read with ``torch.load(weights_only=True)``; nothing is download
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib
 import math
 from dataclasses import dataclass
@@ -159,11 +158,10 @@ def weights_path(arch: str) -> Path:
 
 @lru_cache(maxsize=8)
 def _digest(path: str, size: int, mtime: float) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:12]
+    """The weights file's digest, hashed once per file version (a project builds extractors often)."""
+    from .cnn import file_digest
+
+    return file_digest(path)
 
 
 def weights_digest(arch: str) -> str:
