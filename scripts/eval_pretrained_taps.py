@@ -28,12 +28,15 @@ from mammo_annotator.services.datasets import load_dataset
 from mammo_annotator.services.features import ensure_features
 from mammo_annotator.services.project import open_project
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_pretrained import pooled_froc  # noqa: E402  (the same FROC summary as the main table)
+
 ALL = (2, 3, 4, 5, 6, 7)
 CANDIDATES = [((3, 5, 7), "mean"), ((3, 5, 7), "max"), ((3, 5, 7), "meanmax"), ((4, 6, 7), "mean"),
               ((3, 4, 5, 6, 7), "mean"), ((5, 7), "mean"), ((3, 5), "mean"), ((7,), "mean"), ((5,), "mean"),
               ((2, 3, 5, 7), "mean"), ((4, 6, 7), "meanmax")]
 RUNS = ("cls_det_rs", "ss_cls_det_rs_100")
-METRICS = ("M_vs_BN/auroc", "MB_vs_N/auroc", "froc_M/sens@1fppi")
+METRICS = ("M_vs_BN/auroc", "MB_vs_N/auroc")  # fold mean ± std; then the pooled FROC M at 1 FP per image
 
 
 def columns(stages: tuple[int, ...], pool: str, arch: str = "efficientnet-lite0") -> np.ndarray:
@@ -55,15 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--scales", nargs="*", default=["native"], choices=["native", "2x"])
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--candidates", type=int, default=len(CANDIDATES), help="first N candidates only")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     project = open_project(a.db)
-    runs = [r for r in default_runs(TrainConfig(epochs=a.epochs)) if r.name in RUNS]
-    results, lines = {}, ["| scale | taps | pool | dim | " + " | ".join(f"{r} {m}" for r in RUNS for m in METRICS) + " |",
-                          "|" + "---|" * (4 + len(RUNS) * len(METRICS))]
+    runs = [r for r in default_runs(TrainConfig(epochs=a.epochs, num_threads=1)) if r.name in RUNS]
+    results, lines = {}, ["| scale | taps | pool | dim | " + " | ".join(f"{r} {m}" for r in RUNS for m in (*METRICS, "FROC M@1")) + " |",
+                          "|" + "---|" * (4 + len(RUNS) * (len(METRICS) + 1))]
     for scale in a.scales:
         ext = PretrainedExtractor(stages=ALL, pool="meanmax", scale=scale)
         t0 = time.perf_counter()
@@ -75,11 +78,16 @@ def main(argv: list[str] | None = None) -> int:
             sub = dataclasses.replace(ds, features=np.ascontiguousarray(ds.features[:, cols]),
                                       feature_key=f"{ext.key}[{stages}/{pool}]")
             t0 = time.perf_counter()
-            table = summary_table(cross_validate(sub, runs, k=a.folds), n_boot=200)
+            res = cross_validate(sub, runs, k=a.folds)
+            table = summary_table(res, n_boot=200)
             name = f"{scale} {''.join(map(str, stages))} {pool}"
             results[name] = {r: {m: table[r]["metrics"].get(m, {"mean": float("nan")}) for m in METRICS} for r in RUNS}
-            cells = [f"{results[name][r][m]['mean']:.3f} ± {results[name][r][m].get('std', float('nan')):.3f}"
-                     for r in RUNS for m in METRICS]
+            cells = []
+            for r in RUNS:
+                cells += [f"{results[name][r][m]['mean']:.3f} ± {results[name][r][m].get('std', float('nan')):.3f}"
+                          for m in METRICS]
+                results[name][r]["froc_M@1"] = pooled_froc(res, r)["M/sens@1fppi"]
+                cells.append(f"{results[name][r]['froc_M@1']:.2f}")
             lines.append(f"| {scale} | {''.join(map(str, stages))} | {pool} | {len(cols)} | " + " | ".join(cells) + " |")
             print(lines[-1], f"({time.perf_counter() - t0:.0f} s)", flush=True)
     (out / "taps.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

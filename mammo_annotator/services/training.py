@@ -116,7 +116,11 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
         backbone_note = f"backbone refreshed ({done.key}, {done.message}, {done.seconds:.0f} s) + heads"
     extractor = project_extractor(project)
     try:
-        for view in ("identity", *request.augment):
+        computed, _ = ensure_features(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel)
+        augment = augment_now(computed, request.augment)
+        if augment != request.augment:
+            backbone_note += f"; views {', '.join(request.augment)} deferred to the next training ({computed} new images)"
+        for view in augment:
             ensure_features(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel, view=view)
     except Cancelled:
         return TrainingOutcome(None, False, "cancelled", "stopped while computing features", seconds=time.perf_counter() - t0)
@@ -130,7 +134,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     if len(train_idx) == 0:
         train_idx, val_idx = np.arange(len(ds)), np.zeros(0, dtype=int)
     train_ds = ds.subset(train_idx)
-    extra = [augmented_view(project, pd, extractor.key, view).subset(train_idx) for view in request.augment]
+    extra = [augmented_view(project, pd, extractor.key, view).subset(train_idx) for view in augment]
     with project.session() as s:
         active_id = model_store.active_model_id(s)
         active_blob = model_store.model_weights(s, active_id) if active_id else None
@@ -164,7 +168,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
                 state = "worse"
         elif active is not None:
             backbone_note += "; the active version's features are gone, so it was not compared"
-    summary = train_ds.summary() | {"n_val_images": int(len(val_idx)), "method": name, "augment": list(request.augment)}
+    summary = train_ds.summary() | {"n_val_images": int(len(val_idx)), "method": name, "augment": list(augment)}
     model.metrics.update(metrics)
     progress("store", 0, 1, "scoring all images")
     scores = score(model, ds, num_threads=request.num_threads)
@@ -183,6 +187,16 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     if activate:
         project.events.emit("model_activated", version_id=version)
     return TrainingOutcome(version, activate, state, message, metrics, time.perf_counter() - t0)
+
+
+def augment_now(computed: int, augment: tuple[str, ...]) -> tuple[str, ...]:
+    """The augmented views a training adds: none when it had to compute plain features first.
+
+    Each view costs a second feature pass per image, so the first training of a project (or the
+    first after an import) extracts the plain view only and its proposals arrive in half the
+    time; the next training, with every plain feature cached, adds the views.
+    """
+    return () if computed else tuple(augment)
 
 
 def validates_worse(val_loss: float, active_loss: float) -> bool:

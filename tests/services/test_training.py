@@ -135,3 +135,28 @@ def test_if_better_around_the_tolerance(project, monkeypatch):
     monkeypatch.setattr(training, "WORSE_TOLERANCE", ratio - 1 + 1e-6)
     above = run_training(project, TrainingRequest(epochs=5, seed=1, num_threads=1))
     assert above.state == "done" and above.activated and active_version(project).id == above.version_id
+
+
+def test_first_training_after_new_features_defers_the_augmented_view(project):
+    """The first training extracts the plain view only (proposals in half the time); the next adds the mirror view."""
+    from mammo_annotator.services.features import project_extractor, view_key
+    from mammo_annotator.store import regions as region_store
+    from mammo_annotator.store.schema import FeatureRow
+
+    key = project_extractor(project).key
+    with project.session() as s:
+        gone = s.query(FeatureRow).filter(FeatureRow.extractor_key == key).limit(3).all()
+        grids = [row.grid_id for row in gone]
+        for row in gone:
+            s.delete(row)
+    first = run_training(project, TrainingRequest(epochs=4))
+    assert first.state == "done" and "flip_lr deferred to the next training (3 new images)" in first.message
+    assert active_version(project).summary["augment"] == []
+    with project.session() as s:
+        assert len(region_store.grids_missing_features(s, view_key(key, "flip_lr"))) > 0
+        assert not [g for g in grids if g in {gid for _, gid in region_store.grids_missing_features(s, key)}]
+    second = run_training(project, TrainingRequest(epochs=4, activate="always"))
+    assert "deferred" not in second.message
+    assert active_version(project).summary["augment"] == ["flip_lr"]
+    with project.session() as s:
+        assert region_store.grids_missing_features(s, view_key(key, "flip_lr")) == []
