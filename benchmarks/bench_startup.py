@@ -1,11 +1,13 @@
 """Start-up time of the app: ``mammo-annotator screenshot`` (start, open the example project,
 render, exit) as a fresh process, and which heavy modules that start imported (target < 3 s on a
-quiet machine; torch and scikit-learn are meant to load only when a model is trained or scored).
+quiet machine; torch and scikit-learn are meant to load only when a model is trained or scored,
+scipy only to segment an image not shown before (the viewer caches its breast mask), Alembic only
+to migrate).
 
     python benchmarks/bench_startup.py [--repeat 3] [--db FILE]
 
 Each run uses a throwaway data folder (a fresh copy of the example) and settings file, so the
-first-start copy is included; the pixel cache is warmed by one untimed run first.
+first-start copy is included; the pixel and mask caches are warmed by one untimed run first.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "sklearn", "scipy", "matplotlib", "highdicom", "pydicom")
+HEAVY = ("torch", "sklearn", "scipy", "alembic", "matplotlib", "highdicom", "pydicom")
 
 PROBE = """
 import sys, time

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -19,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..services.importing import ImportReport
+if TYPE_CHECKING:  # the importer (breast mask, scipy) loads at the first import, not at start-up
+    from ..services.importing import ImportReport
 
 
 def ask_annotator(parent: QWidget | None, current: str = "") -> str | None:

@@ -238,13 +238,20 @@ def half_resolution(a: np.ndarray) -> np.ndarray:
 
 def display_presets(pixels: np.ndarray, meta=None, target: int = 300_000) -> dict[str, Window]:
     """The stable reading presets from a subsample (percentiles need few values; keeps opening
-    fast), over the breast as the breast mask finds it (background, labels and markers left out)."""
+    fast), over the breast as the breast mask finds it (background, labels and markers left out;
+    the mask of a stored image is cached, so showing it again needs no segmentation, nor scipy)."""
     step = max(1, int(np.sqrt(pixels.size / target)))
     sub = np.asarray(pixels[::step, ::step])
+    view, laterality, sha = getattr(meta, "view", None), getattr(meta, "laterality", None), getattr(meta, "sha256", None)
     try:
-        from ..core.breast_mask import breast_mask
+        if sha:
+            from ..services.mask_cache import breast_mask_cached
 
-        mask = breast_mask(sub, getattr(meta, "view", None), getattr(meta, "laterality", None))
+            mask = breast_mask_cached(sha, sub, view, laterality)
+        else:
+            from ..core.breast_mask import breast_mask
+
+            mask = breast_mask(sub, view, laterality)
     except Exception:  # an image the segmenter cannot read: everything above the background
         mask = sub > sub.min()
     return reading_presets(sub, meta, mask if mask.any() else None)

@@ -7,14 +7,16 @@ The service's progress callback becomes the dialog's bar; Stop sets the worker's
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow
 
-from ..services.importing import ImportItem, ImportReport, import_items
-from ..services.sources import dataset_items
 from .dialogs import ImportReportDialog, ProgressDialog, show_error
 from .workers import TaskWorker
+
+if TYPE_CHECKING:  # the import services (breast mask: scipy) load at the first import, not at start-up
+    from ..services.importing import ImportReport
 
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ".pgm"}
 DATASETS = {"mini-MIAS (folder with Info.txt and the .pgm files)": "mini-mias",
@@ -64,12 +66,16 @@ class ImportController(QObject):
 
     def start(self, paths: list[Path]) -> TaskWorker | None:
         """Import ``paths`` off the GUI thread; returns the worker (tests wait on it)."""
+        from ..services.importing import ImportItem
+
         items = [ImportItem(path=p) for p in paths]
         return self._run(lambda _report: items, f"Importing {len(items)} image(s)")
 
     def start_dataset(self, kind: str, folder: Path) -> TaskWorker | None:
         """Import a public dataset (``services.sources.dataset_items``: labels, lesion outlines);
         reading its label files also happens in the worker."""
+        from ..services.sources import dataset_items
+
         return self._run(lambda report: dataset_items(kind, folder, report), f"Importing {kind} from {folder.name}")
 
     def import_from_pacs(self) -> TaskWorker | None:
@@ -85,6 +91,8 @@ class ImportController(QObject):
                                                                             report=report, **params), "Import from PACS")
 
     def _run(self, make_items, title: str) -> TaskWorker | None:
+        from ..services.importing import import_items
+
         project = self.window.project
 
         def body(progress, cancel, report):
@@ -99,6 +107,8 @@ class ImportController(QObject):
         if self.worker is not None and self.worker.is_running():
             show_error(self.window, "Import", "An import is already running.")
             return None
+        from ..services.importing import ImportReport
+
         report = ImportReport()
 
         def task(progress, cancel):
@@ -123,13 +133,14 @@ class ImportController(QObject):
 
     @Slot(str)
     def _failed(self, text: str) -> None:
-        show_error(self.window, "Import failed", text)
+        self.window.focus_image_after(show_error(self.window, "Import failed", text))
 
     @Slot(object)
     def _done(self, report: ImportReport) -> None:
         self.last_report = report
         self.window.refresh_worklist()
         self.report_dialog = ImportReportDialog(report, self.window)
+        self.window.focus_image_after(self.report_dialog)  # closed: the keyboard is back on the image
         self.report_dialog.open()
 
     @Slot(str)

@@ -389,7 +389,7 @@ class MainWindow(QMainWindow):
             model = self.page.bundle.model if self.page.bundle is not None else viewing.active_model(self.project)
             title, body = "About", about_html(self.project, model)
         self.help_dialog = HelpDialog(title, body, self)
-        self.help_dialog.finished.connect(lambda *_: self.page.view.setFocus())
+        self.focus_image_after(self.help_dialog)
         self.help_dialog.show()
         return self.help_dialog
 
@@ -399,6 +399,7 @@ class MainWindow(QMainWindow):
             show_error(self, "Export", "The export module is not available in this build.")
             return
         self.export_dialog = cls(self.project, self)
+        self.focus_image_after(self.export_dialog)
         self.export_dialog.open()
 
     # annotator ------------------------------------------------------------------------------
@@ -505,8 +506,12 @@ class MainWindow(QMainWindow):
 
     def error(self, title: str, text: str) -> None:
         """A warning; when it closes, the keyboard goes back to the image."""
-        box = show_error(self, title, text)
-        box.finished.connect(lambda *_: self.page.view.setFocus())
+        self.focus_image_after(show_error(self, title, text))
+
+    def focus_image_after(self, dialog) -> None:
+        """When ``dialog`` closes (any button, Esc), the keyboard goes back to the image, so the
+        reader's next shortcut acts on it without a click."""
+        dialog.finished.connect(lambda *_: self.page.view.setFocus())
 
     def _restore_view_settings(self) -> None:
         s = self.settings

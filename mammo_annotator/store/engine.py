@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import sqlite3
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,8 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..core.errors import MammoError
 from .pool import ThreadAffinePool
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 BUSY_TIMEOUT_MS = 15000
 MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "alembic_version"
 
 
 class DatabaseError(MammoError):
@@ -66,20 +68,60 @@ def make_engine(path: str | os.PathLike, read_only: bool = False) -> Engine:
     return engine
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine | None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
     return cfg
 
 
+# Alembic (with every dialect's DDL module) takes a good part of a second to import: a project
+# already at the head revision, the usual case, opens without it; it is loaded to migrate.
+
 def schema_revision(engine: Engine) -> str | None:
+    """The database's revision (None: no schema yet), read from Alembic's version table."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        revs = list(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+    if len(revs) > 1:
+        raise DatabaseError(engine.url.render_as_string(hide_password=True),
+                            f"the schema records several revisions ({', '.join(sorted(revs))}); it was not written by this app")
+    return revs[0] if revs else None
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()  # type: ignore[arg-type]
+    """The newest migration: the one revision no other revises, read from the version files
+    (what Alembic's ScriptDirectory answers, which a test checks); Alembic itself when the files
+    do not read plainly."""
+    graph = _revision_graph()
+    heads = set(graph) - {d for downs in graph.values() for d in downs} if graph else set()
+    if len(heads) == 1:
+        return heads.pop()
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+
+
+def _revision_graph() -> dict[str, tuple[str, ...]] | None:
+    """revision -> the revisions it follows, from each version file's literal assignments."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for f in sorted((MIGRATIONS / "versions").glob("*.py")):
+        source = f.read_text(encoding="utf-8")
+        found = {k: re.search(rf"^{k}\s*(?::[^=]+)?=\s*(.+?)\s*$", source, re.M) for k in ("revision", "down_revision")}
+        if not all(found.values()):
+            return None
+        try:
+            rev = ast.literal_eval(found["revision"].group(1))
+            down = ast.literal_eval(found["down_revision"].group(1))
+        except (ValueError, SyntaxError):
+            return None
+        if not isinstance(rev, str) or not (down is None or isinstance(down, (str, tuple, list))):
+            return None
+        graph[rev] = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+    return graph or None
 
 
 def open_database(path: str | os.PathLike, create: bool = False, read_only: bool = False,
@@ -132,6 +174,8 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
                 from .backup import make_backup
 
                 make_backup(path, f"before-{head}")
+            from alembic import command
+
             command.upgrade(alembic_config(engine), "head")
     except OperationalError as exc:
         engine.dispose()
@@ -162,7 +206,9 @@ def _refuse_damaged(path: Path, read_only: bool, full_check: bool = True) -> Non
 
 
 def _known_revision(rev: str) -> bool:
-    script = ScriptDirectory.from_config(alembic_config(None))  # type: ignore[arg-type]
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(None))
     try:
         return script.get_revision(rev) is not None
     except Exception:

@@ -6,7 +6,6 @@ The password never travels in the URL: libpq reads it from ``PGPASSWORD`` or ``~
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
@@ -83,6 +82,8 @@ def open_server_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
                     if current is not None and current != head and not _known_revision(current):
                         raise DatabaseError(shown, f"was written by a newer Mammo Annotator (schema {current}); update the app")
                     if current != head:
+                        from alembic import command  # only to migrate: it is slow to import
+
                         command.upgrade(alembic_config(engine), "head")
                 finally:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})

@@ -60,3 +60,28 @@ def test_start_and_render_do_not_load_torch_or_scikit_learn(project, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "shot.png").stat().st_size > 10_000
+
+
+def test_a_second_start_shows_the_image_without_scipy_or_alembic(project, tmp_path):
+    """The first start caches each shown image's breast mask; the next one needs neither the
+    segmenter (scipy) nor, the project being at the head schema, the migrations (Alembic)."""
+    import os
+    import subprocess
+    import sys
+
+    path = str(project.path)
+    project.close()
+    heavy = ("torch", "sklearn", "scipy", "alembic", "highdicom", "matplotlib")
+    code = ("import sys\nfrom mammo_annotator.qt.app import render_screenshot\n"
+            f"render_screenshot({path!r}, {str(tmp_path / 'shot.png')!r})\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               MAMMO_ANNOTATOR_CACHE=str(tmp_path / "cache"))
+    loaded = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        loaded.append(done.stdout.strip().splitlines()[-1])
+    assert "scipy" in loaded[0]  # the first start segments the shown image (the test is not vacuous)
+    assert loaded[1] == "[]"
+    assert list((tmp_path / "cache" / "masks").rglob("*.npy"))

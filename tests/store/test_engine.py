@@ -163,3 +163,37 @@ def test_writer_and_reader_in_parallel(tmp_path, monkeypatch):
     with Session() as s:
         assert s.execute(text("SELECT count(*) FROM settings")).scalar() == 20
     engine.dispose()
+
+
+def test_head_and_current_revision_read_without_alembic_agree_with_it(tmp_path):
+    """The version files are read plainly (Alembic is slow to import); the answer is Alembic's."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from mammo_annotator.store.engine import alembic_config, make_engine
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+    engine = make_engine(tmp_path / "blank.sqlite")
+    assert schema_revision(engine) is None  # no version table yet
+    engine.dispose()
+    engine, _ = open_database(tmp_path / "p.sqlite", create=True)
+    with engine.connect() as c:
+        assert schema_revision(engine) == MigrationContext.configure(c).get_current_revision() == head_revision()
+        c.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
+        c.commit()
+    with pytest.raises(DatabaseError, match="several revisions"):
+        schema_revision(engine)
+    engine.dispose()
+
+
+def test_opening_a_project_at_head_does_not_import_alembic(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "p.sqlite"
+    open_database(path, create=True)[0].dispose()
+    code = ("import sys\nfrom mammo_annotator.services.project import open_project\n"
+            f"p = open_project({str(path)!r})\np.close()\nprint('alembic' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "False"
