@@ -118,3 +118,19 @@ def test_with_local_labels_shares_features_and_keeps_the_original(small):
     assert part.has_local.sum() == 1 and small.has_local.sum() > 1
     assert np.all(part.region_labels[small.region_slice(1)] == -1)
     assert np.array_equal(part.region_labels[small.region_slice(0)], small.region_labels[small.region_slice(0)])
+
+
+def test_feature_normaliser_is_exact_up_to_the_sample_size_and_close_beyond():
+    from mammo_annotator.ml.train import feature_normaliser
+
+    rng = np.random.default_rng(3)
+    small = torch.from_numpy((rng.normal(size=(1000, 6)) * [1, 2, 3, 4, 5, 6] + 10).astype(np.float32))
+    mean, std = feature_normaliser(small, max_rows=1000)
+    assert torch.equal(mean, small.mean(0)) and torch.equal(std, small.std(0))  # every row used
+    big = torch.from_numpy((rng.normal(size=(200_000, 6)) * [1, 2, 3, 4, 5, 6] + 10).astype(np.float32))
+    mean, std = feature_normaliser(big, seed=1, max_rows=20_000)
+    np.testing.assert_allclose(mean.numpy(), 10.0, atol=0.15)
+    np.testing.assert_allclose(std.numpy(), [1, 2, 3, 4, 5, 6], rtol=0.03)
+    again, _ = feature_normaliser(big, seed=1, max_rows=20_000)
+    assert torch.equal(mean, again)  # seeded: the same training gives the same head
+    assert not torch.equal(mean, big.mean(0))  # a sample, not every row
