@@ -42,6 +42,14 @@ def from_shapely(geom: ShapelyPolygon) -> Polygon:
     return Polygon.from_array(coords)
 
 
+def area_pieces(geom) -> list[ShapelyPolygon]:
+    """The polygons of positive area in ``geom``, nested collections flattened: ``make_valid``
+    of a figure of eight with a spike is a collection holding a multipolygon and a line."""
+    if isinstance(geom, ShapelyPolygon):
+        return [geom] if geom.area > 0 else []
+    return [p for part in getattr(geom, "geoms", ()) for p in area_pieces(part)]
+
+
 def reduce_vertices(arr: np.ndarray, max_vertices: int = MAX_VERTICES) -> np.ndarray:
     """At most ``max_vertices`` points of a closed outline: Douglas-Peucker at a quarter pixel
     (invisible on screen), then, if still too many, every k-th point; O(n log n)."""
@@ -99,8 +107,7 @@ def check_contour(points: Polygon | np.ndarray | list, width: int, height: int, 
         if count_crossings(arr) > MAX_CROSSINGS:
             raise InvalidContourError(f"the contour crosses itself more than {MAX_CROSSINGS} times; "
                                       "it is not one outline (redraw it)")
-        fixed = shapely.make_valid(geom)
-        pieces = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, ShapelyPolygon) and g.area > 0]
+        pieces = area_pieces(shapely.make_valid(geom))
         if not pieces:
             raise InvalidContourError("the contour has zero area (all points on a line)")
         if len(pieces) != 1:
@@ -113,8 +120,7 @@ def check_contour(points: Polygon | np.ndarray | list, width: int, height: int, 
         raise InvalidContourError("the contour has zero area (all points on a line)")
     image = shapely_box(0, 0, width, height)
     if not image.contains(geom):
-        clipped = geom.intersection(image)
-        pieces = [g for g in getattr(clipped, "geoms", [clipped]) if isinstance(g, ShapelyPolygon) and g.area > 0]
+        pieces = area_pieces(geom.intersection(image))
         if not pieces:
             raise InvalidContourError("the contour lies entirely outside the image")
         if len(pieces) != 1:
@@ -172,8 +178,7 @@ def outer_outline(points: np.ndarray | list) -> tuple[np.ndarray, bool]:
     small = reduce_vertices(arr)
     if count_crossings(small) > MAX_CROSSINGS:
         return arr, False
-    fixed = shapely.make_valid(ShapelyPolygon(small))
-    pieces = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, ShapelyPolygon) and g.area > 0]
+    pieces = area_pieces(shapely.make_valid(ShapelyPolygon(small)))
     if not pieces:
         return arr, False
     merged = shapely.unary_union(pieces)

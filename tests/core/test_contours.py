@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from shapely.geometry import LineString as shapely_line
+from shapely.geometry import Point as shapely_point
+from shapely.geometry import Polygon as ShapelyPolygon
 
 from mammo_annotator.core.contours import check_contour, circle_polygon, from_shapely, rasterize, to_shapely
 from mammo_annotator.core.errors import InvalidContourError
@@ -178,3 +181,99 @@ def test_crossing_counts_and_the_crossing_limit():
 
 def test_circle_polygon_runs_counter_clockwise():
     assert signed_area(circle_polygon(0, 0, 5, n=16).as_array()) > 0
+
+
+EIGHT = np.array([[0, 0], [100, 100], [100, 0], [0, 100.0]])  # two triangular lobes of 2500 px^2 meeting at (50, 50)
+
+
+def test_a_figure_of_eight_with_a_spike_is_refused_as_two_pieces():
+    # make_valid nests the lobes in a multipolygon inside a collection with the spike's line;
+    # the reason must still be the two pieces, not "zero area"
+    for pts in ([[0, 0], [100, 100], [100, 0], [120, 0], [100, 0], [0, 100]],
+                [[0, 0], [10, 0], [10, 4], [50, 4], [50, 0], [60, 0], [60, 10], [50, 10], [50, 4], [10, 4], [10, 10], [0, 10]]):
+        with pytest.raises(InvalidContourError, match="^the contour crosses itself and splits into 2 pieces"):
+            check_contour(pts, 200, 200)
+
+
+def test_an_outline_that_returns_through_its_start_keeps_its_outer_area():
+    # the outline goes round the square, back through (0, 0) round an inner square: one polygon
+    # with a hole after the repair, the hole then filled
+    pts = [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0], [3, 3], [3, 6], [6, 6], [6, 3]]
+    checked = check_contour(pts, 100, 100)
+    assert checked.repairs == ("self-intersection removed", "holes filled")
+    assert checked.polygon.area == pytest.approx(100) and checked.polygon.bounds == (0, 0, 10, 10)
+
+
+def test_rasterize_gives_a_boolean_mask_and_handles_one_sided_misses():
+    img = np.arange(100).reshape(10, 10)
+    mask = rasterize(Polygon.from_array([[2, 3], [6, 3], [6, 8], [2, 8]]), 10, 10)
+    assert mask.dtype == bool
+    np.testing.assert_array_equal(img[mask], img[3:8, 2:6].ravel())  # usable as an index: the pixels inside
+    # left of the image but level with it, above it but within its columns: nothing, no error
+    assert not rasterize(Polygon.from_array([[-30, 5], [-20, 5], [-20, 10]]), 20, 20).any()
+    assert not rasterize(Polygon.from_array([[5, -30], [10, -30], [10, -20]]), 20, 20).any()
+
+
+def _lobes(pts):
+    import shapely
+
+    return shapely.unary_union(list(shapely.make_valid(ShapelyPolygon(pts)).geoms))
+
+
+def test_outer_outline_leaves_what_it_cannot_or_need_not_repair():
+    from mammo_annotator.core.contours import outer_outline
+
+    square = [[10, 10], [50, 10], [50, 40], [10, 40]]
+    for pts in (square, [[0, 0], [5, 5]], [[0, 0], [np.nan, 5], [5, 0], [0, 5]], [[0, 0], [10, 0], [20, 0], [5, 0]]):
+        out, changed = outer_outline(pts)  # valid, too few points, non-finite, all on a line
+        assert changed is False and out.dtype == float
+        np.testing.assert_array_equal(out, np.asarray(pts, dtype=float))
+
+
+def test_outer_outline_of_a_figure_of_eight_is_both_lobes_joined_at_the_crossing():
+    from mammo_annotator.core.contours import outer_outline
+
+    lobes = _lobes(EIGHT)
+    out, changed = outer_outline(EIGHT)
+    geom = ShapelyPolygon(out)
+    assert changed and geom.is_valid and not np.array_equal(out[0], out[-1])  # no repeated closing point
+    # the two lobes (5000 px^2) and a small bridge at the crossing, not their convex hull (10000 px^2)
+    assert 5000 <= geom.area <= 5000 * 1.02 and lobes.difference(geom).area < 1.0
+    assert geom.contains(shapely_point(10, 50)) and geom.contains(shapely_point(90, 50))
+    assert not geom.contains(shapely_point(50, 10)) and not geom.contains(shapely_point(50, 90))
+    # the bridge is a visible neck, about 1 % of the drawing's size wide, whatever its scale ...
+    for k in (1, 10):
+        o, _ = outer_outline(EIGHT * k)
+        neck = ShapelyPolygon(o).intersection(shapely_line([(50 * k, 0), (50 * k, 100 * k)])).length
+        assert 0.005 * np.hypot(100, 100) * k <= neck <= 0.02 * np.hypot(100, 100) * k
+    # ... and wherever it is drawn: the outline moves with the drawing
+    moved, _ = outer_outline(EIGHT + [1000, 2000])
+    assert ShapelyPolygon(moved).symmetric_difference(ShapelyPolygon(out + [1000, 2000])).area < 1e-6
+    # a spike drawn past a corner changes nothing inside the lobes
+    spiked, changed = outer_outline([[0, 0], [100, 100], [100, 0], [120, 0], [100, 0], [0, 100]])
+    assert changed and lobes.difference(ShapelyPolygon(spiked)).area < 1.0 and ShapelyPolygon(spiked).area <= 5000 * 1.02
+    assert check_contour(spiked, 200, 200).repairs == ()
+
+
+def test_outer_outline_keeps_a_tiny_lobe_and_repairs_up_to_the_crossing_limit():
+    from mammo_annotator.core.contours import MAX_CROSSINGS, count_crossings, outer_outline
+
+    tiny = [[0, 0], [10, 10], [1, 0], [0, 1]]  # a lobe of 0.25 px^2 next to one of 4.75 px^2
+    out, changed = outer_outline(tiny)
+    assert changed and ShapelyPolygon(out).contains(shapely_point(0.3, 0.3))
+    assert ShapelyPolygon(out).contains(shapely_point(5, 4.5))
+    pts = star(32, 3)
+    assert count_crossings(pts) == MAX_CROSSINGS  # exactly the limit: still repaired
+    out, changed = outer_outline(pts)
+    assert changed and _lobes(pts).difference(ShapelyPolygon(out)).area < 1.0
+
+
+def test_outer_outline_of_pieces_far_apart_is_their_convex_hull():
+    from mammo_annotator.core.contours import outer_outline
+
+    # two squares joined by a line drawn out and back: closing the 40 px gap would take a large
+    # radius, so both squares go into one convex outline
+    dumbbell = [[0, 0], [10, 0], [10, 4], [50, 4], [50, 0], [60, 0], [60, 10], [50, 10], [50, 4], [10, 4], [10, 10], [0, 10]]
+    out, changed = outer_outline(dumbbell)
+    assert changed and ShapelyPolygon(out).area == pytest.approx(600)
+    assert set(map(tuple, out)) == {(0, 0), (60, 0), (60, 10), (0, 10)}
