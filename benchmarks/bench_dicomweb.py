@@ -7,7 +7,9 @@ do, puts ``--images`` synthetic 16-bit MG instances into it with Orthanc's REST 
 ``import_dicomweb`` (QIDO-RS + WADO-RS into a new project: decode, hash, breast mask, region grid),
 a second import (everything already held: the QIDO queries only), the SEG and SR exports with
 STOW-RS (``--keep-ids``: filed with the source studies), and reading them back (QIDO + WADO-RS),
-checking every SEG mask against the project's contours. Prints instances/s and MB/s per step.
+checking every SEG mask against the project's contours; then, as another machine (the retrieved
+files moved away, an empty user cache), opening every image: WADO-RS again, SHA-256 checked,
+decoded, and a second open from the pixel cache. Prints instances/s and MB/s per step.
 """
 
 from __future__ import annotations
@@ -104,6 +106,22 @@ def main(argv: list[str] | None = None) -> int:
                     checked += 1
         t_read = time.perf_counter() - t0
         print(f"read back SEG (QIDO + WADO-RS + decode):   {t_read:6.2f} s  {checked} masks equal to the contours")
+
+        import shutil
+
+        from mammo_annotator.services.pacs_fetch import cache_dir
+        from mammo_annotator.services.pixels import load_pixels
+
+        shutil.move(tmp / "p.pacs", tmp / "moved")  # another machine: no retrieved files, an empty cache
+        os.environ["MAMMO_ANNOTATOR_CACHE"] = str(tmp / "cache-b")
+        images = list(by_uid.values())
+        for label in ("open on another machine (WADO-RS + SHA-256 + decode)", "open again (pixel cache)"):
+            t0 = time.perf_counter()
+            for image in images:
+                np.asarray(load_pixels(image)).sum()
+            t_open = time.perf_counter() - t0
+            print(f"{label}: {t_open:6.2f} s  {t_open / len(images) * 1000:6.0f} ms/image")
+        assert len(list(cache_dir().rglob("*.dcm"))) == len(images)
         project.close()
     finally:
         orth.stop(server)

@@ -1,4 +1,5 @@
-"""Commands for team use: ``migrate`` (a project to / from a server) and ``import-dicomweb`` (a PACS)."""
+"""Commands for team use: ``migrate`` (a project to / from a server), ``import-dicomweb`` and
+``fetch-pacs`` (a PACS)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,23 @@ def cmd_import_dicomweb(args, open_project, progress_bar) -> int:
         bar.close()
     _print_report(report)
     return 0 if report.imported or not report.failed else 1
+
+
+def cmd_fetch_pacs(args, open_project, progress_bar) -> int:
+    from .services.dicomweb import auth_description
+    from .services.pacs_fetch import cache_dir, fetch_missing
+
+    project = open_project(args)
+    print(f"cache {cache_dir(args.cache)} ({auth_description()})")
+    bar = progress_bar("fetch-pacs")
+    try:
+        report = fetch_missing(project, args.image or (), cache=args.cache, progress=bar)
+    finally:
+        bar.close()
+    print(report.summary())
+    for _, message in report.failed:
+        print(f"  FAILED  {message}")
+    return 1 if report.failed else 0
 
 
 def stow_export(args, result, progress_bar) -> int:
@@ -100,6 +118,12 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.add_argument("--window", help="region window size for a new project: pixels (224) or millimetres (22.4mm)")
     p.add_argument("--stride", help="region stride: pixels or millimetres (default: half the window)")
     p.set_defaults(func=lambda args: cmd_import_dicomweb(args, open_project, progress_bar))
+
+    p = with_db(sub.add_parser("fetch-pacs", help="retrieve the images from a PACS whose file this machine lacks into "
+                               "the user cache (verified by content hash), e.g. before working offline"))
+    p.add_argument("--image", type=int, action="append", help="only this image id (repeatable; default: every PACS image)")
+    p.add_argument("--cache", help="cache root instead of MAMMO_ANNOTATOR_CACHE / the user cache folder")
+    p.set_defaults(func=lambda args: cmd_fetch_pacs(args, open_project, progress_bar))
 
     p = with_db(sub.add_parser("label-rule", help="which annotators' contours make the region labels: union, majority "
                                "or reference:NAME (shown without an argument)"))

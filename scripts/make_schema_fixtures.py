@@ -83,7 +83,12 @@ def fill_0003(con: sqlite3.Connection) -> None:
     pass  # leases and job locks are short-lived: an old file holds none
 
 
-FILL = {"0001": fill_0001, "0002": fill_0002, "0003": fill_0003}
+def fill_0004(con: sqlite3.Connection) -> None:
+    """The first image came from a PACS: its DICOMweb root and UIDs."""
+    con.execute("INSERT INTO pacs_instances VALUES (1, 'https://pacs.old/dicom-web', '1.2.3', '1.2.3.4', '1.2.3.4.5')")
+
+
+FILL = {"0001": fill_0001, "0002": fill_0002, "0003": fill_0003, "0004": fill_0004}
 
 
 def build(rev: str, dest: Path) -> None:

@@ -11,6 +11,18 @@ from .types import AnnotationStatus, LesionClass, Polygon, WeakLabel
 
 
 @dataclass(frozen=True)
+class PacsOrigin:
+    """Where an image imported over DICOMweb lives on its PACS: enough for another machine,
+    which lacks the importing machine's file, to retrieve the same instance (WADO-RS).
+    ``url`` is the DICOMweb root without credentials (they come from each machine's environment)."""
+
+    url: str
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     id: int
     patient_key: str
@@ -34,6 +46,7 @@ class ImageRecord:
     status: AnnotationStatus
     revision: int
     sop_instance_uid: str | None = None
+    pacs: PacsOrigin | None = None  # set for images imported from a PACS
 
     @property
     def mean_spacing_mm(self) -> float | None:

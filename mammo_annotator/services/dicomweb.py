@@ -8,7 +8,9 @@ Credentials come from the environment only, never from the command line or the p
 Import streams: one instance is retrieved (in its stored transfer syntax), written to the
 project's PACS folder and imported exactly like a DICOM file (same decoding, de-duplication by
 content hash, per-instance errors), before the next one is fetched. Instances whose SOP Instance
-UID the project already holds are not retrieved again.
+UID the project already holds are not retrieved again. Each imported image records the PACS
+root (without credentials) and its UIDs, so a machine without the file retrieves it again
+(``pacs_fetch``); an import also records them for held instances imported before they were.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from ..core.errors import MammoError
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
+from ..core.records import PacsOrigin
 from ..store import images as image_store
 from .importing import ImportItem, ImportReport, import_one
 from .project import Project
@@ -51,6 +55,17 @@ class InstanceRef:
     @property
     def key(self) -> str:
         return f"{self.study}/{self.series}/{self.sop}"
+
+
+def public_url(url: str) -> str:
+    """The DICOMweb root as the project records it: no user, password, query or fragment (a
+    credential never reaches the database), no trailing slash."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def auth_description() -> str:
@@ -175,17 +190,32 @@ def pacs_folder(project: Project) -> Path:
     return project.path.with_name(project.path.stem + ".pacs")
 
 
-def _retrieve(client, url: str, ref: InstanceRef, folder: Path) -> Path:
+def retrieve_to(client, ref: InstanceRef, path: Path) -> None:
+    """WADO-RS: one instance as stored, written to ``path`` (the bytes an import hashes: a machine
+    that retrieves it again writes the same file)."""
     ds = client.retrieve_instance(ref.study, ref.series, ref.sop, media_types=ANY_TRANSFER_SYNTAX)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _retrieve(client, url: str, ref: InstanceRef, folder: Path) -> Path:
     name = re.sub(r"[^0-9.]", "_", ref.sop)[:120] + ".dcm"
     path = folder / name
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     try:
-        ds.save_as(tmp, enforce_file_format=True)
+        retrieve_to(client, ref, tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _record_missing_origins(project: Project, origin_url: str, refs: Sequence[InstanceRef], known: dict[str, int]) -> None:
+    """Held instances imported before their origin was recorded get it now."""
+    held = {known[r.sop]: r for r in refs if r.sop in known}
+    with project.session() as s:
+        for image_id in image_store.ids_without_pacs_origin(s, list(held)):
+            r = held[image_id]
+            image_store.set_pacs_origin(s, image_id, PacsOrigin(origin_url, r.study, r.series, r.sop))
 
 
 def import_dicomweb(project: Project, url: str, studies: Sequence[str] = (), modality: str | None = "MG",
@@ -201,6 +231,8 @@ def import_dicomweb(project: Project, url: str, studies: Sequence[str] = (), mod
     folder.mkdir(parents=True, exist_ok=True)
     with project.session() as s:
         known = image_store.image_ids_by_sop_uid(s, [r.sop for r in refs])
+    origin_url = public_url(url)
+    _record_missing_origins(project, origin_url, refs, known)
     for k, ref in enumerate(refs):
         progress(k, len(refs), f"retrieving {ref.sop}")
         try:
@@ -216,7 +248,8 @@ def import_dicomweb(project: Project, url: str, studies: Sequence[str] = (), mod
         except Exception as exc:  # one instance failing never stops the others
             report.failed.append((f"pacs:{ref.key}", explain(url, exc).reason))
             continue
-        image_id = import_one(project, ImportItem(path=path), report)
+        origin = PacsOrigin(origin_url, ref.study, ref.series, ref.sop)
+        image_id = import_one(project, ImportItem(path=path, pacs=origin), report)
         if image_id is not None:
             known[ref.sop] = image_id
     progress(len(refs), len(refs), report.summary())

@@ -18,6 +18,7 @@ from ..core.contours import check_contour
 from ..core.errors import InvalidContourError, MammoError
 from ..core.imageio import content_sha256, read_image
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
+from ..core.records import PacsOrigin
 from ..core.regions import region_grid
 from ..core.types import AnnotationStatus, ImageMeta, Lesion, LesionClass, LoadedImage, WeakLabel
 from ..store import annotations as ann_store
@@ -48,6 +49,7 @@ class ImportItem:
     lesions_complete: bool = False  # every malignant finding located: its contours label the regions
     annotator: str = "import"
     notes: tuple[str, ...] = ()
+    pacs: PacsOrigin | None = None  # retrieved over DICOMweb: recorded so other machines can fetch it
 
 
 @dataclass
@@ -124,7 +126,8 @@ def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: 
     study = item.study_key or meta.study_uid or patient
     alpha = project.alpha()
     with project.session() as s:
-        image_id = image_store.add_image(s, meta, sha, patient, study, item.weak, item.birads, item.pathology, item.label_source)
+        image_id = image_store.add_image(s, meta, sha, patient, study, item.weak, item.birads, item.pathology, item.label_source,
+                                         pacs=item.pacs)
         region_store.add_grid(s, image_id, spec, spacing, regions)
         for lesion in lesions:
             ann_store.add_annotation(s, image_id, lesion.cls, lesion.polygon, item.annotator, source=item.label_source or "import")

@@ -40,7 +40,8 @@ def put_cached(sha256: str, pixels: np.ndarray) -> None:
 
 
 def load_pixels(image: ImageRecord) -> np.ndarray:
-    """The image's analysis pixels; raises ImageReadError naming the file when it is gone or changed."""
+    """The image's analysis pixels; raises ImageReadError naming the file when it is gone or changed
+    (for an image from a PACS: naming the image, when it is neither here nor retrievable as imported)."""
     path = _cache_path(image.sha256)
     if path.is_file():
         try:
@@ -54,6 +55,10 @@ def load_pixels(image: ImageRecord) -> np.ndarray:
         put_cached(image.sha256, pixels)
         return pixels
     source = Path(image.source_path)
+    if image.pacs is not None and not source.is_file():  # from a PACS, not here: its verified copy, retrieved once
+        from .pacs_fetch import fetch  # local: the DICOMweb client (and the importer) only when needed
+
+        source = fetch(image)
     if not source.is_file():
         raise ImageReadError(source, "the image file has disappeared (moved or deleted since import)")
     loaded = read_image(source)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..core.records import AnnotationRecord, ImageRecord, PredictionRecord
 from .convert import annotation_record, image_record, prediction_record
+from .images import record_query
 from .schema import (
     AnnotationRow,
     ImageRow,
@@ -26,11 +27,7 @@ from .schema import (
 
 
 def _images():
-    return (
-        select(ImageRow, PatientRow.patient_key, StudyRow.study_key)
-        .join(StudyRow, ImageRow.study_id == StudyRow.id)
-        .join(PatientRow, StudyRow.patient_id == PatientRow.id)
-    )
+    return record_query()
 
 
 def image_count(session: Session) -> int:

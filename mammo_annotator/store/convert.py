@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from ..core.records import AnnotationRecord, ImageRecord, ModelVersionRecord, PredictionRecord
+from ..core.records import AnnotationRecord, ImageRecord, ModelVersionRecord, PacsOrigin, PredictionRecord
 from ..core.types import AnnotationStatus, LesionClass, Polygon, WeakLabel
-from .schema import AnnotationRow, ImageRow, ModelVersionRow, PredictionRow
+from .schema import AnnotationRow, ImageRow, ModelVersionRow, PacsInstanceRow, PredictionRow
 
 SCORE_COLUMNS = 7  # p_cls N, B, M; p_det B, M; d_B, d_M
 
@@ -21,7 +21,7 @@ def polygon_from_json(text: str) -> Polygon:
     return Polygon.from_array(json.loads(text))
 
 
-def image_record(row: ImageRow, patient_key: str, study_key: str) -> ImageRecord:
+def image_record(row: ImageRow, patient_key: str, study_key: str, pacs: PacsInstanceRow | None = None) -> ImageRecord:
     spacing = None
     if row.spacing_row_mm and row.spacing_col_mm:
         spacing = (row.spacing_row_mm, row.spacing_col_mm)
@@ -48,6 +48,7 @@ def image_record(row: ImageRow, patient_key: str, study_key: str) -> ImageRecord
         status=AnnotationStatus(row.status),
         revision=row.revision,
         sop_instance_uid=row.sop_instance_uid,
+        pacs=PacsOrigin(pacs.url, pacs.study_uid, pacs.series_uid, pacs.sop_uid) if pacs is not None else None,
     )
 
 

@@ -6,10 +6,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..core.errors import MammoError
-from ..core.records import ImageRecord
+from ..core.records import ImageRecord, PacsOrigin
 from ..core.types import AnnotationStatus, ImageMeta, WeakLabel
 from .convert import image_record
-from .schema import ImageRow, PatientRow, StudyRow
+from .schema import ImageRow, PacsInstanceRow, PatientRow, StudyRow
 
 
 def _patient(session: Session, key: str) -> PatientRow:
@@ -54,6 +54,7 @@ def add_image(
     pathology: str | None = None,
     label_source: str | None = None,
     study_date: str | None = None,
+    pacs: PacsOrigin | None = None,
 ) -> int:
     """Insert one image (its patient and study created on first sight); returns its id."""
     patient = _patient(session, patient_key)
@@ -84,26 +85,51 @@ def add_image(
     )
     session.add(row)
     session.flush()
+    if pacs is not None:
+        set_pacs_origin(session, row.id, pacs)
     return row.id
 
 
-def _query():
+def set_pacs_origin(session: Session, image_id: int, pacs: PacsOrigin) -> None:
+    """Record (or replace) where the image lives on a PACS."""
+    row = session.get(PacsInstanceRow, image_id)
+    if row is None:
+        session.add(PacsInstanceRow(image_id=image_id, url=pacs.url, study_uid=pacs.study_uid, series_uid=pacs.series_uid,
+                                    sop_uid=pacs.sop_uid))
+    else:
+        row.url, row.study_uid, row.series_uid, row.sop_uid = pacs.url, pacs.study_uid, pacs.series_uid, pacs.sop_uid
+    session.flush()
+
+
+def ids_without_pacs_origin(session: Session, image_ids: list[int]) -> list[int]:
+    """Those of ``image_ids`` with no PACS origin recorded (imported from files, or before it was)."""
+    out: list[int] = []
+    for k in range(0, len(image_ids), 500):
+        chunk = image_ids[k:k + 500]
+        have = set(session.scalars(select(PacsInstanceRow.image_id).where(PacsInstanceRow.image_id.in_(chunk))))
+        out.extend(i for i in chunk if i not in have)
+    return out
+
+
+def record_query():
+    """SELECT of what ``image_record`` needs: the image, its patient and study keys, its PACS origin."""
     return (
-        select(ImageRow, PatientRow.patient_key, StudyRow.study_key)
+        select(ImageRow, PatientRow.patient_key, StudyRow.study_key, PacsInstanceRow)
         .join(StudyRow, ImageRow.study_id == StudyRow.id)
         .join(PatientRow, StudyRow.patient_id == PatientRow.id)
+        .outerjoin(PacsInstanceRow, PacsInstanceRow.image_id == ImageRow.id)
     )
 
 
 def get_image(session: Session, image_id: int) -> ImageRecord:
-    row = session.execute(_query().where(ImageRow.id == image_id)).one_or_none()
+    row = session.execute(record_query().where(ImageRow.id == image_id)).one_or_none()
     if row is None:
         raise KeyError(f"no image with id {image_id}")
     return image_record(*row)
 
 
 def list_images(session: Session) -> list[ImageRecord]:
-    rows = session.execute(_query().order_by(PatientRow.patient_key, ImageRow.laterality, ImageRow.view, ImageRow.id))
+    rows = session.execute(record_query().order_by(PatientRow.patient_key, ImageRow.laterality, ImageRow.view, ImageRow.id))
     return [image_record(*r) for r in rows]
 
 

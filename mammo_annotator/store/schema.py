@@ -212,3 +212,15 @@ class JobLockRow(Base):
     holder: Mapped[str] = mapped_column(String(255))  # annotator@host pid
     started_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class PacsInstanceRow(Base):
+    """Where an image imported over DICOMweb came from (issue 14): its PACS and UIDs, so a machine
+    without the importing machine's file retrieves the same instance again. No credentials."""
+
+    __tablename__ = "pacs_instances"
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)  # the DICOMweb root, user/password, query and fragment removed
+    study_uid: Mapped[str] = mapped_column(String(128))
+    series_uid: Mapped[str] = mapped_column(String(128))
+    sop_uid: Mapped[str] = mapped_column(String(128))

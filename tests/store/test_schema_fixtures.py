@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mammo_annotator.core.records import PacsOrigin
 from mammo_annotator.core.types import AnnotationStatus, LesionClass
 from mammo_annotator.services import annotations as svc
 from mammo_annotator.services.export.pseudonyms import Pseudonyms, project_secret
@@ -77,6 +78,8 @@ def test_a_database_of_each_revision_opens_upgraded_with_its_data(rev, tmp_path)
             ("OLD-P1", "L", AnnotationStatus.CONTOURED, 1), ("OLD-P1", "R", AnnotationStatus.NOT_ANNOTATED, 0)]
         assert [(a.cls, a.polygon.bounds, a.annotator) for a in anns] == [(LesionClass.MALIGNANT, (100, 120, 180, 200), "dr.old")]
         assert [h[0] for h in history] == ["create"]
+        origins = [PacsOrigin("https://pacs.old/dicom-web", "1.2.3", "1.2.3.4", "1.2.3.4.5"), None] if rev >= "0004" else [None, None]
+        assert [im.pacs for im in images] == origins
         assert project.alpha() == 0.5 and project.grid_spec().key() == "w224s112i0.5"
         assert Pseudonyms.for_project(project).patient("OLD-P1") == Pseudonyms("s" * 64).patient("OLD-P1")
         assert project_secret(project) == "s" * 64

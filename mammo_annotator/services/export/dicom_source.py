@@ -21,8 +21,6 @@ identity:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydicom.dataset import Dataset
 
 from ...core.errors import ImageReadError
@@ -47,8 +45,11 @@ def is_dicom_source(image: ImageRecord) -> bool:
 
 def source_header(image: ImageRecord, ids: Identities) -> Dataset:
     """The image's DICOM header, de-identified as described above; raises ImageReadError when the
-    source file is gone or is not the image that was imported."""
-    original = read_dicom_header(Path(image.source_path))
+    source file is gone (and, for an image from a PACS, cannot be retrieved) or is not the image
+    that was imported."""
+    from ..pacs_fetch import local_file  # local: the DICOMweb client loads only when an export needs it
+
+    original = read_dicom_header(local_file(image))  # from a PACS and not here: the verified copy
     if str(getattr(original, "SOPInstanceUID", "")) != image.sop_instance_uid:
         raise ImageReadError(image.source_path, "the file no longer holds the imported image (SOP Instance UID differs)")
     ds = Dataset()
