@@ -138,7 +138,9 @@ def objective(out: RegionOutputs, data: PackedData, cfg: HeadConfig, w: Objectiv
     softmax selected by ``cfg.full_det_mask``. ``scale`` = n_train / n_batch for mini-batches.
     """
     ilp = image_log_probs(out, cfg)
-    semi = cfg.semi and (w.w_full_cls > 0 or w.w_full_det > 0)
+    # as in ObjectiveWeights: a semi method leaves the fully labelled images out of W even when
+    # no full term is on (lambda2 = 0), so the weak M sum and its normaliser count the same images
+    semi = cfg.semi
     ll_b = bernoulli_ll(ilp.logp[:, 0], ilp.log1mp[:, 0], data.y_b)
     ll_m = bernoulli_ll(ilp.logp[:, 1], ilp.log1mp[:, 1], data.y_m)
     if semi:

@@ -215,3 +215,20 @@ def test_max_region_exposes_its_per_region_probabilities_and_all_valid_regions()
     np.testing.assert_allclose(ilp.log1m_pcls[0, :2, 1].exp().numpy(), 1 - pc[:2, 2], rtol=1e-9)
     # the padded third region never wins the max
     assert math.isclose(ilp.logp[0, 1].exp().item(), pc[:2, 2].max(), rel_tol=1e-9)
+
+
+def test_with_both_full_terms_off_the_labelled_images_still_leave_the_weak_m_term():
+    """The weights count W without the fully labelled images (a semi method on a set with local
+    labels); the objective's weak M term must sum over the same images even when lambda2 = 0 or
+    no full term is on, or its normaliser and its sum disagree."""
+    ds = _rich_dataset()
+    out, data = _out(ds, seed=1)
+    for cfg in (method("ss_cls_det_rs", k=10, lambda2=0.0), method("ss_baseline_rs", k=10, full_cls=False)):
+        w = ObjectiveWeights.from_dataset(ds, cfg)
+        assert (w.w_full_cls, w.w_full_det, w.w_weak_m, w.w_weak_b) == (0.0, 0.0, 1 / 2, 1 / 5)
+        loss, parts = objective(out, data, cfg, w)
+        ilp = image_log_probs(out, cfg)
+        wm = (ilp.log1mp[1, 1] + ilp.logp[2, 1]) / 2  # b (not M) and c (M); a and d are fully labelled
+        wb = (ilp.log1mp[0, 0] + ilp.logp[1, 0] + ilp.log1mp[2, 0] + ilp.log1mp[3, 0] + ilp.log1mp[4, 0]) / 5
+        assert set(parts) == {"weak_m", "weak_b"}
+        assert torch.allclose(parts["weak_m"], wm) and torch.allclose(loss, -(wm + wb))
