@@ -88,7 +88,12 @@ def fill_0004(con: sqlite3.Connection) -> None:
     con.execute("INSERT INTO pacs_instances VALUES (1, 'https://pacs.old/dicom-web', '1.2.3', '1.2.3.4', '1.2.3.4.5')")
 
 
-FILL = {"0001": fill_0001, "0002": fill_0002, "0003": fill_0003, "0004": fill_0004}
+def fill_0005(con: sqlite3.Connection) -> None:
+    """The study has the accession number its DICOM header gave."""
+    con.execute("UPDATE studies SET accession_number = 'OLD-ACC-7' WHERE id = 1")
+
+
+FILL = {"0001": fill_0001, "0002": fill_0002, "0003": fill_0003, "0004": fill_0004, "0005": fill_0005}
 
 
 def build(rev: str, dest: Path) -> None:

@@ -217,6 +217,33 @@ def _dicom_view(ds) -> str | None:
     return None
 
 
+def _text(ds, keyword: str) -> str | None:
+    """A text element's value without DICOM's padding; None when absent or empty."""
+    value = str(getattr(ds, keyword, "") or "").strip().strip("\x00").strip()
+    return value or None
+
+
+def _study_date(ds, warnings: list[str]) -> str | None:
+    """StudyDate as YYYYMMDD (the old "2024.01.05" form accepted); anything else is left unknown."""
+    value = _text(ds, "StudyDate")
+    digits = (value or "").replace(".", "").replace("-", "")
+    if value and not (len(digits) == 8 and digits.isdigit()):
+        warnings.append(f"StudyDate is '{value[:40]}', not a date (YYYYMMDD); study date left unknown")
+        return None
+    return digits or None
+
+
+ACCESSION_MAX = 64  # DICOM allows 16 characters; longer is not an accession number
+
+
+def _accession(ds, warnings: list[str]) -> str | None:
+    value = _text(ds, "AccessionNumber")
+    if value and len(value) > ACCESSION_MAX:
+        warnings.append(f"AccessionNumber is {len(value)} characters long (DICOM allows 16); left unknown")
+        return None
+    return value
+
+
 def _first_float(value) -> float | None:
     if value is None or value == "":
         return None
@@ -374,6 +401,8 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         study_uid=str(ds.StudyInstanceUID) if getattr(ds, "StudyInstanceUID", None) else None,
         series_uid=str(ds.SeriesInstanceUID) if getattr(ds, "SeriesInstanceUID", None) else None,
         sop_instance_uid=str(ds.SOPInstanceUID) if getattr(ds, "SOPInstanceUID", None) else None,
+        study_date=_study_date(ds, warnings),
+        accession_number=_accession(ds, warnings),
         warnings=tuple(warnings),
     )
     return LoadedImage(np.ascontiguousarray(pixels), meta)

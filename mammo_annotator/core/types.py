@@ -184,6 +184,8 @@ class ImageMeta:
     study_uid: str | None = None
     series_uid: str | None = None
     sop_instance_uid: str | None = None
+    study_date: str | None = None  # DICOM StudyDate as written (YYYYMMDD)
+    accession_number: str | None = None  # the RIS order number a reader searches by (an identifier)
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property

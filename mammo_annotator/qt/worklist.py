@@ -1,7 +1,7 @@
 """The worklist: every image with patient, side, weak label, status and the model's p(M), p(B).
 
 A table model over ``services.viewing.worklist`` rows behind a filter proxy (search by patient,
-file, study or date; status; image label), with a thumbnail column; sorting uses raw values, display uses short readable text.
+file, accession, study or date; status; image label), with a thumbnail column; sorting uses raw values, display uses short readable text.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ class WorklistModel(QAbstractTableModel):
             return self.thumbnails.get(r.image_id)
         if role == Qt.ToolTipRole and c in (THUMB, PATIENT):
             date = f", study date {r.study_date}" if r.study_date else ""
-            return f"{r.patient} {r.side}: {r.file_name}{date}"
+            accession = f", accession {r.accession}" if r.accession else ""
+            return f"{r.patient} {r.side}: {r.file_name}{accession}{date}"
         if role == Qt.ToolTipRole and c == STATUS and getattr(r, "on_it", ""):
             return f"open now by {r.on_it}"
         if role == Qt.ToolTipRole and c == P_M:
@@ -143,8 +144,8 @@ class WorklistPanel(QWidget):
         self.model = WorklistModel()
         self.proxy = WorklistFilter()
         self.proxy.setSourceModel(self.model)
-        self.search = QLineEdit(placeholderText="Search patient, file, study or date…")
-        self.search.setToolTip("Patient id, file name, study (accession or UID) or study date (2024-01-05 or 20240105)")
+        self.search = QLineEdit(placeholderText="Search patient, file, accession or date…")
+        self.search.setToolTip("Patient id, file name, accession number, study UID or study date (2024-01-05 or 20240105)")
         self.no_matches = QLabel("")
         self.no_matches.setObjectName("muted")
         self.no_matches.setWordWrap(True)

@@ -40,6 +40,7 @@ class WorklistRow:
     study_date: str = ""  # as stored (DICOM YYYYMMDD), "" unknown
     study_key: str = ""  # StudyInstanceUID or the dataset's grouping
     on_it: str = ""  # annotators whose lease on the image is live now (team use), comma-separated
+    accession: str = ""  # the study's DICOM AccessionNumber, "" unknown
 
     @property
     def side(self) -> str:
@@ -50,12 +51,12 @@ class WorklistRow:
         return patient_label(self.patient)
 
     def matches(self, text: str) -> bool:
-        """The worklist search: patient id, file name, study (accession / UID) or study date
-        (2024-01-05 and 20240105 alike), case-insensitive."""
+        """The worklist search: patient id, file name, accession number, study (UID or the
+        dataset's grouping) or study date (2024-01-05 and 20240105 alike), case-insensitive."""
         t = text.strip().lower()
         if not t:
             return True
-        fields = (self.patient, self.file_name, self.study_key, self.study_date)
+        fields = (self.patient, self.file_name, self.accession, self.study_key, self.study_date)
         if any(t in f.lower() for f in fields):
             return True
         digits = t.replace("-", "").replace(".", "").replace("/", "")
@@ -104,7 +105,8 @@ def worklist(project: Project) -> list[WorklistRow]:
 
     with project.session() as s:
         images = image_store.list_images(s)
-        dates = dict(s.execute(select(ImageRow.id, StudyRow.study_date).join(StudyRow, ImageRow.study_id == StudyRow.id)).all())
+        studies = {i: (date, accession) for i, date, accession in s.execute(
+            select(ImageRow.id, StudyRow.study_date, StudyRow.accession_number).join(StudyRow, ImageRow.study_id == StudyRow.id))}
         active = model_store.active_model_id(s)
         probs = model_store.image_probabilities(s, active) if active is not None else {}
         on_it = {i: ", ".join(a for a, _, _ in held) for i, held in lease_store.image_holders(s).items()}
@@ -118,10 +120,11 @@ def worklist(project: Project) -> list[WorklistRow]:
     rows = []
     for im in images:
         pm, pb = probs.get(im.id, (None, None))
+        date, accession = studies.get(im.id, (None, None))
         rows.append(
             WorklistRow(im.id, im.patient_key, im.laterality or "?", im.view or "?", im.weak.name, im.status.value,
-                        pm, pb, int(counts.get(im.id, 0)), _file_name(im.source_path), dates.get(im.id) or "", im.study_key,
-                        on_it.get(im.id, ""))
+                        pm, pb, int(counts.get(im.id, 0)), _file_name(im.source_path), date or "", im.study_key,
+                        on_it.get(im.id, ""), accession or "")
         )
     return rows
 

@@ -21,12 +21,17 @@ def _patient(session: Session, key: str) -> PatientRow:
     return row
 
 
-def _study(session: Session, patient: PatientRow, key: str, date: str | None) -> StudyRow:
+def _study(session: Session, patient: PatientRow, key: str, date: str | None, accession: str | None) -> StudyRow:
+    """The study, created on first sight; a date or accession number it lacks is taken from a
+    later image of it that carries one."""
     row = session.scalar(select(StudyRow).where(StudyRow.patient_id == patient.id, StudyRow.study_key == key))
     if row is None:
-        row = StudyRow(patient_id=patient.id, study_key=key, study_date=date)
+        row = StudyRow(patient_id=patient.id, study_key=key, study_date=date, accession_number=accession)
         session.add(row)
         session.flush()
+    else:
+        row.study_date = row.study_date or date
+        row.accession_number = row.accession_number or accession
     return row
 
 
@@ -56,9 +61,10 @@ def add_image(
     study_date: str | None = None,
     pacs: PacsOrigin | None = None,
 ) -> int:
-    """Insert one image (its patient and study created on first sight); returns its id."""
+    """Insert one image (its patient and study created on first sight; the study's date and
+    accession number from ``study_date`` or the file's header); returns its id."""
     patient = _patient(session, patient_key)
-    study = _study(session, patient, study_key, study_date)
+    study = _study(session, patient, study_key, study_date or meta.study_date, meta.accession_number)
     spacing = meta.pixel_spacing_mm or (None, None)
     row = ImageRow(
         study_id=study.id,

@@ -41,6 +41,7 @@ class StudyRow(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     study_key: Mapped[str] = mapped_column(String(128))  # StudyInstanceUID or the dataset's grouping
     study_date: Mapped[str | None] = mapped_column(String(16))
+    accession_number: Mapped[str | None] = mapped_column(String(64))  # DICOM AccessionNumber (an identifier)
 
 
 class ImageRow(Base):

@@ -206,3 +206,26 @@ def test_content_sha256(tmp_path):
     assert content_sha256(p) == hashlib.sha256(b"abc" * 1_000_000).hexdigest()
     with pytest.raises(ImageReadError):
         content_sha256(tmp_path / "nope")
+
+
+def test_dicom_accession_number_and_study_date(tmp_path):
+    """Read for the worklist search; a value that is not one is left unknown with a warning."""
+    import warnings
+
+    px = np.full((64, 48), 500, np.uint16)
+
+    def meta(name, **attrs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warns when writing the invalid values on purpose
+            return read_image(make_dicom(tmp_path / name, px, **attrs)).meta
+
+    m = meta("a.dcm", AccessionNumber="RIS-0815 ", StudyDate="20240105")
+    assert (m.accession_number, m.study_date) == ("RIS-0815", "20240105")
+    assert not any("Accession" in w or "StudyDate" in w for w in m.warnings)
+    assert meta("b.dcm", StudyDate="2024.01.05").study_date == "20240105"  # the ACR-NEMA form
+    m = meta("c.dcm")
+    assert (m.accession_number, m.study_date) == (None, None)
+    m = meta("d.dcm", StudyDate="yesterday", AccessionNumber="X" * 70)
+    assert (m.accession_number, m.study_date) == (None, None)
+    assert any("StudyDate is 'yesterday'" in w for w in m.warnings)
+    assert any("AccessionNumber is 70 characters" in w for w in m.warnings)

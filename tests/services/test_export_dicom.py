@@ -50,6 +50,9 @@ def leaks(folder, values: dict[str, str]) -> list[str]:
 
 def test_pseudonymised_exports_carry_no_identifying_value(dicom_project, tmp_path):
     project, ids, dicom_dir = dicom_project
+    from mammo_annotator.services.viewing import worklist
+
+    assert phi(1)["AccessionNumber"] in {r.accession for r in worklist(project)}  # stored, and still not exported
     results = ex.export_many(project, ex.FORMATS, tmp_path / "out")
     assert {r.format: r.files for r in results}["seg"] == 2 and {r.format: r.files for r in results}["sr"] == 2
     values = identifying_values(dicom_dir)

@@ -135,3 +135,24 @@ def test_vanished_source_file_is_named(project, tmp_path, monkeypatch):
     with pytest.raises(ImageReadError, match="disappeared") as err:
         load_pixels(image)
     assert "a.png" in str(err.value)
+
+
+def test_dicom_accession_and_study_date_are_stored_and_searchable(project, tmp_path):
+    """AccessionNumber and StudyDate are read at import and kept with the study: the worklist
+    finds the image by either; an image of the same study that carries them fills them in."""
+    from mammo_annotator.services import viewing
+
+    px = [synthetic_mammogram(k, size=(256, 208)).pixels for k in range(3)]
+    make_dicom(tmp_path / "a.dcm", px[0], PatientID="P1", AccessionNumber="ACC-2024-0042 ", StudyDate="20240105")
+    make_dicom(tmp_path / "b.dcm", px[1], PatientID="P2", StudyInstanceUID="1.2.3.4.5")  # no accession, no date
+    make_dicom(tmp_path / "c.dcm", px[2], PatientID="P2", StudyInstanceUID="1.2.3.4.5", AccessionNumber="R77",
+               StudyDate="20231130")
+    report = import_items(project, items_from_paths([tmp_path / n for n in ("a.dcm", "b.dcm", "c.dcm")]))
+    assert len(report.imported) == 3, report.failed
+    rows = {r.file_name: r for r in viewing.worklist(project)}
+    assert (rows["a.dcm"].accession, rows["a.dcm"].study_date) == ("ACC-2024-0042", "20240105")  # padding stripped
+    assert (rows["b.dcm"].accession, rows["b.dcm"].study_date) == ("R77", "20231130")  # its study's, from c.dcm
+    assert sorted(n for n, r in rows.items() if r.matches("acc-2024-0042")) == ["a.dcm"]
+    assert sorted(n for n, r in rows.items() if r.matches("R77")) == ["b.dcm", "c.dcm"]
+    assert sorted(n for n, r in rows.items() if r.matches("2024-01-05")) == ["a.dcm"]
+    assert not any(r.matches("ACC-0000") for r in rows.values())

@@ -38,11 +38,12 @@ def test_a_project_of_the_first_schema_is_upgraded_with_its_data(tmp_path):
     engine.dispose()
     assert sqlite3.connect(path).execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
     engine, _ = open_database(path)
-    assert schema_revision(engine) == head_revision() == "0004"
+    assert schema_revision(engine) == head_revision() == "0005"
     with engine.connect() as c:
         assert c.execute(text("SELECT value_json FROM settings WHERE key='grid'")).scalar() == '{"window": 224}'
         assert c.execute(text("SELECT count(*) FROM extractor_weights")).scalar() == 0
         assert c.execute(text("SELECT count(*) FROM pacs_instances")).scalar() == 0
+        assert c.execute(text("SELECT count(*) FROM studies WHERE accession_number IS NOT NULL")).scalar() == 0
 
 
 def test_missing_file_refused_without_create(tmp_path):

@@ -18,6 +18,7 @@ import pytest
 from mammo_annotator.core.records import PacsOrigin
 from mammo_annotator.core.types import AnnotationStatus, LesionClass
 from mammo_annotator.services import annotations as svc
+from mammo_annotator.services import viewing
 from mammo_annotator.services.export.pseudonyms import Pseudonyms, project_secret
 from mammo_annotator.services.project import copy_example, example_database, open_project
 from mammo_annotator.store import annotations as ann_store
@@ -80,6 +81,9 @@ def test_a_database_of_each_revision_opens_upgraded_with_its_data(rev, tmp_path)
         assert [h[0] for h in history] == ["create"]
         origins = [PacsOrigin("https://pacs.old/dicom-web", "1.2.3", "1.2.3.4", "1.2.3.4.5"), None] if rev >= "0004" else [None, None]
         assert [im.pacs for im in images] == origins
+        rows = viewing.worklist(project)  # the study's accession number: searchable from 0005 on, none before
+        assert [r.accession for r in rows] == (["OLD-ACC-7"] * 2 if rev >= "0005" else ["", ""])
+        assert sum(r.matches("old-acc-7") for r in rows) == (2 if rev >= "0005" else 0)
         assert project.alpha() == 0.5 and project.grid_spec().key() == "w224s112i0.5"
         assert Pseudonyms.for_project(project).patient("OLD-P1") == Pseudonyms("s" * 64).patient("OLD-P1")
         assert project_secret(project) == "s" * 64
