@@ -179,7 +179,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.add_argument("--test-db", help="train on --db, test on this project instead of cross-validating")
     p.add_argument("--title", default="Results")
     p.add_argument("--augment", nargs="*", default=[], choices=["flip_lr", "flip_ud", "rot90", "rot270", "shift"],
-                   help="image views added to every training fold (the app trains with flip_lr); default none")
+                   help="image views added to every training fold (the app trains with none by default); default none")
     p.add_argument("--extractor", help="evaluate this fixed extractor (registry name) instead of the project's")
     p.add_argument("--extractor-options", help="JSON options of --extractor, e.g. '{\"pool\": \"max\"}'")
     p.set_defaults(func=bind(cmd_evaluate))

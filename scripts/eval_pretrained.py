@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finetune-batch", type=int, default=32)
     p.add_argument("--budgets", nargs="*", default=["none", "1.0"], help="local-label budgets of the fine-tuned backbones")
     p.add_argument("--methods", nargs="*", help="run names (default: every row of default_runs)")
+    p.add_argument("--e2e", nargs="*", default=[], help="runs that also get an end-to-end row (Lite0's stages 6-7 "
+                   "trained with the heads on each fold's training images, from the fine-tuned backbone; "
+                   "--finetune-steps 0 starts from the packaged weights)")
+    p.add_argument("--e2e-epochs", type=int, default=5)
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--rows", nargs="*", default=["hand-crafted", "frozen", "fine-tuned"],
                    choices=["hand-crafted", "frozen", "fine-tuned"],
@@ -136,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     budgets = tuple(None if b == "none" else float(b) for b in a.budgets)
     specs = [BackboneSpec(f"Lite0 fine-tuned ({mode})",
                           ExtractorTrainConfig(mode=mode, steps=a.finetune_steps, batch=a.finetune_batch, mil_images=4,
-                                               bag=8, lr=3e-4, device="auto", num_threads=None), budgets)
-             for mode in a.finetune]
+                                               bag=8, lr=3e-4, device="auto", num_threads=None),
+                          (None,) if mode == "simclr" else budgets, end_to_end=tuple(a.e2e), e2e_epochs=a.e2e_epochs)
+             for mode in a.finetune]  # SimCLR reads no label: one backbone per fold serves every row
     trainer = functools.partial(train_extractor, bcfg=BackboneConfig(arch="efficientnet-lite0", layer="s357", pool="avg"),
                                 imagenet_weights="packaged")
     t0 = time.perf_counter()

@@ -28,7 +28,7 @@ class EvaluationRequest:
     methods: list[str] | None = None  # run names of ml.cv.default_runs; None = all
     title: str = "Results"
     num_threads: int | None = 1  # small heads train fastest on one thread; more threads thrash on a busy machine
-    augment: tuple[str, ...] = ()  # image views added to the training images (the app trains with ("flip_lr",))
+    augment: tuple[str, ...] = ()  # image views added to the training images (the app trains with none)
     extractor: str | None = None  # a fixed extractor by registry name instead of the project's (e.g. "handcrafted")
     extractor_options: dict | None = None
 

@@ -43,7 +43,9 @@ class TrainingRequest:
     warm_start: bool = False
     activate: str = "if_better"  # "if_better" | "always" | "never"
     num_threads: int | None = None  # None: all cores; the app's background job uses 1 to keep the GUI fluid
-    augment: tuple[str, ...] = ("flip_lr",)  # image views whose features are added as training samples
+    # image views whose features are added as training samples; none by default: with the pretrained
+    # features the mirror view did not help in CV (docs/results.md) and costs a second feature pass
+    augment: tuple[str, ...] = ()
     backbone: str = "keep"  # "keep": train the heads only (seconds); "refresh": retrain the learned backbone first (minutes)
     backbone_mode: str | None = None  # refresh: supervised | simclr (default: the current backbone's mode)
     backbone_steps: int | None = None  # refresh: optimiser steps of the backbone (default 300)

@@ -66,7 +66,7 @@ def test_import_info_export_train_models_evaluate(tmp_path, capsys):
     import sqlite3
 
     n_flip = sqlite3.connect(db).execute("SELECT count(*) FROM features WHERE extractor_key LIKE '%|flip_ud'").fetchone()[0]
-    assert n_flip == 8  # (training uses flip_lr only) the view's features were computed for the folds
+    assert n_flip == 8  # (training adds no view by default) the view's features were computed for the folds
 
 
 def test_grid_cannot_change_after_import(tmp_path, capsys):

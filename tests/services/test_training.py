@@ -34,7 +34,7 @@ def test_first_training_activates_and_scores_every_image(project):
     events = []
     project.events.connect("model_activated", lambda version_id: events.append(version_id))
     stages = []
-    out = run_training(project, TrainingRequest(epochs=20), progress=lambda st, d, n, m: stages.append(st))
+    out = run_training(project, TrainingRequest(epochs=20, augment=("flip_lr",)), progress=lambda st, d, n, m: stages.append(st))
     assert out.state == "done" and out.activated and events == [out.version_id]
     assert {"train", "validate", "store"} <= set(stages)
     assert out.metrics["method"] == "ss_cls_det_rs"  # the synthetic truth contours make it semi-supervised
@@ -149,13 +149,13 @@ def test_first_training_after_new_features_defers_the_augmented_view(project):
         grids = [row.grid_id for row in gone]
         for row in gone:
             s.delete(row)
-    first = run_training(project, TrainingRequest(epochs=4))
+    first = run_training(project, TrainingRequest(epochs=4, augment=("flip_lr",)))
     assert first.state == "done" and "flip_lr deferred to the next training (3 new images)" in first.message
     assert active_version(project).summary["augment"] == []
     with project.session() as s:
         assert len(region_store.grids_missing_features(s, view_key(key, "flip_lr"))) > 0
         assert not [g for g in grids if g in {gid for _, gid in region_store.grids_missing_features(s, key)}]
-    second = run_training(project, TrainingRequest(epochs=4, activate="always"))
+    second = run_training(project, TrainingRequest(epochs=4, activate="always", augment=("flip_lr",)))
     assert "deferred" not in second.message
     assert active_version(project).summary["augment"] == ["flip_lr"]
     with project.session() as s:
