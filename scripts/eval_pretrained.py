@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                    "trained with the heads on each fold's training images, from the fine-tuned backbone; "
                    "--finetune-steps 0 starts from the packaged weights)")
     p.add_argument("--e2e-epochs", type=int, default=5)
+    p.add_argument("--bf16", action="store_const", const=None, default=False,
+                   help="heads in bfloat16 where the CPU has it, as the app trains (default: float32, the table's setting)")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--rows", nargs="*", default=["hand-crafted", "frozen", "fine-tuned"],
                    choices=["hand-crafted", "frozen", "fine-tuned"],
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     project = open_project(a.db)
-    runs = default_runs(TrainConfig(epochs=a.epochs, lr=a.lr, num_threads=1))
+    runs = default_runs(TrainConfig(epochs=a.epochs, lr=a.lr, num_threads=1, bf16=a.bf16))
     if a.methods:
         runs = [r for r in runs if r.name in a.methods]
     hand, lite = build_extractor("handcrafted"), build_extractor(DEFAULT_EXTRACTOR)

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     project = open_project(a.db)
-    runs = [r for r in default_runs(TrainConfig(epochs=a.epochs, num_threads=1)) if r.name in RUNS]
+    runs = [r for r in default_runs(TrainConfig(epochs=a.epochs, num_threads=1, bf16=False)) if r.name in RUNS]
     results, lines = {}, ["| scale | taps | pool | dim | " + " | ".join(f"{r} {m}" for r in RUNS for m in (*METRICS, "FROC M@1")) + " |",
                           "|" + "---|" * (4 + len(RUNS) * (len(METRICS) + 1))]
     for scale in a.scales:

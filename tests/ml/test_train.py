@@ -1,3 +1,4 @@
+import dataclasses
 import threading
 
 import numpy as np
@@ -134,3 +135,18 @@ def test_feature_normaliser_is_exact_up_to_the_sample_size_and_close_beyond():
     again, _ = feature_normaliser(big, seed=1, max_rows=20_000)
     assert torch.equal(mean, again)  # seeded: the same training gives the same head
     assert not torch.equal(mean, big.mean(0))  # a sample, not every row
+
+
+def test_bf16_runs_only_on_cpu_and_by_default_only_with_native_kernels(small):
+    from mammo_annotator.ml.train import use_bf16
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert use_bf16(True, cpu) and not use_bf16(False, cpu)
+    assert not use_bf16(True, cuda) and not use_bf16(None, cuda)
+    assert use_bf16(None, cpu) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    cfg, tc = method("cls_det_rs"), TrainConfig(epochs=3, seed=7, batch_size=32)
+    fp32 = train(small, cfg, dataclasses.replace(tc, bf16=False)).model
+    bf16 = train(small, cfg, dataclasses.replace(tc, bf16=True)).model
+    assert not torch.equal(fp32.head.fc.weight, bf16.head.fc.weight)  # the setting reaches the training
+    a, b = score(fp32, small), score(bf16, small)
+    assert np.corrcoef(a.p_m, b.p_m)[0, 1] > 0.9  # and it trains the same model up to rounding
