@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -104,7 +105,6 @@ class TlsFront:
 
     def __init__(self, orthanc: "Orthanc", folder: Path):
         import ssl
-        import threading
 
         self.orthanc, self.folder = orthanc, folder
         self.cert, key = make_certificate(folder)
@@ -122,8 +122,6 @@ class TlsFront:
         return f"https://127.0.0.1:{self.port}/dicom-web"
 
     def _serve(self) -> None:
-        import threading
-
         while True:
             try:
                 client, _ = self.sock.accept()
@@ -132,36 +130,90 @@ class TlsFront:
             threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
     def _relay(self, client: socket.socket) -> None:
-        import threading
-
         try:
             tls = self.context.wrap_socket(client, server_side=True)
         except OSError:  # the client refused our certificate: the point of the test
             client.close()
             return
-        upstream = socket.create_connection(("127.0.0.1", self.orthanc.port))
-
-        def pump(src, dst):
-            try:
-                while data := src.recv(65536):
-                    dst.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-
-        t = threading.Thread(target=pump, args=(upstream, tls), daemon=True)
-        t.start()
-        pump(tls, upstream)
-        t.join(30)
-        tls.close()
-        upstream.close()
+        _relay_both(tls, socket.create_connection(("127.0.0.1", self.orthanc.port)))
 
     def close(self) -> None:
+        self.sock.close()
+
+
+def _relay_both(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy bytes both ways until either side closes, then close both."""
+    def pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+    t.start()
+    pump(client, upstream)
+    t.join(30)
+    client.close()
+    upstream.close()
+
+
+class GatedFront:
+    """Plain HTTP in front of the Orthanc (a TCP relay) that holds each new connection while its
+    gate is closed: a PACS slow to answer, made deterministic (the test decides when the answer
+    comes). Import through ``dicomweb`` so that the recorded PACS root is this front's. A held
+    connection waits ``max_hold_s`` at most, so a test that forgets to release fails, not hangs.
+    ``connections`` counts the connections made to it (one per retrieval's HTTP session)."""
+
+    def __init__(self, orthanc: "Orthanc", max_hold_s: float = 30.0):
+        self.orthanc, self.max_hold_s = orthanc, max_hold_s
+        self.gate = threading.Event()
+        self.gate.set()
+        self.connections = 0
+        self._count = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def dicomweb(self) -> str:
+        return f"http://127.0.0.1:{self.port}/dicom-web"
+
+    def hold(self) -> None:
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            with self._count:
+                self.connections += 1
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        self.gate.wait(self.max_hold_s)
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.orthanc.port))
+        except OSError:
+            client.close()
+            return
+        _relay_both(client, upstream)
+
+    def close(self) -> None:
+        self.release()
         self.sock.close()
 
 

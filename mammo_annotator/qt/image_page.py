@@ -1,13 +1,16 @@
 """One image at work: the canvas with its layers, the drawing tools and the undoable edits.
 
-Opening reads everything through ``services.viewing`` and ``services.pixels``; every edit goes
-through the ``AnnotationEditor`` and lands on the image's own undo stack. The page redraws
+Opening reads everything through ``services.viewing`` and ``services.pixels``; an image that
+must first be retrieved from its PACS is read in a worker (``PacsRetrieval``) while the canvas
+says so, and the reader may open another meanwhile. Every edit goes through the
+``AnnotationEditor`` and lands on the image's own undo stack. The page redraws
 from the database when the project announces a change, never from its own guesses.
 """
 
 from __future__ import annotations
 
 import time
+from html import escape
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -16,12 +19,13 @@ from PySide6.QtGui import QUndoGroup, QUndoStack
 from ..core.errors import ImageReadError, MammoError
 from ..core.types import LesionClass
 from ..services import viewing
-from ..services.pixels import load_pixels
+from ..services.pixels import load_pixels, needs_pacs_fetch
 from ..services.project import Project
 from ..core.contours import outer_outline
 from .contour_tool import ContourLayer, FreehandTool, PolygonTool, Tool
 from .image_view import MammoView, display_presets, preset_for
 from .measure_tools import EllipseTool, RulerTool
+from .pacs_retrieval import PacsRetrieval, Retrieved
 from .proposals import ProposalsOverlay
 from .region_overlay import RegionOverlay
 from .theme import CONTOUR_COLOURS
@@ -33,6 +37,7 @@ class ImagePage(QObject):
 
     bundleChanged = Signal(object)  # ImageBundle or None
     imageOpened = Signal(int)  # a different image is on screen (not a reload)
+    retrievedShown = Signal(int)  # an image retrieved from its PACS is on screen (open_image had returned False)
     annotated = Signal(str)  # "contour" (a malignant contour saved) | "no_malignant": the image is done
     toolChanged = Signal(str)
     message = Signal(str)  # transient status-bar text
@@ -54,6 +59,9 @@ class ImagePage(QObject):
         self.tool = Tool.NAVIGATE
         self._handler = None
         self.last_open_ms = 0.0
+        self.retrieval = PacsRetrieval()
+        self.retrieval.finished.connect(self._on_retrieved)
+        self._waiting: int | None = None  # the retrieval request the canvas is showing as in progress
         self.contours.edited.connect(self._on_contour_edited)
         self.editor.failed.connect(lambda text: self.error.emit("Edit not saved", text))
         self.editor.stale.connect(self._on_stale)
@@ -61,20 +69,23 @@ class ImagePage(QObject):
 
     # opening --------------------------------------------------------------------------------
     def open_image(self, image_id: int, keep_view: bool = False) -> bool:
-        """Show the image; a missing file or a database problem becomes a message, not a crash."""
+        """Show the image (True); a missing file or a database problem becomes a message, not a crash.
+        An image to retrieve from its PACS first returns False at once with the canvas saying so; it
+        is shown (``retrievedShown``) or its message given once retrieved, unless another was asked
+        for meanwhile."""
         t0 = time.perf_counter()
         self._cancel_drawing()
+        self._waiting = None  # an image still being retrieved is no longer the one wanted
         try:
             bundle = viewing.load_bundle(self.project, image_id)
+            if needs_pacs_fetch(bundle.record):
+                self._retrieve(bundle.record)
+                return False
             pixels = load_pixels(bundle.record)
-        except ImageReadError as exc:
-            self._show_nothing()
-            self.error.emit("Image unavailable", f"The image cannot be shown.\n\n{exc}")
-            return False
         except (MammoError, KeyError) as exc:
-            self._show_nothing()
-            self.error.emit("Cannot open image", str(exc))
+            self._failed(exc)
             return False
+        self.view.set_notice("")
         same = self.image_id == image_id
         self.image_id = image_id
         if not (same and keep_view and self.view.pixels is not None):
@@ -91,6 +102,39 @@ class ImagePage(QObject):
         if not same:
             self.imageOpened.emit(image_id)
         return True
+
+    def _failed(self, exc: Exception) -> None:
+        """Nothing on the canvas and the reason in a message (a retrieval thread's error may be any)."""
+        if isinstance(exc, ImageReadError):
+            title, text = "Image unavailable", f"The image cannot be shown.\n\n{exc}"
+        elif isinstance(exc, (MammoError, KeyError)):
+            title, text = "Cannot open image", str(exc)
+        else:
+            title, text = "Cannot open image", f"{type(exc).__name__}: {exc}"
+        self._show_nothing()
+        self.error.emit(title, text)
+
+    def _retrieve(self, record) -> None:
+        self._show_nothing()  # never the previous image under the new one's name while it comes
+        self._waiting = self.retrieval.start(record)
+        self.view.set_notice(f"<b>Retrieving image {record.id} from the PACS…</b><br>"
+                             f"<small>{escape(record.display_name)} · {escape(record.pacs.url)}</small>")
+        self.message.emit(f"Retrieving image {record.id} from the PACS…")
+
+    def _on_retrieved(self, outcome: Retrieved) -> None:
+        if outcome.request != self._waiting:
+            return  # the reader moved on; the copy stays cached for when they come back
+        self._waiting = None
+        if outcome.error is not None:
+            self._failed(outcome.error)
+            return
+        if self.open_image(outcome.image_id):
+            self.retrievedShown.emit(outcome.image_id)
+
+    @property
+    def retrieving(self) -> bool:
+        """The canvas is waiting for an image from the PACS."""
+        return self._waiting is not None
 
     def reload(self) -> None:
         """Redraw the current image's annotations from the database (after any change)."""
@@ -120,6 +164,7 @@ class ImagePage(QObject):
         self.proposals.set_bundle(None)
         self.contours.set_contours([])
         self.undo_group.setActiveStack(None)
+        self.view.set_notice("")
         self.bundleChanged.emit(None)
 
     def _stack(self, image_id: int) -> QUndoStack:
@@ -277,6 +322,7 @@ class ImagePage(QObject):
 
     def set_project(self, project: Project) -> None:
         """Switch databases: the undo history belongs to the old one and is dropped."""
+        self._waiting = None  # an image of the old project still being retrieved is not shown
         self._show_nothing()
         for stack in self.stacks.values():
             self.undo_group.removeStack(stack)

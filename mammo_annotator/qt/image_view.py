@@ -91,6 +91,13 @@ class MammoView(pg.GraphicsView):
             label.setAttribute(Qt.WA_TransparentForMouseEvents)
             label.hide()
             self.corners[corner] = label
+        self.notice = QLabel(self)  # the canvas's state while it has no image: "Retrieving image 12 from the PACS…"
+        self.notice.setObjectName("canvasNotice")
+        self.notice.setTextFormat(Qt.RichText)
+        self.notice.setAlignment(Qt.AlignCenter)
+        self.notice.setWordWrap(True)
+        self.notice.setAttribute(Qt.WA_TransparentForMouseEvents)
+        self.notice.hide()
 
     # corner text (essential overlays: image, window, marks legend) -----------------------
     def set_corner_text(self, corner: str, html: str) -> None:
@@ -119,9 +126,28 @@ class MammoView(pg.GraphicsView):
             y = 8 if corner == "top" else self.height() - label.height() - 8
             label.move(8, max(0, y))
 
+    def set_notice(self, html: str) -> None:
+        """A message in the middle of the canvas (``""`` hides it): what the empty canvas is waiting for."""
+        self.notice.setText(html)
+        self.notice.setVisible(bool(html))
+        self._place_notice()
+
+    def notice_text(self) -> str:
+        return "" if self.notice.isHidden() else self.notice.text()
+
+    def _place_notice(self) -> None:
+        notice = getattr(self, "notice", None)  # pyqtgraph resizes during __init__
+        if notice is None or notice.isHidden():
+            return
+        width = max(120, min(560, self.width() - 32))
+        notice.setFixedWidth(width)
+        notice.setFixedHeight(notice.heightForWidth(width))
+        notice.move((self.width() - width) // 2, max(0, (self.height() - notice.height()) // 2))
+
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
         self._place_corners()
+        self._place_notice()
 
     # image ---------------------------------------------------------------------------
     def set_image(self, pixels: np.ndarray, presets: dict[str, Window] | None = None, fit: bool = True,

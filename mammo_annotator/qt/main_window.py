@@ -277,6 +277,7 @@ class MainWindow(QMainWindow):
         self.contour_list.deleteRequested.connect(p.delete_selected)
         p.contours.selectionChanged.connect(self.contour_list.select)
         p.imageOpened.connect(self._on_image_opened)
+        p.retrievedShown.connect(self._on_retrieved_shown)
         p.annotated.connect(self._on_annotated)
 
     # project --------------------------------------------------------------------------------
@@ -419,6 +420,11 @@ class MainWindow(QMainWindow):
     # viewing --------------------------------------------------------------------------------
     def open_image(self, image_id: int) -> None:
         if self.page.open_image(image_id) and self.four_action.isChecked():
+            self._fill_four()
+
+    def _on_retrieved_shown(self, _image_id: int) -> None:
+        """An image retrieved from its PACS in the background is on the canvas: as open_image would."""
+        if self.four_action.isChecked():
             self._fill_four()
 
     def _open_from_four(self, image_id: int) -> None:

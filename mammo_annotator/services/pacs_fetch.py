@@ -8,12 +8,18 @@ TLS verified), checks that the bytes hash to the SHA-256 the import stored, and 
 this user's cache folder, so each machine retrieves an image once. A copy that differs is
 refused and never shown; a failure names the image and the reason and leaves no file behind
 (the copy is written to a temporary name and renamed only once verified).
+
+Several readers may want the same instance at once (the viewer's retrieval worker and the
+thumbnail thread): threads of one process retrieve it once (the second waits for the first and
+takes its verified copy); two processes each write their own temporary file (process and thread
+in its name) and rename it over the same, identical, verified copy.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -64,6 +70,17 @@ def local_file(image: ImageRecord, cache: str | os.PathLike | None = None) -> Pa
     return fetch(image, cache)
 
 
+_STALE_TEMP_S = 3600  # a temporary copy this old was left by a process that ended mid-retrieval
+_retrieving: dict[str, threading.Lock] = {}  # cached path -> held while a thread of this process retrieves it
+_retrieving_guard = threading.Lock()
+
+
+def _one_retrieval(path: Path) -> threading.Lock:
+    """The lock a thread holds while it retrieves ``path`` (one small lock per instance retrieved)."""
+    with _retrieving_guard:
+        return _retrieving.setdefault(str(path), threading.Lock())
+
+
 def _verified(path: Path, image: ImageRecord) -> bool:
     try:
         return path.is_file() and content_sha256(path) == image.sha256
@@ -74,24 +91,49 @@ def _verified(path: Path, image: ImageRecord) -> bool:
 def fetch(image: ImageRecord, cache: str | os.PathLike | None = None) -> Path:
     """The image's cached copy, retrieved from its PACS when absent (or damaged); PacsFetchError
     when the PACS cannot be reached, no longer holds it, or returns different bytes."""
-    import requests
-
     origin = image.pacs
     if origin is None:
         raise PacsFetchError(image, f"its file ({image.source_path}) is not on this machine and it was not imported from a PACS")
     path = cached_path(image, cache)
     if _verified(path, image):
         return path
+    with _one_retrieval(path):
+        if _verified(path, image):  # another thread of this process retrieved it while this one waited
+            return path
+        return _retrieve_copy(image, path)
+
+
+def _drop_stale_temps(path: Path) -> None:
+    """Temporary copies of ``path`` left by a process that ended mid-retrieval (closed while the PACS
+    was still answering); a live writer's file is younger than an hour."""
+    cutoff = time.time() - _STALE_TEMP_S
+    for tmp in path.parent.glob(f"{path.name}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+        except OSError:
+            pass
+
+
+def _retrieve_copy(image: ImageRecord, path: Path) -> Path:
+    import requests
+
+    origin = image.pacs
     missing = f"not on this machine ({image.source_path}); retrieving it from {origin.url} failed"
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_stale_temps(path)
         retrieve_to(connect(origin.url), InstanceRef(origin.study_uid, origin.series_uid, origin.sop_uid), tmp)
         digest = content_sha256(tmp)
         if digest != image.sha256:
             raise PacsFetchError(image, f"the copy retrieved from {origin.url} is not the imported file (SHA-256 {digest[:16]}..., "
                                         f"imported {image.sha256[:16]}...): the PACS's instance changed since import; refused")
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if not _verified(path, image):  # else another process renamed the same verified copy first
+                raise                       # (Windows refuses to replace a file another reader holds open)
     except PacsFetchError:
         raise
     except requests.HTTPError as exc:

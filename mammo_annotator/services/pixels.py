@@ -39,6 +39,18 @@ def put_cached(sha256: str, pixels: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def needs_pacs_fetch(image: ImageRecord) -> bool:
+    """Whether ``load_pixels`` would first retrieve the image from its PACS (seconds, or the PACS's
+    timeouts when it does not answer), so that the GUI opens it in a worker instead. Looks at files
+    only, never the network: from a PACS, its stored file not on this machine, and neither its
+    pixels nor its retrieved copy in this user's cache (a damaged copy is only found on reading)."""
+    if image.pacs is None or _cache_path(image.sha256).is_file() or Path(image.source_path).is_file():
+        return False
+    from .pacs_fetch import cached_path  # local: the DICOMweb client only for a PACS image
+
+    return not cached_path(image).is_file()
+
+
 def load_pixels(image: ImageRecord) -> np.ndarray:
     """The image's analysis pixels; raises ImageReadError naming the file when it is gone or changed
     (for an image from a PACS: naming the image, when it is neither here nor retrievable as imported)."""
@@ -59,6 +71,11 @@ def load_pixels(image: ImageRecord) -> np.ndarray:
         from .pacs_fetch import fetch  # local: the DICOMweb client (and the importer) only when needed
 
         source = fetch(image)
+        if path.is_file():  # another thread decoded it while this one waited for the same retrieval
+            try:
+                return np.load(path, mmap_mode="r")
+            except (OSError, ValueError):
+                pass
     if not source.is_file():
         raise ImageReadError(source, "the image file has disappeared (moved or deleted since import)")
     loaded = read_image(source)
