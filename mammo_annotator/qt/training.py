@@ -38,11 +38,14 @@ def app_request() -> "TrainingRequest":
 
 
 def _import_lazy_modules() -> None:
-    # torch imports torch._dynamo (~1 s) the first time an optimiser is built; during that
-    # import the GIL is held long enough to freeze the GUI for ~200 ms. Pay it once, early.
+    # The queue's modules import torch (seconds); imported in the GUI thread they froze the
+    # window for 4-5 s a moment after start. Here, in a background thread, the GIL is released
+    # between the import's steps. torch then imports torch._dynamo (~1 s) the first time an
+    # optimiser is built: pay that once, early, too.
     try:
+        from ..services import jobs  # noqa: F401  (torch and the training services)
         import torch._dynamo  # noqa: F401
-    except Exception:  # an optional speed-up, never a reason to fail
+    except Exception:  # an early import, never a reason to fail: the first use imports again
         pass
 
 
@@ -72,7 +75,7 @@ class TrainingController(QObject):
         self.bridge: JobBridge | None = None
         self._queue_timer = QTimer(self)  # a child: it dies with the window, never fires after it
         self._queue_timer.setSingleShot(True)
-        self._queue_timer.timeout.connect(self._ensure_queue)
+        self._queue_timer.timeout.connect(self._queue_when_imported)
         self._counted.connect(self.refresh_pending, Qt.QueuedConnection)
         self.finished: list[Job] = []
         self._active_at_start: dict[int, int | None] = {}
@@ -101,6 +104,16 @@ class TrainingController(QObject):
     def queue(self) -> "TrainingQueue | None":
         """The project's training queue, built on first use (None without a project)."""
         return self._ensure_queue()
+
+    def _queue_when_imported(self) -> None:
+        """Build the queue once the background import of its modules has finished (polled, so
+        no signal ever reaches a window that has closed meanwhile)."""
+        if self._queue is not None or self.project is None:
+            return
+        if warm_up().is_alive():
+            self._queue_timer.start(100)
+            return
+        self._ensure_queue()
 
     def _ensure_queue(self) -> "TrainingQueue | None":
         if self._queue is None and self.project is not None:
