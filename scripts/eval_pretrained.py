@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                                                bag=8, lr=3e-4, device="auto", num_threads=None),
                           (None,) if mode == "simclr" else budgets, end_to_end=tuple(a.e2e), e2e_epochs=a.e2e_epochs)
              for mode in a.finetune]  # SimCLR reads no label: one backbone per fold serves every row
-    trainer = functools.partial(train_extractor, bcfg=BackboneConfig(arch="efficientnet-lite0", layer="s357", pool="avg"),
+    trainer = functools.partial(train_extractor, bcfg=BackboneConfig(arch="efficientnet-lite0", layer="s57", pool="avg"),
                                 imagenet_weights="packaged")
     t0 = time.perf_counter()
     if "fine-tuned" not in a.rows:

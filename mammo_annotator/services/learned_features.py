@@ -20,7 +20,8 @@ import numpy as np
 from ..ml.features.base import block_downsample, normalise_image
 from ..ml.features.learned import BackboneConfig, LearnedExtractor, build_backbone
 from ..ml.features.learned_train import MODES, ExtractorTrainConfig, train_extractor, training_images
-from ..ml.features.pretrained import PretrainedExtractor
+from ..ml.features.backbones import lite_layer
+from ..ml.features.pretrained import DEFAULT_STAGES, PretrainedExtractor
 from ..store import extractors as extractor_store
 from ..store import images as image_store
 from .datasets import load_dataset
@@ -114,6 +115,7 @@ def refresh_backbone(project: Project, mode: str | None = None, steps: int | Non
         return train_project_extractor(project, config, progress=progress, cancel=cancel, init=init,
                                        exclude_patients=exclude_patients)
     arch = current.spec.arch if isinstance(current, PretrainedExtractor) else "efficientnet-lite0"
+    layer = lite_layer(current.spec.stages if isinstance(current, PretrainedExtractor) else DEFAULT_STAGES)
     return train_project_extractor(project, config, progress=progress, cancel=cancel,
-                                   backbone=BackboneConfig(arch=arch, layer="s357", pool="avg"),
+                                   backbone=BackboneConfig(arch=arch, layer=layer, pool="avg"),
                                    imagenet_weights="packaged", exclude_patients=exclude_patients)

@@ -119,3 +119,32 @@ def test_registry_builds_the_pretrained_extractors():
         PretrainedExtractor(pool="median")
     with pytest.raises(ValueError):
         PretrainedExtractor(stages=(9,))
+
+
+@pytest.mark.parametrize("layer", ["s57", "s357"])
+def test_fine_tuning_starts_from_the_frozen_extractors_features(layer):
+    """Before any training, the backbone that learn-features and the refresh fine-tune gives the
+    frozen extractor's window features with the same taps (its deepest tap is resampled to stride 16)."""
+    from mammo_annotator.ml.features.backbones import LITE_LAYERS, BackboneConfig, build_backbone, lite_layer
+    from mammo_annotator.ml.features.base import normalise_image
+    from mammo_annotator.ml.features.learned import LearnedExtractor
+
+    rng = np.random.default_rng(1)
+    img = rng.normal(100, 20, (448, 384)).astype(np.float32)
+    yy, xx = np.mgrid[0:448, 0:384]
+    img[(yy - 200) ** 2 + (xx - 150) ** 2 < 40 ** 2] += 90
+    boxes = _grid(448, 384)
+    cfg = BackboneConfig(arch="efficientnet-lite0", layer=layer, pool="avg")
+    learned = LearnedExtractor(build_backbone(cfg, "packaged"), cfg, "supervised")
+    work = normalise_image(img)
+    tuned = learned.pool_boxes(learned.feature_map(work), boxes, 1, work.shape)
+    frozen = PretrainedExtractor(stages=LITE_LAYERS[layer], pool="mean", scale="native", device="cpu")
+    fixed = frozen.extract(img, boxes, 0.2)
+    assert tuned.shape == fixed.shape
+    start = 0
+    for ch in frozen.spec.channels():
+        a, b = tuned[:, start:start + ch].ravel(), fixed[:, start:start + ch].ravel()
+        assert np.corrcoef(a, b)[0, 1] > 0.97
+        start += ch
+    assert lite_layer(PretrainedExtractor(device="cpu").spec.stages) == "s57"  # the default's taps
+    assert lite_layer((2, 4)) == "s57"

@@ -15,7 +15,14 @@ from .efficientnet_lite import ARCHS as LITE_ARCHS
 from .efficientnet_lite import EfficientNetLite, imagenet_input, pretrained_lite
 from .nets import ARCHS
 
-LITE_LAYERS = {"s357": (3, 5, 7)}  # the taps of the pretrained default, as one stride-16 map
+# taps of the pretrained extractor, as one stride-16 map ("s57": the default's, "s357": the probe's)
+LITE_LAYERS = {"s57": (5, 7), "s357": (3, 5, 7)}
+
+
+def lite_layer(stages: tuple[int, ...]) -> str:
+    """The backbone layer whose taps are ``stages``; the default's ("s57") when none is."""
+    name = "s" + "".join(str(s) for s in sorted(stages))
+    return name if name in LITE_LAYERS else "s57"
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class BackboneConfig:
     arch "small": the ``SmallConvNet`` below, from scratch. arch "resnet18" / "resnet34" /
     "resnet50" / "vgg16": an ImageNet trunk cut after ``layer``, started from the user's
     torchvision weights and fine-tuned by the same training modes. arch "efficientnet-lite0/1/2"
-    with layer "s357": the packaged ImageNet EfficientNet-Lite, stages 3, 5 and 7 as one map.
+    with layer "s57" or "s357": the packaged ImageNet EfficientNet-Lite, those stages as one map.
     """
 
     widths: tuple[int, ...] = (16, 32, 48, 64)  # small: stem, then one (conv, conv) stage per width
@@ -56,7 +63,7 @@ class BackboneConfig:
     @property
     def channels(self) -> int:
         if self.arch in LITE_ARCHS:
-            return sum(LiteBackbone.tap_channels(self.arch))
+            return sum(LiteBackbone.tap_channels(self.arch, self.layer))
         return ARCHS[self.arch][1][self.layer][1] if self.arch != "small" else self.widths[-1]
 
     @property
@@ -154,22 +161,24 @@ class LiteBackbone(nn.Module):
         super().__init__()
         net = pretrained_lite(cfg.arch) if pretrained else EfficientNetLite(cfg.arch)
         ends = net.stage_ends
-        self.n3 = net.stage_channels[2]
-        self.trunk = _LiteTrunk(net, ends[2], ends[4])
+        with3 = 3 in LITE_LAYERS[cfg.layer]
+        self.n3 = net.stage_channels[2] if with3 else 0
+        self.trunk = _LiteTrunk(net, ends[2], ends[4], with3)
         self.top = _LiteTop(net, ends[4], ends[6], self.n3)
 
     @staticmethod
-    def tap_channels(arch: str) -> tuple[int, int, int]:
+    def tap_channels(arch: str, layer: str = "s57") -> tuple[int, ...]:
         ch = EfficientNetLite(arch).stage_channels
-        return ch[2], ch[4], ch[6]
+        return tuple(ch[s - 1] for s in LITE_LAYERS[layer])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.top(self.trunk(x))
 
 
 class _LiteTrunk(nn.Module):
-    def __init__(self, net: EfficientNetLite, end3: int, end5: int):
+    def __init__(self, net: EfficientNetLite, end3: int, end5: int, with3: bool = True):
         super().__init__()
+        self.with3 = with3
         self._conv_stem, self._bn0 = net._conv_stem, net._bn0
         self.early = nn.Sequential(*net._blocks[: end3 + 1])
         self.mid = nn.Sequential(*net._blocks[end3 + 1: end5 + 1])
@@ -178,6 +187,8 @@ class _LiteTrunk(nn.Module):
         x = torch.nn.functional.relu6(self._bn0(self._conv_stem(imagenet_input(x))))
         s3 = self.early(x)
         s5 = self.mid(s3)
+        if not self.with3:
+            return s5
         s3 = torch.nn.functional.avg_pool2d(s3, 2, ceil_mode=True)[..., : s5.shape[-2], : s5.shape[-1]]
         return torch.cat([s3, s5], 1)
 

