@@ -1,6 +1,8 @@
 """Which taps, pooling and scale of the frozen EfficientNet-Lite: chosen by patient-wise CV.
 
     .venv/bin/python scripts/eval_pretrained_taps.py --db out/mias.sqlite --out out/taps [--scales native 2x]
+    .venv/bin/python scripts/eval_pretrained_taps.py --db out/mias.sqlite --out out/taps_seed1 --seed 1 \
+        --only 357/mean 2357/mean 57/mean 234567/mean
 
 Per scale, one pass per image caches the mean and max of every stage 2-7 (stored in the
 project under that probe extractor's key); each candidate is a column subset of it, so every
@@ -60,11 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--candidates", type=int, default=len(CANDIDATES), help="first N candidates only")
+    p.add_argument("--only", nargs="*", help="candidates as taps/pool, e.g. 357/mean 57/mean (instead of the list)")
+    p.add_argument("--seed", type=int, default=0, help="split and training seed (a second look at the finalists)")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     project = open_project(a.db)
-    runs = [r for r in default_runs(TrainConfig(epochs=a.epochs, num_threads=1, bf16=False)) if r.name in RUNS]
+    runs = [r for r in default_runs(TrainConfig(epochs=a.epochs, num_threads=1, bf16=False, seed=a.seed))
+            if r.name in RUNS]
+    candidates = ([(tuple(int(c) for c in t.split("/")[0]), t.split("/")[1]) for t in a.only] if a.only
+                  else CANDIDATES[: a.candidates])
     results, lines = {}, ["| scale | taps | pool | dim | " + " | ".join(f"{r} {m}" for r in RUNS for m in (*METRICS, "FROC M@1")) + " |",
                           "|" + "---|" * (4 + len(RUNS) * (len(METRICS) + 1))]
     for scale in a.scales:
@@ -73,12 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         done, failures = ensure_features(project, ext)
         print(f"{scale}: {done} images extracted in {time.perf_counter() - t0:.0f} s, {len(failures)} failed", flush=True)
         ds = load_dataset(project, ext.key).data
-        for stages, pool in CANDIDATES[: a.candidates]:
+        for stages, pool in candidates:
             cols = columns(stages, pool)
             sub = dataclasses.replace(ds, features=np.ascontiguousarray(ds.features[:, cols]),
                                       feature_key=f"{ext.key}[{stages}/{pool}]")
             t0 = time.perf_counter()
-            res = cross_validate(sub, runs, k=a.folds)
+            res = cross_validate(sub, runs, k=a.folds, seed=a.seed)
             table = summary_table(res, n_boot=200)
             name = f"{scale} {''.join(map(str, stages))} {pool}"
             results[name] = {r: {m: table[r]["metrics"].get(m, {"mean": float("nan")}) for m in METRICS} for r in RUNS}
