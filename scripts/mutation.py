@@ -39,6 +39,7 @@ class Target:
     source: str  # path of the module under mammo_annotator/
     tests: tuple[str, ...]  # related test files (missing ones are left out: older revisions)
     functions: tuple[str, ...] = ()  # mutate only these functions (mutmut name globs); () = all
+    trains: bool = False  # its tests train a model: run them under forkserver, as the ml modules
 
 
 TARGETS: dict[str, Target] = {
@@ -57,12 +58,12 @@ TARGETS: dict[str, Target] = {
                                                 "tests/services/test_training.py::test_warm_retrain_and_worse_version_not_activated",
                                                 "tests/services/test_training.py::test_first_training_activates_and_scores_every_image",
                                                 "tests/services/test_training.py::test_diverged_run_keeps_previous_model"),
-                       ("validates_worse", "should_activate", "TrainingRequest*")),
+                       ("validates_worse", "should_activate", "TrainingRequest*"), trains=True),
     "pseudonyms": Target("services/export/pseudonyms.py", ("tests/services/test_export_dicom.py",
                                                            "tests/services/test_export_reimport.py",
                                                            "tests/services/test_pseudonyms.py")),
     "active_learning": Target("services/active_learning.py", ("tests/services/test_jobs_and_active_learning.py",
-                                                              "tests/services/test_active_learning.py")),
+                                                              "tests/services/test_active_learning.py"), trains=True),
 }
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
@@ -111,7 +112,8 @@ def write_config(root: Path, target: Target) -> list[str]:
     lines = ["[mutmut]", f"source_paths = {PKG}", f"only_mutate = {PKG}/{target.source}",
              "pytest_add_cli_args_test_selection =", *[f"    {t}" for t in tests],
              "pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -q", "    -k", "    not postgresql",
-             "process_isolation = forkserver" if "/ml/" in f"/{target.source}" else "process_isolation = fork",
+             # torch in a plainly forked child can hang: a survivor then reads as a timeout (a kill)
+             "process_isolation = forkserver" if target.trains or "/ml/" in f"/{target.source}" else "process_isolation = fork",
              "use_git_change_detection = false", ""]
     (root / "setup.cfg").write_text("\n".join(lines))
     return tests
@@ -175,6 +177,9 @@ def run_one(name: str, target: Target, rev: str | None, survivors: bool, keep: P
 
         status = {k: v for k, v in status.items() if any(fnmatch.fnmatch(k, g) for g in globs)}
     killed = sum(v in KILLED for v in status.values())
+    timeouts = sorted(k for k, v in status.items() if v == "timeout")
+    for k in timeouts:
+        print(f"   killed by timeout only (a hang reads as a kill; check it): {k}", flush=True)
     survived = [k for k, v in status.items() if v not in KILLED and v != "not checked"]
     if survivors:
         for k in survived:

@@ -67,6 +67,7 @@ def test_random_is_a_fixed_permutation_of_the_images_to_do():
     assert [s.score for s in a] == sorted((s.score for s in a), reverse=True)
     assert [s.image_id for s in al.RandomStrategy(1).rank(cands)] != [s.image_id for s in a]
     assert [s.image_id for s in a] != list(range(1, 21))
+    assert {s.reason for s in a} == {"random pick"}
 
 
 def _store_version(project, regions_by_image, probs):
@@ -117,3 +118,25 @@ def test_next_image_is_none_when_nothing_is_left(project):
     only = add_blank_image(project, "P1")
     assert al.next_image(project).image_id == only
     assert al.next_image(project, exclude=only) is None
+
+
+def test_next_image_follows_the_strategy_it_is_given(project):
+    low = add_blank_image(project, "P1")  # malignant, p(M) 0.1: what cost-effective wants first
+    mid = add_blank_image(project, "P2")  # malignant, p(M) 0.5: what uncertainty and disagreement want first
+    _store_version(project, {low: (0, 0), mid: (1, 2)}, {low: 0.1, mid: 0.5})
+    assert al.next_image(project).image_id == low
+    assert al.next_image(project, "cost-effective").image_id == low
+    assert al.next_image(project, "uncertainty").image_id == mid
+    assert al.next_image(project, "disagreement").image_id == mid
+    assert al.next_image(project, "uncertainty", exclude=mid).image_id == low
+
+
+def test_a_prediction_without_regions_has_no_disagreement_flag(project):
+    empty = add_blank_image(project, "P1")
+    with project.session() as s:
+        vid = model_store.add_model_version(s, "cls_det_rs", "x", project.grid_spec().key(), {}, {}, {}, b"w")
+        model_store.put_prediction(s, vid, empty, region_store.grid_id_for(s, empty), 0.4, 0.2, np.zeros((0, 7), np.float32))
+        model_store.activate(s, vid)
+    (only,) = al.candidates(project)
+    assert only.p_m == pytest.approx(0.4) and only.disagree is None
+    assert [s.reason for s in al.suggest(project, "disagreement")] == ["p(M)=0.40, branches agree"]
