@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     t_import, _ = timed(CLI + ["import-dataset", "--db", str(db), "mini-mias", a.dataset, "--window", "112", "--stride", "56"])
     print(f"import-dataset: {t_import:.1f} s")
     t_train, out = timed(CLI + ["train", "--db", str(db)])
+    print(f"train: {t_train:.1f} s", flush=True)
     con = sqlite3.connect(db)
-    extractor, metrics = con.execute("SELECT extractor_key, metrics FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
+    extractor, metrics = con.execute("SELECT extractor_key, metrics_json FROM model_versions ORDER BY id DESC LIMIT 1").fetchone()
     con.close()
     heads = json.loads(metrics).get("train_seconds", float("nan"))
     print(f"first train: {t_train:.1f} s wall (target < 180 s: {'met' if t_train < 180 else 'not met'}), "
