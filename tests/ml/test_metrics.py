@@ -96,6 +96,9 @@ def test_patient_grouped_bootstrap_resamples_whole_patients():
     assert est == 0.5 and (lo, hi) == (0.5, 1.0)
     assert np.isnan(bootstrap_ci(np.array([1, 1]), np.array([0.1, 0.2]), n_boot=20, groups=np.array(["A", "B"]))[1])
     assert np.isnan(bootstrap_ci(np.array([1, 1]), np.array([0.1, 0.2]), n_boot=20)[2])
+    # every image from one patient: each resample is that whole patient, so the interval has no width
+    y, s = np.array([1, 0, 1, 0, 0]), np.array([0.9, 0.4, 0.3, 0.2, 0.5])
+    assert bootstrap_ci(y, s, n_boot=50, groups=np.array(["P"] * 5)) == pytest.approx((4 / 6,) * 3)  # 4 of 6 pairs
 
 
 def test_bootstrap_seed_alpha_and_metric():
