@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     def on_progress(_job, stage, done, total, message):
         meter.label, meter.detail = stage, f"{done}/{total} {message}"
 
+    ctl.queue  # built now (it imports torch), not by the window's delayed background start during phase 1
     ctl.bridge.progressed.connect(on_progress)
 
     def run_until(done, max_s: float = 900.0) -> None:
