@@ -41,14 +41,22 @@ def cmd_fetch_pacs(args, open_project, progress_bar) -> int:
 
     project = open_project(args)
     print(f"cache {cache_dir(args.cache)} ({auth_description()})")
-    bar = progress_bar("fetch-pacs")
+    return _reported(progress_bar, "fetch-pacs",
+                     lambda bar: fetch_missing(project, args.image or (), cache=args.cache, progress=bar),
+                     lambda failure: failure[1])
+
+
+def _reported(progress_bar, title: str, work, describe) -> int:
+    """Run ``work(bar)`` under a progress bar, print its report's summary and one line per failure
+    (``describe(item)``); 1 when anything failed."""
+    bar = progress_bar(title)
     try:
-        report = fetch_missing(project, args.image or (), cache=args.cache, progress=bar)
+        report = work(bar)
     finally:
         bar.close()
     print(report.summary())
-    for _, message in report.failed:
-        print(f"  FAILED  {message}")
+    for item in report.failed:
+        print(f"  FAILED  {describe(item)}")
     return 1 if report.failed else 0
 
 
@@ -59,15 +67,8 @@ def stow_export(args, result, progress_bar) -> int:
     files = sorted(result.path.glob(f"*_{result.format}.dcm"))
     if not files:
         raise MammoError(f"{args.stow}: nothing to send (no {result.format.upper()} was written)")
-    bar = progress_bar("STOW-RS")
-    try:
-        report = stow_files(args.stow, files, progress=bar)
-    finally:
-        bar.close()
-    print(report.summary())
-    for path, reason in report.failed:
-        print(f"  FAILED  {path}: {reason}")
-    return 1 if report.failed else 0
+    return _reported(progress_bar, "STOW-RS", lambda bar: stow_files(args.stow, files, progress=bar),
+                     lambda failure: f"{failure[0]}: {failure[1]}")
 
 
 def cmd_label_rule(args, open_project, progress_bar) -> int:
