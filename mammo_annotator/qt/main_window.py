@@ -25,6 +25,7 @@ from .contour_tool import Tool
 from .dialogs import ask_annotator, show_error
 from .events_bridge import EventBridge
 from .hanging import FourViewWidget
+from .heap import freeze_long_lived
 from .help import HelpDialog
 from .image_page import ImagePage
 from .importer import ImportController
@@ -70,6 +71,7 @@ class MainWindow(QMainWindow):
         self.reading = ReadingMode(self)
         self._operating: dict[int, dict[str, cad.OperatingPoint]] = {}  # model version -> thresholds
         self._since: dict[int, int] = {}  # model version -> images annotated since (cleared on edits)
+        self._pending_steps: list[str] = []  # views to refresh after a new model, one per event-loop turn
         self._marks_model: int | None = None
         self._docks()
         self._status_bar()
@@ -293,7 +295,7 @@ class MainWindow(QMainWindow):
             self.team.stop()
         self.team = TeamSync(project, lambda: self.page.editor.annotator, self)
         self.team.othersChanged.connect(lambda text: text and self.statusBar().showMessage(text, 30000))
-        self.team.presenceChanged.connect(self.refresh_worklist)
+        self.team.presenceChanged.connect(self.refresh_worklist_rows)
         self.team.jobChanged.connect(lambda text: self.statusBar().showMessage(text or "Retraining elsewhere has finished", 30000))
         self.status_db.setText(f"Database: {project.location}")
         self.setWindowTitle(f"Mammo Annotator — {project.location if project.is_server else project.path.name}")
@@ -351,9 +353,26 @@ class MainWindow(QMainWindow):
 
     def refresh_worklist(self) -> None:
         try:
-            self.worklist.set_rows(viewing.worklist(self.project))
+            rows = viewing.worklist(self.project)
         except MammoError as exc:
             show_error(self, "Cannot read the worklist", str(exc))
+            return
+        same = {r.image_id for r in rows} == {r.image_id for r in self.worklist.model.rows}
+        if not (same and self.worklist.update_rows(rows)):  # a model swap changes every p(M), not the list
+            self.worklist.set_rows(rows)
+
+    def refresh_worklist_rows(self, image_ids: list[int] | None) -> None:
+        """After an edit of a few images: their rows only (a save stays fast on a long list)."""
+        if image_ids is None:
+            self.refresh_worklist()
+            return
+        try:
+            rows = viewing.worklist(self.project, image_ids)
+        except MammoError as exc:
+            show_error(self, "Cannot read the worklist", str(exc))
+            return
+        if len(rows) != len(set(image_ids)) or not self.worklist.update_rows(rows):
+            self.refresh_worklist()  # an image appeared or went: the whole list
 
     def _on_event_shown(self, name: str, payload: dict) -> None:
         """An error while the views refresh is shown in the status bar, not only logged (issue 12)."""
@@ -370,13 +389,37 @@ class MainWindow(QMainWindow):
             self._since.clear()
             if image_id == self.page.image_id:
                 self.page.reload()
+            self.refresh_worklist_rows([image_id] if image_id is not None else None)
+        elif name == "images_imported":
             self.refresh_worklist()
-        elif name in ("images_imported", "model_activated", "model_added"):
-            self.refresh_worklist()
-            if name in ("model_activated", "model_added"):
-                self._since.clear()
+        elif name in ("model_activated", "model_added"):
+            self._since.clear()
+            self._later("worklist")
             if name == "model_activated":
+                self._later("page")
+
+    def _later(self, step: str) -> None:
+        """Refresh after a new model one view per event-loop turn: a job's end (model added, then
+        activated) redrew the worklist and the image in one go, a stall of about 100 ms."""
+        if step not in self._pending_steps:
+            self._pending_steps.append(step)
+            if len(self._pending_steps) == 1:
+                QTimer.singleShot(0, self._run_step)
+
+    def _run_step(self) -> None:
+        if not self._pending_steps:
+            return
+        step = self._pending_steps.pop(0)
+        try:
+            if step == "worklist":
+                self.refresh_worklist()
+            elif step == "page":
                 self.page.reload()
+        except Exception as exc:  # as _on_event_shown: shown, not only logged
+            logging.getLogger(__name__).exception("refresh of the %s after a new model failed", step)
+            self.statusBar().showMessage(f"Could not refresh the {step} after a new model: {type(exc).__name__}: {exc}", 30000)
+        if self._pending_steps:
+            QTimer.singleShot(0, self._run_step)
 
     def show_help(self, page: str) -> HelpDialog:
         """A Help page (non-modal); the shortcut sheet is built from the actions as they are now."""
@@ -536,6 +579,7 @@ class MainWindow(QMainWindow):
             left, right = self.docks[0], self.docks[1]
             self.resizeDocks([left, right], [max(390, min(460, int(self.width() * 0.24))),
                                              max(320, min(380, int(self.width() * 0.2)))], Qt.Horizontal)
+            freeze_long_lived("the window is built")
         QTimer.singleShot(0, self.page.view.setFocus)  # shortcuts work from the start, without a click
 
     def _preset(self, i: int) -> None:

@@ -86,7 +86,7 @@ class SuggestionsPanel(QWidget):
         self.description.setText(STRATEGIES[name].description)
         try:
             self.suggestions = active_learning.suggest(self.project, name, limit=LIMIT)
-            self.names = {r.image_id: f"{r.patient_label} {r.side}" for r in viewing.worklist(self.project)}
+            self.names = viewing.image_names(self.project, [sug.image_id for sug in self.suggestions])
         except MammoError as exc:
             self.description.setText(f"Cannot rank the images: {exc}")
             return

@@ -26,10 +26,11 @@ log = logging.getLogger(__name__)
 
 class TeamSync(QObject):
     """``othersChanged(text)``: who else is on the shown image ("" when nobody);
-    ``presenceChanged()``: someone opened or left an image (the worklist's "on it" text)."""
+    ``presenceChanged(image ids)``: someone opened or left these images (the worklist's "on it"
+    text; only their rows need reading again)."""
 
     othersChanged = Signal(str)
-    presenceChanged = Signal()
+    presenceChanged = Signal(list)
     jobChanged = Signal(str)  # "retraining runs on dr.b@ws2 ..." while another process retrains, "" after
 
     def __init__(self, project: Project, annotator: Callable[[], str], parent: QObject | None = None) -> None:
@@ -50,17 +51,19 @@ class TeamSync(QObject):
         except MammoError as exc:  # the server is away for a moment: try again at the next tick
             log.warning("remote changes: %s", exc)
             return None
-        presence = {i: tuple(sorted(p.annotator for p in ps)) for i, ps in team.who_is_on(self.project).items()}
+        on = team.who_is_on(self.project)
+        presence = {i: tuple(sorted(p.annotator for p in ps)) for i, ps in on.items()}
         if presence != self._presence:
+            changed = sorted(i for i in presence.keys() | self._presence.keys() if presence.get(i) != self._presence.get(i))
             self._presence = presence
-            self.presenceChanged.emit()
+            self.presenceChanged.emit(changed)
         job = team.running_job(self.project)
         text = job.describe() if job is not None and not job.holder.endswith(f" pid {os.getpid()}") else ""
         if text != self._job_text:  # another machine's (or process's) retraining started or ended
             self._job_text = text
             self.jobChanged.emit(text)
         if self.image_id is not None:
-            self._show_others(team.on_image(self.project, self.image_id))
+            self._show_others(on.get(self.image_id, []))
         return changes
 
     def image_shown(self, image_id: int) -> None:

@@ -1,7 +1,8 @@
 """Background retraining in the app: owns the project's ``TrainingQueue`` and feeds the panel.
 
-The queue runs jobs in its own thread on its own database connection; its callbacks arrive here
-through ``JobBridge`` signals (queued, so in the GUI thread). The auto-retrain threshold is a
+The queue runs jobs in its own worker process on its own database connection; its callbacks
+arrive here, from the queue's waiting thread, through ``JobBridge`` signals (queued, so in the
+GUI thread). The auto-retrain threshold is a
 project setting, so every annotator of the project (and the CLI) sees the same one.
 """
 
@@ -17,6 +18,7 @@ from ..core.errors import MammoError
 from ..services import viewing
 from ..services.project import Project
 from .code_consent import confirm_torchscript
+from .heap import collector_paused, freeze_long_lived
 from .job_bridge import JobBridge
 from .training_panel import TrainingPanel, outcome_text
 
@@ -42,11 +44,15 @@ def _import_lazy_modules() -> None:
     # window for 4-5 s a moment after start. Here, in a background thread, the GIL is released
     # between the import's steps. torch then imports torch._dynamo (~1 s) the first time an
     # optimiser is built: pay that once, early, too.
-    try:
-        from ..services import jobs  # noqa: F401  (torch and the training services)
-        import torch._dynamo  # noqa: F401
-    except Exception:  # an early import, never a reason to fail: the first use imports again
-        pass
+    # The import creates some 300,000 permanent objects: with the collector on, it ran several
+    # full collections over them meanwhile, each stalling the window for 70-160 ms.
+    with collector_paused():
+        try:
+            from ..services import jobs  # noqa: F401  (torch and the training services)
+            import torch._dynamo  # noqa: F401
+        except Exception:  # an early import, never a reason to fail: the first use imports again
+            pass
+        freeze_long_lived("torch and the training services are loaded")
 
 
 def warm_up() -> threading.Thread:
@@ -117,10 +123,13 @@ class TrainingController(QObject):
 
     def _ensure_queue(self) -> "TrainingQueue | None":
         if self._queue is None and self.project is not None:
-            from ..services.jobs import TrainingQueue
+            with collector_paused():  # at once, before the warm-up finished: import here, as it does
+                from ..services.jobs import TrainingQueue
 
+                freeze_long_lived("the training services are loaded")
             warm_up()
             self._queue = TrainingQueue(self.project, auto_after=self._auto, request=self.request or app_request())
+            self._queue.start_worker()  # its process imports torch meanwhile, not at the first Retrain
             self.bridge = JobBridge(self._queue)
             # explicit queued connections: the listeners run in the training thread
             self.bridge.stateChanged.connect(self._on_state, Qt.QueuedConnection)

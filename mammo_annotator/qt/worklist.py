@@ -40,12 +40,17 @@ class WorklistModel(QAbstractTableModel):
         self.rows = list(rows)
         self.endResetModel()
 
-    def update_row(self, row: WorklistRow) -> None:
-        for i, old in enumerate(self.rows):
-            if old.image_id == row.image_id:
-                self.rows[i] = row
-                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
-                return
+    def update_rows(self, rows: list[WorklistRow]) -> list[int] | None:
+        """Replace the rows of the same images in place; their positions, or None (nothing
+        changed) when one of the images is not in the list."""
+        where = {r.image_id: i for i, r in enumerate(self.rows)}
+        if any(r.image_id not in where for r in rows):
+            return None
+        for row in rows:
+            i = where[row.image_id]
+            self.rows[i] = row
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+        return [where[r.image_id] for r in rows]
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
@@ -211,6 +216,23 @@ class WorklistPanel(QWidget):
             self.select_image(current, emit=False)
         self._show_no_matches()
         self._fit_columns()
+
+    def update_rows(self, rows: list[WorklistRow]) -> bool:
+        """Refresh the rows of some images in place: no reset, the selection and scroll stay, and
+        a column only widens when a new text needs it (measuring every cell, as ``_fit_columns``
+        does, took most of a save's time). False when an image is not in the list (the caller
+        then reloads it whole)."""
+        at = self.model.update_rows(rows)
+        if at is None:
+            return False
+        head, fm = self.table.horizontalHeader(), self.table.fontMetrics()
+        for col in range(1, self.model.columnCount()):
+            arrow = 14 if col == head.sortIndicatorSection() else 0
+            need = max((fm.horizontalAdvance(str(self.model.data(self.model.index(i, col)) or "")) for i in at), default=0)
+            if need + 16 + arrow > head.sectionSize(col):
+                head.resizeSection(col, need + 16 + arrow)
+        self._show_no_matches()
+        return True
 
     def _fit_columns(self) -> None:
         """Each column as wide as its widest text (Qt's ResizeToContents also reserves room for a

@@ -1,9 +1,10 @@
 """Background retraining: one job at a time, at most one more queued, auto-triggered by annotation.
 
-Qt-free (the GUI adapts callbacks to signals). A job runs ``training.run_training`` in a worker
-thread on its *own* Project (own engine and sessions), so the GUI keeps writing contours while
-the trainer reads; a WAL database makes that safe. States follow MONAI Label:
-SUBMITTED -> RUNNING -> DONE / ERROR / STOPPED.
+Qt-free (the GUI adapts callbacks to signals). A job runs ``training.run_training`` in the
+queue's worker process (``job_worker``) on its *own* Project (own engine and sessions), so the
+GUI keeps writing contours while the trainer reads, and never waits for the trainer's GIL; a WAL
+database makes the sharing safe. A thread of this process waits for the job and relays its
+progress. States follow MONAI Label: SUBMITTED -> RUNNING -> DONE / ERROR / STOPPED.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ from typing import Callable
 
 from . import team
 from ..store.engine import DatabaseError
+from .job_worker import BusyElsewhere, JobFailed, JobWorker
 from .project import Project
-from .training import TrainingOutcome, TrainingRequest, run_training
+from .training import TrainingOutcome, TrainingRequest
 
 log = logging.getLogger(__name__)
-
-
-class BusyElsewhere(Exception):
-    """Another machine (or process) holds the project's retraining lease."""
+__all__ = ["BusyElsewhere", "Job", "JobState", "TrainingQueue"]
 
 
 class JobState(str, enum.Enum):
@@ -71,6 +70,7 @@ class TrainingQueue:
         self._running: Job | None = None
         self._queued: Job | None = None
         self._thread: threading.Thread | None = None
+        self.worker = JobWorker()
         self._next_id = 1
         self._changed: set[int] = set()
         self.history: list[Job] = []
@@ -140,10 +140,15 @@ class TrainingQueue:
     def queued(self) -> Job | None:
         return self._queued
 
+    def start_worker(self) -> None:
+        """Start the worker process now, so the first job does not wait for its imports."""
+        self.worker.start()
+
     def close(self) -> None:
         self.project.events.disconnect("annotations_changed", self._annotation_changed)
         self.stop()
         self.wait(60)
+        self.worker.close()
 
     # worker ------------------------------------------------------------------------
     def _start(self, job: Job) -> None:
@@ -154,31 +159,20 @@ class TrainingQueue:
 
     def _run(self, job: Job) -> None:
         self._notify(job)
-        worker_project = None
         try:
             if self.project.read_only:  # another instance holds this project file: it trains, not this one
                 raise DatabaseError(self.project.location, "is open read-only here (another instance holds it); "
                                                            "retraining is off")
-            worker_project = Project(self.project.target)  # its own engine: connections stay in this thread
-            lease = team.JobLease(worker_project, self.holder)
-            if not lease.acquire():  # one retraining per project across all machines
-                other = team.running_job(worker_project)
-                raise BusyElsewhere(other.describe() if other else "retraining runs on another machine")
-            try:
-                outcome = run_training(worker_project, job.request, progress=lambda *a: self._progress(job, *a, lease=lease),
-                                       cancel=job.cancel)
-            finally:
-                lease.release()
+            outcome = self.worker.run(self.project.target, self.holder, job.request,
+                                      lambda *a: self._progress(job, *a), job.cancel)
             job.outcome = outcome
             job.state = JobState.STOPPED if outcome.state == "cancelled" else JobState.DONE
-        except BusyElsewhere as exc:
+        except (BusyElsewhere, JobFailed) as exc:
             job.state, job.error = JobState.ERROR, str(exc)
         except Exception as exc:  # shown to the user; the previous model stays active
             job.state, job.error = JobState.ERROR, f"{type(exc).__name__}: {exc}"
             log.error("training job %s failed:\n%s", job.id, traceback.format_exc())
         finally:
-            if worker_project is not None:
-                worker_project.close()
             job.finished = time.time()
         self.history.append(job)
         if job.outcome is not None and job.outcome.version_id is not None:
@@ -193,10 +187,7 @@ class TrainingQueue:
                 self._start(nxt)
         self._notify(job)
 
-    def _progress(self, job: Job, stage: str, done: int, total: int, message: str, lease: team.JobLease | None = None) -> None:
-        if lease is not None and not lease.renew():
-            log.error("training job %s lost the project's job lease; stopping it", job.id)
-            job.cancel.set()
+    def _progress(self, job: Job, stage: str, done: int, total: int, message: str) -> None:
         for cb in list(self.on_progress):
             try:
                 cb(job, stage, done, total, message)

@@ -6,6 +6,7 @@ same views can be rendered headless (screenshots, tests) and the data model stay
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,28 +96,36 @@ class ImageBundle:
         return top_proposals(self.prediction, self.prediction_boxes, cls, k, threshold)
 
 
-def worklist(project: Project) -> list[WorklistRow]:
-    """All images with their status and the active model's image probabilities."""
+def worklist(project: Project, image_ids: Collection[int] | None = None) -> list[WorklistRow]:
+    """All images (or those of ``image_ids`` that exist) with their status and the active
+    model's image probabilities. The rows of a few images are what a save needs: the window
+    updates one row instead of re-reading the list."""
     from sqlalchemy import func, select
 
-    from ..store.schema import AnnotationRow
+    from ..store.schema import AnnotationRow, ImageRow, PredictionRow, StudyRow
 
-    from ..store.schema import ImageRow, StudyRow
-
+    ids = None if image_ids is None else sorted({int(i) for i in image_ids})
     with project.session() as s:
-        images = image_store.list_images(s)
-        studies = {i: (date, accession) for i, date, accession in s.execute(
-            select(ImageRow.id, StudyRow.study_date, StudyRow.accession_number).join(StudyRow, ImageRow.study_id == StudyRow.id))}
+        if ids is None:
+            images = image_store.list_images(s)
+        else:
+            query = image_store.record_query().where(ImageRow.id.in_(ids)).order_by(ImageRow.id)
+            images = [image_store.image_record(*r) for r in s.execute(query)]
+
+        def only(query, column):
+            return query if ids is None else query.where(column.in_(ids))
+
+        studies = {i: (date, accession) for i, date, accession in s.execute(only(
+            select(ImageRow.id, StudyRow.study_date, StudyRow.accession_number).join(StudyRow, ImageRow.study_id == StudyRow.id),
+            ImageRow.id))}
         active = model_store.active_model_id(s)
-        probs = model_store.image_probabilities(s, active) if active is not None else {}
+        probs = {} if active is None else {i: (pm, pb) for i, pm, pb in s.execute(only(
+            select(PredictionRow.image_id, PredictionRow.p_m, PredictionRow.p_b).where(PredictionRow.model_version_id == active),
+            PredictionRow.image_id))}
         on_it = {i: ", ".join(a for a, _, _ in held) for i, held in lease_store.image_holders(s).items()}
-        counts = dict(
-            s.execute(
-                select(AnnotationRow.image_id, func.count())
-                .where(AnnotationRow.deleted_at.is_(None))
-                .group_by(AnnotationRow.image_id)
-            ).all()
-        )
+        counts = dict(s.execute(only(
+            select(AnnotationRow.image_id, func.count()).where(AnnotationRow.deleted_at.is_(None)),
+            AnnotationRow.image_id).group_by(AnnotationRow.image_id)).all())
     rows = []
     for im in images:
         pm, pb = probs.get(im.id, (None, None))
@@ -127,6 +136,23 @@ def worklist(project: Project) -> list[WorklistRow]:
                         on_it.get(im.id, ""), accession or "")
         )
     return rows
+
+
+def image_names(project: Project, image_ids: Collection[int]) -> dict[int, str]:
+    """image id -> "patient R-CC", as the worklist shows it (for lists that name images)."""
+    from sqlalchemy import select
+
+    from ..store.schema import ImageRow, PatientRow, StudyRow
+
+    ids = sorted({int(i) for i in image_ids})
+    if not ids:
+        return {}
+    with project.session() as s:
+        rows = s.execute(select(ImageRow.id, PatientRow.patient_key, ImageRow.laterality, ImageRow.view)
+                         .join(StudyRow, ImageRow.study_id == StudyRow.id)
+                         .join(PatientRow, StudyRow.patient_id == PatientRow.id)
+                         .where(ImageRow.id.in_(ids))).all()
+    return {i: f"{patient_label(key)} {lat or '?'}-{view or '?'}" for i, key, lat, view in rows}
 
 
 def _file_name(source: str) -> str:

@@ -38,7 +38,7 @@ def test_team_sync_shows_others_and_relays_remote_activation(qtbot, tmp_path, mo
         from mammo_annotator.services import team
 
         presence: list[int] = []
-        sync.presenceChanged.connect(lambda: presence.append(1))
+        sync.presenceChanged.connect(presence.append)
         team.open_image(elsewhere, image_id, "dr.b")
         sync.image_shown(image_id)
         assert texts[-1] == "Also on this image: dr.b"
@@ -51,7 +51,7 @@ def test_team_sync_shows_others_and_relays_remote_activation(qtbot, tmp_path, mo
         svc.save_contour(elsewhere, image_id, square(100, 100, 80), annotator="dr.b")
         changes = sync.poll()
         assert changes["active_model"] == vid and changes["edited"] == [image_id]
-        assert events == [{"version_id": vid, "remote": True}] and presence == [1]
+        assert events == [{"version_id": vid, "remote": True}] and presence == [[image_id]]
         jobs: list[str] = []
         sync.jobChanged.connect(jobs.append)
         lease = team.JobLease(elsewhere, "dr.b@ws2 pid 1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -87,23 +89,39 @@ def test_cancel_keeps_previous_model(project):
     assert [v.id for v in list_versions(project)] == [before]  # the stopped job stored no version
 
 
-def test_failing_job_keeps_previous_model(project, monkeypatch):
+def test_failing_job_keeps_previous_model(project):
     run_training(project, TrainingRequest(epochs=5))
     before = active_version(project).id
-    from mammo_annotator.services import jobs
-
-    def broken(*a, **k):
-        raise RuntimeError("out of memory")
-
-    monkeypatch.setattr(jobs, "run_training", broken)
-    queue = TrainingQueue(project, auto_after=None)
+    queue = TrainingQueue(project, auto_after=None, request=TrainingRequest(epochs=5, method="no_such_method"))
     try:
-        job = queue.submit("x")
-        assert queue.wait(30)
+        job = queue.submit("x")  # raises in the worker process
+        assert queue.wait(60)
     finally:
         queue.close()
-    assert job.state is JobState.ERROR and "out of memory" in job.error
+    assert job.state is JobState.ERROR and "no_such_method" in job.error
     assert active_version(project).id == before
+
+
+def test_a_worker_that_dies_fails_its_job_and_the_next_job_gets_a_new_one(project):
+    run_training(project, TrainingRequest(epochs=5))
+    before = active_version(project).id
+    queue = TrainingQueue(project, auto_after=None, request=TrainingRequest(epochs=2000))
+    try:
+        job = queue.submit("x")
+        deadline = time.monotonic() + 60
+        while queue.worker.pid is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = queue.worker.pid
+        os.kill(first, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        assert queue.wait(60)
+        assert job.state is JobState.ERROR and "ended unexpectedly" in job.error
+        assert active_version(project).id == before
+        again = queue.submit("again", TrainingRequest(epochs=5, activate="never"))
+        assert queue.wait(120)
+        assert again.state is JobState.DONE and queue.worker.pid not in (None, first)
+    finally:
+        queue.close()
+    assert queue.worker.pid is None  # closing the queue ends its process
 
 
 def test_gui_writes_succeed_while_a_job_reads(project):
