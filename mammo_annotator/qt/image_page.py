@@ -147,6 +147,23 @@ class ImagePage(QObject):
             return
         self._show_bundle(bundle)
 
+    def reload_model(self) -> None:
+        """After another model became active: its proposals only (region labels and contours
+        come from the annotations, which did not change; redrawing them cost half the refresh)."""
+        if self.image_id is None or self.bundle is None:
+            return
+        try:
+            bundle = viewing.load_bundle(self.project, self.image_id)
+        except (MammoError, KeyError) as exc:
+            self.error.emit("Cannot reload image", str(exc))
+            return
+        if bundle.record.revision != self.bundle.record.revision:
+            self._show_bundle(bundle)  # edited meanwhile: everything
+            return
+        self.bundle = bundle
+        self.proposals.set_bundle(bundle)
+        self.bundleChanged.emit(bundle)
+
     def _show_bundle(self, bundle: viewing.ImageBundle) -> None:
         self.bundle = bundle
         r = bundle.record

@@ -414,7 +414,7 @@ class MainWindow(QMainWindow):
             if step == "worklist":
                 self.refresh_worklist()
             elif step == "page":
-                self.page.reload()
+                self.page.reload_model()
         except Exception as exc:  # as _on_event_shown: shown, not only logged
             logging.getLogger(__name__).exception("refresh of the %s after a new model failed", step)
             self.statusBar().showMessage(f"Could not refresh the {step} after a new model: {type(exc).__name__}: {exc}", 30000)

@@ -20,6 +20,7 @@ class StallMeter(QObject):
         self.label = ""
         self.detail = ""  # finer context, kept for the worst gaps only
         self.worst: list[tuple[float, float, str, str]] = []  # (gap ms, seconds since start, label, detail)
+        self.worst_stalls: list[tuple[float, float, str, str]] = []  # the same, outside our own GUI actions
         self._excluded = False
         self._inside = False
         self._t0 = 0.0
@@ -30,7 +31,7 @@ class StallMeter(QObject):
         self._timer.timeout.connect(self._tick)
 
     def start(self) -> None:
-        self.gaps_ms, self.labels, self.worst = [], [], []
+        self.gaps_ms, self.labels, self.worst, self.worst_stalls = [], [], [], []
         self._t0 = self._last = time.perf_counter()
         self._timer.start()
 
@@ -50,6 +51,8 @@ class StallMeter(QObject):
             self.gaps_ms.append(gap)
             self.labels.append(label)
             self.worst = sorted([*self.worst, (gap, now - self._t0, label, self.detail)], reverse=True)[:5]
+            if label != "gui action":
+                self.worst_stalls = sorted([*self.worst_stalls, (gap, now - self._t0, label, self.detail)], reverse=True)[:5]
         self._excluded = self._inside
         self._last = now
 

@@ -184,5 +184,10 @@ def test_bootstrap_interval_edges():
     # a single positive is resampled as itself: a defined interval, not NaN
     est, lo, hi = bootstrap_ci(np.array([1, 0, 0, 0]), np.array([0.9, 0.1, 0.5, 0.95]), n_boot=50)
     assert est == pytest.approx(2 / 3) and 0 <= lo <= hi <= 1
+    est, lo, hi = bootstrap_ci(np.array([0, 1, 1, 1]), np.array([0.9, 0.1, 0.5, 0.95]), n_boot=50)  # and a single negative
+    assert est == pytest.approx(1 / 3) and 0 <= lo <= hi <= 1
+    # one class only: no stratified interval, even for a metric that is defined on one class
+    est, lo, hi = bootstrap_ci(np.array([1, 1, 1]), np.array([0.2, 0.4, 0.9]), fn=lambda y, s: float(np.mean(s)), n_boot=20)
+    assert est == pytest.approx(0.5) and np.isnan(lo) and np.isnan(hi)
     assert not any(k.startswith("breast/") for k in image_and_breast_metrics([1, 0], [0, 0], [0.9, 0.1], [0.1, 0.1],
                                                                                np.array(["p", "q"]), None))

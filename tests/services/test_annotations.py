@@ -278,3 +278,28 @@ def test_an_images_labels_come_from_its_own_contours_only(project):
     assert set(labels_of(project, b).labels) == {"BN"}  # a's malignant contour does not reach b
     svc.delete_contour(project, ra.annotation_id, "dr.a")
     assert set(labels_of(project, b).labels) == {"BN"} and status_of(project, b) is AnnotationStatus.NO_MALIGNANT
+
+
+def test_every_grid_of_an_image_is_relabelled_and_cleared(project):
+    """An image scored at two grid sizes: a contour labels both, withdrawing it clears both."""
+    from mammo_annotator.core.regions import region_grid
+    from mammo_annotator.core.types import GridSpec
+
+    import numpy as np
+
+    image_id = add_blank_image(project)
+    fine = GridSpec(size_px=112, stride_px=56)
+    with project.session() as s:
+        rec = image_store.get_image(s, image_id)
+        region_store.add_grid(s, image_id, fine, None, region_grid(np.ones((rec.height, rec.width), dtype=bool), fine))
+        grids = region_store.grids_of_image(s, image_id)
+    assert len(grids) == 2
+    res = svc.save_contour(project, image_id, square(240, 240, 60), annotator="dr.a")
+    with project.session() as s:
+        for g in grids:
+            assert "M" in region_store.region_set(s, g).labels
+    svc.delete_contour(project, res.annotation_id, "dr.a")
+    assert status_of(project, image_id) is AnnotationStatus.NOT_ANNOTATED
+    with project.session() as s:
+        for g in grids:
+            assert set(region_store.region_set(s, g).labels) == {None}
