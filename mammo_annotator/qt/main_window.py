@@ -29,6 +29,7 @@ from .heap import freeze_long_lived
 from .help import HelpDialog
 from .image_page import ImagePage
 from .importer import ImportController
+from .operating_points import OperatingPoints
 from .team_sync import TeamSync, agreement_text
 from .layout import ReadingMode, restore_layout, save_layout
 from .model_ui import ModelUI
@@ -69,9 +70,10 @@ class MainWindow(QMainWindow):
         self.contour_list = AnnotationList()
         self.model_ui = ModelUI(self)
         self.reading = ReadingMode(self)
-        self._operating: dict[int, dict[str, cad.OperatingPoint]] = {}  # model version -> thresholds
+        self._operating: OperatingPoints | None = None  # model version -> thresholds, read ahead
         self._since: dict[int, int] = {}  # model version -> images annotated since (cleared on edits)
         self._pending_steps: list[str] = []  # views to refresh after a new model, one per event-loop turn
+        self._activated: int | None = None  # the version the last activation named
         self._marks_model: int | None = None
         self._docks()
         self._status_bar()
@@ -287,7 +289,10 @@ class MainWindow(QMainWindow):
         if self.bridge is not None:
             self.bridge.detach()
         self.project = project
-        self._operating, self._since, self._marks_model = {}, {}, None
+        if self._operating is not None:
+            self._operating.wait()
+        self._operating = OperatingPoints(project, lambda text: self.statusBar().showMessage(text, 6000))
+        self._since, self._marks_model = {}, None
         self.model_ui.attach(project)  # before the bridge: the retrain queue counts an edit first
         self.bridge = EventBridge(project)
         self.bridge.event.connect(self._on_event_shown)
@@ -394,8 +399,10 @@ class MainWindow(QMainWindow):
             self.refresh_worklist()
         elif name in ("model_activated", "model_added"):
             self._since.clear()
+            self._operating.prefetch(payload.get("version_id"))  # read in a thread while the list refreshes
             self._later("worklist")
             if name == "model_activated":
+                self._activated = payload.get("version_id")
                 self._later("page")
 
     def _later(self, step: str) -> None:
@@ -408,6 +415,9 @@ class MainWindow(QMainWindow):
 
     def _run_step(self) -> None:
         if not self._pending_steps:
+            return
+        if self._pending_steps[0] == "page" and self._operating.reading(self._activated):
+            QTimer.singleShot(10, self._run_step)  # its thresholds are still being read: not in this thread
             return
         step = self._pending_steps.pop(0)
         try:
@@ -503,13 +513,7 @@ class MainWindow(QMainWindow):
         v.set_corner_text("top", f"<b>{viewing.patient_label(r.patient_key)}</b> {r.laterality or '?'}-{r.view or '?'}{wl}")
 
     def _thresholds(self, version_id: int) -> dict[str, cad.OperatingPoint]:
-        if version_id not in self._operating:
-            try:
-                self._operating[version_id] = {c: cad.operating_point(self.project, version_id, c) for c in ("M", "B")}
-            except MammoError as exc:
-                self.statusBar().showMessage(f"Validation thresholds unavailable ({exc}); using the default", 6000)
-                self._operating[version_id] = {c: cad.OperatingPoint(c, cad.DEFAULT_THRESHOLD, "default") for c in ("M", "B")}
-        return self._operating[version_id]
+        return self._operating.get(version_id)
 
     def _annotated_since(self, version_id: int) -> int | None:
         if version_id not in self._since:
@@ -630,4 +634,5 @@ class MainWindow(QMainWindow):
         if self.team is not None:
             self.team.stop()
         self.worklist.model.thumbnails.stop()
+        self._operating.wait()
         super().closeEvent(event)

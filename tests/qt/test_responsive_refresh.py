@@ -83,3 +83,20 @@ def test_the_shown_window_is_out_of_the_collectors_reach(window):
     with collector_paused():
         assert not gc.isenabled()
     assert gc.isenabled() and keep
+
+
+def test_thresholds_read_ahead_equal_a_direct_read(project):
+    from mammo_annotator.qt.operating_points import OperatingPoints
+    from mammo_annotator.services import cad
+
+    with project.session() as s:
+        vid = model_store.active_model_id(s)
+    project.set_setting("validation_patients", sorted({r.patient for r in viewing.worklist(project)}))
+    warnings: list[str] = []
+    points = OperatingPoints(project, warnings.append)
+    points.prefetch(vid)
+    points.wait()
+    assert not points.reading(vid) and vid in points._points  # read by the thread, before anyone asked
+    direct = {c: cad.operating_point(project, vid, c) for c in ("M", "B")}
+    assert points.get(vid) == direct and direct["M"].source == "validation"
+    assert warnings == []
