@@ -138,24 +138,15 @@ class ImagePage(QObject):
 
     def reload(self) -> None:
         """Redraw the current image's annotations from the database (after any change)."""
-        if self.image_id is None:
-            return
-        try:
-            bundle = viewing.load_bundle(self.project, self.image_id)
-        except (MammoError, KeyError) as exc:
-            self.error.emit("Cannot reload image", str(exc))
-            return
-        self._show_bundle(bundle)
+        bundle = self._reread()
+        if bundle is not None:
+            self._show_bundle(bundle)
 
     def reload_model(self) -> None:
         """After another model became active: its proposals only (region labels and contours
         come from the annotations, which did not change; redrawing them cost half the refresh)."""
-        if self.image_id is None or self.bundle is None:
-            return
-        try:
-            bundle = viewing.load_bundle(self.project, self.image_id)
-        except (MammoError, KeyError) as exc:
-            self.error.emit("Cannot reload image", str(exc))
+        bundle = self._reread() if self.bundle is not None else None
+        if bundle is None:
             return
         if bundle.record.revision != self.bundle.record.revision:
             self._show_bundle(bundle)  # edited meanwhile: everything
@@ -163,6 +154,16 @@ class ImagePage(QObject):
         self.bundle = bundle
         self.proposals.set_bundle(bundle)
         self.bundleChanged.emit(bundle)
+
+    def _reread(self) -> viewing.ImageBundle | None:
+        """The shown image's bundle read again (None, with a message, when it cannot be)."""
+        if self.image_id is None:
+            return None
+        try:
+            return viewing.load_bundle(self.project, self.image_id)
+        except (MammoError, KeyError) as exc:
+            self.error.emit("Cannot reload image", str(exc))
+            return None
 
     def _show_bundle(self, bundle: viewing.ImageBundle) -> None:
         self.bundle = bundle
