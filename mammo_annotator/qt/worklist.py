@@ -24,9 +24,13 @@ WEAK_COLOUR = {"M": "#E8805A", "MB": "#E8805A", "B": "#7fc4ec"}
 
 
 class WorklistModel(QAbstractTableModel):
+    """The rows, with each row's cells computed once: a repaint asks ``data`` for every role of
+    every visible cell, and computing them each time took 25-50 ms of the GUI thread per repaint."""
+
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[WorklistRow] = []
+        self._cells: dict[int, list[dict[int, object]]] = {}  # row -> per column {role: value}
         self.thumbnails = Thumbnails(self)
         self.thumbnails.ready.connect(self._thumbnail_ready)
 
@@ -38,18 +42,21 @@ class WorklistModel(QAbstractTableModel):
     def set_rows(self, rows: list[WorklistRow]) -> None:
         self.beginResetModel()
         self.rows = list(rows)
+        self._cells.clear()
         self.endResetModel()
 
     def update_rows(self, rows: list[WorklistRow]) -> list[int] | None:
         """Replace the rows of the same images in place; their positions, or None (nothing
-        changed) when one of the images is not in the list."""
+        changed) when one of the images is not in the list. Unchanged rows are not redrawn."""
         where = {r.image_id: i for i, r in enumerate(self.rows)}
         if any(r.image_id not in where for r in rows):
             return None
         for row in rows:
             i = where[row.image_id]
-            self.rows[i] = row
-            self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+            if self.rows[i] != row:
+                self.rows[i] = row
+                self._cells.pop(i, None)
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
         return [where[r.image_id] for r in rows]
 
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -70,35 +77,57 @@ class WorklistModel(QAbstractTableModel):
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():
             return None
-        r = self.rows[index.row()]
-        c = index.column()
-        if role == Qt.DisplayRole:
-            status = STATUS_TEXT.get(r.status, r.status) + (f" ({r.n_contours})" if r.n_contours else "")
-            status += " ●" if getattr(r, "on_it", "") else ""  # someone has it open now (team use): names in the tooltip
-            return ("", r.patient_label, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m))[c]
+        i, c = index.row(), index.column()
         if role == Qt.DecorationRole and c == THUMB:
-            return self.thumbnails.get(r.image_id)
-        if role == Qt.ToolTipRole and c in (THUMB, PATIENT):
-            date = f", study date {r.study_date}" if r.study_date else ""
-            accession = f", accession {r.accession}" if r.accession else ""
-            return f"{r.patient} {r.side}: {r.file_name}{accession}{date}"
-        if role == Qt.ToolTipRole and c == STATUS and getattr(r, "on_it", ""):
-            return f"open now by {r.on_it}"
-        if role == Qt.ToolTipRole and c == P_M:
-            return f"p(malignant) {_prob(r.p_m)}, p(benign) {_prob(r.p_b)} (active model)"
-        if role == Qt.UserRole:  # sort key
-            return (r.image_id, r.patient, r.side, r.weak, f"{r.status}:{r.n_contours:05d}",
-                    -1.0 if r.p_m is None else r.p_m)[c]
-        if role == Qt.UserRole + 1:
-            return r.image_id
-        if role == Qt.ForegroundRole:
-            if c == 4:
-                return QColor(STATUS_COLOUR.get(r.status, "#d6d7da"))
-            if c == 3 and r.weak in WEAK_COLOUR:
-                return QColor(WEAK_COLOUR[r.weak])
-        if role == Qt.TextAlignmentRole and c >= P_M:
-            return int(Qt.AlignRight | Qt.AlignVCenter)
-        return None
+            return self.thumbnails.get(self.rows[i].image_id)
+        cells = self._cells.get(i)
+        if cells is None:
+            cells = self._cells[i] = _cells(self.rows[i])
+        return cells[c].get(int(role))
+
+
+_ROLES = (Qt.DisplayRole, Qt.ToolTipRole, Qt.UserRole, Qt.UserRole + 1, Qt.ForegroundRole, Qt.TextAlignmentRole)
+
+
+def _cells(r: WorklistRow) -> list[dict[int, object]]:
+    """Every role's value of every cell of a row (the thumbnail is asked for separately)."""
+    out = []
+    for c in range(len(COLUMNS)):
+        values = {}
+        for role in _ROLES:
+            v = _value(r, c, role)
+            if v is not None:
+                values[int(role)] = v
+        out.append(values)
+    return out
+
+
+def _value(r: WorklistRow, c: int, role) -> object:
+    if role == Qt.DisplayRole:
+        status = STATUS_TEXT.get(r.status, r.status) + (f" ({r.n_contours})" if r.n_contours else "")
+        status += " ●" if getattr(r, "on_it", "") else ""  # someone has it open now (team use): names in the tooltip
+        return ("", r.patient_label, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m))[c]
+    if role == Qt.ToolTipRole and c in (THUMB, PATIENT):
+        date = f", study date {r.study_date}" if r.study_date else ""
+        accession = f", accession {r.accession}" if r.accession else ""
+        return f"{r.patient} {r.side}: {r.file_name}{accession}{date}"
+    if role == Qt.ToolTipRole and c == STATUS and getattr(r, "on_it", ""):
+        return f"open now by {r.on_it}"
+    if role == Qt.ToolTipRole and c == P_M:
+        return f"p(malignant) {_prob(r.p_m)}, p(benign) {_prob(r.p_b)} (active model)"
+    if role == Qt.UserRole:  # sort key
+        return (r.image_id, r.patient, r.side, r.weak, f"{r.status}:{r.n_contours:05d}",
+                -1.0 if r.p_m is None else r.p_m)[c]
+    if role == Qt.UserRole + 1:
+        return r.image_id
+    if role == Qt.ForegroundRole:
+        if c == 4:
+            return QColor(STATUS_COLOUR.get(r.status, "#d6d7da"))
+        if c == 3 and r.weak in WEAK_COLOUR:
+            return QColor(WEAK_COLOUR[r.weak])
+    if role == Qt.TextAlignmentRole and c >= P_M:
+        return int(Qt.AlignRight | Qt.AlignVCenter)
+    return None
 
 
 def _prob(p: float | None) -> str:
