@@ -7,7 +7,7 @@ calls ``attach``/``on_event``/``shutdown`` and this object does the rest.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from ..core.errors import MammoError
@@ -31,6 +31,7 @@ class ModelUI(QObject):
     def __init__(self, window: QMainWindow) -> None:
         super().__init__(window)
         self.window = window
+        self._history_due = False  # a history refresh is scheduled for the next event-loop turn
         self.training_panel = TrainingPanel()
         self.history = HistoryPanel()
         self.suggestions = SuggestionsPanel()
@@ -93,8 +94,14 @@ class ModelUI(QObject):
             self.training.refresh_pending()
             self.suggestions.schedule_refresh()
         if name in ("model_added", "model_activated"):
-            self.history.refresh()
+            if not self._history_due:  # a job's end sends both: the history is read once, next turn
+                self._history_due = True
+                QTimer.singleShot(0, self._refresh_history)
             self.suggestions.schedule_refresh()
+
+    def _refresh_history(self) -> None:
+        self._history_due = False
+        self.history.refresh()
 
     def shutdown(self) -> bool:
         self.history.wait_comparison(30)  # it reads the database the window is about to close

@@ -53,10 +53,13 @@ class WorklistModel(QAbstractTableModel):
             return None
         for row in rows:
             i = where[row.image_id]
-            if self.rows[i] != row:
-                self.rows[i] = row
-                self._cells.pop(i, None)
-                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+            if self.rows[i] == row:
+                continue
+            before = self._cells.get(i) or _cells(self.rows[i])
+            self.rows[i], self._cells[i] = row, _cells(row)
+            changed = [c for c in range(len(COLUMNS)) if before[c] != self._cells[i][c]]
+            if changed:  # only those cells are repainted (a new model changes p(M) alone, of every row)
+                self.dataChanged.emit(self.index(i, changed[0]), self.index(i, changed[-1]))
         return [where[r.image_id] for r in rows]
 
     def rowCount(self, parent=QModelIndex()) -> int:
