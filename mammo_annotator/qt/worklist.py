@@ -6,6 +6,8 @@ file, accession, study or date; status; image label), with a thumbnail column; s
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -55,11 +57,12 @@ class WorklistModel(QAbstractTableModel):
             i = where[row.image_id]
             if self.rows[i] == row:
                 continue
-            before = self._cells.get(i) or _cells(self.rows[i])
-            self.rows[i], self._cells[i] = row, _cells(row)
-            changed = [c for c in range(len(COLUMNS)) if before[c] != self._cells[i][c]]
-            if changed:  # only those cells are repainted (a new model changes p(M) alone, of every row)
-                self.dataChanged.emit(self.index(i, changed[0]), self.index(i, changed[-1]))
+            changed = sorted({c for f in fields(row) if getattr(row, f.name) != getattr(self.rows[i], f.name)
+                              for c in _COLUMNS_OF.get(f.name, range(len(COLUMNS)))})
+            self.rows[i] = row
+            self._cells.pop(i, None)
+            # only those cells are repainted (a new model changes p(M) alone, of every row)
+            self.dataChanged.emit(self.index(i, changed[0]), self.index(i, changed[-1]))
         return [where[r.image_id] for r in rows]
 
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -89,6 +92,8 @@ class WorklistModel(QAbstractTableModel):
         return cells[c].get(int(role))
 
 
+# the columns that show a row field (a field not named here may change any column)
+_COLUMNS_OF = {"p_m": (P_M,), "p_b": (P_M,), "status": (STATUS,), "n_contours": (STATUS,), "on_it": (STATUS,)}
 _ROLES = (Qt.DisplayRole, Qt.ToolTipRole, Qt.UserRole, Qt.UserRole + 1, Qt.ForegroundRole, Qt.TextAlignmentRole)
 
 

@@ -11,7 +11,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from mammo_annotator.qt.heap import collector_paused, freeze_long_lived
-from mammo_annotator.qt.worklist import STATUS
+from mammo_annotator.qt.worklist import P_M, STATUS
 from mammo_annotator.services import viewing
 from mammo_annotator.store import models as model_store
 
@@ -57,11 +57,15 @@ def test_a_new_model_refreshes_the_list_and_the_image(window, project, qtbot):
         model_store.activate(s, vid)
     resets: list[int] = []
     window.worklist.model.modelReset.connect(lambda: resets.append(1))
+    spans: set[tuple[int, int]] = set()
+    window.worklist.model.dataChanged.connect(lambda a, b, *_: spans.add((a.column(), b.column())))
     project.events.emit("model_added", version_id=vid)
     project.events.emit("model_activated", version_id=vid)
     qtbot.waitUntil(lambda: window.page.bundle.model is not None and window.page.bundle.model.id == vid)
     qtbot.waitUntil(lambda: all(r.p_m == 0.42 for r in window.worklist.model.rows))
     assert window.page.image_id == image_id and resets == []  # same images: updated in place
+    # p(M) redrawn; the status cell at most where someone's presence changed meanwhile; never the rest
+    assert (P_M, P_M) in spans and all(a >= STATUS and b == P_M for a, b in spans)
     assert [r.p_m for r in viewing.worklist(project)] == [0.42] * len(window.worklist.model.rows)
 
 
