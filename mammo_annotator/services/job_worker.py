@@ -169,7 +169,10 @@ class JobWorker:
                 log.error("training job failed in the worker process:\n%s", msg[2])
                 raise JobFailed(msg[1])
             else:
-                code = proc.wait(10)
+                try:
+                    code = proc.wait(10)
+                except subprocess.TimeoutExpired:  # its pipe broke but it lives on: ended here
+                    code = None
                 self._forget(proc)
                 raise JobFailed(f"the training process ended unexpectedly (exit code {code}); "
                                 "the previous model stays active, the next job starts a new process")
