@@ -74,9 +74,10 @@ def test_one_job_lease_per_project(two_machines):
 
 def test_a_lapsed_job_lease_is_taken_over(two_machines):
     a, b = two_machines
-    assert team.JobLease(a, "crashed@ws1 pid 1", ttl_s=0.1).acquire()
+    # a lease long enough that a loaded machine refuses the second claim before it lapses (0.1 s was not)
+    assert team.JobLease(a, "crashed@ws1 pid 1", ttl_s=1.5).acquire()
     assert not team.JobLease(b, "dr.b@ws2 pid 2").acquire()
-    time.sleep(0.2)
+    time.sleep(1.7)
     assert team.JobLease(b, "dr.b@ws2 pid 2").acquire()
     assert team.running_job(a).holder == "dr.b@ws2 pid 2"
 
