@@ -5,6 +5,7 @@ probabilities and the weak / semi-supervised objectives. Everything is batched o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,19 +37,29 @@ def topk_mask(scores: torch.Tensor, valid: torch.Tensor, k: int) -> torch.Tensor
     return sel & valid
 
 
+def stack_classes(planes: list[torch.Tensor]) -> torch.Tensor:
+    """(n, m) planes -> an (n, m, C) tensor whose memory holds each class as a contiguous plane.
+
+    The per-image work runs on planes: torch's CPU kernels over a class axis of 2 or 3, or over
+    the regions axis of a class-last layout, were most of a training step's non-matmul time."""
+    return torch.stack(planes, 0).permute(1, 2, 0)
+
+
 def class_log_probs(out: RegionOutputs, cfg: HeadConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p_cls(c|r), log(1 - p_cls(c|r))) for c in (B, M): two (n, m, 2) tensors.
 
-    1 - p_cls(c) is the softmax mass of the other classes, computed by logsumexp (exact, stable).
-    """
-    logp = torch.log_softmax(out.cls_logits, dim=-1)
+    1 - p_cls(c) is the softmax mass of the other classes, a logaddexp of their logits less the
+    log-normaliser (exact and stable, never log(1 - p))."""
+    planes = out.cls_logits.unbind(-1)  # one backward for all planes (a select's allocates the whole tensor)
     pos, neg = [], []
+    lse_all = None
     for c in ABNORMAL:
         j = cfg.cls_index(c)
-        others = [i for i in range(cfg.n_cls) if i != j]
-        pos.append(logp[..., j])
-        neg.append(torch.logsumexp(logp[..., others], dim=-1))
-    return torch.stack(pos, -1), torch.stack(neg, -1)
+        others = functools.reduce(torch.logaddexp, [planes[i] for i in range(cfg.n_cls) if i != j])
+        lse_all = torch.logaddexp(planes[j], others) if lse_all is None else lse_all
+        pos.append(planes[j] - lse_all)
+        neg.append(others - lse_all)
+    return stack_classes(pos), stack_classes(neg)
 
 
 def selection_masks(out: RegionOutputs, cfg: HeadConfig, log_pcls: torch.Tensor) -> torch.Tensor:
@@ -56,12 +67,13 @@ def selection_masks(out: RegionOutputs, cfg: HeadConfig, log_pcls: torch.Tensor)
     valid = out.valid.unsqueeze(-1).expand_as(log_pcls)
     if not cfg.region_selection:
         return valid
-    return torch.stack([topk_mask(log_pcls[..., j], out.valid, cfg.k) for j in range(len(ABNORMAL))], -1)
+    return stack_classes([topk_mask(plane, out.valid, cfg.k) for plane in log_pcls.unbind(-1)])
 
 
 def det_log_probs(out: RegionOutputs, mask: torch.Tensor) -> torch.Tensor:
     """log p_det^c(i|x): softmax over the image's regions (dim 1) restricted to ``mask``; (n, m, 2)."""
-    return masked_log_softmax(out.det_logits, mask, dim=1)
+    return stack_classes([masked_log_softmax(logits, m, dim=-1)
+                          for logits, m in zip(out.det_logits.unbind(-1), mask.unbind(-1))])
 
 
 @dataclass
@@ -87,8 +99,9 @@ def image_log_probs(out: RegionOutputs, cfg: HeadConfig) -> ImageLogProbs:
         return ImageLogProbs(logp, log1mp, log_pcls, log1m, valid)
     sel = selection_masks(out, cfg, log_pcls.detach())
     log_q = det_log_probs(out, sel)
-    logp = torch.logsumexp(log_q + log_pcls, dim=1)
-    log1mp = torch.logsumexp(log_q + log1m, dim=1)
+    q, pos, neg = log_q.unbind(-1), log_pcls.unbind(-1), log1m.unbind(-1)
+    logp = torch.stack([torch.logsumexp(a + b, dim=-1) for a, b in zip(q, pos)], -1)
+    log1mp = torch.stack([torch.logsumexp(a + b, dim=-1) for a, b in zip(q, neg)], -1)
     return ImageLogProbs(logp, log1mp, log_pcls, log1m, sel)
 
 

@@ -232,3 +232,64 @@ def test_with_both_full_terms_off_the_labelled_images_still_leave_the_weak_m_ter
         wb = (ilp.log1mp[0, 0] + ilp.logp[1, 0] + ilp.log1mp[2, 0] + ilp.log1mp[3, 0] + ilp.log1mp[4, 0]) / 5
         assert set(parts) == {"weak_m", "weak_b"}
         assert torch.allclose(parts["weak_m"], wm) and torch.allclose(loss, -(wm + wb))
+
+
+def test_objective_is_the_same_on_class_last_and_class_major_layouts():
+    """The head hands the losses class-major planes (its fast layout); hand-built outputs are
+    class-last. Loss and gradients must not depend on which."""
+    torch.manual_seed(0)
+    n, m = 4, 7
+    cls = torch.randn(n, m, 3, dtype=torch.float64)
+    det = torch.randn(n, m, 2, dtype=torch.float64)
+    valid = torch.ones(n, m, dtype=torch.bool)
+    valid[1, 5:] = False
+    valid[3, 2:] = False
+    labels = torch.full((n, m), -1, dtype=torch.int8)
+    labels[0, :3] = torch.tensor([1, 0, 0], dtype=torch.int8)  # REGION_M, then BN
+    data = type("D", (), {})()
+    data.y_m = torch.tensor([1.0, 0.0, float("nan"), 1.0], dtype=torch.float64)
+    data.y_b = torch.tensor([0.0, 1.0, 1.0, float("nan")], dtype=torch.float64)
+    data.region_labels, data.has_local = labels, torch.tensor([True, False, False, False])
+    cfg = method("ss_cls_det_rs", k=3)
+    w = ObjectiveWeights(0.5, 0.25, 0.1, 1.0, n)
+    results = []
+    for major in (False, True):
+        c = cls.permute(2, 0, 1).contiguous().permute(1, 2, 0) if major else cls.clone()
+        d = det.permute(2, 0, 1).contiguous().permute(1, 2, 0) if major else det.clone()
+        c.requires_grad_()
+        d.requires_grad_()
+        loss, parts = objective(RegionOutputs(c, d, valid), data, cfg, w)
+        loss.backward()
+        assert set(parts) == {"weak_m", "weak_b", "full_cls", "full_det"}
+        results.append((loss.detach(), c.grad, d.grad))
+    (l0, gc0, gd0), (l1, gc1, gd1) = results
+    assert torch.isfinite(l0) and torch.allclose(l0, l1, rtol=1e-12)
+    assert torch.allclose(gc0, gc1, rtol=1e-10, atol=1e-14) and torch.allclose(gd0, gd1, rtol=1e-10, atol=1e-14)
+    assert gc0.abs().sum() > 0 and gd0.abs().sum() > 0
+
+
+def test_head_forward_scatters_the_flat_logits_of_every_region():
+    from mammo_annotator.ml.dataset import PackedData
+
+    torch.manual_seed(0)
+    head = DualBranchHead(6, method("cls_det_rs")).eval()
+    with torch.no_grad():
+        head.cls.weight.normal_()
+        head.det.weight.normal_()
+    counts = np.array([3, 1, 2])
+    n, m_max = len(counts), int(counts.max())
+    img = torch.from_numpy(np.repeat(np.arange(n), counts))
+    pos = torch.from_numpy(np.concatenate([np.arange(c) for c in counts]))
+    valid = torch.zeros(n, m_max, dtype=torch.bool)
+    valid[img, pos] = True
+    x = torch.randn(int(counts.sum()), 6)
+    data = PackedData(x=x, img=img, pos=pos, counts=torch.from_numpy(counts), valid=valid,
+                      y_m=torch.zeros(n), y_b=torch.zeros(n), region_labels=torch.full((n, m_max), -1, dtype=torch.int8),
+                      has_local=torch.zeros(n, dtype=torch.bool), offsets=np.concatenate([[0], np.cumsum(counts)]))
+    out = head(data)
+    cls_flat, det_flat = head.region_logits(x)
+    expect_cls = torch.nn.functional.linear(torch.relu(head.fc(x)), head.cls.weight, head.cls.bias)
+    assert torch.allclose(cls_flat, expect_cls, atol=1e-6)
+    assert torch.allclose(out.cls_logits[img, pos], cls_flat) and torch.allclose(out.det_logits[img, pos], det_flat)
+    assert out.cls_logits.shape == (n, m_max, 3) and out.det_logits.shape == (n, m_max, 2)
+    assert torch.all(out.cls_logits[~valid] == 0) and torch.all(out.det_logits[~valid] == 0)
