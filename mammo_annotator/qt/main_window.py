@@ -34,6 +34,7 @@ from .team_sync import TeamSync, agreement_text
 from .layout import ReadingMode, restore_layout, save_layout
 from .model_ui import ModelUI
 from .side_panel import SidePanel
+from .steps import StepQueue
 from .theme import icon
 from .worklist import WorklistPanel
 
@@ -68,11 +69,11 @@ class MainWindow(QMainWindow):
         self.side = SidePanel()
         self.cad = CadPanel()
         self.contour_list = AnnotationList()
-        self.model_ui = ModelUI(self)
+        self.steps = StepQueue(self, on_error=self._step_failed)  # views refreshed after a new model
+        self.model_ui = ModelUI(self, self.steps)
         self.reading = ReadingMode(self)
         self._operating: OperatingPoints | None = None  # model version -> thresholds, read ahead
         self._since: dict[int, int] = {}  # model version -> images annotated since (cleared on edits)
-        self._pending_steps: list[str] = []  # views to refresh after a new model, one per event-loop turn
         self._activated: int | None = None  # the version the last activation named
         self._marks_model: int | None = None
         self._docks()
@@ -400,36 +401,15 @@ class MainWindow(QMainWindow):
         elif name in ("model_activated", "model_added"):
             self._since.clear()
             self._operating.prefetch(payload.get("version_id"))  # read in a thread while the list refreshes
-            self._later("worklist")
+            self.steps.add("worklist", self.refresh_worklist)
             if name == "model_activated":
                 self._activated = payload.get("version_id")
-                self._later("page")
+                # the image's marks wait for its thresholds, which are read in a thread, not here
+                self.steps.add("image", self.page.reload_model, ready=lambda: not self._operating.reading(self._activated))
 
-    def _later(self, step: str) -> None:
-        """Refresh after a new model one view per event-loop turn: a job's end (model added, then
-        activated) redrew the worklist and the image in one go, a stall of about 100 ms."""
-        if step not in self._pending_steps:
-            self._pending_steps.append(step)
-            if len(self._pending_steps) == 1:
-                QTimer.singleShot(0, self._run_step)
-
-    def _run_step(self) -> None:
-        if not self._pending_steps:
-            return
-        if self._pending_steps[0] == "page" and self._operating.reading(self._activated):
-            QTimer.singleShot(10, self._run_step)  # its thresholds are still being read: not in this thread
-            return
-        step = self._pending_steps.pop(0)
-        try:
-            if step == "worklist":
-                self.refresh_worklist()
-            elif step == "page":
-                self.page.reload_model()
-        except Exception as exc:  # as _on_event_shown: shown, not only logged
-            logging.getLogger(__name__).exception("refresh of the %s after a new model failed", step)
-            self.statusBar().showMessage(f"Could not refresh the {step} after a new model: {type(exc).__name__}: {exc}", 30000)
-        if self._pending_steps:
-            QTimer.singleShot(0, self._run_step)
+    def _step_failed(self, step: str, exc: Exception) -> None:
+        """As _on_event_shown: a refresh that fails is shown, not only logged."""
+        self.statusBar().showMessage(f"Could not refresh the {step} after a new model: {type(exc).__name__}: {exc}", 30000)
 
     def show_help(self, page: str) -> HelpDialog:
         """A Help page (non-modal); the shortcut sheet is built from the actions as they are now."""

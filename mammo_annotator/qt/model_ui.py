@@ -7,13 +7,14 @@ calls ``attach``/``on_event``/``shutdown`` and this object does the rest.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from ..core.errors import MammoError
 from ..services.project import Project
 from .dialogs import show_error
 from .history_panel import HistoryPanel
+from .steps import StepQueue
 from .suggestions_panel import SuggestionsPanel
 from .training import TrainingController
 from .training_panel import TrainingPanel
@@ -28,10 +29,10 @@ def _dock(window: QMainWindow, title: str, name: str, widget) -> QDockWidget:
 
 
 class ModelUI(QObject):
-    def __init__(self, window: QMainWindow) -> None:
+    def __init__(self, window: QMainWindow, steps: StepQueue) -> None:
         super().__init__(window)
         self.window = window
-        self._history_due = False  # a history refresh is scheduled for the next event-loop turn
+        self._steps = steps  # the window's: one view refreshed per event-loop turn after a new model
         self.training_panel = TrainingPanel()
         self.history = HistoryPanel()
         self.suggestions = SuggestionsPanel()
@@ -94,14 +95,8 @@ class ModelUI(QObject):
             self.training.refresh_pending()
             self.suggestions.schedule_refresh()
         if name in ("model_added", "model_activated"):
-            if not self._history_due:  # a job's end sends both: the history is read once, next turn
-                self._history_due = True
-                QTimer.singleShot(0, self._refresh_history)
+            self._steps.add("model history", self.history.refresh)  # a job's end sends both: read once
             self.suggestions.schedule_refresh()
-
-    def _refresh_history(self) -> None:
-        self._history_due = False
-        self.history.refresh()
 
     def shutdown(self) -> bool:
         self.history.wait_comparison(30)  # it reads the database the window is about to close

@@ -62,8 +62,12 @@ def test_a_new_model_refreshes_the_list_and_the_image(window, project, qtbot):
         lambda a, b, roles=(): None if list(roles) == [Qt.DecorationRole] else spans.add((a.column(), b.column())))
     project.events.emit("model_added", version_id=vid)
     project.events.emit("model_activated", version_id=vid)
+    # both announcements queue each view once, and nothing has been redrawn in this turn
+    assert window.steps.pending() == ["model history", "worklist", "image"]
+    assert vid not in [v.id for v in window.model_ui.history.versions]
     qtbot.waitUntil(lambda: window.page.bundle.model is not None and window.page.bundle.model.id == vid)
     qtbot.waitUntil(lambda: all(r.p_m == 0.42 for r in window.worklist.model.rows))
+    assert window.steps.pending() == [] and vid in [v.id for v in window.model_ui.history.versions]
     assert window.page.image_id == image_id and resets == []  # same images: updated in place
     # p(M) redrawn; the status cell at most where someone's presence changed meanwhile; never the rest
     assert (P_M, P_M) in spans and all(a >= STATUS and b == P_M for a, b in spans)
