@@ -10,11 +10,13 @@ AUROC is about 0.87). Times are wall-clock on this machine with torch's default 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
 import torch
 
+from mammo_annotator.ml.allocator import keep_freed_memory
 from mammo_annotator.ml.cv import select_local
 from mammo_annotator.ml.losses import ObjectiveWeights, objective
 from mammo_annotator.ml.metrics import auroc
@@ -62,7 +64,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reference", action="store_true", help="also a 60-epoch lr 3e-3 run (accuracy ceiling)")
     args = ap.parse_args()
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    kept = keep_freed_memory()  # as the app's training process and the command line do
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, freed memory kept for reuse: {kept}")
     t = time.perf_counter()
     tr, te = sim_for_size(3000, seed=1), sim_for_size(1000, seed=2)
     print(f"data: train {len(tr)} images / {len(tr.features)} regions / {tr.dim}-d, test {len(te)} "
@@ -91,6 +94,11 @@ def main() -> None:
     warm = train(plus_one, method("ss_cls_det_rs"), WARM_START, init=semi.model)
     print(f"warm-started retrain after one more annotated image ({WARM_START.epochs} epochs, lr {WARM_START.lr}): "
           f"{warm.elapsed_s:.2f} s   {accuracy(warm.model, te)}")
+    # a CPU without native bfloat16 kernels trains in float32: the same two runs there
+    semi32 = train(semi_data, method("ss_cls_det_rs"), TrainConfig(bf16=False))
+    warm32 = train(plus_one, method("ss_cls_det_rs"), dataclasses.replace(WARM_START, bf16=False), init=semi32.model)
+    print(f"  the same two in float32: {semi32.elapsed_s:.2f} s   {accuracy(semi32.model, te)}\n"
+          f"                           {warm32.elapsed_s:.2f} s   {accuracy(warm32.model, te)}")
     t = time.perf_counter()
     score(semi.model, tr)
     print(f"scoring {len(tr)} images: {time.perf_counter() - t:.2f} s")

@@ -209,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore", module="pydicom")
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
+    if args.command != "gui":  # training and evaluation reuse their freed step memory (the window does not train)
+        from .ml.allocator import keep_freed_memory
+
+        keep_freed_memory()
     try:
         if getattr(args, "allow_torchscript", None):
             from .services.trusted_code import allow_torchscript

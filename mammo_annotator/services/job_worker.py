@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable
 
+from ..ml.allocator import keep_freed_memory
 from .training import TrainingOutcome, TrainingRequest
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def serve(fd: int) -> None:
         os.nice(NICE)
     except OSError:
         pass
+    keep_freed_memory()  # the jobs' training steps reuse freed memory instead of faulting in new pages
     conn = Connection(fd)
     jobs: queue.Queue = queue.Queue()
     cancel = threading.Event()
