@@ -60,7 +60,7 @@ def _per_image(sc: Scores, col: np.ndarray, fn: Callable[[np.ndarray], float]) -
 
 
 SCORES: dict[str, Callable[[Scores], tuple[np.ndarray, np.ndarray]]] = {
-    "p(y|x)": lambda sc: (sc.p_m, sc.p_b),
+    "p(y | x)": lambda sc: (sc.p_m, sc.p_b),
     "max p_cls": lambda sc: (_per_image(sc, sc.p_cls[:, 2], np.max), _per_image(sc, sc.p_cls[:, 1], np.max)),
     "top-3 p_cls": lambda sc: (_per_image(sc, sc.p_cls[:, 2], lambda v: np.sort(v)[-3:].mean()),
                                _per_image(sc, sc.p_cls[:, 1], lambda v: np.sort(v)[-3:].mean())),
@@ -73,7 +73,7 @@ def run(ds: RegionDataset, variant: str, splits: list[int], heads: int) -> dict[
     head_kw, train_kw = HEAD.get(variant, ({}, {}))
     data_all = features_of(variant, ds)
     n_heads = heads if variant == "ensemble" else 1
-    scorings = SCORES if variant == "plain" else {"p(y|x)": SCORES["p(y|x)"]}
+    scorings = SCORES if variant == "plain" else {"p(y | x)": SCORES["p(y | x)"]}
     out: dict[str, list] = {}
     for row, (base, fraction) in ROWS.items():
         head = method(base, **head_kw)
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     for variant in a.variants:
         for line, v in run(ds, variant, a.splits, a.heads).items():
             per = lambda j: " / ".join(f"{x:.3f}" for x in v[:, j])  # noqa: E731
-            print(f"| {line} | {v[:, 0].mean():.3f} | {per(0)} | {v[:, 1].mean():.3f} | {per(1)} |", flush=True)
+            label = line.replace("|", "\\|")  # a markdown table cell
+            print(f"| {label} | {v[:, 0].mean():.3f} | {per(0)} | {v[:, 1].mean():.3f} | {per(1)} |", flush=True)
     return 0
 
 
