@@ -51,15 +51,10 @@ def class_log_probs(out: RegionOutputs, cfg: HeadConfig) -> tuple[torch.Tensor, 
     1 - p_cls(c) is the softmax mass of the other classes, a logaddexp of their logits less the
     log-normaliser (exact and stable, never log(1 - p))."""
     planes = out.cls_logits.unbind(-1)  # one backward for all planes (a select's allocates the whole tensor)
-    pos, neg = [], []
-    lse_all = None
-    for c in ABNORMAL:
-        j = cfg.cls_index(c)
-        others = functools.reduce(torch.logaddexp, [planes[i] for i in range(cfg.n_cls) if i != j])
-        lse_all = torch.logaddexp(planes[j], others) if lse_all is None else lse_all
-        pos.append(planes[j] - lse_all)
-        neg.append(others - lse_all)
-    return stack_classes(pos), stack_classes(neg)
+    cols = [cfg.cls_index(c) for c in ABNORMAL]
+    others = [functools.reduce(torch.logaddexp, [planes[i] for i in range(cfg.n_cls) if i != j]) for j in cols]
+    lse_all = torch.logaddexp(planes[cols[0]], others[0])  # the log-normaliser over every class
+    return stack_classes([planes[j] - lse_all for j in cols]), stack_classes([o - lse_all for o in others])
 
 
 def selection_masks(out: RegionOutputs, cfg: HeadConfig, log_pcls: torch.Tensor) -> torch.Tensor:
