@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from mammo_annotator.ml.bilateral import add_bilateral
-from mammo_annotator.ml.cv import patient_folds, select_local
+from mammo_annotator.ml.cv import patient_folds, select_local, split_row
 from mammo_annotator.ml.dataset import RegionDataset
 from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
 from mammo_annotator.ml.metrics import image_and_breast_metrics
@@ -107,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| variant, row, image score | M vs BN, mean | per split | MB vs N, mean | per split |\n|---|---|---|---|---|")
     for variant in a.variants:
         for line, v in run(ds, variant, a.splits, a.heads).items():
-            per = lambda j: " / ".join(f"{x:.3f}" for x in v[:, j])  # noqa: E731
-            label = line.replace("|", "\\|")  # a markdown table cell
-            print(f"| {label} | {v[:, 0].mean():.3f} | {per(0)} | {v[:, 1].mean():.3f} | {per(1)} |", flush=True)
+            print(split_row(line, v), flush=True)
     return 0
 
 

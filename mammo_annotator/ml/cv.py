@@ -54,6 +54,32 @@ def patient_folds(ds: RegionDataset, k: int = 5, seed: int = 0) -> list[tuple[np
     return [(tr, te) for tr, te in splitter.split(np.zeros(len(ds)), classes, groups=ds.patient_ids.astype(str))]
 
 
+FoldScores = Callable[[int, int, RegionDataset, RegionDataset], tuple[np.ndarray, np.ndarray]]
+
+
+def split_aurocs(ds: RegionDataset, splits: Sequence[int], fold_scores: FoldScores, k: int = 5) -> np.ndarray:
+    """(len(splits), 2): per split seed, the fold-mean M vs BN and MB vs N AUROC of the (p_M, p_B)
+    that ``fold_scores(split, fold, train, test)`` gives the test images. On a few hundred images
+    the split alone moves a row by up to 0.15, so a variant is read split by split."""
+    out = []
+    for split in splits:
+        folds = []
+        for f, (tr, te) in enumerate(patient_folds(ds, k, split)):
+            test = ds.subset(te)
+            p_m, p_b = fold_scores(split, f, ds.subset(tr), test)
+            m = image_and_breast_metrics(test.y_m, test.y_b, p_m, p_b)
+            folds.append((m["M_vs_BN/auroc"], m["MB_vs_N/auroc"]))
+        out.append(np.mean(folds, axis=0))
+    return np.array(out, dtype=float).reshape(len(splits), 2)
+
+
+def split_row(label: str, v: np.ndarray) -> str:
+    """A markdown row: label, then the mean and the per-split values of both AUROCs of ``v``."""
+    per = lambda j: " / ".join(f"{x:.3f}" for x in v[:, j])  # noqa: E731
+    cell = label.replace("|", "\\|")
+    return f"| {cell} | {v[:, 0].mean():.3f} | {per(0)} | {v[:, 1].mean():.3f} | {per(1)} |"
+
+
 def select_local(ds: RegionDataset, fraction: float | None, seed: int) -> RegionDataset:
     """Keep region labels on ``round(fraction * n)`` of the malignant images that have them
     (a seeded permutation: deterministic per fold), drop all others'."""

@@ -3,7 +3,8 @@ import pytest
 
 from mammo_annotator.core.contours import circle_polygon
 from mammo_annotator.core.types import Lesion, LesionClass
-from mammo_annotator.ml.cv import RunSpec, cross_validate, default_runs, patient_folds, select_local, train_test
+from mammo_annotator.ml.cv import (RunSpec, cross_validate, default_runs, patient_folds, select_local, split_aurocs,
+                                   split_row, train_test)
 from mammo_annotator.ml.dataset import ImageRecord, RegionDataset
 from mammo_annotator.ml.froc import froc
 from mammo_annotator.ml.model import method
@@ -34,6 +35,23 @@ def test_select_local_is_deterministic_and_malignant_only(sim):
     n_m = int(np.sum(sim.y_m == 1))
     assert a.has_local.sum() == round(0.5 * n_m) and np.all(sim.y_m[a.has_local] == 1)
     assert select_local(sim, None, 0).has_local.sum() == 0
+
+
+def test_split_aurocs_score_each_split_on_its_own_patient_wise_folds(sim):
+    seen: dict[int, list] = {}
+
+    def truth(split, fold, train, test):
+        assert not set(train.patient_ids) & set(test.patient_ids)
+        seen.setdefault(split, []).append(tuple(sorted(test.image_ids)))
+        return np.nan_to_num(test.y_m), np.nan_to_num(test.y_b)
+
+    v = split_aurocs(sim, [0, 1], truth)
+    assert v.shape == (2, 2) and np.allclose(v, 1.0)
+    assert sorted(len(f) for f in seen.values()) == [5, 5] and set(seen[0]) != set(seen[1])
+    flipped = split_aurocs(sim, [0], lambda s, f, tr, te: (-np.nan_to_num(te.y_m), -np.nan_to_num(te.y_b)))
+    assert flipped[0, 0] == 0.0  # M vs BN reads p_M alone; MB vs N the max of both
+    row = split_row("a | b", np.array([[0.5, 0.6], [0.7, 0.8]]))
+    assert row == "| a \\| b | 0.600 | 0.500 / 0.700 | 0.700 | 0.600 / 0.800 |"
 
 
 def test_froc_by_hand():

@@ -1,0 +1,75 @@
+"""A location-trained linear probe on the project's features: the reference the heads are read against.
+
+    .venv/bin/python scripts/eval_linear_probe.py --db out/mias.sqlite [--splits 0 1 2] [--C 0.001 0.01 0.1 1]
+
+A logistic regression (scikit-learn, class-balanced, features standardised on the training fold)
+classifies windows: positive = the malignant-labelled windows of the training fold's contoured
+malignant images, negative = every window of its images without malignancy and the BN windows of
+its contoured malignant images. An image's score is its highest window score. This is the probe of
+``../shared/docs/what-is-known.md``, run on the same patient-wise folds as
+``scripts/eval_pretrained.py``: it sees every contour, as SS-Cls-Det-RS 100 % does, but no weak
+label of a malignant image without a contour, and no benign contour. It prints, per C, the
+fold-mean AUROC (M vs BN, and MB vs N from the same score) per split and over the splits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from mammo_annotator.ml.cv import split_aurocs, split_row
+from mammo_annotator.ml.dataset import REGION_BN, REGION_M, RegionDataset
+from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
+from mammo_annotator.services.datasets import load_dataset
+from mammo_annotator.services.project import open_project
+
+
+def window_targets(ds: RegionDataset) -> np.ndarray:
+    """1 = malignant window, 0 = a window known to hold no malignancy, -1 = not used."""
+    y_m = np.repeat(ds.y_m, ds.n_regions)
+    local = np.repeat(ds.has_local, ds.n_regions)
+    t = np.full(len(ds.features), -1, dtype=np.int8)
+    t[y_m == 0] = 0
+    t[local & (ds.region_labels == REGION_BN)] = 0
+    t[local & (ds.region_labels == REGION_M)] = 1
+    return t
+
+
+def image_max(ds: RegionDataset, window_scores: np.ndarray) -> np.ndarray:
+    return np.maximum.reduceat(window_scores, ds.offsets[:-1])
+
+
+def probe_fold(train: RegionDataset, test: RegionDataset, c: float) -> np.ndarray:
+    """Per test image: the max of its windows' decision values."""
+    t = window_targets(train)
+    scaler = StandardScaler().fit(train.features)
+    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lbfgs on 20,000+ standardised windows may warn and still converge
+        clf.fit(scaler.transform(train.features[t >= 0]), t[t >= 0])
+    return image_max(test, clf.decision_function(scaler.transform(test.features)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--splits", type=int, nargs="*", default=[0, 1, 2])
+    ap.add_argument("--C", type=float, nargs="*", default=[0.001, 0.01, 0.1, 1.0])
+    a = ap.parse_args(argv)
+    ds = load_dataset(open_project(a.db), build_extractor(DEFAULT_EXTRACTOR).key).data
+    print("| C | M vs BN, mean | per split | MB vs N, mean | per split |\n|---|---|---|---|---|")
+    for c in a.C:
+        def fold_scores(split: int, fold: int, train: RegionDataset, test: RegionDataset) -> tuple[np.ndarray, np.ndarray]:
+            s = probe_fold(train, test, c)
+            return s, s  # one malignancy score serves both tasks
+
+        print(split_row(f"{c:g}", split_aurocs(ds, a.splits, fold_scores)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
