@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from typing import Callable
 
 import numpy as np
 
 from mammo_annotator.ml.bilateral import add_bilateral
-from mammo_annotator.ml.cv import patient_folds, select_local, split_row
+from mammo_annotator.ml.cv import patient_folds, select_local, split_aurocs, split_row
 from mammo_annotator.ml.dataset import RegionDataset
 from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
-from mammo_annotator.ml.metrics import image_and_breast_metrics
 from mammo_annotator.ml.model import method
 from mammo_annotator.ml.scoring import Scores, score
 from mammo_annotator.ml.train import TrainConfig, train
@@ -74,26 +74,25 @@ def run(ds: RegionDataset, variant: str, splits: list[int], heads: int) -> dict[
     data_all = features_of(variant, ds)
     n_heads = heads if variant == "ensemble" else 1
     scorings = SCORES if variant == "plain" else {"p(y | x)": SCORES["p(y | x)"]}
-    out: dict[str, list] = {}
+    out: dict[str, np.ndarray] = {}
     for row, (base, fraction) in ROWS.items():
         head = method(base, **head_kw)
-        for split in splits:
-            folds: dict[str, list] = {}
-            for f, (tr, te) in enumerate(patient_folds(ds, 5, split)):
-                data = select_local(data_all.subset(tr), fraction if head.semi else None, split * 1000 + f)
-                test = data_all.subset(te)
-                scored = []
-                for seed in range(n_heads):
-                    model = train(data, head, TrainConfig(epochs=60, num_threads=1, bf16=False, seed=seed, **train_kw)).model
-                    scored.append(score(model, test, num_threads=1))
-                for name, fn in scorings.items():
-                    pairs = [fn(sc) for sc in scored]
-                    pm, pb = np.mean([p[0] for p in pairs], 0), np.mean([p[1] for p in pairs], 0)
-                    m = image_and_breast_metrics(test.y_m, test.y_b, pm, pb)
-                    folds.setdefault(name, []).append((m["M_vs_BN/auroc"], m["MB_vs_N/auroc"]))
-            for name, vals in folds.items():
-                out.setdefault(f"{variant} {row} {name}", []).append(np.mean(vals, 0))
-    return {k: np.array(v) for k, v in out.items()}
+
+        @functools.lru_cache(maxsize=None)  # one set of heads per fold serves every image score
+        def scored(split: int, fold: int) -> list[Scores]:
+            tr, te = patient_folds(data_all, 5, split)[fold]
+            data = select_local(data_all.subset(tr), fraction if head.semi else None, split * 1000 + fold)
+            cfgs = [TrainConfig(epochs=60, num_threads=1, bf16=False, seed=seed, **train_kw) for seed in range(n_heads)]
+            return [score(train(data, head, c).model, data_all.subset(te), num_threads=1) for c in cfgs]
+
+        for name, fn in scorings.items():
+            def fold_scores(split: int, fold: int, train_ds: RegionDataset, test: RegionDataset,
+                            fn=fn) -> tuple[np.ndarray, np.ndarray]:
+                pairs = [fn(sc) for sc in scored(split, fold)]
+                return np.mean([p[0] for p in pairs], 0), np.mean([p[1] for p in pairs], 0)
+
+            out[f"{variant} {row} {name}"] = split_aurocs(data_all, splits, fold_scores)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
