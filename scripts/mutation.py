@@ -47,6 +47,8 @@ TARGETS: dict[str, Target] = {
     "contours": Target("core/contours.py", ("tests/core/test_regions_iom.py", "tests/core/test_contours.py",
                                             "tests/core/test_iom_properties.py", "tests/core/test_hostile_contours.py")),
     "losses": Target("ml/losses.py", ("tests/ml/test_losses.py",)),
+    "shared_fc": Target("ml/shared_fc.py", ("tests/ml/test_shared_fc.py",
+                                            "tests/ml/test_train.py::test_fast_dropout_is_independent_bernoulli_half")),
     "metrics": Target("ml/metrics.py", ("tests/ml/test_metrics.py",)),
     "froc": Target("ml/froc.py", ("tests/ml/test_cv_report.py::test_froc_by_hand", "tests/ml/test_froc.py")),
     "annotations": Target("services/annotations.py", ("tests/services/test_annotations.py",

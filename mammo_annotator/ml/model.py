@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .dataset import PackedData
+from .shared_fc import SharedFC, dropout_mask
 
 # Column order of the detection branch and of image probabilities everywhere: (B, M).
 ABNORMAL = ("B", "M")
@@ -104,31 +105,24 @@ class RegionOutputs:
     valid: torch.Tensor  # (n, m) bool
 
 
-# Row b holds the 8 bits of byte b scaled by 2: a p = 0.5 inverted-dropout mask for 8 units.
-_BYTE_MASKS = ((torch.arange(256).unsqueeze(1) >> torch.arange(8)) & 1).float() * 2.0
-
-
 class FastDropout(nn.Module):
-    """Inverted dropout whose p = 0.5 mask is looked up from random bytes (8 units a byte).
+    """Inverted dropout with ``shared_fc.dropout_mask`` (the same distribution as ``nn.Dropout``).
 
-    Same distribution as ``nn.Dropout(0.5)`` (every unit kept independently with probability
-    1/2), but torch's CPU Bernoulli sampler took half of a training step; one random byte per
-    8 units and a table lookup is about 7x cheaper. Other p use ``rand``.
-    """
+    The head applies its mask inside ``SharedFC``; calling the module applies it to any tensor."""
 
     def __init__(self, p: float):
         super().__init__()
         self.p = float(p)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def mask(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
+        """A fresh mask, or None when nothing is dropped (eval mode or p = 0)."""
         if not self.training or self.p == 0.0:
-            return h
-        if self.p == 0.5 and h.shape[-1] % 8 == 0:
-            raw = torch.randint(0, 256, (h.numel() // 8,), dtype=torch.int64, device=h.device)
-            mask = torch.index_select(_BYTE_MASKS.to(device=h.device, dtype=h.dtype), 0, raw)
-            return h * mask.view(h.shape)
-        keep = torch.rand(h.shape, device=h.device) >= self.p
-        return h * (keep.to(h.dtype) / (1.0 - self.p))
+            return None
+        return dropout_mask(shape, self.p, dtype, device)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        m = self.mask(h.shape, h.dtype, h.device)
+        return h if m is None else h * m
 
 
 class DualBranchHead(nn.Module):
@@ -173,12 +167,14 @@ class DualBranchHead(nn.Module):
         return both[:self.cls.out_features].t(), both[self.cls.out_features:].t()
 
     def _branch_logits(self, x: torch.Tensor, normalised: bool) -> torch.Tensor:
-        """(n_cls + 2, N) float32, class-major: FC4 and FC5 as one matmul, so the hidden rows
-        (which dominate a step) are read once forward and once backward, not twice each."""
-        h = self.drop(torch.relu(self.fc(x if normalised else self.normalise(x))))
+        """(n_cls + 2, N) float32, class-major: FC3, ReLU, dropout and FC4 + FC5 as one node
+        (``shared_fc.SharedFC``), so the hidden rows are read once forward and once backward."""
+        x = x if normalised else self.normalise(x)
+        mask = self.drop.mask((x.shape[0], self.fc.out_features), x.dtype, x.device)
         weight = torch.cat([self.cls.weight, self.det.weight])
         bias = torch.cat([self.cls.bias, self.det.bias])
-        return torch.addmm(bias.unsqueeze(1), weight, h.t()).float()
+        scale = 1.0 / (1.0 - self.drop.p) if mask is not None else 1.0
+        return SharedFC.apply(x, self.fc.weight, self.fc.bias, weight, bias, mask, scale)
 
     def forward(self, data: PackedData, normalised: bool = False) -> RegionOutputs:
         """Logits scattered into (n, m_max, .) tensors that hold each class as a contiguous

@@ -1,0 +1,98 @@
+"""SharedFC must be exactly FC3 -> ReLU -> dropout -> FC4/FC5 built from separate torch ops."""
+
+import pytest
+import torch
+
+from mammo_annotator.ml.model import DualBranchHead, method
+from mammo_annotator.ml.shared_fc import SharedFC, dropout_mask
+
+
+def _inputs(dtype, n=40, d=16, hid=24, c=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=dtype, requires_grad=True)
+    w1 = torch.randn(hid, d, generator=g, dtype=dtype, requires_grad=True)
+    b1 = torch.randn(hid, generator=g, dtype=dtype, requires_grad=True)
+    w2 = torch.randn(c, hid, generator=g, dtype=dtype, requires_grad=True)
+    b2 = torch.randn(c, generator=g, dtype=dtype, requires_grad=True)
+    return x, w1, b1, w2, b2
+
+
+def _reference(x, w1, b1, w2, b2, mask):
+    h = torch.relu(x @ w1.t() + b1)
+    if mask is not None:
+        h = h * mask
+    return w2 @ h.t() + b2.unsqueeze(1)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25, None])
+def test_gradients_match_finite_differences(p):
+    args = _inputs(torch.float64)
+    torch.manual_seed(1)
+    mask = None if p is None else dropout_mask((40, 24), p, torch.float64, torch.device("cpu"))
+    scale = 1.0 if p is None else 1.0 / (1.0 - p)
+    assert torch.autograd.gradcheck(lambda *a: SharedFC.apply(*a, mask, scale), args)
+
+
+@pytest.mark.parametrize("with_mask", [True, False])
+def test_float32_output_and_gradients_equal_the_separate_ops(with_mask):
+    a = _inputs(torch.float32)
+    b = [t.detach().clone().requires_grad_(True) for t in a]
+    torch.manual_seed(2)
+    mask = dropout_mask((40, 24), 0.5, torch.float32, torch.device("cpu")) if with_mask else None
+    out = SharedFC.apply(*a, mask, 2.0)
+    ref = _reference(*b, mask)
+    torch.testing.assert_close(out, ref)
+    weights = torch.randn_like(ref)
+    (out * weights).sum().backward()
+    (ref * weights).sum().backward()
+    for got, want in zip(a, b):
+        torch.testing.assert_close(got.grad, want.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_rows_give_float32_logits_and_gradients_near_float32():
+    x32, *params = _inputs(torch.float32, n=400, d=32, hid=64)
+    x16 = x32.detach().bfloat16()
+    out = SharedFC.apply(x16, *params, None, 1.0)
+    assert out.dtype == torch.float32
+    ref = _reference(x16.float(), *[p.detach() for p in params], None)
+    assert ((out - ref).abs().max() / ref.abs().max()).item() < 0.02
+    out.sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in params)
+    assert x16.grad is None  # rows without requires_grad get none
+
+
+def test_rows_get_a_gradient_when_only_they_require_one():
+    """End-to-end training back-propagates into the backbone's rows, also past a frozen head."""
+    x, *params = _inputs(torch.float64)
+    frozen = [p.detach() for p in params]
+    torch.manual_seed(3)
+    mask = dropout_mask((40, 24), 0.5, torch.float64, torch.device("cpu"))
+    assert torch.autograd.gradcheck(lambda x: SharedFC.apply(x, *frozen, mask, 2.0), (x,))
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_dropout_mask_values_dtype_and_rate_for_any_width(p, dtype):
+    torch.manual_seed(0)
+    for width in (16, 13):  # a multiple of 8 entries (one random byte per 8 units) or not
+        m = dropout_mask((20001, width), p, dtype, torch.device("cpu"))
+        assert m.dtype == dtype and m.shape == (20001, width)
+        values = torch.unique(m.float()).tolist()
+        assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / (1 - p), rel=1e-2)
+        kept = (m > 0).float()
+        assert kept.mean(0).sub(1 - p).abs().max().item() < 0.02
+
+
+def test_head_logits_follow_its_dropout_mode():
+    head = DualBranchHead(16, method("cls_det_rs"))
+    with torch.no_grad():
+        head.cls.weight.normal_()
+        head.det.weight.normal_()
+    x = torch.randn(200, 16)
+    head.eval()
+    first = head.region_logits(x)[0]
+    assert torch.equal(first, head.region_logits(x)[0])  # eval: nothing dropped, deterministic
+    head.train()
+    torch.manual_seed(0)
+    a = head.region_logits(x)[0]
+    assert not torch.equal(a, first) and not torch.equal(a, head.region_logits(x)[0])
