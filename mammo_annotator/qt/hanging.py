@@ -13,9 +13,10 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from ..core.errors import ImageReadError
 from ..core.records import ImageRecord
-from ..services.pixels import load_pixels
+from ..services.pixels import load_pixels, needs_pacs_fetch
 from ..services.viewing import STANDARD_VIEWS, chest_wall_on_right, patient_label
 from .image_view import MammoView, display_presets, preset_for
+from .pacs_retrieval import PacsRetrieval, Retrieved
 
 
 class _Pane(QFrame):
@@ -46,6 +47,7 @@ class FourViewWidget(QWidget):
     """The patient's standard views; double-click a pane to open it in the single view."""
 
     imageRequested = Signal(int)
+    problem = Signal(str)  # a view that could not be shown once its retrieval ended
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,10 +62,16 @@ class FourViewWidget(QWidget):
             pane.view.mouseDoubleClickEvent = lambda ev, k=key: self._open(k)
         self._orientation: dict[int, bool] = {}  # image id -> stored chest wall on the right
         self._syncing = False
+        self.retrieval = PacsRetrieval()
+        self.retrieval.finished.connect(self._on_retrieved)
+        self._waiting: dict[int, str] = {}  # retrieval request -> the pane still waiting for it
 
     def set_images(self, hanging: dict[str, ImageRecord], current_id: int | None = None) -> list[str]:
-        """Show the hanging; returns the problems (missing files) to report, if any."""
+        """Show the hanging; returns the problems (missing files) to report, if any. A view that
+        must first come from its PACS says so in its pane and is filled when retrieved; a failure
+        then comes as ``problem``."""
         problems = []
+        self._waiting = {}  # outcomes of an earlier hanging's retrievals are no longer wanted
         for key, pane in self.panes.items():
             rec = hanging.get(key)
             pane.record = rec
@@ -71,23 +79,50 @@ class FourViewWidget(QWidget):
             if rec is None:
                 pane.view.clear()
                 pane.title.setText(f"{key}  —  not in this study")
-                continue
-            try:
-                pixels = load_pixels(rec)
-            except ImageReadError as exc:
+            elif needs_pacs_fetch(rec):  # never the network in the GUI thread
                 pane.view.clear()
-                pane.title.setText(f"{key}  —  image unavailable")
-                problems.append(str(exc))
-                continue
-            stored_right = self._orientation.get(rec.id)
-            if stored_right is None:
-                stored_right = self._orientation[rec.id] = chest_wall_on_right(pixels, rec.laterality)
-            pane.flipped = stored_right != pane.chest_right
-            shown = np.fliplr(pixels) if pane.flipped else pixels
-            pane.view.set_image(shown, display_presets(pixels, rec), default=preset_for(rec))
-            pm = f"{rec.weak.name}" if rec.weak.is_known else "weak ?"
-            pane.title.setText(f"{key}   {patient_label(rec.patient_key)}   {pm}   {'(mirrored)' if pane.flipped else ''}")
+                pane.title.setText(f"{key}   {patient_label(rec.patient_key)}  —  retrieving from the PACS…")
+                self._waiting[self.retrieval.start(rec)] = key
+            else:
+                problems += self._show(pane, rec)
         return problems
+
+    def _show(self, pane: _Pane, rec: ImageRecord) -> list[str]:
+        try:
+            pixels = load_pixels(rec)
+        except ImageReadError as exc:
+            pane.view.clear()
+            pane.title.setText(f"{pane.key}  —  image unavailable")
+            return [str(exc)]
+        stored_right = self._orientation.get(rec.id)
+        if stored_right is None:
+            stored_right = self._orientation[rec.id] = chest_wall_on_right(pixels, rec.laterality)
+        pane.flipped = stored_right != pane.chest_right
+        shown = np.fliplr(pixels) if pane.flipped else pixels
+        pane.view.set_image(shown, display_presets(pixels, rec), default=preset_for(rec))
+        pm = f"{rec.weak.name}" if rec.weak.is_known else "weak ?"
+        pane.title.setText(f"{pane.key}   {patient_label(rec.patient_key)}   {pm}   {'(mirrored)' if pane.flipped else ''}")
+        return []
+
+    def _on_retrieved(self, outcome: Retrieved) -> None:
+        key = self._waiting.pop(outcome.request, None)
+        pane = self.panes.get(key) if key is not None else None
+        if pane is None or pane.record is None or pane.record.id != outcome.image_id:
+            return  # the reader moved on; the copy stays cached for when they come back
+        if outcome.error is not None:
+            pane.view.clear()
+            pane.title.setText(f"{key}  —  image unavailable")
+            problems = [str(outcome.error) if isinstance(outcome.error, ImageReadError)
+                        else f"{key}: {type(outcome.error).__name__}: {outcome.error}"]
+        else:
+            problems = self._show(pane, pane.record)
+        for text in problems:
+            self.problem.emit(text)
+
+    @property
+    def retrieving(self) -> bool:
+        """A pane is waiting for its image from the PACS."""
+        return bool(self._waiting)
 
     def _open(self, key: str) -> None:
         rec = self.panes[key].record

@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
         p, s = self.page, self.side
         self.worklist.imageActivated.connect(self.open_image)
         self.four.imageRequested.connect(self._open_from_four)
+        self.four.problem.connect(lambda text: self.statusBar().showMessage(text, 8000))
         p.bundleChanged.connect(self._on_bundle)
         p.toolChanged.connect(lambda name: self.status_tool.setText(f"Tool: {name}"))
         p.message.connect(lambda text: self.statusBar().showMessage(text, 4000))

@@ -39,6 +39,16 @@ def pacs_window(orthanc, front, qtbot, tmp_path, monkeypatch):
     """Two PACS images imported through the front on machine A; on machine B (this window) image A's
     file is missing, image B's is here. The gate is closed when the window opens. Yields
     (window, project, {"a": (id, source DICOM, Orthanc id), "b": ...})."""
+    yield from _window(orthanc, front, qtbot, tmp_path, monkeypatch, patients=(1, 2))
+
+
+@pytest.fixture
+def one_patient_window(orthanc, front, qtbot, tmp_path, monkeypatch):
+    """As ``pacs_window``, but A (L-CC, file missing) and B (R-CC, here) are one patient's views."""
+    yield from _window(orthanc, front, qtbot, tmp_path, monkeypatch, patients=(1, 1))
+
+
+def _window(orthanc, front, qtbot, tmp_path, monkeypatch, patients: tuple[int, int]):
     from mammo_annotator.qt.app import ensure_app, temp_settings
     from mammo_annotator.qt.main_window import MainWindow
 
@@ -46,7 +56,8 @@ def pacs_window(orthanc, front, qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("MAMMO_DICOMWEB_USER", orth.USER)
     monkeypatch.setenv("MAMMO_DICOMWEB_PASSWORD", orth.PASSWORD)
     monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "machine-a-cache"))
-    sources = {"a": write_mg_dicom(tmp_path / "a.dcm", 1, 640, 512, "L"), "b": write_mg_dicom(tmp_path / "b.dcm", 2, 640, 512, "R")}
+    sources = {"a": write_mg_dicom(tmp_path / "a.dcm", patients[0], 640, 512, "L"),
+               "b": write_mg_dicom(tmp_path / "b.dcm", patients[1], 640, 512, "R")}
     uploads = {k: orthanc.upload(src)["ID"] for k, src in sources.items()}
     project = open_project(tmp_path / "p.sqlite", create=True)
     project.set_grid_spec(GridSpec(size_px=64, stride_px=32))
@@ -74,7 +85,7 @@ def pacs_window(orthanc, front, qtbot, tmp_path, monkeypatch):
         yield w, project, images
     finally:
         front.release()  # the retrieval and thumbnail threads get their answer and end
-        assert w.page.retrieval.wait(60)
+        assert w.page.retrieval.wait(60) and w.four.retrieval.wait(60)
         assert w.importer.shutdown()
         w.close()
         project.close()
@@ -161,3 +172,62 @@ def test_a_failed_retrieval_says_why_and_a_late_failure_says_nothing(pacs_window
     assert w.page.open_image(a_id) is False and _retrieving_shown(w, a_id)
     qtbot.waitUntil(lambda: w.page.image_id == a_id, timeout=30000)
     assert np.array_equal(_pixels(w), read_image(a_src).pixels)
+
+
+def _pane_shows(pane, src) -> bool:
+    if pane.view.pixels is None:
+        return False
+    want = read_image(src).pixels
+    return np.array_equal(np.asarray(pane.view.pixels), np.fliplr(want) if pane.flipped else want)
+
+
+def test_four_view_retrieves_a_view_in_the_background_and_fills_its_pane(one_patient_window, front, qtbot):
+    w, _project, images = one_patient_window
+    (a_id, a_src, _), (b_id, b_src, _) = images["a"], images["b"]
+    w.worklist.select_image(b_id)
+    assert w.page.image_id == b_id
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    try:
+        w.four_action.trigger()  # L-CC (image A) is only on the PACS, whose answer is held
+        assert w.center.currentWidget() is w.four
+        left, right = w.four.panes["L-CC"], w.four.panes["R-CC"]
+        assert "retrieving from the PACS" in left.title.text() and left.view.pixels is None
+        assert _pane_shows(right, b_src) and w.four.retrieving  # the local view is shown at once
+        seen = len(ticks)
+        qtbot.waitUntil(lambda: len(ticks) >= seen + 5, timeout=10000)  # the window did not wait for the PACS
+        assert w.four.retrieving and front.connections >= 1
+        front.release()
+        qtbot.waitUntil(lambda: _pane_shows(left, a_src), timeout=30000)
+    finally:
+        timer.stop()
+    assert not w.four.retrieving and "retrieving" not in left.title.text() and left.record.id == a_id
+    assert _messages(w) == []
+
+
+def test_four_view_says_why_a_view_is_unavailable_and_ignores_a_replaced_hanging(one_patient_window, orthanc,
+                                                                                front, qtbot):
+    w, project, images = one_patient_window
+    (a_id, _a_src, a_upload), (b_id, _b_src, _) = images["a"], images["b"]
+    orthanc.rest("DELETE", f"/instances/{a_upload}")  # the PACS no longer holds image A
+    w.worklist.select_image(b_id)
+    w.four_action.trigger()
+    left = w.four.panes["L-CC"]
+    assert "retrieving from the PACS" in left.title.text()
+    front.release()
+    qtbot.waitUntil(lambda: not w.four.retrieving, timeout=30000)
+    assert left.title.text().endswith("image unavailable") and left.view.pixels is None
+    assert "no longer holds the instance" in w.statusBar().currentMessage()
+    assert not cached_path(viewing.image_record(project, a_id)).exists()  # nothing half-written
+
+    w.statusBar().clearMessage()
+    front.hold()
+    w.four.set_images({"L-CC": left.record}, b_id)  # a retrieval started for one hanging ...
+    w.four.set_images({}, b_id)  # ... whose outcome comes after the hanging was replaced
+    front.release()
+    assert w.four.retrieval.wait(30)
+    qtbot.waitUntil(lambda: not w.four.retrieval.busy, timeout=10000)
+    qtbot.wait(50)
+    assert "not in this study" in left.title.text() and w.statusBar().currentMessage() == ""
