@@ -31,6 +31,7 @@ from ..core.imageio import content_sha256
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..core.records import ImageRecord
 from ..store import images as image_store
+from . import cache_limit
 from .dicomweb import InstanceRef, connect, explain, retrieve_to
 from .project import Project
 
@@ -96,11 +97,14 @@ def fetch(image: ImageRecord, cache: str | os.PathLike | None = None) -> Path:
         raise PacsFetchError(image, f"its file ({image.source_path}) is not on this machine and it was not imported from a PACS")
     path = cached_path(image, cache)
     if _verified(path, image):
+        cache_limit.touch(path)
         return path
     with _one_retrieval(path):
         if _verified(path, image):  # another thread of this process retrieved it while this one waited
             return path
-        return _retrieve_copy(image, path)
+        _retrieve_copy(image, path)
+    cache_limit.note_written(path.parents[2], path.stat().st_size, keep=path)
+    return path
 
 
 def _drop_stale_temps(path: Path) -> None:

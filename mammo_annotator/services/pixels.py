@@ -17,6 +17,7 @@ from platformdirs import user_cache_dir
 from ..core.errors import ImageReadError
 from ..core.imageio import read_image
 from ..core.records import ImageRecord
+from . import cache_limit
 
 
 def cache_dir() -> Path:
@@ -37,6 +38,7 @@ def put_cached(sha256: str, pixels: np.ndarray) -> None:
     with open(tmp, "wb") as fh:
         np.save(fh, np.ascontiguousarray(pixels))
     os.replace(tmp, path)
+    cache_limit.note_written(path.parents[2], path.stat().st_size, keep=path)
 
 
 def needs_pacs_fetch(image: ImageRecord) -> bool:
@@ -57,7 +59,9 @@ def load_pixels(image: ImageRecord) -> np.ndarray:
     path = _cache_path(image.sha256)
     if path.is_file():
         try:
-            return np.load(path, mmap_mode="r")
+            pixels = np.load(path, mmap_mode="r")
+            cache_limit.touch(path)  # the last use decides what a full cache removes first
+            return pixels
         except (OSError, ValueError):
             path.unlink(missing_ok=True)  # corrupt cache entry: fall back to the source
     from .synthetic_source import is_synthetic, regenerate  # local: avoids an import cycle
