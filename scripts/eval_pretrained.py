@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--head-seed", type=int, default=0,
+                   help="seed of every head's initialisation and dropout (the split stays --seed's): the noise of the heads alone")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--finetune", nargs="*", default=["supervised"], choices=["supervised", "simclr"])
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     project = open_project(a.db)
-    runs = default_runs(TrainConfig(epochs=a.epochs, lr=a.lr, num_threads=1, bf16=a.bf16))
+    runs = default_runs(TrainConfig(epochs=a.epochs, lr=a.lr, num_threads=1, bf16=a.bf16, seed=a.head_seed))
     if a.methods:
         runs = [r for r in runs if r.name in a.methods]
     hand, lite = build_extractor("handcrafted"), build_extractor(DEFAULT_EXTRACTOR)
