@@ -7,6 +7,8 @@ zooming on the left breast's upper outer quadrant shows the same quadrant of the
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
@@ -76,12 +78,14 @@ class FourViewWidget(QWidget):
             rec = hanging.get(key)
             pane.record = rec
             pane.set_current(rec is not None and rec.id == current_id)
+            pane.view.set_notice("")
             if rec is None:
                 pane.view.clear()
                 pane.title.setText(f"{key}  —  not in this study")
             elif needs_pacs_fetch(rec):  # never the network in the GUI thread
                 pane.view.clear()
                 pane.title.setText(f"{key}   {patient_label(rec.patient_key)}  —  retrieving from the PACS…")
+                pane.view.set_notice(f"<b>Retrieving {key} from the PACS…</b><br><small>{escape(rec.pacs.url)}</small>")
                 self._waiting[self.retrieval.start(rec)] = key
             else:
                 problems += self._show(pane, rec)
@@ -109,6 +113,7 @@ class FourViewWidget(QWidget):
         pane = self.panes.get(key) if key is not None else None
         if pane is None or pane.record is None or pane.record.id != outcome.image_id:
             return  # the reader moved on; the copy stays cached for when they come back
+        pane.view.set_notice("")
         if outcome.error is not None:
             pane.view.clear()
             pane.title.setText(f"{key}  —  image unavailable")

@@ -195,6 +195,7 @@ def test_four_view_retrieves_a_view_in_the_background_and_fills_its_pane(one_pat
         assert w.center.currentWidget() is w.four
         left, right = w.four.panes["L-CC"], w.four.panes["R-CC"]
         assert "retrieving from the PACS" in left.title.text() and left.view.pixels is None
+        assert "Retrieving L-CC from the PACS" in left.view.notice_text() and right.view.notice_text() == ""
         assert _pane_shows(right, b_src) and w.four.retrieving  # the local view is shown at once
         seen = len(ticks)
         qtbot.waitUntil(lambda: len(ticks) >= seen + 5, timeout=10000)  # the window did not wait for the PACS
@@ -204,6 +205,7 @@ def test_four_view_retrieves_a_view_in_the_background_and_fills_its_pane(one_pat
     finally:
         timer.stop()
     assert not w.four.retrieving and "retrieving" not in left.title.text() and left.record.id == a_id
+    assert left.view.notice_text() == ""
     assert _messages(w) == []
 
 
@@ -218,7 +220,7 @@ def test_four_view_says_why_a_view_is_unavailable_and_ignores_a_replaced_hanging
     assert "retrieving from the PACS" in left.title.text()
     front.release()
     qtbot.waitUntil(lambda: not w.four.retrieving, timeout=30000)
-    assert left.title.text().endswith("image unavailable") and left.view.pixels is None
+    assert left.title.text().endswith("image unavailable") and left.view.pixels is None and left.view.notice_text() == ""
     assert "no longer holds the instance" in w.statusBar().currentMessage()
     assert not cached_path(viewing.image_record(project, a_id)).exists()  # nothing half-written
 
