@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--head-seed", type=int, default=0,
-                   help="seed of every head's initialisation and dropout (the split stays --seed's): the noise of the heads alone")
+                   help="seed of every head's initialisation, dropout and batch order (the split stays --seed's): the heads' own noise")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--finetune", nargs="*", default=["supervised"], choices=["supervised", "simclr"])
