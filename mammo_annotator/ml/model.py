@@ -58,6 +58,8 @@ class HeadConfig:
             raise ValueError("the semi-supervised objective needs the detection branch (aggregation='cls_det')")
         if self.k < 1:
             raise ValueError("k must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
     @property
     def n_cls(self) -> int:
@@ -173,8 +175,7 @@ class DualBranchHead(nn.Module):
         mask = self.drop.mask((x.shape[0], self.fc.out_features), x.dtype, x.device)
         weight = torch.cat([self.cls.weight, self.det.weight])
         bias = torch.cat([self.cls.bias, self.det.bias])
-        scale = 1.0 / (1.0 - self.drop.p) if mask is not None else 1.0
-        return SharedFC.apply(x, self.fc.weight, self.fc.bias, weight, bias, mask, scale)
+        return SharedFC.apply(x, self.fc.weight, self.fc.bias, weight, bias, mask, 1.0 / (1.0 - self.drop.p))
 
     def forward(self, data: PackedData, normalised: bool = False) -> RegionOutputs:
         """Logits scattered into (n, m_max, .) tensors that hold each class as a contiguous

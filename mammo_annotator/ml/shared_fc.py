@@ -12,6 +12,8 @@ float64).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 # Row b holds the 8 bits of byte b scaled by 2: a p = 0.5 inverted-dropout mask for 8 units.
@@ -30,9 +32,7 @@ def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dty
 
     For p = 0.5 (and a multiple of 8 entries), one random byte gives 8 units through
     a table lookup: torch's CPU Bernoulli sampler took half of a training step."""
-    numel = 1
-    for s in shape:
-        numel *= int(s)
+    numel = math.prod(shape)
     if p == 0.5 and numel % 8 == 0:
         table = _BYTE_MASKS.to(device=device, dtype=dtype)
         return torch.index_select(table, 0, _random_bytes(numel // 8, device).long()).view(shape)

@@ -110,7 +110,7 @@ class FourViewWidget(QWidget):
 
     def _on_retrieved(self, outcome: Retrieved) -> None:
         key = self._waiting.pop(outcome.request, None)
-        pane = self.panes.get(key) if key is not None else None
+        pane = self.panes.get(key)  # None: a request of a replaced hanging
         if pane is None or pane.record is None or pane.record.id != outcome.image_id:
             return  # the reader moved on; the copy stays cached for when they come back
         pane.view.set_notice("")

@@ -96,3 +96,10 @@ def test_head_logits_follow_its_dropout_mode():
     torch.manual_seed(0)
     a = head.region_logits(x)[0]
     assert not torch.equal(a, first) and not torch.equal(a, head.region_logits(x)[0])
+
+
+def test_a_head_config_refuses_a_dropout_that_keeps_nothing():
+    for p in (1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="dropout"):
+            method("cls_det_rs", dropout=p)
+    assert method("cls_det_rs", dropout=0.0).dropout == 0.0
