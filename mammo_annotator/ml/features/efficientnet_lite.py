@@ -82,8 +82,8 @@ class MBConv(nn.Module):
         self.skip = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
-        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = F.relu6(self._bn0(self._expand_conv(x)), inplace=True) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)), inplace=True)
         y = self._bn2(self._project_conv(y))
         return y + x if self.skip else y
 
@@ -115,7 +115,7 @@ class EfficientNetLite(nn.Module):
         self._fc = nn.Linear(1280, num_classes)
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu6(self._bn0(self._conv_stem(x)))
+        return F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
 
     def stage_maps(self, x: torch.Tensor, stages: tuple[int, ...]) -> list[torch.Tensor]:
         """Maps after the given stages (1-based, as in the paper's tables: 3 = stride 8), one pass
@@ -133,7 +133,7 @@ class EfficientNetLite(nn.Module):
         x = self.stem(x)
         for block in self._blocks:
             x = block(x)
-        x = F.relu6(self._bn1(self._conv_head(x)))
+        x = F.relu6(self._bn1(self._conv_head(x)), inplace=True)
         return self._fc(x.mean(dim=(2, 3)))
 
 
