@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finetune-batch", type=int, default=32)
     p.add_argument("--budgets", nargs="*", default=["none", "1.0"], help="local-label budgets of the fine-tuned backbones")
     p.add_argument("--methods", nargs="*", help="run names (default: every row of default_runs)")
-    p.add_argument("--e2e", nargs="*", default=[], help="runs that also get an end-to-end row (Lite0's stages 6-7 "
+    p.add_argument("--e2e", nargs="*", default=[], help="runs that also get an end-to-end row (Lite0's stage 7 "
                    "trained with the heads on each fold's training images, from the fine-tuned backbone; "
                    "--finetune-steps 0 starts from the packaged weights)")
     p.add_argument("--e2e-epochs", type=int, default=5)

@@ -2,9 +2,9 @@
 with the method's objective (L_W + lambda2 L_F), which the paper names as future work.
 
 CPU budget: the backbone's trunk is frozen and its maps are computed once per image (cached);
-only the last stage (the backbone's ``top``, BatchNorm statistics frozen) and the heads learn,
-on whole images, with window features pooled from the map by differentiable box means and box
-maxima. The result is a new extractor (mode "e2e", its own key) plus the head trained with it.
+only the last stage (the tuned part of the backbone's ``top``, BatchNorm statistics frozen) and
+the heads learn, on whole images, with window features pooled from the map by differentiable box
+means and box maxima. The result is a new extractor (mode "e2e", its own key) plus the head trained with it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -45,10 +45,61 @@ def torch_box_features(fmap: torch.Tensor, boxes: np.ndarray, scale: float, pool
     return torch.cat(parts, 1)
 
 
+def split_top(net: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(frozen, tuned) parts of a backbone's ``top``: the part a top names frozen (EfficientNet-Lite:
+    stage 6) runs once per image with the trunk; the other part is what end-to-end training tunes."""
+    split = getattr(net.top, "split", None)
+    return split() if split is not None else (torch.nn.Identity(), net.top)
+
+
+def cached_maps(ext: LearnedExtractor, image_ids: Sequence[str], work_of: Callable[[str], tuple[np.ndarray, int]],
+                cache: dict[str, torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """The frozen maps (trunk, then the top's frozen part) of each image, on the extractor's device.
+
+    ``cache`` (keyed by extractor key and image id) shares them between the runs of one backbone:
+    they depend on its frozen weights only. A Lite backbone runs through its folded copy.
+    """
+    net = ext.inference_net
+    frozen = split_top(net)[0]
+    stride, out = ext.cfg.stride, []
+    with torch.no_grad():
+        for i in image_ids:
+            key = f"{ext.key}/{i}"
+            m = cache.get(key) if cache is not None else None
+            if m is None:
+                work, _ = work_of(i)
+                h, w = work.shape
+                pad = np.pad(work, ((0, -h % stride), (0, -w % stride)))
+                t = torch.from_numpy(np.ascontiguousarray(pad, np.float32))[None, None].to(ext.device)
+                if net is not ext.net:
+                    t = t.contiguous(memory_format=torch.channels_last)
+                m = frozen(net.trunk(t))[0].contiguous()
+                if cache is not None:
+                    cache[key] = m
+            out.append(m)
+    return out
+
+
+def tuned_box_features(tuned: torch.nn.Module, maps: Sequence[torch.Tensor], boxes: Sequence[np.ndarray],
+                       scales: Sequence[float], pool: str) -> list[torch.Tensor]:
+    """Window features of each image from its frozen map through the tuned part; maps of one
+    shape go through it as one batch."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for k, m in enumerate(maps):
+        groups.setdefault(tuple(m.shape), []).append(k)
+    out: list[torch.Tensor | None] = [None] * len(maps)
+    for members in groups.values():
+        # unbind, not top[j]: each indexing would back-propagate a zero-filled copy of the whole batch
+        for k, top in zip(members, tuned(torch.stack([maps[k] for k in members])).unbind(0)):
+            out[k] = torch_box_features(top, boxes[k], scales[k], pool)
+    return out  # type: ignore[return-value]
+
+
 def train_end_to_end(ext: LearnedExtractor, ds: RegionDataset, work_of: Callable[[str], tuple[np.ndarray, int]],
                      cfg: HeadConfig, epochs: int = 5, lr: float = 1e-3, batch_images: int = 16, seed: int = 0,
                      device: str = "auto", num_threads: int | None = None, cancel: CancelToken | None = None,
-                     progress: Callable[[int, int, float, float], None] | None = None
+                     progress: Callable[[int, int, float, float], None] | None = None,
+                     cache: dict[str, torch.Tensor] | None = None
                      ) -> tuple[LearnedExtractor, TrainedModel, list[float]]:
     """Fine-tune ``ext``'s last stage with a fresh head on ``ds`` (labels as the caller chose)."""
     t0 = time.perf_counter()
@@ -56,29 +107,26 @@ def train_end_to_end(ext: LearnedExtractor, ds: RegionDataset, work_of: Callable
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = copy.deepcopy(ext.net).to(dev).eval()
+    tuned = split_top(net)[1]
     stride = ext.cfg.stride
     with torch_threads(num_threads):
-        trunk_maps, factors = [], []
-        with torch.no_grad():
-            for i in ds.image_ids:
-                work, f = work_of(str(i))
-                h, w = work.shape
-                pad = np.pad(work, ((0, -h % stride), (0, -w % stride)))
-                trunk_maps.append(net.trunk(torch.from_numpy(np.ascontiguousarray(pad, np.float32))[None, None].to(dev))[0])
-                factors.append(f)
+        maps = [m.to(dev) for m in cached_maps(ext, [str(i) for i in ds.image_ids], work_of, cache)]
+        factors = [work_of(str(i))[1] for i in ds.image_ids]
 
         def features(idx: np.ndarray) -> torch.Tensor:
-            return torch.cat([torch_box_features(net.top(trunk_maps[i][None])[0], ds.boxes[ds.region_slice(int(i))],
-                                                 factors[i] * stride, ext.cfg.pool) for i in idx])
+            boxes = [ds.boxes[ds.region_slice(int(i))] for i in idx]
+            return torch.cat(tuned_box_features(tuned, [maps[i] for i in idx], boxes,
+                                                [factors[i] * stride for i in idx], ext.cfg.pool))
 
         head = DualBranchHead(ext.dim, cfg).to(dev)
         with torch.no_grad():
-            x0 = features(np.arange(len(ds)))
+            x0 = torch.cat([features(np.arange(b0, min(b0 + batch_images, len(ds))))
+                            for b0 in range(0, len(ds), batch_images)])
             head.set_normaliser(x0.mean(0), x0.std(0))
         weights = ObjectiveWeights.from_dataset(ds, cfg)
         packed = ds.pack(dev)
-        params = list(net.top.parameters()) + list(head.parameters())
-        opt = torch.optim.Adam([{"params": list(net.top.parameters()), "lr": lr},
+        params = list(tuned.parameters()) + list(head.parameters())
+        opt = torch.optim.Adam([{"params": list(tuned.parameters()), "lr": lr},
                                 {"params": list(head.parameters()), "lr": lr * 3}], weight_decay=1e-4)
         n, history = len(ds), []
         steps = epochs * math.ceil(n / batch_images)

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 from .bilateral import add_bilateral
 from .cv import CVResult, MethodResult, RunSpec, fold_metrics, patient_folds, select_local
 from .dataset import RegionDataset
-from .end_to_end import train_end_to_end
+from .end_to_end import cached_maps, split_top, train_end_to_end, tuned_box_features
 from .features.learned_train import ExtractorTrainConfig, TrainImages, train_extractor, training_images
 from .features.multiscale import context_boxes
 from .scoring import score
@@ -82,6 +83,18 @@ def _with_features(ds: RegionDataset, feats: list[np.ndarray], key: str) -> Regi
                                feature_key=key)
 
 
+def _extract(ds: RegionDataset, ext, work_of: Callable[[str], tuple[np.ndarray, int]],
+             scales: tuple[float, ...]) -> RegionDataset:
+    feats = []
+    for i in range(len(ds)):
+        work, fac = work_of(str(ds.image_ids[i]))
+        boxes = ds.boxes[ds.region_slice(i)]
+        fmap = ext.feature_map(work)
+        feats.append(np.concatenate([ext.pool_boxes(fmap, boxes if s == 1 else context_boxes(boxes, s), fac, work.shape)
+                                     for s in scales], axis=1))
+    return _with_features(ds, feats, ext.key)
+
+
 def _variant_ds(ds: RegionDataset, v: Variant, all_scales: tuple[float, ...], dim: int) -> RegionDataset:
     cols = np.concatenate([np.arange(dim) + all_scales.index(s) * dim for s in v.scales])
     out = dataclasses.replace(ds, features=np.ascontiguousarray(ds.features[:, cols]),
@@ -101,18 +114,22 @@ def _fit_score(res: MethodResult, run: RunSpec, tr: RegionDataset, te: RegionDat
 
 
 def _fit_score_e2e(res: MethodResult, run: RunSpec, ext, epochs: int, tr: RegionDataset, te: RegionDataset,
-                   work_of: Callable[[str], tuple[np.ndarray, int]], seed: int, fold: int) -> None:
+                   work_of: Callable[[str], tuple[np.ndarray, int]], seed: int, fold: int,
+                   cache: dict[str, torch.Tensor]) -> None:
     data = select_local(tr, run.local_fraction if run.head.semi else None, seed * 1000 + fold)
     data = dataclasses.replace(data, lesions=[()] * len(data))
     t0 = time.perf_counter()
-    new_ext, model, _ = train_end_to_end(ext, data, work_of, run.head, epochs=epochs, seed=seed + fold)
+    new_ext, model, _ = train_end_to_end(ext, data, work_of, run.head, epochs=epochs, seed=seed + fold, cache=cache)
     res.train_seconds.append(time.perf_counter() - t0)
     res.statuses.append("done")
-    feats = []
-    for i in range(len(te)):
-        work, fac = work_of(str(te.image_ids[i]))
-        feats.append(new_ext.pool_boxes(new_ext.feature_map(work), te.boxes[te.region_slice(i)], fac, work.shape))
-    fte = _with_features(te, feats, new_ext.key)
+    # the test images' frozen maps are the backbone's (cached), only the tuned part is new
+    ids = [str(i) for i in te.image_ids]
+    tuned = split_top(new_ext.net)[1]
+    with torch.no_grad():
+        feats = tuned_box_features(tuned, cached_maps(ext, ids, work_of, cache),
+                                   [te.boxes[te.region_slice(k)] for k in range(len(te))],
+                                   [work_of(i)[1] * new_ext.cfg.stride for i in ids], new_ext.cfg.pool)
+    fte = _with_features(te, [f.numpy() for f in feats], new_ext.key)
     sc = score(model, fte)
     res.fold_scores.append(sc)
     res.fold_metrics.append(fold_metrics(fte, sc))
@@ -128,6 +145,8 @@ def learned_cv(ds: RegionDataset, work_of: Callable[[str], tuple[np.ndarray, int
     all_scales = tuple(sorted({s for v in variants for s in v.scales}))
     rows: dict[str, dict[str, MethodResult]] = {}
     result = LearnedCVResult({})
+    full: RegionDataset | None = None  # every image's features from the latest backbone
+    e2e_cache: dict[str, torch.Tensor] = {}
 
     def row(name: str) -> dict[str, MethodResult]:
         return rows.setdefault(name, {})
@@ -159,22 +178,17 @@ def learned_cv(ds: RegionDataset, work_of: Callable[[str], tuple[np.ndarray, int
                 out = trainer(images, dataclasses.replace(bb.train, seed=bb.train.seed + f), patch=patch)
                 result.train_seconds.setdefault(bb.name, []).append(time.perf_counter() - t0)
                 ext = out.extractor
-                t0 = time.perf_counter()
-                feats = []
-                for i in range(len(ds)):
-                    work, fac = work_of(str(ds.image_ids[i]))
-                    boxes = ds.boxes[ds.region_slice(i)]
-                    fmap = ext.feature_map(work)
-                    feats.append(np.concatenate([ext.pool_boxes(fmap, boxes if s == 1 else context_boxes(boxes, s), fac,
-                                                                work.shape) for s in all_scales], axis=1))
-                result.extract_seconds_per_image.setdefault(bb.name, []).append((time.perf_counter() - t0) / len(ds))
-                full = _with_features(ds, feats, ext.key)
+                if full is None or full.feature_key != ext.key:  # a backbone left unchanged (0 steps) is extracted once
+                    t0 = time.perf_counter()
+                    full = _extract(ds, ext, work_of, all_scales)
+                    result.extract_seconds_per_image.setdefault(bb.name, []).append((time.perf_counter() - t0) / len(ds))
+                    e2e_cache.clear()  # the frozen maps of one backbone at a time
                 log(f"fold {f + 1}/{k}: {bb.name} budget {budget} trained ({out.steps_run} steps, "
                     f"loss {np.mean(out.history[-20:]):.3f}) and extracted")
                 for run in my_runs:
                     if run.name in bb.end_to_end:
                         _fit_score_e2e(row(bb.name + "+e2e").setdefault(run.name, MethodResult(run.name)), run, ext,
-                                       bb.e2e_epochs, tr, te, work_of, seed, f)
+                                       bb.e2e_epochs, tr, te, work_of, seed, f, e2e_cache)
                         log(f"fold {f + 1}/{k}: {bb.name} end-to-end {run.name} done")
                 for v in variants:
                     ftr = _variant_ds(full.subset(tr_idx), v, all_scales, ext.dim)

@@ -48,3 +48,55 @@ def test_end_to_end_trains_top_and_heads():
     assert len(sc.p_m) == len(ds)
     # the new heads rank the cohort's malignant images above the others (it was trained on them)
     assert sc.p_m[ds.y_m == 1].mean() > sc.p_m[ds.y_m == 0].mean()
+
+
+def _lite_ext(seed=0):
+    from mammo_annotator.ml.features.backbones import build_backbone
+
+    cfg = BackboneConfig(arch="efficientnet-lite0", layer="s57", pool="avg")
+    torch.manual_seed(seed)
+    return LearnedExtractor(build_backbone(cfg), cfg, "supervised")
+
+
+def test_lite_top_splits_into_cached_stage6_and_tuned_stage7():
+    from mammo_annotator.ml.end_to_end import split_top
+
+    net = _lite_ext().net
+    frozen, tuned = split_top(net)
+    assert not frozen.training and not tuned.training  # the split keeps the top's mode
+    n7 = sum(p.numel() for p in net.top.late[-1].parameters())
+    assert sum(p.numel() for p in tuned.parameters()) == n7 and n7 > 0
+    for shape in ((208, 176), (224, 256)):  # odd and even stride-32 sizes
+        x = torch.randn(2, 112, shape[0] // 16, shape[1] // 16)
+        with torch.no_grad():
+            torch.testing.assert_close(tuned(frozen(x)), net.top(x), rtol=0, atol=0)
+
+
+def test_lite_end_to_end_tunes_stage7_only_and_caches_the_frozen_maps():
+    from mammo_annotator.ml.end_to_end import cached_maps, split_top, tuned_box_features
+
+    ds, work = cohort(3, 5)
+    ext = _lite_ext()
+    semi = ds.with_local_labels(ds.y_m == 1)
+    cache: dict = {}
+    new, model, hist = train_end_to_end(ext, semi, lambda i: work[i], method("ss_cls_det_rs"), epochs=2,
+                                        batch_images=3, lr=3e-3, device="cpu", cache=cache)
+    assert len(hist) == 2 and np.isfinite(hist).all()
+    assert sorted(cache) == sorted(f"{ext.key}/{i}" for i in ds.image_ids)
+    before, after = ext.net.top.late, new.net.top.late
+    for k in range(len(before) - 1):  # stage 6 frozen
+        for a, b in zip(before[k].parameters(), after[k].parameters()):
+            assert torch.equal(a, b)
+    assert not torch.equal(before[-1]._project_conv.weight, after[-1]._project_conv.weight)
+    for a, b in zip(ext.net.trunk.parameters(), new.net.trunk.parameters()):
+        assert torch.equal(a, b)
+    # the cached path (frozen maps of the start, the new stage 7) gives what the new extractor extracts
+    ids = [str(i) for i in ds.image_ids]
+    maps = cached_maps(ext, ids, lambda i: work[i], cache)
+    assert all(m is cache[f"{ext.key}/{i}"] for m, i in zip(maps, ids))
+    with torch.no_grad():
+        got = tuned_box_features(split_top(new.net)[1], maps, [ds.boxes[ds.region_slice(k)] for k in range(len(ds))],
+                                 [new.cfg.stride] * len(ds), new.cfg.pool)
+    for k, i in enumerate(ids):
+        want = new.pool_boxes(new.feature_map(work[i][0]), ds.boxes[ds.region_slice(k)], 1, work[i][0].shape)
+        np.testing.assert_allclose(got[k].numpy(), want, rtol=1e-3, atol=1e-3)

@@ -2,6 +2,8 @@
 images only, sees no lesion outline, and sees region labels only of the malignant images its
 row may use (none for weak-only rows); both breasts of a patient share a fold."""
 
+import copy
+
 import numpy as np
 import torch
 
@@ -101,3 +103,36 @@ def test_learned_cv_seeds_differ_by_fold_and_budget():
     assert np.array_equal(a.has_local, b.has_local)
     assert np.array_equal(a.has_local, select_local(tr, 0.5, 3000).has_local)
     assert backbone_view(tr, None, 1).has_local.sum() == 0
+
+
+def test_an_unchanged_backbone_is_extracted_once_and_scores_like_a_fresh_extraction():
+    ds, work = cohort(6, 5)
+    tcfg = TrainConfig(epochs=1, batch_size=None)
+    runs = [RunSpec("cls_det_rs", method("cls_det_rs"), None, tcfg),
+            RunSpec("ss_cls_det_rs_100", method("ss_cls_det_rs"), 1.0, tcfg)]
+    bcfg = BackboneConfig(widths=(4, 4, 8, 8))
+    torch.manual_seed(0)
+    same = LearnedExtractor(SmallConvNet(bcfg), bcfg, "supervised")
+
+    def unchanged(images, cfg, patch):  # what 0 steps of training return: the start, every time
+        return ExtractorTrainResult("done", same, [], 0, 0.0)
+
+    bbs = [BackboneSpec("start", ExtractorTrainConfig(steps=0), (None, 1.0), end_to_end=("ss_cls_det_rs_100",),
+                        e2e_epochs=1)]
+    res = learned_cv(ds, lambda i: work[i], runs, bbs, k=2, seed=0, patch=WINDOW, trainer=unchanged,
+                     include_given=False, log=lambda m: None)
+    assert len(res.extract_seconds_per_image["start"]) == 1  # 2 folds x 2 budgets, one extraction
+    calls = []
+
+    def copies(images, cfg, patch):  # the same weights under a new key each time: extracted every time
+        calls.append(1)
+        return ExtractorTrainResult("done", LearnedExtractor(copy.deepcopy(same.net), bcfg, f"copy{len(calls)}"),
+                                    [], 0, 0.0)
+
+    fresh = learned_cv(ds, lambda i: work[i], runs, bbs, k=2, seed=0, patch=WINDOW, trainer=copies,
+                       include_given=False, log=lambda m: None)
+    assert len(fresh.extract_seconds_per_image["start"]) == 4
+    for row in ("start", "start+e2e"):
+        for name, r in res.rows[row].methods.items():
+            for a, b in zip(r.fold_scores, fresh.rows[row].methods[name].fold_scores):
+                np.testing.assert_allclose(a.p_m, b.p_m, rtol=1e-5, atol=1e-6)

@@ -154,7 +154,7 @@ class LiteBackbone(nn.Module):
     ``trunk`` (stem to stage 5) returns the stage-3 map average-pooled to stride 16 beside the
     stage-5 map; ``top`` (stages 6-7) continues from the stage-5 channels and brings its stride-32
     map back to stride 16 (nearest), so window pooling sees the three taps of the frozen default
-    on one grid, and end-to-end training can fine-tune stages 6-7 on cached trunk maps.
+    on one grid, and end-to-end training can fine-tune stage 7 on cached maps (``_LiteTop.split``).
     """
 
     def __init__(self, cfg: BackboneConfig, pretrained: bool = False):
@@ -164,7 +164,7 @@ class LiteBackbone(nn.Module):
         with3 = 3 in LITE_LAYERS[cfg.layer]
         self.n3 = net.stage_channels[2] if with3 else 0
         self.trunk = _LiteTrunk(net, ends[2], ends[4], with3)
-        self.top = _LiteTop(net, ends[4], ends[6], self.n3)
+        self.top = _LiteTop(net, ends[4], ends[5], ends[6], self.n3)
 
     @staticmethod
     def tap_channels(arch: str, layer: str = "s57") -> tuple[int, ...]:
@@ -184,7 +184,7 @@ class _LiteTrunk(nn.Module):
         self.mid = nn.Sequential(*net._blocks[end3 + 1: end5 + 1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.nn.functional.relu6(self._bn0(self._conv_stem(imagenet_input(x))))
+        x = torch.nn.functional.relu6(self._bn0(self._conv_stem(imagenet_input(x))), inplace=True)
         s3 = self.early(x)
         s5 = self.mid(s3)
         if not self.with3:
@@ -193,16 +193,48 @@ class _LiteTrunk(nn.Module):
         return torch.cat([s3, s5], 1)
 
 
+def _up2(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A stride-32 map on ``like``'s stride-16 grid (nearest); ``[..., ::2, ::2]`` gives it back exactly."""
+    return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")[..., : like.shape[-2], : like.shape[-1]]
+
+
 class _LiteTop(nn.Module):
-    def __init__(self, net: EfficientNetLite, end5: int, end7: int, n3: int):
+    def __init__(self, net: EfficientNetLite, end5: int, end6: int, end7: int, n3: int):
         super().__init__()
-        self.n3 = n3
+        self.n3, self.n7 = n3, end7 - end6  # blocks of stage 7, the last of ``late``
         self.late = nn.Sequential(*net._blocks[end5 + 1: end7 + 1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s7 = self.late(x[:, self.n3:])
-        up = torch.nn.functional.interpolate(s7, scale_factor=2, mode="nearest")[..., : x.shape[-2], : x.shape[-1]]
-        return torch.cat([x, up], 1)
+        return torch.cat([x, _up2(self.late(x[:, self.n3:]), x)], 1)
+
+    def split(self) -> tuple[nn.Module, nn.Module]:
+        """(frozen, tuned) with ``tuned(frozen(x)) == self(x)``: end-to-end training caches stage 6
+        and tunes only stage 7, the last stage (stages 6-7 together cost 6x more per step on a CPU)."""
+        return _LiteStage6(self).train(self.training), _LiteStage7(self).train(self.training)
+
+
+class _LiteStage6(nn.Module):
+    """The trunk's maps with stage 6 appended on their stride-16 grid."""
+
+    def __init__(self, top: _LiteTop):
+        super().__init__()
+        self.n3, self.blocks = top.n3, top.late[: -top.n7]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, _up2(self.blocks(x[:, self.n3:]), x)], 1)
+
+
+class _LiteStage7(nn.Module):
+    """Stage 7 on the stage-6 channels of ``_LiteStage6``'s output; the top's output."""
+
+    def __init__(self, top: _LiteTop):
+        super().__init__()
+        self.blocks = top.late[-top.n7:]
+        self.n6 = top.late[-top.n7 - 1]._project_conv.out_channels
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        x = c[:, : c.shape[1] - self.n6]
+        return torch.cat([x, _up2(self.blocks(c[:, x.shape[1]:, ::2, ::2]), x)], 1)
 
 
 def build_backbone(cfg: BackboneConfig, imagenet_weights: str | Path | None = None) -> nn.Module:

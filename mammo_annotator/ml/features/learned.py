@@ -97,6 +97,11 @@ class LearnedExtractor(FeatureExtractor):
         return self.cfg.dim
 
     @property
+    def inference_net(self) -> nn.Module:
+        """The network ``feature_map`` runs (a Lite backbone's folded copy): frozen use only."""
+        return self._infer
+
+    @property
     def key(self) -> str:
         return f"{self.name}:{self.version}:{self.digest}"
 
