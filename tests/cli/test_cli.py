@@ -118,6 +118,22 @@ def test_learn_features_from_imagenet_weights_then_retrain_with_backbone_refresh
     assert "backbone refreshed (learned-supervised-resnet18-layer2:1:" in out
 
 
+def test_learn_features_end_to_end_from_the_packaged_lite0_then_train(tmp_path, capsys):
+    src = _folder(tmp_path, 3)
+    db = str(tmp_path / "p.sqlite")
+    assert main(["import", "--db", db, str(src), "--labels", str(tmp_path / "labels.csv"), "--window", "112"]) == 0
+    capsys.readouterr()
+    assert main(["learn-features", "--db", db, "--mode", "e2e", "--steps", "5"]) == 2
+    assert "--epochs" in capsys.readouterr().err
+    assert main(["learn-features", "--db", db, "--epochs", "1"]) == 2  # supervised counts steps
+    capsys.readouterr()
+    assert main(["learn-features", "--db", db, "--mode", "e2e", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("learned-e2e-efficientnet-lite0-s57:1:") and "for 1 epochs" in out
+    assert main(["train", "--db", db, "--epochs", "2"]) == 0
+    assert "heads only" in capsys.readouterr().out
+
+
 def test_share_pseudonyms_makes_two_projects_export_a_patient_alike(tmp_path, capsys):
     src = _folder(tmp_path, 2)
     a, b = str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite")

@@ -78,3 +78,39 @@ def test_a_new_project_gets_the_pretrained_default_and_an_old_one_keeps_hand_cra
     old.set_setting("extractor", None)
     assert project_extractor(old).key.startswith("handcrafted")
     old.close()
+
+
+def test_end_to_end_from_the_packaged_lite0_tunes_stage7_without_the_validation_patients(project):
+    import threading
+
+    import torch
+
+    from mammo_annotator.ml.features.backbones import BackboneConfig, build_backbone
+    from mammo_annotator.services.end_to_end import train_project_end_to_end
+    from mammo_annotator.services.training import TrainingRequest, run_training
+
+    held_out = {sorted({im.patient_key for im in _images(project)})[0]}
+    stop = threading.Event()
+    stop.set()
+    out = train_project_end_to_end(project, epochs=1, num_threads=1, cancel=stop)
+    assert out.state == "cancelled" and project.setting("extractor") == LITE  # nothing stored or switched
+    out = train_project_end_to_end(project, epochs=1, num_threads=1, exclude_patients=held_out)
+    assert out.state == "done" and "1 validation patients held out" in out.message
+    ext = project_extractor(project)
+    assert isinstance(ext, LearnedExtractor) and ext.mode == "e2e" and ext.key == out.key
+    assert ext.cfg.layer == "s357"  # the project's taps (3, 5, 7)
+    n_held = sum(im.patient_key in held_out for im in _images(project))
+    assert ext.meta["n_images"] == len(_images(project)) - n_held
+    start = build_backbone(BackboneConfig(arch="efficientnet-lite0", layer="s357", pool="avg"), "packaged")
+    for a, b in zip(start.trunk.parameters(), ext.net.trunk.parameters()):
+        assert torch.equal(a, b)
+    late_a, late_b = start.top.late, ext.net.top.late
+    assert all(torch.equal(a, b) for k in range(len(late_a) - 1)
+               for a, b in zip(late_a[k].parameters(), late_b[k].parameters()))
+    assert not torch.equal(late_a[-1]._project_conv.weight, late_b[-1]._project_conv.weight)
+    # a refresh of an end-to-end backbone stays end-to-end, continues from it, and trains the heads after it
+    res = run_training(project, TrainingRequest(epochs=2, backbone="refresh", num_threads=1))
+    again = project_extractor(project)
+    assert again.mode == "e2e" and again.meta["e2e_from"] == ext.key
+    assert res.state in ("done", "worse") and f"backbone refreshed ({again.key}" in res.message
+    assert "trained the last stage with" in res.message
