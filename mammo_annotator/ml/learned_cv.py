@@ -183,8 +183,8 @@ def learned_cv(ds: RegionDataset, work_of: Callable[[str], tuple[np.ndarray, int
                     full = _extract(ds, ext, work_of, all_scales)
                     result.extract_seconds_per_image.setdefault(bb.name, []).append((time.perf_counter() - t0) / len(ds))
                     e2e_cache.clear()  # the frozen maps of one backbone at a time
-                log(f"fold {f + 1}/{k}: {bb.name} budget {budget} trained ({out.steps_run} steps, "
-                    f"loss {np.mean(out.history[-20:]):.3f}) and extracted")
+                loss = f", loss {np.mean(out.history[-20:]):.3f}" if out.history else ""
+                log(f"fold {f + 1}/{k}: {bb.name} budget {budget} trained ({out.steps_run} steps{loss}) and extracted")
                 for run in my_runs:
                     if run.name in bb.end_to_end:
                         _fit_score_e2e(row(bb.name + "+e2e").setdefault(run.name, MethodResult(run.name)), run, ext,
