@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                    "trained with the heads on each fold's training images, from the fine-tuned backbone; "
                    "--finetune-steps 0 starts from the packaged weights)")
     p.add_argument("--e2e-epochs", type=int, default=5)
+    p.add_argument("--e2e-init", choices=["fresh", "heads"], default="fresh",
+                   help="end-to-end from fresh heads, or from the heads-only row's heads of the same fold")
     p.add_argument("--bf16", action="store_const", const=None, default=False,
                    help="heads in bfloat16 where the CPU has it, as the app trains (default: float32, the table's setting)")
     p.add_argument("--n-boot", type=int, default=1000)
@@ -145,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     specs = [BackboneSpec(f"Lite0 fine-tuned ({mode})",
                           ExtractorTrainConfig(mode=mode, steps=a.finetune_steps, batch=a.finetune_batch, mil_images=4,
                                                bag=8, lr=3e-4, device="auto", num_threads=None),
-                          (None,) if mode == "simclr" else budgets, end_to_end=tuple(a.e2e), e2e_epochs=a.e2e_epochs)
+                          (None,) if mode == "simclr" else budgets, end_to_end=tuple(a.e2e), e2e_epochs=a.e2e_epochs,
+                          e2e_init=a.e2e_init)
              for mode in a.finetune]  # SimCLR reads no label: one backbone per fold serves every row
     trainer = functools.partial(train_extractor, bcfg=BackboneConfig(arch="efficientnet-lite0", layer="s57", pool="avg"),
                                 imagenet_weights="packaged")

@@ -99,9 +99,11 @@ def train_end_to_end(ext: LearnedExtractor, ds: RegionDataset, work_of: Callable
                      cfg: HeadConfig, epochs: int = 5, lr: float = 1e-3, batch_images: int = 16, seed: int = 0,
                      device: str = "auto", num_threads: int | None = None, cancel: CancelToken | None = None,
                      progress: Callable[[int, int, float, float], None] | None = None,
-                     cache: dict[str, torch.Tensor] | None = None
+                     cache: dict[str, torch.Tensor] | None = None, init_head: DualBranchHead | None = None
                      ) -> tuple[LearnedExtractor, TrainedModel, list[float]]:
-    """Fine-tune ``ext``'s last stage with a fresh head on ``ds`` (labels as the caller chose)."""
+    """Fine-tune ``ext``'s last stage with a head on ``ds`` (labels as the caller chose): a fresh
+    head, or a copy of ``init_head`` (heads trained on ``ext``'s frozen features, normaliser kept),
+    so joint training starts where heads-only training ended."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
     torch.manual_seed(seed)
@@ -118,11 +120,14 @@ def train_end_to_end(ext: LearnedExtractor, ds: RegionDataset, work_of: Callable
             return torch.cat(tuned_box_features(tuned, [maps[i] for i in idx], boxes,
                                                 [factors[i] * stride for i in idx], ext.cfg.pool))
 
-        head = DualBranchHead(ext.dim, cfg).to(dev)
-        with torch.no_grad():
-            x0 = torch.cat([features(np.arange(b0, min(b0 + batch_images, len(ds))))
-                            for b0 in range(0, len(ds), batch_images)])
-            head.set_normaliser(x0.mean(0), x0.std(0))
+        if init_head is not None:
+            head = copy.deepcopy(init_head).to(dev)
+        else:
+            head = DualBranchHead(ext.dim, cfg).to(dev)
+            with torch.no_grad():
+                x0 = torch.cat([features(np.arange(b0, min(b0 + batch_images, len(ds))))
+                                for b0 in range(0, len(ds), batch_images)])
+                head.set_normaliser(x0.mean(0), x0.std(0))
         weights = ObjectiveWeights.from_dataset(ds, cfg)
         packed = ds.pack(dev)
         params = list(tuned.parameters()) + list(head.parameters())

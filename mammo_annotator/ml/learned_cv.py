@@ -44,6 +44,11 @@ class BackboneSpec:
     budgets: tuple[float | None, ...] = (None,)  # local-label fractions the backbone is trained with
     end_to_end: tuple[str, ...] = ()  # runs that also get a "<name>+e2e" row: last stage + heads trained together
     e2e_epochs: int = 5
+    e2e_init: str = "fresh"  # fresh heads, or "heads": the heads-only row's trained heads of the same fold
+
+    def __post_init__(self) -> None:
+        if self.e2e_init not in ("fresh", "heads"):
+            raise ValueError(f"e2e_init must be 'fresh' or 'heads', got {self.e2e_init!r}")
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def _variant_ds(ds: RegionDataset, v: Variant, all_scales: tuple[float, ...], di
     return add_bilateral(out) if v.bilateral else out
 
 
-def _fit_score(res: MethodResult, run: RunSpec, tr: RegionDataset, te: RegionDataset, seed: int, fold: int) -> None:
+def _fit_score(res: MethodResult, run: RunSpec, tr: RegionDataset, te: RegionDataset, seed: int, fold: int):
     data = select_local(tr, run.local_fraction if run.head.semi else None, seed * 1000 + fold)
     t0 = time.perf_counter()
     out = train(data, run.head, run.train)
@@ -111,15 +116,17 @@ def _fit_score(res: MethodResult, run: RunSpec, tr: RegionDataset, te: RegionDat
     sc = score(out.model, te)
     res.fold_scores.append(sc)
     res.fold_metrics.append(fold_metrics(te, sc))
+    return out.model
 
 
 def _fit_score_e2e(res: MethodResult, run: RunSpec, ext, epochs: int, tr: RegionDataset, te: RegionDataset,
                    work_of: Callable[[str], tuple[np.ndarray, int]], seed: int, fold: int,
-                   cache: dict[str, torch.Tensor]) -> None:
+                   cache: dict[str, torch.Tensor], init_head=None) -> None:
     data = select_local(tr, run.local_fraction if run.head.semi else None, seed * 1000 + fold)
     data = dataclasses.replace(data, lesions=[()] * len(data))
     t0 = time.perf_counter()
-    new_ext, model, _ = train_end_to_end(ext, data, work_of, run.head, epochs=epochs, seed=seed + fold, cache=cache)
+    new_ext, model, _ = train_end_to_end(ext, data, work_of, run.head, epochs=epochs, seed=seed + fold, cache=cache,
+                                         init_head=init_head)
     res.train_seconds.append(time.perf_counter() - t0)
     res.statuses.append("done")
     # the test images' frozen maps are the backbone's (cached), only the tuned part is new
@@ -185,18 +192,24 @@ def learned_cv(ds: RegionDataset, work_of: Callable[[str], tuple[np.ndarray, int
                     e2e_cache.clear()  # the frozen maps of one backbone at a time
                 loss = f", loss {np.mean(out.history[-20:]):.3f}" if out.history else ""
                 log(f"fold {f + 1}/{k}: {bb.name} budget {budget} trained ({out.steps_run} steps{loss}) and extracted")
-                for run in my_runs:
-                    if run.name in bb.end_to_end:
-                        _fit_score_e2e(row(bb.name + "+e2e").setdefault(run.name, MethodResult(run.name)), run, ext,
-                                       bb.e2e_epochs, tr, te, work_of, seed, f, e2e_cache)
-                        log(f"fold {f + 1}/{k}: {bb.name} end-to-end {run.name} done")
+                heads = {}  # the plain row's trained heads, where end-to-end starts from them
                 for v in variants:
                     ftr = _variant_ds(full.subset(tr_idx), v, all_scales, ext.dim)
                     fte = _variant_ds(full.subset(te_idx), v, all_scales, ext.dim)
                     for run in my_runs:
                         if v.runs is None or run.name in v.runs:
-                            _fit_score(row(bb.name + v.suffix).setdefault(run.name, MethodResult(run.name)), run, ftr,
-                                       fte, seed, f)
+                            model = _fit_score(row(bb.name + v.suffix).setdefault(run.name, MethodResult(run.name)),
+                                               run, ftr, fte, seed, f)
+                            if v == Variant():
+                                heads[run.name] = model.head
+                for run in my_runs:
+                    if run.name in bb.end_to_end:
+                        init = heads.get(run.name) if bb.e2e_init == "heads" else None
+                        if bb.e2e_init == "heads" and init is None:
+                            raise ValueError(f"{run.name}: end-to-end from the heads needs the plain row of that run")
+                        _fit_score_e2e(row(bb.name + "+e2e").setdefault(run.name, MethodResult(run.name)), run, ext,
+                                       bb.e2e_epochs, tr, te, work_of, seed, f, e2e_cache, init)
+                        log(f"fold {f + 1}/{k}: {bb.name} end-to-end {run.name} done")
     pooled = ds.subset(np.concatenate([te for _, te in splits]))
     order = [r.name for r in runs]
     for name, methods in rows.items():

@@ -100,3 +100,28 @@ def test_lite_end_to_end_tunes_stage7_only_and_caches_the_frozen_maps():
     for k, i in enumerate(ids):
         want = new.pool_boxes(new.feature_map(work[i][0]), ds.boxes[ds.region_slice(k)], 1, work[i][0].shape)
         np.testing.assert_allclose(got[k].numpy(), want, rtol=1e-3, atol=1e-3)
+
+
+def test_end_to_end_from_trained_heads_starts_where_they_ended():
+    import dataclasses
+
+    from mammo_annotator.ml.train import TrainConfig, train
+
+    ds, work = cohort(4, 7)
+    ext = _ext()
+    feats = [ext.pool_boxes(ext.feature_map(work[str(i)][0]), ds.boxes[ds.region_slice(k)], 1, None)
+             for k, i in enumerate(ds.image_ids)]
+    fds = dataclasses.replace(ds, features=np.concatenate(feats).astype(np.float32), feature_key=ext.key)
+    cfg = method("cls_det_rs")
+    heads = train(fds, cfg, TrainConfig(epochs=3, batch_size=None, device="cpu")).model
+    # with a zero learning rate nothing moves: the scores are the heads-only model's
+    new, model, _ = train_end_to_end(ext, ds, lambda i: work[i], cfg, epochs=1, lr=0.0, device="cpu",
+                                     init_head=heads.head)
+    torch.testing.assert_close(model.head.state_dict(), heads.head.state_dict())
+    assert model.head is not heads.head
+    same = dataclasses.replace(fds, feature_key=new.key)  # lr 0: the same features under the new extractor's key
+    np.testing.assert_allclose(score(model, same).p_m, score(heads, fds).p_m, rtol=1e-4, atol=1e-5)
+    # with a learning rate, training moves on from them
+    _, moved, _ = train_end_to_end(ext, ds, lambda i: work[i], cfg, epochs=2, lr=3e-3, device="cpu",
+                                   init_head=heads.head)
+    assert not torch.equal(moved.head.state_dict()["fc.weight"], heads.head.state_dict()["fc.weight"])

@@ -118,7 +118,7 @@ def test_an_unchanged_backbone_is_extracted_once_and_scores_like_a_fresh_extract
         return ExtractorTrainResult("done", same, [], 0, 0.0)
 
     bbs = [BackboneSpec("start", ExtractorTrainConfig(steps=0), (None, 1.0), end_to_end=("ss_cls_det_rs_100",),
-                        e2e_epochs=1)]
+                        e2e_epochs=1, e2e_init="heads")]
     res = learned_cv(ds, lambda i: work[i], runs, bbs, k=2, seed=0, patch=WINDOW, trainer=unchanged,
                      include_given=False, log=lambda m: None)
     assert len(res.extract_seconds_per_image["start"]) == 1  # 2 folds x 2 budgets, one extraction
