@@ -52,12 +52,41 @@ def split_top(net: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
     return split() if split is not None else (torch.nn.Identity(), net.top)
 
 
+class MapCache:
+    """Frozen maps by extractor key and image id, kept in memory up to ``max_bytes``; a map past
+    the budget is computed again whenever it is needed (a 3,000-image full-field project's maps
+    would take about 25 GB)."""
+
+    def __init__(self, max_bytes: int = 2 << 30):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._maps: dict[str, torch.Tensor] = {}
+
+    def get(self, key: str) -> torch.Tensor | None:
+        return self._maps.get(key)
+
+    def put(self, key: str, m: torch.Tensor) -> None:
+        size = m.numel() * m.element_size()
+        if key not in self._maps and self.bytes + size <= self.max_bytes:
+            self._maps[key] = m
+            self.bytes += size
+
+    def clear(self) -> None:
+        self._maps.clear()
+        self.bytes = 0
+
+    def __iter__(self):
+        return iter(self._maps)
+
+    def __len__(self) -> int:
+        return len(self._maps)
+
+
 def cached_maps(ext: LearnedExtractor, image_ids: Sequence[str], work_of: Callable[[str], tuple[np.ndarray, int]],
-                cache: dict[str, torch.Tensor] | None = None) -> list[torch.Tensor]:
+                cache: MapCache | None = None) -> list[torch.Tensor]:
     """The frozen maps (trunk, then the top's frozen part) of each image, on the extractor's device.
 
-    ``cache`` (keyed by extractor key and image id) shares them between the runs of one backbone:
-    they depend on its frozen weights only. A Lite backbone runs through its folded copy.
+    ``cache`` shares them between the epochs and runs of one backbone: they depend on its frozen
+    weights only. A Lite backbone runs through its folded copy.
     """
     net = ext.inference_net
     frozen = split_top(net)[0]
@@ -75,7 +104,7 @@ def cached_maps(ext: LearnedExtractor, image_ids: Sequence[str], work_of: Callab
                     t = t.contiguous(memory_format=torch.channels_last)
                 m = frozen(net.trunk(t))[0].contiguous()
                 if cache is not None:
-                    cache[key] = m
+                    cache.put(key, m)
             out.append(m)
     return out
 
@@ -99,7 +128,7 @@ def train_end_to_end(ext: LearnedExtractor, ds: RegionDataset, work_of: Callable
                      cfg: HeadConfig, epochs: int = 5, lr: float = 1e-3, batch_images: int = 16, seed: int = 0,
                      device: str = "auto", num_threads: int | None = None, cancel: CancelToken | None = None,
                      progress: Callable[[int, int, float, float], None] | None = None,
-                     cache: dict[str, torch.Tensor] | None = None, init_head: DualBranchHead | None = None
+                     cache: MapCache | None = None, init_head: DualBranchHead | None = None
                      ) -> tuple[LearnedExtractor, TrainedModel, list[float]]:
     """Fine-tune ``ext``'s last stage with a head on ``ds`` (labels as the caller chose): a fresh
     head, or a copy of ``init_head`` (heads trained on ``ext``'s frozen features, normaliser kept),
@@ -112,13 +141,14 @@ def train_end_to_end(ext: LearnedExtractor, ds: RegionDataset, work_of: Callable
     tuned = split_top(net)[1]
     stride = ext.cfg.stride
     with torch_threads(num_threads):
-        maps = [m.to(dev) for m in cached_maps(ext, [str(i) for i in ds.image_ids], work_of, cache)]
-        factors = [work_of(str(i))[1] for i in ds.image_ids]
+        cache = cache if cache is not None else MapCache()
+        ids = [str(i) for i in ds.image_ids]
+        factors = [work_of(i)[1] for i in ids]
 
         def features(idx: np.ndarray) -> torch.Tensor:
+            maps = [m.to(dev) for m in cached_maps(ext, [ids[i] for i in idx], work_of, cache)]
             boxes = [ds.boxes[ds.region_slice(int(i))] for i in idx]
-            return torch.cat(tuned_box_features(tuned, [maps[i] for i in idx], boxes,
-                                                [factors[i] * stride for i in idx], ext.cfg.pool))
+            return torch.cat(tuned_box_features(tuned, maps, boxes, [factors[i] * stride for i in idx], ext.cfg.pool))
 
         if init_head is not None:
             head = copy.deepcopy(init_head).to(dev)

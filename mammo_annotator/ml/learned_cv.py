@@ -28,7 +28,7 @@ import torch
 from .bilateral import add_bilateral
 from .cv import CVResult, MethodResult, RunSpec, fold_metrics, patient_folds, select_local
 from .dataset import RegionDataset
-from .end_to_end import cached_maps, split_top, train_end_to_end, tuned_box_features
+from .end_to_end import MapCache, cached_maps, split_top, train_end_to_end, tuned_box_features
 from .features.learned_train import ExtractorTrainConfig, TrainImages, train_extractor, training_images
 from .features.multiscale import context_boxes
 from .scoring import score
@@ -121,7 +121,7 @@ def _fit_score(res: MethodResult, run: RunSpec, tr: RegionDataset, te: RegionDat
 
 def _fit_score_e2e(res: MethodResult, run: RunSpec, ext, epochs: int, tr: RegionDataset, te: RegionDataset,
                    work_of: Callable[[str], tuple[np.ndarray, int]], seed: int, fold: int,
-                   cache: dict[str, torch.Tensor], init_head=None) -> None:
+                   cache: MapCache, init_head=None) -> None:
     data = select_local(tr, run.local_fraction if run.head.semi else None, seed * 1000 + fold)
     data = dataclasses.replace(data, lesions=[()] * len(data))
     t0 = time.perf_counter()
@@ -153,7 +153,7 @@ def learned_cv(ds: RegionDataset, work_of: Callable[[str], tuple[np.ndarray, int
     rows: dict[str, dict[str, MethodResult]] = {}
     result = LearnedCVResult({})
     full: RegionDataset | None = None  # every image's features from the latest backbone
-    e2e_cache: dict[str, torch.Tensor] = {}
+    e2e_cache = MapCache()
 
     def row(name: str) -> dict[str, MethodResult]:
         return rows.setdefault(name, {})

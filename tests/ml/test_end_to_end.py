@@ -73,12 +73,12 @@ def test_lite_top_splits_into_cached_stage6_and_tuned_stage7():
 
 
 def test_lite_end_to_end_tunes_stage7_only_and_caches_the_frozen_maps():
-    from mammo_annotator.ml.end_to_end import cached_maps, split_top, tuned_box_features
+    from mammo_annotator.ml.end_to_end import MapCache, cached_maps, split_top, tuned_box_features
 
     ds, work = cohort(3, 5)
     ext = _lite_ext()
     semi = ds.with_local_labels(ds.y_m == 1)
-    cache: dict = {}
+    cache = MapCache()
     new, model, hist = train_end_to_end(ext, semi, lambda i: work[i], method("ss_cls_det_rs"), epochs=2,
                                         batch_images=3, lr=3e-3, device="cpu", cache=cache)
     assert len(hist) == 2 and np.isfinite(hist).all()
@@ -93,7 +93,7 @@ def test_lite_end_to_end_tunes_stage7_only_and_caches_the_frozen_maps():
     # the cached path (frozen maps of the start, the new stage 7) gives what the new extractor extracts
     ids = [str(i) for i in ds.image_ids]
     maps = cached_maps(ext, ids, lambda i: work[i], cache)
-    assert all(m is cache[f"{ext.key}/{i}"] for m, i in zip(maps, ids))
+    assert all(m is cache.get(f"{ext.key}/{i}") for m, i in zip(maps, ids))
     with torch.no_grad():
         got = tuned_box_features(split_top(new.net)[1], maps, [ds.boxes[ds.region_slice(k)] for k in range(len(ds))],
                                  [new.cfg.stride] * len(ds), new.cfg.pool)
@@ -125,3 +125,21 @@ def test_end_to_end_from_trained_heads_starts_where_they_ended():
     _, moved, _ = train_end_to_end(ext, ds, lambda i: work[i], cfg, epochs=2, lr=3e-3, device="cpu",
                                    init_head=heads.head)
     assert not torch.equal(moved.head.state_dict()["fc.weight"], heads.head.state_dict()["fc.weight"])
+
+
+def test_maps_past_the_cache_budget_are_computed_again_with_the_same_result():
+    from mammo_annotator.ml.end_to_end import MapCache, cached_maps
+
+    ds, work = cohort(3, 5)
+    ext = _lite_ext()
+    ids = [str(i) for i in ds.image_ids]
+    one = cached_maps(ext, ids[:1], lambda i: work[i])[0]
+    small = MapCache(max_bytes=one.numel() * one.element_size())
+    again = cached_maps(ext, ids, lambda i: work[i], small)
+    assert len(small) == 1 and small.bytes <= small.max_bytes  # the first fits, the others do not
+    assert torch.equal(again[0], one)
+    semi = ds.with_local_labels(ds.y_m == 1)
+    runs = [train_end_to_end(ext, semi, lambda i: work[i], method("ss_cls_det_rs"), epochs=2, batch_images=3,
+                             lr=3e-3, device="cpu", cache=c)[1] for c in (MapCache(max_bytes=0), MapCache())]
+    for a, b in zip(runs[0].head.state_dict().values(), runs[1].head.state_dict().values()):
+        torch.testing.assert_close(a, b)
