@@ -4,7 +4,8 @@ with the method's objective (L_W + lambda2 L_F), which the paper names as future
 CPU budget: the backbone's trunk is frozen and its maps are computed once per image (cached);
 only the last stage (the tuned part of the backbone's ``top``, BatchNorm statistics frozen) and
 the heads learn, on whole images, with window features pooled from the map by differentiable box
-means and box maxima. The result is a new extractor (mode "e2e", its own key) plus the head trained with it.
+means and box maxima. The result is a new extractor (mode "e2e", its own key) plus the head
+trained with it.
 """
 
 from __future__ import annotations
