@@ -75,6 +75,8 @@ def cmd_learn_features(args, open_project, progress_bar) -> int:
             raise MammoError(str(exc)) from None
     if args.mode == "e2e" and args.steps is not None:
         raise MammoError("--steps counts the optimiser steps of supervised and simclr; e2e trains for --epochs")
+    if args.epochs is not None and args.epochs < 1:
+        raise MammoError(f"--epochs must be at least 1, got {args.epochs}")
     if args.mode != "e2e" and args.epochs is not None:
         raise MammoError("--epochs is for --mode e2e; supervised and simclr train for --steps")
     project = open_project(args)

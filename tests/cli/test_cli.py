@@ -126,10 +126,12 @@ def test_learn_features_end_to_end_from_the_packaged_lite0_then_train(tmp_path, 
     assert main(["learn-features", "--db", db, "--mode", "e2e", "--steps", "5"]) == 2
     assert "--epochs" in capsys.readouterr().err
     assert main(["learn-features", "--db", db, "--epochs", "1"]) == 2  # supervised counts steps
-    capsys.readouterr()
+    assert main(["learn-features", "--db", db, "--mode", "e2e", "--epochs", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
     assert main(["learn-features", "--db", db, "--mode", "e2e", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("learned-e2e-efficientnet-lite0-s57:1:") and "for 1 epochs" in out
+    assert "no contours yet" in out  # this project has image labels only
     assert main(["train", "--db", db, "--epochs", "2"]) == 0
     assert "heads only" in capsys.readouterr().out
 

@@ -98,6 +98,7 @@ def test_end_to_end_from_the_packaged_lite0_tunes_stage7_without_the_validation_
     assert out.state == "done" and "1 validation patients held out" in out.message
     ext = project_extractor(project)
     assert isinstance(ext, LearnedExtractor) and ext.mode == "e2e" and ext.key == out.key
+    assert ("no contours yet" in out.message) == (ext.meta["head"] == "cls_det_rs")
     assert ext.cfg.layer == "s357"  # the project's taps (3, 5, 7)
     n_held = sum(im.patient_key in held_out for im in _images(project))
     assert ext.meta["n_images"] == len(_images(project)) - n_held
