@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -53,6 +53,13 @@ def split_top(net: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
     return split() if split is not None else (torch.nn.Identity(), net.top)
 
 
+class FrozenMap(NamedTuple):
+    """An image's frozen map with its work image's downsampling factor: the factor sets the
+    windows' scale on the map, and keeping it here spares a second decode of the image."""
+    map: torch.Tensor
+    factor: int
+
+
 class MapCache:
     """Frozen maps by extractor key and image id, kept in memory up to ``max_bytes``; a map past
     the budget is computed again whenever it is needed (a 3,000-image full-field project's maps
@@ -60,13 +67,13 @@ class MapCache:
 
     def __init__(self, max_bytes: int = 2 << 30):
         self.max_bytes, self.bytes = max_bytes, 0
-        self._maps: dict[str, torch.Tensor] = {}
+        self._maps: dict[str, FrozenMap] = {}
 
-    def get(self, key: str) -> torch.Tensor | None:
+    def get(self, key: str) -> FrozenMap | None:
         return self._maps.get(key)
 
-    def put(self, key: str, m: torch.Tensor) -> None:
-        size = m.numel() * m.element_size()
+    def put(self, key: str, m: FrozenMap) -> None:
+        size = m.map.numel() * m.map.element_size()
         if key not in self._maps and self.bytes + size <= self.max_bytes:
             self._maps[key] = m
             self.bytes += size
@@ -83,8 +90,9 @@ class MapCache:
 
 
 def cached_maps(ext: LearnedExtractor, image_ids: Sequence[str], work_of: Callable[[str], tuple[np.ndarray, int]],
-                cache: MapCache | None = None) -> list[torch.Tensor]:
-    """The frozen maps (trunk, then the top's frozen part) of each image, on the extractor's device.
+                cache: MapCache | None = None) -> list[FrozenMap]:
+    """The frozen maps (trunk, then the top's frozen part) of each image, on the extractor's device;
+    ``work_of`` is called only for a map that is not in ``cache``.
 
     ``cache`` shares them between the epochs and runs of one backbone: they depend on its frozen
     weights only. A Lite backbone runs through its folded copy.
@@ -97,13 +105,13 @@ def cached_maps(ext: LearnedExtractor, image_ids: Sequence[str], work_of: Callab
             key = f"{ext.key}/{i}"
             m = cache.get(key) if cache is not None else None
             if m is None:
-                work, _ = work_of(i)
+                work, factor = work_of(i)
                 h, w = work.shape
                 pad = np.pad(work, ((0, -h % stride), (0, -w % stride)))
                 t = torch.from_numpy(np.ascontiguousarray(pad, np.float32))[None, None].to(ext.device)
                 if net is not ext.net:
                     t = t.contiguous(memory_format=torch.channels_last)
-                m = frozen(net.trunk(t))[0].contiguous()
+                m = FrozenMap(frozen(net.trunk(t))[0].contiguous(), int(factor))
                 if cache is not None:
                     cache.put(key, m)
             out.append(m)
@@ -144,12 +152,12 @@ def train_end_to_end(ext: LearnedExtractor, ds: RegionDataset, work_of: Callable
     with torch_threads(num_threads):
         cache = cache if cache is not None else MapCache()
         ids = [str(i) for i in ds.image_ids]
-        factors = [work_of(i)[1] for i in ids]
 
         def features(idx: np.ndarray) -> torch.Tensor:
-            maps = [m.to(dev) for m in cached_maps(ext, [ids[i] for i in idx], work_of, cache)]
+            fms = cached_maps(ext, [ids[i] for i in idx], work_of, cache)
             boxes = [ds.boxes[ds.region_slice(int(i))] for i in idx]
-            return torch.cat(tuned_box_features(tuned, maps, boxes, [factors[i] * stride for i in idx], ext.cfg.pool))
+            return torch.cat(tuned_box_features(tuned, [f.map.to(dev) for f in fms], boxes,
+                                                [f.factor * stride for f in fms], ext.cfg.pool))
 
         if init_head is not None:
             head = copy.deepcopy(init_head).to(dev)

@@ -133,9 +133,9 @@ def _fit_score_e2e(res: MethodResult, run: RunSpec, ext, epochs: int, tr: Region
     ids = [str(i) for i in te.image_ids]
     tuned = split_top(new_ext.net)[1]
     with torch.no_grad():
-        feats = tuned_box_features(tuned, cached_maps(ext, ids, work_of, cache),
-                                   [te.boxes[te.region_slice(k)] for k in range(len(te))],
-                                   [work_of(i)[1] * new_ext.cfg.stride for i in ids], new_ext.cfg.pool)
+        fms = cached_maps(ext, ids, work_of, cache)
+        feats = tuned_box_features(tuned, [f.map for f in fms], [te.boxes[te.region_slice(k)] for k in range(len(te))],
+                                   [f.factor * new_ext.cfg.stride for f in fms], new_ext.cfg.pool)
     fte = _with_features(te, [f.numpy() for f in feats], new_ext.key)
     sc = score(model, fte)
     res.fold_scores.append(sc)

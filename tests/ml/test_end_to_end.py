@@ -94,8 +94,10 @@ def test_lite_end_to_end_tunes_stage7_only_and_caches_the_frozen_maps():
     ids = [str(i) for i in ds.image_ids]
     maps = cached_maps(ext, ids, lambda i: work[i], cache)
     assert all(m is cache.get(f"{ext.key}/{i}") for m, i in zip(maps, ids))
+    assert [m.factor for m in maps] == [work[i][1] for i in ids]
     with torch.no_grad():
-        got = tuned_box_features(split_top(new.net)[1], maps, [ds.boxes[ds.region_slice(k)] for k in range(len(ds))],
+        got = tuned_box_features(split_top(new.net)[1], [m.map for m in maps],
+                                 [ds.boxes[ds.region_slice(k)] for k in range(len(ds))],
                                  [new.cfg.stride] * len(ds), new.cfg.pool)
     for k, i in enumerate(ids):
         want = new.pool_boxes(new.feature_map(work[i][0]), ds.boxes[ds.region_slice(k)], 1, work[i][0].shape)
@@ -133,13 +135,28 @@ def test_maps_past_the_cache_budget_are_computed_again_with_the_same_result():
     ds, work = cohort(3, 5)
     ext = _lite_ext()
     ids = [str(i) for i in ds.image_ids]
-    one = cached_maps(ext, ids[:1], lambda i: work[i])[0]
+    one = cached_maps(ext, ids[:1], lambda i: work[i])[0].map
     small = MapCache(max_bytes=one.numel() * one.element_size())
     again = cached_maps(ext, ids, lambda i: work[i], small)
     assert len(small) == 1 and small.bytes <= small.max_bytes  # the first fits, the others do not
-    assert torch.equal(again[0], one)
+    assert torch.equal(again[0].map, one)
     semi = ds.with_local_labels(ds.y_m == 1)
     runs = [train_end_to_end(ext, semi, lambda i: work[i], method("ss_cls_det_rs"), epochs=2, batch_images=3,
                              lr=3e-3, device="cpu", cache=c)[1] for c in (MapCache(max_bytes=0), MapCache())]
     for a, b in zip(runs[0].head.state_dict().values(), runs[1].head.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_end_to_end_decodes_each_image_once_when_its_map_is_cached():
+    # in the app work_of decodes the pixels: the factor comes with the cached map, not from a second call
+    ds, work = cohort(3, 5)
+    ext = _lite_ext()
+    calls: list[str] = []
+
+    def work_of(i: str):
+        calls.append(i)
+        return work[i]
+
+    train_end_to_end(ext, ds.with_local_labels(ds.y_m == 1), work_of, method("ss_cls_det_rs"), epochs=2,
+                     batch_images=3, lr=3e-3, device="cpu")
+    assert sorted(calls) == sorted(str(i) for i in ds.image_ids)
