@@ -25,6 +25,7 @@ from mammo_annotator.ml.cv import split_aurocs, split_row
 from mammo_annotator.ml.dataset import REGION_BN, REGION_M, RegionDataset
 from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
 from mammo_annotator.services.datasets import load_dataset
+from mammo_annotator.services.features import ensure_features
 from mammo_annotator.services.project import open_project
 
 
@@ -59,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", required=True)
     ap.add_argument("--splits", type=int, nargs="*", default=[0, 1, 2])
     ap.add_argument("--C", type=float, nargs="*", default=[0.001, 0.01, 0.1, 1.0])
+    ap.add_argument("--extractor", default=DEFAULT_EXTRACTOR, help="registry name (features extracted if missing)")
     a = ap.parse_args(argv)
-    ds = load_dataset(open_project(a.db), build_extractor(DEFAULT_EXTRACTOR).key).data
+    project, ext = open_project(a.db), build_extractor(a.extractor)
+    ensure_features(project, ext)
+    ds = load_dataset(project, ext.key).data
     print("| C | M vs BN, mean | per split | MB vs N, mean | per split |\n|---|---|---|---|---|")
     for c in a.C:
         def fold_scores(split: int, fold: int, train: RegionDataset, test: RegionDataset) -> tuple[np.ndarray, np.ndarray]:

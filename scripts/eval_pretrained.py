@@ -100,22 +100,28 @@ def main(argv: list[str] | None = None) -> int:
                    help="end-to-end from fresh heads, or from the heads-only row's heads of the same fold")
     p.add_argument("--bf16", action="store_const", const=None, default=False,
                    help="heads in bfloat16 where the CPU has it, as the app trains (default: float32, the table's setting)")
+    p.add_argument("--extractor", default=DEFAULT_EXTRACTOR,
+                   help="registry name of the frozen row's extractor (e.g. efficientnet-lite2); fine-tuned rows "
+                        "start from the packaged Lite0 and need the default")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--rows", nargs="*", default=["hand-crafted", "frozen", "fine-tuned"],
                    choices=["hand-crafted", "frozen", "fine-tuned"],
                    help="feature rows to run (separate runs use the same folds: the split is written to the json)")
     a = p.parse_args(argv)
+    if a.extractor != DEFAULT_EXTRACTOR and "fine-tuned" in a.rows:
+        p.error("fine-tuned rows start from the packaged Lite0: give --rows without fine-tuned with --extractor")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     project = open_project(a.db)
     runs = default_runs(TrainConfig(epochs=a.epochs, lr=a.lr, num_threads=1, bf16=a.bf16, seed=a.head_seed))
     if a.methods:
         runs = [r for r in runs if r.name in a.methods]
-    hand, lite = build_extractor("handcrafted"), build_extractor(DEFAULT_EXTRACTOR)
+    hand, lite = build_extractor("handcrafted"), build_extractor(a.extractor)
+    frozen = "Lite0 frozen" if a.extractor == DEFAULT_EXTRACTOR else f"{a.extractor} frozen"
     datasets = {}
     wanted = [("hand-crafted", hand)] if "hand-crafted" in a.rows else []
     if "frozen" in a.rows or "fine-tuned" in a.rows:
-        wanted.append(("Lite0 frozen", lite))
+        wanted.append((frozen, lite))
     for label, ext in wanted:
         t0 = time.perf_counter()
         done, failures = ensure_features(project, ext)
@@ -158,13 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     if "frozen" not in a.rows and not specs:
         _write(out, summary, tables)
         return 0
-    lc = learned_cv(datasets["Lite0 frozen"], work_of, runs, specs, k=a.folds, seed=a.seed, trainer=trainer,
+    lc = learned_cv(datasets[frozen], work_of, runs, specs, k=a.folds, seed=a.seed, trainer=trainer,
                     include_given="frozen" in a.rows, log=lambda m: print(m, flush=True))
     summary["seconds"]["Lite0 frozen + fine-tuned"] = time.perf_counter() - t0
     summary["finetune_train_seconds"] = lc.train_seconds
     summary["extract_seconds_per_image"] = lc.extract_seconds_per_image
     for name, res in lc.rows.items():
-        tables["Lite0 frozen" if name == "given" else name] = row_summary(res, a.n_boot)
+        tables[frozen if name == "given" else name] = row_summary(res, a.n_boot)
     _write(out, summary, tables)
     return 0
 
