@@ -7,6 +7,7 @@ images in the hot path.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
@@ -194,7 +195,19 @@ class RegionDataset:
             "n_region_labels": {"M": int(np.sum(self.region_labels == REGION_M)),
                                 "BN": int(np.sum(self.region_labels == REGION_BN))},
             "feature_key": self.feature_key,
+            "label_digests": self.label_digests(),
         }
+
+    def label_digests(self) -> dict[str, str]:
+        """A short digest per image id of everything a label can change (the weak labels and, for a
+        locally annotated image, its region labels): a warm retrain finds the changed images by it."""
+        out = {}
+        for i, image_id in enumerate(self.image_ids):
+            h = hashlib.blake2b(np.array([self.y_m[i], self.y_b[i]], dtype=np.float32).tobytes(), digest_size=8)
+            if self.has_local[i]:
+                h.update(np.ascontiguousarray(self.region_labels[self.region_slice(i)], dtype=np.int8).tobytes())
+            out[str(image_id)] = h.hexdigest()
+        return out
 
     def pack(self, device: torch.device | str = "cpu") -> "PackedData":
         return PackedData.from_dataset(self, device)

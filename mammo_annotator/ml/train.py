@@ -61,7 +61,9 @@ class TrainConfig:
         return asdict(self)
 
 
-WARM_START = TrainConfig(epochs=2, lr=1e-3, warmup_frac=0.0)
+# a warm retrain of a 3,000-image project (ml/warm.py scales the epochs with the project and picks the
+# images that join every batch): one epoch at lr 3e-3 took in new contours (docs/results.md, "Warm retrain")
+WARM_START = TrainConfig(epochs=1, lr=3e-3, warmup_frac=0.0)
 
 
 @dataclass
@@ -175,12 +177,15 @@ def evaluate_loss(head: DualBranchHead, ds: RegionDataset, cfg: HeadConfig, devi
 
 def train(ds: RegionDataset, cfg: HeadConfig, tcfg: TrainConfig = TrainConfig(), *,
           init: TrainedModel | None = None, progress: ProgressFn | None = None,
-          cancel: CancelToken | None = None, extra_views: list[RegionDataset] | None = None) -> TrainResult:
+          cancel: CancelToken | None = None, extra_views: list[RegionDataset] | None = None,
+          focus: np.ndarray | None = None) -> TrainResult:
     """Train a head on ``ds`` (deterministic given ``tcfg.seed`` on CPU).
 
     init: warm start from a previous model (same input dim and head shape; its feature
     normaliser is kept). extra_views: precomputed feature sets of the same images seen
-    differently (e.g. flipped), appended to the training images as augmentation.
+    differently (e.g. flipped), appended to the training images as augmentation. focus: indices
+    of ``ds`` that join every batch: a warm retrain after new contours sees those images at
+    every step, where a plain epoch shows each of them once among thousands.
     """
     t0 = time.perf_counter()
     device = resolve_device(tcfg.device)
@@ -192,6 +197,12 @@ def train(ds: RegionDataset, cfg: HeadConfig, tcfg: TrainConfig = TrainConfig(),
     tr_idx, va_idx = patient_split(ds, tcfg.val_fraction, tcfg.seed)
     train_ds = ds.subset(tr_idx) if len(va_idx) else ds
     val_ds = ds.subset(va_idx) if len(va_idx) else None
+    focus_idx = np.zeros(0, dtype=np.int64)
+    if focus is not None and len(focus):
+        pos = np.full(len(ds), -1)
+        pos[tr_idx] = np.arange(len(tr_idx))
+        focus_idx = pos[np.unique(np.asarray(focus, dtype=np.int64))]
+        focus_idx = focus_idx[focus_idx >= 0]  # a validation image never joins a training batch
     if extra_views:
         train_ds = concat_datasets([train_ds] + [v.subset(tr_idx) if len(va_idx) else v for v in extra_views])
     with torch_threads(tcfg.num_threads):
@@ -223,7 +234,13 @@ def train(ds: RegionDataset, cfg: HeadConfig, tcfg: TrainConfig = TrainConfig(),
                 if cancel is not None and cancel.is_set():
                     result.status, result.message = "cancelled", f"cancelled in epoch {epoch + 1}"
                     return _finish(result, head, cfg, ds, tcfg, t0, epoch)
-                data = packed if bs == n else packed.batch(order[b0:b0 + bs])
+                if bs == n:
+                    data = packed
+                else:
+                    idx = order[b0:b0 + bs]
+                    if len(focus_idx):
+                        idx = np.concatenate([idx, focus_idx[~np.isin(focus_idx, idx)]])
+                    data = packed.batch(idx)
                 if tcfg.region_dropout > 0:
                     data = _drop_regions(data, tcfg.region_dropout, gen)
                 for g in opt.param_groups:

@@ -24,6 +24,7 @@ from ..ml.metrics import image_and_breast_metrics
 from ..ml.model import TrainedModel, method
 from ..ml.scoring import Scores, score
 from ..ml.train import TrainConfig, train
+from ..ml.warm import changed_images, warm_config
 from ..store import models as model_store
 from .datasets import ProjectDataset, load_dataset
 from .features import ensure_features, project_extractor, shift_of, view_key
@@ -152,9 +153,12 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
         current = None  # another extractor: nothing to warm-start from (compared below on its own features)
     init = current if request.warm_start and current is not None and current.config == cfg else None
     epochs = request.epochs or auto_epochs(len(train_ds))
-    tcfg = TrainConfig(epochs=epochs if init is None else max(2, epochs // 4), seed=request.seed,
-                       lr=TrainConfig.lr if init is None else 1e-3, num_threads=request.num_threads)
-    result = train(train_ds, cfg, tcfg, init=init, cancel=cancel, extra_views=extra or None,
+    if init is None:
+        tcfg, focus = TrainConfig(epochs=epochs, seed=request.seed, num_threads=request.num_threads), None
+    else:  # the images whose labels changed since the active model join every batch (ml/warm.py)
+        tcfg = warm_config(epochs, seed=request.seed, num_threads=request.num_threads)
+        focus = changed_images(train_ds, init)
+    result = train(train_ds, cfg, tcfg, init=init, cancel=cancel, extra_views=extra or None, focus=focus,
                    progress=lambda e, n, loss, el: progress("train", e, n, f"epoch {e}/{n}  loss {loss:.4f}  {el:.1f} s"))
     if result.status == "cancelled":
         return TrainingOutcome(None, False, "cancelled", result.message, seconds=time.perf_counter() - t0)
@@ -163,6 +167,8 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     metrics: dict = {"train_seconds": round(result.elapsed_s, 3), "epochs": result.epochs_run, "method": name,
                      "backbone": request.backbone, "extractor": extractor.key,
                      "warm_start": init is not None, "n_val_images": int(len(val_idx))}
+    if focus is not None:
+        metrics["warm_focus_images"] = int(len(focus))
     state = "done" if result.status == "done" else "diverged"
     if len(val_idx):
         val_ds = ds.subset(val_idx)
@@ -176,7 +182,8 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
                 state = "worse"
         elif active is not None:
             backbone_note += "; the active version's features are gone, so it was not compared"
-    summary = train_ds.summary() | {"n_val_images": int(len(val_idx)), "method": name, "augment": list(augment)}
+    # the label digests travel in the model file, where the next warm retrain reads them, not in the table row
+    summary = {k: v for k, v in train_ds.summary().items() if k != "label_digests"} | {"n_val_images": int(len(val_idx)), "method": name, "augment": list(augment)}
     model.metrics.update(metrics)
     progress("store", 0, 1, "scoring all images")
     scores = score(model, ds, num_threads=request.num_threads)

@@ -66,6 +66,22 @@ def test_warm_retrain_and_worse_version_not_activated(project, monkeypatch):
     assert active_version(project).id == second.version_id
 
 
+def test_warm_retrain_puts_the_newly_contoured_image_in_every_batch(project):
+    from mammo_annotator.services import annotations as ann_svc
+    from tests.helpers import square
+
+    run_training(project, TrainingRequest(epochs=20))
+    same = run_training(project, TrainingRequest(epochs=20, warm_start=True))
+    assert same.metrics["warm_start"] and same.metrics["warm_focus_images"] == 0  # nothing changed
+    val = set(project.setting("validation_patients") or [])
+    with project.session() as s:
+        image_id = next(im.id for im in image_store.list_images(s) if im.weak.y_m == 1 and im.patient_key not in val)
+    ann_svc.save_contour(project, image_id, square(100, 100, 120), annotator="dr.a")
+    after = run_training(project, TrainingRequest(epochs=20, warm_start=True))
+    assert after.metrics["warm_focus_images"] == 1
+    assert after.metrics["epochs"] == 20 // 8  # an eighth of the full training's epochs
+
+
 def test_diverged_run_keeps_previous_model(project, monkeypatch):
     first = run_training(project, TrainingRequest(epochs=10))
     from mammo_annotator.ml import train as ml_train
