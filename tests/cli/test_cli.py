@@ -130,7 +130,9 @@ def test_learn_features_end_to_end_from_the_packaged_lite0_then_train(tmp_path, 
     assert "at least 1" in capsys.readouterr().err
     assert main(["learn-features", "--db", db, "--mode", "e2e", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("learned-e2e-efficientnet-lite0-s57:1:") and "for 1 epochs" in out
+    from mammo_annotator.ml.features import DEFAULT_EXTRACTOR
+
+    assert out.startswith(f"learned-e2e-{DEFAULT_EXTRACTOR}-s57:1:") and "for 1 epochs" in out  # --imagenet's default
     assert "no contours yet" in out  # this project has image labels only
     assert main(["train", "--db", db, "--epochs", "2"]) == 0
     assert "heads only" in capsys.readouterr().out

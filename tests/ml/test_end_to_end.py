@@ -3,6 +3,7 @@ heads train together with the method's objective; the result is a new extractor 
 features reproduce the head's training inputs."""
 
 import numpy as np
+import pytest
 import torch
 
 from mammo_annotator.ml.end_to_end import torch_box_features, train_end_to_end
@@ -50,18 +51,19 @@ def test_end_to_end_trains_top_and_heads():
     assert sc.p_m[ds.y_m == 1].mean() > sc.p_m[ds.y_m == 0].mean()
 
 
-def _lite_ext(seed=0):
+def _lite_ext(seed=0, arch="efficientnet-lite0"):
     from mammo_annotator.ml.features.backbones import build_backbone
 
-    cfg = BackboneConfig(arch="efficientnet-lite0", layer="s57", pool="avg")
+    cfg = BackboneConfig(arch=arch, layer="s57", pool="avg")
     torch.manual_seed(seed)
     return LearnedExtractor(build_backbone(cfg), cfg, "supervised")
 
 
-def test_lite_top_splits_into_cached_stage6_and_tuned_stage7():
+@pytest.mark.parametrize("arch", ["efficientnet-lite0", "efficientnet-lite1"])  # lite1: the default extractor
+def test_lite_top_splits_into_cached_stage6_and_tuned_stage7(arch):
     from mammo_annotator.ml.end_to_end import split_top
 
-    net = _lite_ext().net
+    net = _lite_ext(arch=arch).net
     frozen, tuned = split_top(net)
     assert not frozen.training and not tuned.training  # the split keeps the top's mode
     n7 = sum(p.numel() for p in net.top.late[-1].parameters())

@@ -31,7 +31,7 @@ def test_box_pooling_matches_loops():
 
 
 def test_handcrafted_stays_available_and_sensible():
-    assert DEFAULT_EXTRACTOR == "efficientnet-lite0" and {"torchscript", "handcrafted"} <= set(available_extractors())
+    assert DEFAULT_EXTRACTOR == "efficientnet-lite1" and {"torchscript", "handcrafted"} <= set(available_extractors())
     ext = build_extractor("handcrafted")
     img = _image()
     boxes = grid_boxes(*img.shape, 64, 32)

@@ -78,8 +78,8 @@ def test_heads_only_then_backbone_refresh_then_refresh_again(project):
     second = run_training(project, TrainingRequest(epochs=2, augment=(), backbone="refresh", backbone_steps=2),
                           progress=lambda stage, d, t, m: stages.append(stage))
     learned = project_extractor(project)
-    # a project on the pretrained default refreshes by fine-tuning the packaged EfficientNet-Lite0 on its taps
-    assert learned.key.startswith("learned-supervised-efficientnet-lite0-s57:1:") and second.metrics["extractor"] == learned.key
+    # a project on the pretrained default refreshes by fine-tuning the packaged EfficientNet-Lite1 on its taps
+    assert learned.key.startswith("learned-supervised-efficientnet-lite1-s57:1:") and second.metrics["extractor"] == learned.key
     assert "backbone refreshed" in second.message and learned.key in second.message
     assert stages.index("backbone") < stages.index("train")
     # the version on new features is judged against the active one on the same validation patients,

@@ -65,12 +65,12 @@ def test_a_new_project_gets_the_pretrained_default_and_an_old_one_keeps_hand_cra
     from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
     from mammo_annotator.services.features import ensure_features
 
-    assert DEFAULT_EXTRACTOR == "efficientnet-lite0"
+    assert DEFAULT_EXTRACTOR == "efficientnet-lite1"
     template = synthetic_project_file(tmp_path_factory.mktemp("tpl2"), n_patients=1, seed=5, size=(256, 224))
     fresh = open_copy(template, tmp_path_factory.mktemp("a"))
     fresh.set_setting("extractor", None)
-    assert project_extractor(fresh).key.startswith("efficientnet-lite0-")
-    assert fresh.setting("extractor")["name"] == "efficientnet-lite0"  # recorded: later caches cannot change it
+    assert project_extractor(fresh).key.startswith("efficientnet-lite1-")
+    assert fresh.setting("extractor")["name"] == "efficientnet-lite1"  # recorded: later caches cannot change it
     fresh.close()
     old = open_copy(template, tmp_path_factory.mktemp("b"))
     old.set_setting("extractor", None)
