@@ -183,7 +183,8 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
         elif active is not None:
             backbone_note += "; the active version's features are gone, so it was not compared"
     # the label digests travel in the model file, where the next warm retrain reads them, not in the table row
-    summary = {k: v for k, v in train_ds.summary().items() if k != "label_digests"} | {"n_val_images": int(len(val_idx)), "method": name, "augment": list(augment)}
+    summary = {k: v for k, v in train_ds.summary().items() if k != "label_digests"}
+    summary |= {"n_val_images": int(len(val_idx)), "method": name, "augment": list(augment)}
     model.metrics.update(metrics)
     progress("store", 0, 1, "scoring all images")
     scores = score(model, ds, num_threads=request.num_threads)
