@@ -19,7 +19,7 @@ import torch
 from mammo_annotator.ml.allocator import keep_freed_memory
 from mammo_annotator.ml.cv import select_local
 from mammo_annotator.ml.losses import ObjectiveWeights, objective
-from mammo_annotator.ml.metrics import auroc
+from mammo_annotator.ml.metrics import auroc, top1_hit_rate
 from mammo_annotator.ml.model import RegionOutputs, method
 from mammo_annotator.ml.scoring import score
 from mammo_annotator.ml.simulate import sim_for_size
@@ -29,10 +29,9 @@ from mammo_annotator.ml.warm import changed_images
 
 def accuracy(model, te) -> str:
     sc = score(model, te)
-    hits = [te.region_labels[te.region_slice(i)][np.argmax(sc.d[te.region_slice(i), 1])] == 1
-            for i in np.flatnonzero(te.y_m == 1)]
+    hits = top1_hit_rate(te.region_labels, sc.d[:, 1], te.offsets, np.flatnonzero(te.y_m == 1))
     return (f"test AUROC M {auroc(te.y_m, sc.p_m):.3f}  B {auroc(te.y_b, sc.p_b):.3f}  "
-            f"top-1 d_M hits lesion {np.mean(hits):.2f}")
+            f"top-1 d_M hits lesion {hits:.2f}")
 
 
 def straightforward_epoch(ds, cfg, batch: int = 256) -> float:

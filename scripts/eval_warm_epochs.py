@@ -20,7 +20,7 @@ import numpy as np
 
 from mammo_annotator.ml.cv import select_local
 from mammo_annotator.ml.dataset import RegionDataset
-from mammo_annotator.ml.metrics import auroc
+from mammo_annotator.ml.metrics import auroc, top1_hit_rate
 from mammo_annotator.ml.model import TrainedModel, method
 from mammo_annotator.ml.scoring import score
 from mammo_annotator.ml.simulate import sim_for_size
@@ -30,12 +30,10 @@ from mammo_annotator.ml.train import WARM_START, TrainConfig, train
 def top1_hits(model: TrainedModel, ds: RegionDataset, images: np.ndarray) -> float:
     """Share of ``images`` whose highest d_M region is a malignant one (ground truth of the simulation)."""
     sub = ds.subset(images)
-    sc = score(model, sub)
-    return float(np.mean([sub.region_labels[sub.region_slice(i)][np.argmax(sc.d[sub.region_slice(i), 1])] == 1
-                          for i in range(len(sub))]))
+    return top1_hit_rate(sub.region_labels, score(model, sub).d[:, 1], sub.offsets, np.arange(len(sub)))
 
 
-def test_row(model: TrainedModel, te: RegionDataset) -> np.ndarray:
+def held_out_row(model: TrainedModel, te: RegionDataset) -> np.ndarray:
     sc = score(model, te)
     return np.array([auroc(te.y_m, sc.p_m), auroc(te.y_b, sc.p_b), top1_hits(model, te, np.flatnonzero(te.y_m == 1))])
 
@@ -69,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                              init=base, focus=focus)
                 name = f"{n_new} new, warm {e} epoch{'s' * (int(e) > 1)}, lr {float(lr):g}{', focus' * (focus is not None)}"
                 rows.setdefault(name, []).append(
-                    np.r_[test_row(warm.model, te), before, top1_hits(warm.model, tr, new), warm.elapsed_s])
+                    np.r_[held_out_row(warm.model, te), before, top1_hits(warm.model, tr, new), warm.elapsed_s])
             full = train(data, ss, TrainConfig(epochs=a.base_epochs, seed=seed))
             rows.setdefault(f"{n_new} new, full retrain", []).append(
-                np.r_[test_row(full.model, te), before, top1_hits(full.model, tr, new), full.elapsed_s])
+                np.r_[held_out_row(full.model, te), before, top1_hits(full.model, tr, new), full.elapsed_s])
         print(f"seed {seed} done", flush=True)
     print(f"\nmeans over seeds {a.seeds}\n| setting | test AUROC M | B | test top-1 on lesion | take-in before | "
           "take-in after | seconds |\n|---|---|---|---|---|---|---|")

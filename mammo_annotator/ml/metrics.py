@@ -164,3 +164,10 @@ def bootstrap_ci(y: np.ndarray, s: np.ndarray, fn: Callable[[np.ndarray, np.ndar
         return est, float("nan"), float("nan")
     lo, hi = np.quantile(vals, [alpha / 2, 1 - alpha / 2])
     return float(est), float(lo), float(hi)
+
+
+def top1_hit_rate(region_labels: np.ndarray, d_m: np.ndarray, offsets: np.ndarray, images: np.ndarray) -> float:
+    """Share of ``images`` whose highest d_M region carries region label 1 (malignant): whether the
+    detection branch points at the lesion. ``offsets`` delimit each image's regions."""
+    return float(np.mean([region_labels[offsets[i]:offsets[i + 1]][np.argmax(d_m[offsets[i]:offsets[i + 1]])] == 1
+                          for i in images]))

@@ -191,3 +191,15 @@ def test_bootstrap_interval_edges():
     assert est == pytest.approx(0.5) and np.isnan(lo) and np.isnan(hi)
     assert not any(k.startswith("breast/") for k in image_and_breast_metrics([1, 0], [0, 0], [0.9, 0.1], [0.1, 0.1],
                                                                                np.array(["p", "q"]), None))
+
+
+def test_top1_hit_rate_reads_each_images_highest_d_m_region():
+    from mammo_annotator.ml.metrics import top1_hit_rate
+
+    labels = np.array([0, 1, 0, 1, 0, -1, 1], dtype=np.int8)  # images of 3, 2 and 2 regions
+    d_m = np.array([0.1, 0.9, 0.2, 0.3, 0.8, 0.7, 0.6])
+    offsets = np.array([0, 3, 5, 7])
+    assert top1_hit_rate(labels, d_m, offsets, np.array([0])) == 1.0  # the malignant region is highest
+    assert top1_hit_rate(labels, d_m, offsets, np.array([1])) == 0.0  # a BN region is highest
+    assert top1_hit_rate(labels, d_m, offsets, np.array([2])) == 0.0  # an ignored region is highest: no hit
+    assert top1_hit_rate(labels, d_m, offsets, np.array([0, 1, 2])) == 1 / 3
