@@ -21,7 +21,7 @@ import threading
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 from ..ml.allocator import keep_freed_memory
 from .training import TrainingOutcome, TrainingRequest
@@ -143,11 +143,8 @@ class JobWorker:
         """Run one job in the worker and wait for it; raises BusyElsewhere or JobFailed."""
         self.start()
         proc, conn = self._proc, self._conn
-        try:
-            conn.send(("run", target, holder, request))
-        except OSError as exc:
-            self._forget(proc)
-            raise JobFailed(f"the training process could not take the job: {exc}") from exc
+        if not self._send(conn, ("run", target, holder, request)):  # it died before the job reached it
+            self._died(proc)
         stop_sent = False
         while True:
             if cancel.is_set() and not stop_sent:
@@ -171,13 +168,16 @@ class JobWorker:
                 log.error("training job failed in the worker process:\n%s", msg[2])
                 raise JobFailed(msg[1])
             else:
-                try:
-                    code = proc.wait(10)
-                except subprocess.TimeoutExpired:  # its pipe broke but it lives on: ended here
-                    code = None
-                self._forget(proc)
-                raise JobFailed(f"the training process ended unexpectedly (exit code {code}); "
-                                "the previous model stays active, the next job starts a new process")
+                self._died(proc)
+
+    def _died(self, proc: subprocess.Popen) -> NoReturn:
+        try:
+            code = proc.wait(10)
+        except subprocess.TimeoutExpired:  # its pipe broke but it lives on: ended here
+            code = None
+        self._forget(proc)
+        raise JobFailed(f"the training process ended unexpectedly (exit code {code}); "
+                        "the previous model stays active, the next job starts a new process")
 
     @staticmethod
     def _send(conn: Connection, msg: tuple) -> bool:
