@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from mammo_annotator.ml import shared_fc
 from mammo_annotator.ml.model import DualBranchHead, method
 from mammo_annotator.ml.shared_fc import SharedFC, dropout_mask
 
@@ -68,6 +69,51 @@ def test_rows_get_a_gradient_when_only_they_require_one():
     torch.manual_seed(3)
     mask = dropout_mask((40, 24), 0.5, torch.float64, torch.device("cpu"))
     assert torch.autograd.gradcheck(lambda x: SharedFC.apply(x, *frozen, mask, 2.0), (x,))
+
+
+def _grads(g, monkeypatch, sparse_below):
+    monkeypatch.setattr(shared_fc, "SPARSE_BELOW", sparse_below)
+    a = _inputs(torch.float64, n=200)
+    torch.manual_seed(4)
+    mask = dropout_mask((200, 24), 0.5, torch.float64, torch.device("cpu"))
+    SharedFC.apply(*a, mask, 2.0).backward(g)
+    return [t.grad for t in a]
+
+
+@pytest.mark.parametrize("live_share", [0.0, 0.1, 0.6, 1.0])
+def test_the_backward_on_the_rows_with_a_gradient_equals_the_full_backward(live_share, monkeypatch):
+    """Region selection leaves most rows without a gradient; the backward skips them, exactly."""
+    gen = torch.Generator().manual_seed(5)
+    g = torch.randn(5, 200, generator=gen, dtype=torch.float64)
+    g[:, torch.rand(200, generator=gen) >= live_share] = 0.0
+    g[3, 7] = 1.5  # a row whose gradient comes from one output only
+    sparse = _grads(g, monkeypatch, 0.75)
+    dense = _grads(g, monkeypatch, 0.0)  # never gathers
+    for got, want in zip(sparse, dense):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert torch.all(sparse[0][(g == 0).all(0)] == 0)  # rows without a gradient get zeros
+
+
+def test_a_region_selection_step_gives_the_same_head_gradients_with_and_without_the_gather(monkeypatch):
+    from mammo_annotator.ml.losses import ObjectiveWeights, objective
+    from mammo_annotator.ml.simulate import sim_for_size
+
+    ds = sim_for_size(60, seed=3)
+    cfg = method("cls_det_rs")
+    grads = []
+    for below in (0.75, 0.0):
+        monkeypatch.setattr(shared_fc, "SPARSE_BELOW", below)
+        torch.manual_seed(0)
+        head = DualBranchHead(ds.dim, cfg).double()
+        with torch.no_grad():
+            head.cls.weight.normal_()
+            head.det.weight.normal_()
+        data = ds.pack()
+        data.x = data.x.double()
+        objective(head(data), data, cfg, ObjectiveWeights.from_dataset(ds, cfg))[0].backward()
+        grads.append([p.grad.clone() for p in head.parameters()])
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("p", [0.5, 0.3])
