@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from mammo_annotator.ml.features import build_extractor
-from mammo_annotator.ml.features.efficientnet_lite import (ARCHS, LiteSpec, fused_for_inference, pretrained_lite,
+from mammo_annotator.ml.features.efficientnet_lite import (ARCHS, LiteSpec, MBConv, fused_for_inference, pretrained_lite,
                                                            weights_digest, weights_path)
 from mammo_annotator.ml.features.pretrained import PretrainedExtractor
 
@@ -68,6 +68,22 @@ def test_folded_network_gives_the_same_maps():
     for p, q in zip(a, b):
         assert p.shape == q.shape
         assert torch.allclose(p, q, atol=1e-3)
+
+
+@pytest.mark.parametrize("size", [(64, 96), (63, 77)])
+def test_frozen_blocks_pad_their_input_and_give_the_padded_maps_exactly(size):
+    """Frozen extraction pads a stride-2 block's input, not its expanded map: the same numbers."""
+    net = fused_for_inference(pretrained_lite())
+    strided = [b for b in net.modules() if isinstance(b, MBConv) and b.expand and b._depthwise_conv.stride[0] == 2]
+    assert len(strided) == 4
+    for block in strided:
+        x = torch.randn(1, block._expand_conv.in_channels, *size).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            fast = block(x)
+        with torch.enable_grad():  # the path that pads the expanded map (training, end-to-end)
+            plain = block(x.requires_grad_(True)).detach()
+        assert fast.shape == plain.shape
+        assert torch.equal(fast, plain)
 
 
 def test_weights_digest_is_in_the_key_and_weights_load_without_pickle(monkeypatch):

@@ -55,14 +55,32 @@ class SameConv(nn.Conv2d):
     def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1):
         super().__init__(cin, cout, k, stride, padding=0 if stride > 1 else k // 2, groups=groups, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def same_pad(self, x: torch.Tensor) -> list[int]:
+        """(left, right, top, bottom) zeros that a stride-2 layer adds to ``x`` (TensorFlow 'same')."""
         s = self.stride[0]
-        if s > 1:
-            k = self.kernel_size[0]
-            ph = max((math.ceil(x.shape[-2] / s) - 1) * s + k - x.shape[-2], 0)
-            pw = max((math.ceil(x.shape[-1] / s) - 1) * s + k - x.shape[-1], 0)
-            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        if s == 1:
+            return [0, 0, 0, 0]
+        k = self.kernel_size[0]
+        ph = max((math.ceil(x.shape[-2] / s) - 1) * s + k - x.shape[-2], 0)
+        pw = max((math.ceil(x.shape[-1] / s) - 1) * s + k - x.shape[-1], 0)
+        return [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = self.same_pad(x)
+        return super().forward(F.pad(x, pad) if any(pad) else x)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of an input that already holds its 'same' padding."""
         return super().forward(x)
+
+
+def _zero_border(y: torch.Tensor, pad: list[int]) -> torch.Tensor:
+    left, right, top, bottom = pad
+    h, w = y.shape[-2:]
+    for rows, cols in ((slice(0, top), slice(None)), (slice(h - bottom, h), slice(None)),
+                       (slice(None), slice(0, left)), (slice(None), slice(w - right, w))):
+        y[..., rows, cols] = 0
+    return y
 
 
 class MBConv(nn.Module):
@@ -82,8 +100,17 @@ class MBConv(nn.Module):
         self.skip = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu6(self._bn0(self._expand_conv(x)), inplace=True) if self.expand else x
-        y = F.relu6(self._bn1(self._depthwise_conv(y)), inplace=True)
+        pad = self._depthwise_conv.same_pad(x)
+        if self.expand and any(pad) and not self.training and not torch.is_grad_enabled():
+            # Frozen extraction: pad the block's input rather than the expanded map, a copy with
+            # `expand` times fewer channels (the 96-channel copy at half resolution was a tenth
+            # of an image's time), and zero the expanded border, which is what padding gives.
+            y = F.relu6(self._bn0(self._expand_conv(F.pad(x, pad))), inplace=True)
+            y = self._depthwise_conv.forward_padded(_zero_border(y, pad))
+        else:
+            y = F.relu6(self._bn0(self._expand_conv(x)), inplace=True) if self.expand else x
+            y = self._depthwise_conv(y)
+        y = F.relu6(self._bn1(y), inplace=True)
         y = self._bn2(self._project_conv(y))
         return y + x if self.skip else y
 
