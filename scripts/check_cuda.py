@@ -5,7 +5,8 @@ for a session that is lent a GPU (CI has none, so no test can cover them).
 
 Each check prints PASS or FAIL with its figures:
   1. frozen features of the default extractor (dense EfficientNet-Lite) for a 1024 x 1024 image
-     and a 4096 x 3328 full field: relative difference to the CPU's features, time per image;
+     and a 4096 x 3328 full field (--quick: 512 x 416 and 2048 x 1664): relative difference to the
+     CPU's features, time per image;
   2. head training, SS-Cls-Det-RS with 50 % contoured, on the synthetic 3,000-image set of
      bench_heads: test AUROC on each device (they must agree within 0.02), time;
   3. supervised fine-tuning of the packaged Lite trunk (`learn-features`): the loss of the first
@@ -66,11 +67,14 @@ def grid_boxes(h: int, w: int, side: int) -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel(), xs.ravel() + side, ys.ravel() + side], 1).astype(np.float64)
 
 
-def check_features(device: torch.device) -> None:
+def check_features(device: torch.device, quick: bool = False) -> None:
     from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
 
     cpu, dev = build_extractor(DEFAULT_EXTRACTOR, device="cpu"), build_extractor(DEFAULT_EXTRACTOR, device=str(device))
-    for size, spacing, side in (((1024, 1024), 0.2, 112), ((4096, 3328), 0.07, 320)):
+    # (size, pixel spacing in mm, window side in px): mini-MIAS-like, then a full-field digital image
+    images = (((512, 416), 0.2, 112), ((2048, 1664), 0.14, 160)) if quick else \
+        (((1024, 1024), 0.2, 112), ((4096, 3328), 0.07, 320))
+    for size, spacing, side in images:
         img = synthetic_mammogram(seed=1, size=size).pixels.astype(np.float32)
         boxes = grid_boxes(*img.shape, side)
         want = cpu.extract(img, boxes, spacing)
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu against itself (dry run)"
     print(f"torch {torch.__version__}, device {device}: {name}, {torch.get_num_threads()} CPU threads", flush=True)
-    check_features(device)
+    check_features(device, a.quick)
     check_heads(device, a.quick)
     check_fine_tuning(device, a.quick)
     check_end_to_end(device, a.quick)
