@@ -93,11 +93,12 @@ def check_heads(device: torch.device, quick: bool) -> None:
     tr, te = sim_for_size(n, seed=1), sim_for_size(n // 3, seed=2)
     semi = select_local(tr, 0.5, 0)
     cfg = method("ss_cls_det_rs")
-    res = {}
+    res = []
     for d in ("cpu", str(device)):
+        train(semi, cfg, TrainConfig(device=d, epochs=1))  # warm-up: CUDA context, kernels, allocator
         out, sec = timed(lambda: train(semi, cfg, TrainConfig(device=d)), torch.device(d))
-        res[d] = (auroc(te.y_m, score(out.model, te, device=d).p_m), sec, out.status)
-    (a_cpu, t_cpu, s_cpu), (a_dev, t_dev, s_dev) = res["cpu"], res[str(device)]
+        res.append((auroc(te.y_m, score(out.model, te, device=d).p_m), sec, out.status))
+    (a_cpu, t_cpu, s_cpu), (a_dev, t_dev, s_dev) = res
     report(f"head training SS-Cls-Det-RS 50 %, {len(tr)} images",
            s_cpu == s_dev == "done" and abs(a_cpu - a_dev) < 0.02,
            f"test M AUROC {a_dev:.3f} on {device}, {a_cpu:.3f} on cpu; {t_dev:.2f} s against {t_cpu:.2f} s")
@@ -137,12 +138,12 @@ def check_fine_tuning(device: torch.device, quick: bool) -> None:
                        [ds.region_labels[ds.region_slice(k)] for k in range(len(ds))], ds.y_m, ds.y_b)
     bcfg = BackboneConfig(arch=DEFAULT_EXTRACTOR, layer="s57", pool="avg")
     steps = 5 if quick else 20
-    runs = {}
+    runs = []
     for d in ("cpu", str(device)):
         cfg = ExtractorTrainConfig(mode="supervised", steps=steps, batch=16, device=d)
         out, sec = timed(lambda: train_extractor(data, cfg, bcfg, patch=64, imagenet_weights="packaged"), torch.device(d))
-        runs[d] = (out.history, sec)
-    (h_cpu, t_cpu), (h_dev, t_dev) = runs["cpu"], runs[str(device)]
+        runs.append((out.history, sec))
+    (h_cpu, t_cpu), (h_dev, t_dev) = runs
     rel = abs(h_dev[0] - h_cpu[0]) / max(1e-6, abs(h_cpu[0]))
     report(f"supervised fine-tuning from the packaged {DEFAULT_EXTRACTOR}, {steps} steps",
            bool(np.isfinite(h_dev).all()) and len(h_dev) == steps and rel < 1e-2,
