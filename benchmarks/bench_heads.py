@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -62,6 +63,17 @@ def straightforward_epoch(ds, cfg, batch: int = 256) -> float:
     return time.perf_counter() - t0
 
 
+@contextmanager
+def full_backward():
+    """The backward over every row, as before ``shared_fc`` skipped the rows without a gradient."""
+    before = shared_fc.SPARSE_BELOW
+    shared_fc.SPARSE_BELOW = 0.0
+    try:
+        yield
+    finally:
+        shared_fc.SPARSE_BELOW = before
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reference", action="store_true", help="also a 60-epoch lr 3e-3 run (accuracy ceiling)")
@@ -75,16 +87,14 @@ def main() -> None:
     weak = tr.without_local_labels()
     cfg = method("cls_det_rs")
     tc = TrainConfig()
-    sparse_below = shared_fc.SPARSE_BELOW
     base = straightforward_epoch(weak, cfg)
     res = train(weak, cfg, tc)
     per_epoch = res.elapsed_s / res.epochs_run
     print(f"epoch: straightforward {base:.2f} s, ours {per_epoch:.2f} s  -> {base / per_epoch:.1f}x")
     print(f"weak Cls-Det-RS full training ({tc.epochs} epochs, batch {tc.batch_size}, lr {tc.lr}): "
           f"{res.elapsed_s:.2f} s   {accuracy(res.model, te)}")
-    shared_fc.SPARSE_BELOW = 0.0  # the backward over every row, as before it skipped the rows without a gradient
-    full = train(weak, cfg, tc)
-    shared_fc.SPARSE_BELOW = sparse_below
+    with full_backward():
+        full = train(weak, cfg, tc)
     print(f"  same with the backward over every row: {full.elapsed_s:.2f} s -> {full.elapsed_s / res.elapsed_s:.2f}x   "
           f"{accuracy(full.model, te)}")
     res32 = train(weak, cfg, TrainConfig(bf16=False))
@@ -94,9 +104,8 @@ def main() -> None:
     semi = train(semi_data, method("ss_cls_det_rs"), tc)
     print(f"semi-supervised SS-Cls-Det-RS (50% of M images annotated) full training: {semi.elapsed_s:.2f} s   "
           f"{accuracy(semi.model, te)}")
-    shared_fc.SPARSE_BELOW = 0.0
-    semi_full = train(semi_data, method("ss_cls_det_rs"), tc)
-    shared_fc.SPARSE_BELOW = sparse_below
+    with full_backward():
+        semi_full = train(semi_data, method("ss_cls_det_rs"), tc)
     print(f"  same with the backward over every row: {semi_full.elapsed_s:.2f} s -> "
           f"{semi_full.elapsed_s / semi.elapsed_s:.2f}x   {accuracy(semi_full.model, te)}")
     # one more annotated image, then a warm-started retrain

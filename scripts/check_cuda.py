@@ -36,7 +36,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mammo_annotator.core.regions import boxes_array, region_grid  # noqa: E402
 from mammo_annotator.core.synthetic import synthetic_mammogram  # noqa: E402
+from mammo_annotator.core.types import GridSpec  # noqa: E402
 from mammo_annotator.ml.cv import select_local  # noqa: E402
 from mammo_annotator.ml.metrics import auroc  # noqa: E402
 from mammo_annotator.ml.model import method  # noqa: E402
@@ -62,11 +64,6 @@ def timed(fn, device: torch.device):
     return out, time.perf_counter() - t0
 
 
-def grid_boxes(h: int, w: int, side: int) -> np.ndarray:
-    ys, xs = np.mgrid[0:h - side + 1:side // 2, 0:w - side + 1:side // 2]
-    return np.stack([xs.ravel(), ys.ravel(), xs.ravel() + side, ys.ravel() + side], 1).astype(np.float64)
-
-
 def check_features(device: torch.device, quick: bool = False) -> None:
     from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
 
@@ -75,8 +72,9 @@ def check_features(device: torch.device, quick: bool = False) -> None:
     images = (((512, 416), 0.2, 112), ((2048, 1664), 0.14, 160)) if quick else \
         (((1024, 1024), 0.2, 112), ((4096, 3328), 0.07, 320))
     for size, spacing, side in images:
-        img = synthetic_mammogram(seed=1, size=size).pixels.astype(np.float32)
-        boxes = grid_boxes(*img.shape, side)
+        case = synthetic_mammogram(seed=1, size=size)
+        img = case.pixels.astype(np.float32)
+        boxes = boxes_array(region_grid(case.breast_mask, GridSpec(size_px=side, stride_px=side // 2)))
         want = cpu.extract(img, boxes, spacing)
         dev.extract(img, boxes, spacing)  # warm-up: kernels, allocator
         got, t_dev = timed(lambda: dev.extract(img, boxes, spacing), device)
@@ -107,9 +105,8 @@ def check_heads(device: torch.device, quick: bool) -> None:
 def cohort(n: int):
     """A few synthetic 512 x 416 mammograms with their windows, weak labels and window labels."""
     from mammo_annotator.core.iom import label_regions
-    from mammo_annotator.core.regions import boxes_array, region_grid
     from mammo_annotator.core.synthetic import synthetic_dataset
-    from mammo_annotator.core.types import GridSpec, RegionLabel
+    from mammo_annotator.core.types import RegionLabel
     from mammo_annotator.ml.dataset import ImageRecord, RegionDataset
     from mammo_annotator.ml.features.base import normalise_image
 
