@@ -11,9 +11,10 @@ Each check prints PASS or FAIL with its figures:
      bench_heads: test AUROC on each device (they must agree within 0.02), time;
   3. supervised fine-tuning of the packaged Lite trunk (`learn-features`): the loss of the first
      step, before any update, on each device; finite losses after the steps;
-  4. end-to-end training (stage 7 + heads) from the packaged Lite: finite losses, and the new
-     extractor's features, extracted on the CPU, let the trained heads rank the malignant
-     training images first (the two devices' parts of the model fit together).
+  4. end-to-end training (stage 7 + heads) from the packaged Lite, its frozen maps on the device:
+     the new (learned) extractor's features on the device against the CPU, and finite losses;
+     its features, extracted on the CPU, let the trained heads rank the malignant training images
+     first (the two devices' parts of the model fit together).
 Exit status 0: every check passed; 1: one failed; 2: the device is not there. ``--device cpu``
 compares the CPU with itself: a dry run of this script, not a check of a GPU.
 
@@ -156,24 +157,35 @@ def check_end_to_end(device: torch.device, quick: bool) -> None:
 
     ds, work = cohort(6)
     bcfg = BackboneConfig(arch=DEFAULT_EXTRACTOR, layer="s57", pool="avg")
-    ext = LearnedExtractor(build_backbone(bcfg, "packaged"), bcfg, "supervised")
+    # on the device: the frozen stage-6 maps are computed there, as the app does on a GPU machine
+    ext = LearnedExtractor(build_backbone(bcfg, "packaged"), bcfg, "supervised", device=device)
     semi = ds.with_local_labels(ds.y_m == 1)
     epochs = 2 if quick else 4
     (new, model, hist), sec = timed(
         lambda: train_end_to_end(ext, semi, lambda i: work[i], method("ss_cls_det_rs"), epochs=epochs,
                                  batch_images=4, lr=3e-3, device=str(device)), device)
-    feats = [new.pool_boxes(new.feature_map(work[str(i)][0]), ds.boxes[ds.region_slice(k)], 1, None)
-             for k, i in enumerate(ds.image_ids)]
-    fds = dataclasses.replace(ds, features=np.concatenate(feats).astype(np.float32), feature_key=new.key)
-    p_m = score(model, fds, device="cpu").p_m
+    blob = new.to_bytes()
+    on_dev, on_cpu = LearnedExtractor.from_bytes(blob, device=device), LearnedExtractor.from_bytes(blob, device="cpu")
+
+    def features(e: LearnedExtractor) -> np.ndarray:
+        return np.concatenate([e.pool_boxes(e.feature_map(work[str(i)][0]), ds.boxes[ds.region_slice(k)], 1, None)
+                               for k, i in enumerate(ds.image_ids)]).astype(np.float32)
+
+    features(on_dev)  # warm-up
+    got, t_dev = timed(lambda: features(on_dev), device)
+    want, t_cpu = timed(lambda: features(on_cpu), torch.device("cpu"))
+    rel = float(np.abs(got - want).max() / max(1e-6, float(np.abs(want).max())))
+    report(f"learned (end-to-end) extraction, {len(ds)} images", got.shape == want.shape and rel < 1e-2,
+           f"max |diff| / max |cpu| = {rel:.2e}; {t_dev:.3f} s on {device}, {t_cpu:.3f} s on cpu")
+    p_m = score(model, dataclasses.replace(ds, features=want, feature_key=new.key), device="cpu").p_m
     fit = auroc(ds.y_m, p_m)
     # trained on these images, the heads rank their malignant ones first (1.0 on the CPU); the malignant
     # images are contoured, so their region terms, not p(M | image), carry them and p(M) stays small
     ok = len(hist) == epochs and bool(np.isfinite(hist).all()) and fit > 0.8
     report(f"end-to-end from the packaged {DEFAULT_EXTRACTOR}, {epochs} epochs on {len(ds)} images", ok,
            f"losses {', '.join(f'{v:.3f}' for v in hist)}; {sec:.1f} s on {device}; "
-           f"training-image M AUROC {fit:.2f} (median p(M) {np.median(p_m[ds.y_m == 1]):.1e} malignant, "
-           f"{np.median(p_m[ds.y_m == 0]):.1e} others)")
+           f"training-image M AUROC {fit:.2f} on CPU features (median p(M) {np.median(p_m[ds.y_m == 1]):.1e} "
+           f"malignant, {np.median(p_m[ds.y_m == 0]):.1e} others)")
 
 
 def main(argv: list[str] | None = None) -> int:

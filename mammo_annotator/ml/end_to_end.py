@@ -28,18 +28,22 @@ from .train import CancelToken, resolve_device, torch_threads
 
 
 def torch_box_features(fmap: torch.Tensor, boxes: np.ndarray, scale: float, pool: str = "avgmax") -> torch.Tensor:
-    """(C, h, w) map -> (m, C or 2C) box means (+ maxima), differentiable; matches pool_boxes."""
+    """(C, h, w) map -> (m, C or 2C) box means (+ maxima), differentiable; matches pool_boxes.
+
+    The cells are grouped by size on the host and their indices moved to the map's device: mixed
+    with a GPU map, host index tensors fail (and a grouping on the GPU would wait for it)."""
     c, h, w = fmap.shape
-    cells = torch.from_numpy(scale_boxes(boxes, scale, (h, w)))
+    cells_np = scale_boxes(boxes, scale, (h, w))
+    cells = torch.from_numpy(cells_np).to(fmap.device)
     integral = F.pad(fmap.cumsum(1).cumsum(2), (1, 0, 1, 0))
     x0, y0, x1, y1 = cells.T
     s = integral[:, y1, x1] - integral[:, y0, x1] - integral[:, y1, x0] + integral[:, y0, x0]
     parts = [(s / ((x1 - x0) * (y1 - y0)).to(fmap.dtype)).T]
     if pool == "avgmax":
         out = fmap.new_zeros((len(cells), c))
-        sizes = torch.stack([y1 - y0, x1 - x0], 1)
-        for hh, ww in torch.unique(sizes, dim=0).tolist():
-            sel = torch.nonzero((sizes[:, 0] == hh) & (sizes[:, 1] == ww)).flatten()
+        sizes = np.stack([cells_np[:, 3] - cells_np[:, 1], cells_np[:, 2] - cells_np[:, 0]], 1)
+        for hh, ww in np.unique(sizes, axis=0).tolist():
+            sel = torch.from_numpy(np.flatnonzero((sizes[:, 0] == hh) & (sizes[:, 1] == ww))).to(fmap.device)
             pooled = F.max_pool2d(F.max_pool2d(fmap[None], (hh, 1), stride=1), (1, ww), stride=1)[0]
             out = out.index_put((sel,), pooled[:, y0[sel], x0[sel]].T)
         parts.append(out)

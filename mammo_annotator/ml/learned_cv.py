@@ -134,9 +134,10 @@ def _fit_score_e2e(res: MethodResult, run: RunSpec, ext, epochs: int, tr: Region
     tuned = split_top(new_ext.net)[1]
     with torch.no_grad():
         fms = cached_maps(ext, ids, work_of, cache)
-        feats = tuned_box_features(tuned, [f.map for f in fms], [te.boxes[te.region_slice(k)] for k in range(len(te))],
+        feats = tuned_box_features(tuned, [f.map.to(new_ext.device) for f in fms],
+                                   [te.boxes[te.region_slice(k)] for k in range(len(te))],
                                    [f.factor * new_ext.cfg.stride for f in fms], new_ext.cfg.pool)
-    fte = _with_features(te, [f.numpy() for f in feats], new_ext.key)
+    fte = _with_features(te, [f.cpu().numpy() for f in feats], new_ext.key)
     sc = score(model, fte)
     res.fold_scores.append(sc)
     res.fold_metrics.append(fold_metrics(fte, sc))

@@ -30,7 +30,7 @@ def test_dry_run_passes_every_check(check_cuda, capsys):
     check_cuda.FAILED.clear()
     assert check_cuda.main(["--device", "cpu", "--quick"]) == 0
     out = capsys.readouterr().out
-    assert out.count("PASS") == 5 and "FAIL" not in out and "all checks passed" in out
+    assert out.count("PASS") == 6 and "FAIL" not in out and "all checks passed" in out
 
 
 def test_features_that_differ_between_the_devices_fail(check_cuda, monkeypatch, capsys):

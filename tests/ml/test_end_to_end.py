@@ -30,6 +30,39 @@ def test_torch_box_pooling_matches_numpy():
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.parametrize("pool", ["avg", "avgmax"])
+def test_an_end_to_end_step_keeps_to_the_device(pool):
+    """Frozen maps, the tuned stage, window pooling and the heads, forward and backward, on the
+    "meta" device (which, like a GPU, refuses host tensors): the training step minus its loss,
+    whose data-dependent branches meta cannot run."""
+    from torch.fx.experimental import _config as fx_config
+
+    from mammo_annotator.ml.end_to_end import split_top, tuned_box_features
+    from mammo_annotator.ml.features.backbones import build_backbone
+    from mammo_annotator.ml.model import DualBranchHead
+    from mammo_annotator.ml.simulate import sim_for_size
+
+    meta = torch.device("meta")
+    bcfg = BackboneConfig(arch="efficientnet-lite0", layer="s57", pool=pool)
+    net = build_backbone(bcfg).to(meta)
+    frozen, tuned = split_top(net)
+    ds = sim_for_size(2, regions=3, dim=bcfg.dim)  # a few images, with their windows' labels
+    n = len(ds)
+    boxes = [np.resize([[0, 0, 64, 64], [8, 8, 40, 72]], (int(ds.offsets[k + 1] - ds.offsets[k]), 4)) for k in range(n)]
+    with torch.no_grad():
+        maps = [frozen(net.trunk(torch.empty((1, 1, 128, 96), device=meta)))[0] for _ in range(n)]
+    feats = torch.cat(tuned_box_features(tuned, maps, boxes, [16.0] * n, bcfg.pool))
+    assert feats.shape == (len(ds.features), bcfg.dim)
+    head = DualBranchHead(bcfg.dim, method("ss_cls_det_rs")).to(meta).train()
+    data = ds.pack(meta)
+    data.x = head.normalise(feats)
+    out = head(data, normalised=True)
+    # the heads' backward gathers the rows with a gradient (nonzero): on meta, assume every row has one
+    with fx_config.patch(meta_nonzero_assume_all_nonzero=True):
+        (out.cls_logits.sum() + out.det_logits.sum()).backward()
+    assert all(p.grad is not None and p.grad.device == meta for p in tuned.parameters() if p.requires_grad)
+
+
 def test_end_to_end_trains_top_and_heads():
     ds, work = cohort(4, 7)
     ext = _ext()

@@ -63,6 +63,24 @@ def test_key_follows_weights_and_round_trip(tmp_path):
         load_learned(bad)  # weights-only loading refuses arbitrary objects
 
 
+def test_device_follows_the_machine_and_the_key_does_not_name_it():
+    """Like the frozen extractor, a learned one runs on the GPU when there is one (``auto``); an
+    explicit device is kept, and the features (and key) on it are those of the same weights."""
+    from mammo_annotator.ml.train import resolve_device
+
+    cfg = BackboneConfig(widths=(8, 8, 16, 16))
+    torch.manual_seed(0)
+    auto = LearnedExtractor(SmallConvNet(cfg), cfg, "supervised")
+    assert auto.device == resolve_device("auto")
+    assert {p.device for p in auto.net.parameters()} == {auto.device}
+    assert LearnedExtractor.from_bytes(auto.to_bytes()).device == resolve_device("auto")
+    cpu = LearnedExtractor.from_bytes(auto.to_bytes(), device="cpu")
+    assert cpu.device == torch.device("cpu") and cpu.key == auto.key
+    img = np.random.default_rng(1).integers(0, 255, (128, 96)).astype(np.uint8)
+    boxes = np.array([[0, 0, 48, 48], [40, 60, 88, 108]])
+    np.testing.assert_allclose(auto.extract(img, boxes, 0.2), cpu.extract(img, boxes, 0.2), rtol=1e-2, atol=1e-3)
+
+
 def test_cancel_then_resume_matches_uninterrupted(tmp_path):
     tr, work = cohort(3, 21)
     data = training_images(tr.without_local_labels(), lambda i: work[i])

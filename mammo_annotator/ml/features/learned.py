@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ...core.errors import MammoError
+from ..train import resolve_device
 from .backbones import BackboneConfig, ImageNetBackbone, LiteBackbone, SmallConvNet, build_backbone
 from .efficientnet_lite import fused_for_inference
 from .base import FeatureExtractor, block_downsample, box_means, normalise_image, scale_boxes
@@ -78,15 +79,19 @@ def state_digest(state: dict[str, torch.Tensor], config: dict, n: int = 12) -> s
 
 
 class LearnedExtractor(FeatureExtractor):
-    """Dense features of a trained ``SmallConvNet``; ``mode`` names how it was trained."""
+    """Dense features of a trained backbone; ``mode`` names how it was trained.
+
+    ``device="auto"`` runs on the GPU when there is one, as the frozen pretrained extractor does:
+    a fine-tuned backbone's extraction and end-to-end training's frozen maps are its heaviest work.
+    The key does not name the device, so features cached on either are used on both."""
 
     version = VERSION
 
     def __init__(self, net: nn.Module, cfg: BackboneConfig, mode: str, meta: dict | None = None,
-                 device: str = "cpu"):
-        self.net = net.eval().to(device)
+                 device: str | torch.device = "auto"):
+        self.device = resolve_device(device)
+        self.net = net.eval().to(self.device)
         self.cfg, self.mode, self.meta = cfg, mode, dict(meta or {})
-        self.device = torch.device(device)
         # an EfficientNet-Lite backbone extracts through a folded, channels-last copy (1.4x faster)
         self._infer = fused_for_inference(self.net) if isinstance(net, LiteBackbone) else self.net
         self.name = f"learned-{mode}{cfg.tag}"
@@ -149,7 +154,7 @@ class LearnedExtractor(FeatureExtractor):
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, blob: bytes, what: str = "learned extractor", device: str = "cpu") -> "LearnedExtractor":
+    def from_bytes(cls, blob: bytes, what: str = "learned extractor", device: str | torch.device = "auto") -> "LearnedExtractor":
         try:
             payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
         except Exception as exc:
@@ -180,7 +185,7 @@ class LearnedExtractor(FeatureExtractor):
         return path
 
 
-def load_learned(weights: str | Path, device: str = "cpu", expect_digest: str | None = None) -> LearnedExtractor:
+def load_learned(weights: str | Path, device: str | torch.device = "auto", expect_digest: str | None = None) -> LearnedExtractor:
     """Registry builder: a learned extractor from its file; checks the digest when one is given."""
     path = Path(weights)
     if not path.is_file():
