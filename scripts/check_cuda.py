@@ -105,24 +105,9 @@ def check_heads(device: torch.device, quick: bool) -> None:
 
 def cohort(n: int):
     """A few synthetic 512 x 416 mammograms with their windows, weak labels and window labels."""
-    from mammo_annotator.core.iom import label_regions
-    from mammo_annotator.core.synthetic import synthetic_dataset
-    from mammo_annotator.core.types import RegionLabel
-    from mammo_annotator.ml.dataset import ImageRecord, RegionDataset
-    from mammo_annotator.ml.features.base import normalise_image
+    from mammo_annotator.ml.synthetic_cohort import labelled_cohort
 
-    code = {RegionLabel.M: 1, RegionLabel.BN: 0, RegionLabel.IGNORED: -1}
-    recs, work = [], {}
-    mix = {"N": 0.35, "B": 0.15, "M": 0.4, "MB": 0.1}  # enough malignant images in a handful
-    for case in synthetic_dataset(n, seed=3, size=(512, 416), views=("MLO",), mix=mix):
-        regions = region_grid(case.breast_mask, GridSpec(size_px=64, stride_px=32))
-        boxes = boxes_array(regions)
-        labels = np.array([code[r.label] for r in label_regions(regions, list(case.lesions))], np.int8)
-        recs.append(ImageRecord(np.zeros((len(boxes), 1), np.float32), boxes, float(case.weak_label.y_m),
-                                float(case.weak_label.y_b), labels, case.patient_id, case.laterality, case.view,
-                                case.image_id, case.lesions))
-        work[case.image_id] = (normalise_image(case.pixels), 1)
-    return RegionDataset.from_records(recs, "none:0"), work
+    return labelled_cohort(n, seed=3, size=(512, 416), window=64)
 
 
 def check_fine_tuning(device: torch.device, quick: bool) -> None:

@@ -1,34 +1,20 @@
 """Synthetic mammograms -> breast mask -> region grid -> hand-crafted features -> train -> metrics."""
 
 import numpy as np
-import pytest
 
-from mammo_annotator.core import synthetic  # noqa: E402  (an ImportError fails, never skips)
+from mammo_annotator.ml.dataset import RegionDataset
+from mammo_annotator.ml.features import build_extractor
+from mammo_annotator.ml.metrics import auroc
+from mammo_annotator.ml.model import method
+from mammo_annotator.ml.scoring import score
+from mammo_annotator.ml.synthetic_cohort import labelled_cohort
+from mammo_annotator.ml.train import TrainConfig, train
 
-from mammo_annotator.core.iom import label_regions  # noqa: E402
-from mammo_annotator.core.regions import boxes_array, region_grid  # noqa: E402
-from mammo_annotator.core.types import GridSpec, RegionLabel  # noqa: E402
-from mammo_annotator.ml.dataset import ImageRecord, RegionDataset  # noqa: E402
-from mammo_annotator.ml.features import build_extractor  # noqa: E402
-from mammo_annotator.ml.metrics import auroc  # noqa: E402
-from mammo_annotator.ml.model import method  # noqa: E402
-from mammo_annotator.ml.scoring import score  # noqa: E402
-from mammo_annotator.ml.train import TrainConfig, train  # noqa: E402
-
-CODE = {RegionLabel.M: 1, RegionLabel.BN: 0, RegionLabel.IGNORED: -1}
 MIX = {"N": 0.4, "B": 0.2, "M": 0.3, "MB": 0.1}
 
 
 def _dataset(n_patients: int, seed: int, ext) -> RegionDataset:
-    recs = []
-    for case in synthetic.synthetic_dataset(n_patients, seed=seed, size=(384, 320), mix=MIX):
-        regions = region_grid(case.breast_mask, GridSpec(size_px=48, stride_px=24))
-        boxes = boxes_array(regions)
-        labels = np.array([CODE[r.label] for r in label_regions(regions, list(case.lesions))], np.int8)
-        recs.append(ImageRecord(ext.extract(case.pixels, boxes), boxes, float(case.weak_label.y_m),
-                                float(case.weak_label.y_b), labels, case.patient_id, case.laterality, case.view,
-                                case.image_id, case.lesions))
-    return RegionDataset.from_records(recs, ext.key)
+    return labelled_cohort(n_patients, seed, (384, 320), 48, MIX, ("CC", "MLO"), ext)[0]
 
 
 def test_end_to_end_on_synthetic_mammograms():
