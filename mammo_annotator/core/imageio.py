@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageReadError
+from .spacing import implausible_spacing
 from .types import ImageMeta, LoadedImage
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -253,14 +254,19 @@ def _first_float(value) -> float | None:
         return None
 
 
-def _spacing(ds) -> tuple[float, float] | None:
+def _spacing(ds, width: int, height: int, warnings: list[str]) -> tuple[float, float] | None:
     for key in ("PixelSpacing", "ImagerPixelSpacing"):
         val = getattr(ds, key, None)
         try:
-            if val is not None and len(val) == 2 and float(val[0]) > 0 and float(val[1]) > 0:
-                return float(val[0]), float(val[1])
+            if val is None or len(val) != 2 or not (float(val[0]) > 0 and float(val[1]) > 0):
+                continue
+            spacing = float(val[0]), float(val[1])
         except (TypeError, ValueError):
             continue
+        why = implausible_spacing(spacing, width, height)
+        if why is None:
+            return spacing
+        warnings.append(f"{key} {spacing[0]:g} x {spacing[1]:g} mm {why}; ignored")
     return None
 
 
@@ -346,6 +352,7 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
     pixels = _decode_pixels(ds, path)
     if pixels.ndim != 2:
         raise ImageReadError(path, f"unexpected pixel array shape {pixels.shape}; expected a 2-D grayscale image")
+    _require_finite(pixels, path, "pixel data")
 
     warnings: list[str] = []
     modality = str(getattr(ds, "Modality", "") or "").strip().upper() or None
@@ -368,13 +375,18 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
     intercept = _first_float(getattr(ds, "RescaleIntercept", None))
     slope = 1.0 if slope is None else slope
     intercept = 0.0 if intercept is None else intercept
+    if not (np.isfinite(slope) and np.isfinite(intercept)):
+        raise ImageReadError(path, f"the modality rescale is not finite (RescaleSlope {slope}, "
+                                   f"RescaleIntercept {intercept}): the pixel values cannot be interpreted")
     if slope != 1.0 or intercept != 0.0:
         scaled = pixels.astype(np.float64) * slope + intercept
-        if float(slope).is_integer() and float(intercept).is_integer():
-            lo_v, hi_v = scaled.min(), scaled.max()
+        lo_v, hi_v = scaled.min(), scaled.max()
+        if float(slope).is_integer() and float(intercept).is_integer() and -2 ** 31 <= lo_v and hi_v < 2 ** 31:
             pixels = scaled.astype(np.uint16 if lo_v >= 0 and hi_v <= 65535 else np.int32)
         else:
-            pixels = scaled.astype(np.float32)
+            with np.errstate(over="ignore"):  # a huge slope overflows float32: refused just below
+                pixels = scaled.astype(np.float32)
+            _require_finite(pixels, path, "rescaled pixel data")
         warnings.append(f"modality rescale applied (slope {slope:g}, intercept {intercept:g})")
 
     laterality = None
@@ -390,7 +402,7 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         width=int(pixels.shape[1]),
         height=int(pixels.shape[0]),
         bits_stored=bits_stored,
-        pixel_spacing_mm=_spacing(ds),
+        pixel_spacing_mm=_spacing(ds, int(pixels.shape[1]), int(pixels.shape[0]), warnings),
         laterality=laterality,
         view=_dicom_view(ds),
         photometric=photometric,
@@ -433,9 +445,19 @@ def _grayscale(arr: np.ndarray, path: Path, what: str) -> tuple[np.ndarray, list
     if arr.dtype.kind == "i" and arr.min() >= 0 and arr.max() <= 65535:
         arr = arr.astype(np.uint16 if arr.max() > 255 or arr.dtype.itemsize > 1 else np.uint8)
     if arr.dtype.kind == "f":
+        _require_finite(arr, path, what)
         warnings.append("floating-point samples kept as float32")
         arr = arr.astype(np.float32)
     return np.ascontiguousarray(arr), warnings
+
+
+def _require_finite(arr: np.ndarray, path: Path, what: str) -> None:
+    """Floating-point samples must all be numbers: one NaN makes every feature of the image NaN,
+    and a training on the project would stop there."""
+    if arr.dtype.kind in "fc":
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise ImageReadError(path, f"the {what} holds {bad:,} NaN or infinite samples")
 
 
 def _plain_meta(path: Path, arr: np.ndarray, warnings: list[str]) -> ImageMeta:

@@ -20,6 +20,7 @@ from ..core.imageio import content_sha256, read_image
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..core.records import PacsOrigin
 from ..core.regions import region_grid
+from ..core.spacing import implausible_spacing
 from ..core.types import AnnotationStatus, ImageMeta, Lesion, LesionClass, LoadedImage, WeakLabel
 from ..store import annotations as ann_store
 from ..store import images as image_store
@@ -67,14 +68,19 @@ class ImportReport:
         return ", ".join(parts)
 
 
-def _meta_with_overrides(meta: ImageMeta, item: ImportItem) -> ImageMeta:
+def _meta_with_overrides(meta: ImageMeta, item: ImportItem, report: ImportReport) -> ImageMeta:
     changes = {}
     if item.laterality:
         changes["laterality"] = item.laterality
     if item.view:
         changes["view"] = item.view
     if item.pixel_spacing_mm and not meta.pixel_spacing_mm:
-        changes["pixel_spacing_mm"] = item.pixel_spacing_mm
+        why = implausible_spacing(item.pixel_spacing_mm, meta.width, meta.height)
+        if why is None:
+            changes["pixel_spacing_mm"] = item.pixel_spacing_mm
+        else:
+            row, col = item.pixel_spacing_mm
+            report.warnings.append((str(item.path), f"the dataset's pixel spacing {row:g} x {col:g} mm {why}; ignored"))
     return dataclasses.replace(meta, **changes) if changes else meta
 
 
@@ -110,7 +116,7 @@ def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: 
     path = str(item.path)
     if _known(project, sha, path, report):
         return None
-    meta = _meta_with_overrides(loaded.meta, item)
+    meta = _meta_with_overrides(loaded.meta, item, report)
     mask = breast_mask(loaded.pixels, view=meta.view, laterality=meta.laterality)
     spec = project.grid_spec()
     spacing = meta.mean_spacing_mm

@@ -103,3 +103,58 @@ def test_a_pipe_named_like_an_image_does_not_block(tmp_path):
         read_image(tmp_path / "pipe.dcm")
     with pytest.raises(ImageReadError, match="is a folder"):
         content_sha256(tmp_path)
+
+
+# ---------------------------------------------------------------- header values that cannot be true
+
+def _image(h=400, w=300):
+    return (np.arange(h * w).reshape(h, w) % 4096).astype(np.uint16)
+
+
+@pytest.fixture
+def lenient_writer():
+    """Let pydicom write the values a broken modality writes (NaN, inf, absurd numbers)."""
+    from pydicom import config
+
+    before = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    yield
+    config.settings.writing_validation_mode = before
+
+
+def _refusal(path) -> str:
+    with pytest.raises(ImageReadError) as info:
+        read_image(path)
+    assert info.value.path == str(path)
+    return info.value.reason
+
+
+@pytest.mark.parametrize("spacing", [["5", "5"], ["inf", "inf"], ["nan", "nan"], ["0.001", "0.001"]])
+def test_an_impossible_pixel_spacing_is_left_unknown_with_a_warning(tmp_path, lenient_writer, spacing):
+    path = make_dicom(tmp_path / "a.dcm", _image(), PixelSpacing=spacing)
+    meta = read_image(path).meta
+    assert meta.pixel_spacing_mm is None
+    if spacing[0] != "nan":  # NaN is not a positive number: not even considered, as before
+        assert any(w.startswith("PixelSpacing") and "ignored" in w for w in meta.warnings), meta.warnings
+
+
+def test_the_imager_spacing_is_used_when_the_pixel_spacing_is_impossible(tmp_path):
+    meta = read_image(make_dicom(tmp_path / "a.dcm", _image(), PixelSpacing=[5, 5], ImagerPixelSpacing=[0.1, 0.1])).meta
+    assert meta.pixel_spacing_mm == (0.1, 0.1)
+    assert any("would make the image 150 x 200 cm" in w for w in meta.warnings), meta.warnings
+
+
+@pytest.mark.parametrize("slope, intercept", [("NaN", "0"), ("1", "inf"), ("1e300", "0"), ("1.5e38", "0.5")])
+def test_a_rescale_that_gives_no_numbers_is_refused(tmp_path, lenient_writer, slope, intercept):
+    path = make_dicom(tmp_path / "r.dcm", _image(), RescaleSlope=slope, RescaleIntercept=intercept)
+    reason = _refusal(path)
+    assert "not finite" in reason or "NaN or infinite" in reason
+
+
+def test_float_images_with_nan_samples_are_refused(tmp_path):
+    arr = np.random.default_rng(0).random((64, 48)).astype(np.float32)
+    arr[3, 4] = np.nan
+    arr[5, 6] = np.inf
+    path = tmp_path / "f.tif"
+    tifffile.imwrite(path, arr)
+    assert "holds 2 NaN or infinite samples" in _refusal(path)

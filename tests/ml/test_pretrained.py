@@ -3,6 +3,7 @@ proven together on photos that installed packages ship, and the dense region ext
 
 from __future__ import annotations
 
+import math
 import os
 
 import matplotlib
@@ -134,6 +135,34 @@ def test_spacing_scale_resamples_to_the_work_spacing():
     b = ext.extract(large, _grid(224, 224) * 2, 0.1)
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
     assert ext.extract(small, np.zeros((0, 4)), 0.2).shape == (0, ext.dim)
+
+
+def test_no_spacing_or_image_size_makes_a_work_image_over_the_cap(monkeypatch):
+    """A header's 5 mm for a 400 x 300 image would upsample it 25 times (7.5 Gpx of maps on the
+    way): the work image stops at MAX_WORK_PIXELS. A native image over the cap is resampled down."""
+    from mammo_annotator.ml.features import pretrained
+
+    ext = PretrainedExtractor(stages=(5,), scale="spacing", device="cpu")
+    img = np.random.default_rng(0).integers(0, 4000, (400, 300)).astype(np.uint16)
+    work, f = ext.work_image(img, 5.0)
+    assert 0.99 * pretrained.MAX_WORK_PIXELS <= work.size <= pretrained.MAX_WORK_PIXELS
+    assert f == pytest.approx(400 / work.shape[0], rel=1e-3) and f > 0.04
+    monkeypatch.setattr(pretrained, "MAX_WORK_PIXELS", 100 * 75)
+    native = PretrainedExtractor(stages=(5,), scale="native", device="cpu")
+    work, f = native.work_image(img, None)
+    assert work.shape == (100, 75) and f == pytest.approx(4.0)
+    feats = native.extract(img, np.array([[0, 0, 200, 200], [100, 200, 300, 400]]))
+    assert feats.shape == (2, native.dim) and np.isfinite(feats).all()
+
+
+@pytest.mark.parametrize("name", ["efficientnet-lite0", "handcrafted"])
+def test_a_spacing_that_is_no_number_is_unknown(name):
+    """Projects imported before spacings were checked may hold inf or NaN: native scale then."""
+    ext = build_extractor(name, device="cpu") if name != "handcrafted" else build_extractor(name)
+    unknown = ext.factor(None)
+    for bad in (math.inf, math.nan, 0.0, -0.2):
+        assert ext.factor(bad) == unknown
+    assert ext.factor(0.05) != unknown
 
 
 def test_registry_builds_the_pretrained_extractors():

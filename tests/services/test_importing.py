@@ -156,3 +156,20 @@ def test_dicom_accession_and_study_date_are_stored_and_searchable(project, tmp_p
     assert sorted(n for n, r in rows.items() if r.matches("R77")) == ["b.dcm", "c.dcm"]
     assert sorted(n for n, r in rows.items() if r.matches("2024-01-05")) == ["a.dcm"]
     assert not any(r.matches("ACC-0000") for r in rows.values())
+
+
+def test_a_dataset_spacing_that_cannot_be_true_is_not_stored(project, tmp_path):
+    """A dataset's stated spacing (here 2 mm for a 512 x 416 image: 83 x 102 cm) is checked like a
+    header's: stored unknown, with a warning that names the file, while a true one is stored."""
+    from mammo_annotator.services.importing import ImportItem
+
+    bad, good = _png16(tmp_path / "bad.png", 1), _png16(tmp_path / "good.png", 2)
+    report = import_items(project, [ImportItem(bad, pixel_spacing_mm=(2.0, 2.0)),
+                                    ImportItem(good, pixel_spacing_mm=(0.2, 0.2))])
+    assert len(report.imported) == 2 and not report.failed
+    assert [(p, w) for p, w in report.warnings if "pixel spacing" in w] == [
+        (str(bad.resolve()), "the dataset's pixel spacing 2 x 2 mm would make the image 83 x 102 cm, "
+                             "larger than any mammogram (50 cm); ignored")]
+    with project.session() as s:
+        spacing = {im.source_path.rsplit("/", 1)[-1]: im.pixel_spacing_mm for im in image_store.list_images(s)}
+    assert spacing == {"bad.png": None, "good.png": (0.2, 0.2)}

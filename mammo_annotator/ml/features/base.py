@@ -7,6 +7,7 @@ window size, so the cost does not grow with the number of (overlapping) windows.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -31,6 +32,16 @@ class FeatureExtractor(ABC):
     @abstractmethod
     def extract(self, pixels: np.ndarray, boxes: np.ndarray, pixel_spacing_mm: float | None = None) -> np.ndarray:
         """(m, dim) float32 features of the windows ``boxes`` (m x 4: x0, y0, x1, y1, full-res px)."""
+
+
+def usable_spacing(pixel_spacing_mm: float | None) -> float | None:
+    """The spacing when it is a positive finite number, else None (unknown): a project made before
+    imports checked spacings may hold an infinite or NaN one, and a scale factor made from it
+    would be zero or NaN."""
+    if pixel_spacing_mm is None:
+        return None
+    s = float(pixel_spacing_mm)
+    return s if math.isfinite(s) and s > 0 else None
 
 
 def normalise_image(pixels: np.ndarray, lo_pct: float = 1.0, hi_pct: float = 99.5) -> np.ndarray:

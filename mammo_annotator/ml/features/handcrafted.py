@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .base import FeatureExtractor, block_downsample, box_maxima, box_means, normalise_image, scale_boxes
+from .base import (FeatureExtractor, block_downsample, box_maxima, box_means, normalise_image, scale_boxes,
+                   usable_spacing)
 
 CONTRAST_SIGMAS = (2.0, 8.0)  # work-scale pixels
 DOG_SIGMAS = (1.0, 2.0, 4.0, 8.0)
@@ -49,8 +50,9 @@ class HandcraftedExtractor(FeatureExtractor):
         return 4 + 3 * len(CONTRAST_SIGMAS) + 3 * len(DOG_SIGMAS) + 3 + LBP_BINS
 
     def factor(self, pixel_spacing_mm: float | None) -> int:
-        if pixel_spacing_mm:
-            return max(1, int(round(self.target_spacing_mm / pixel_spacing_mm)))
+        spacing = usable_spacing(pixel_spacing_mm)
+        if spacing:
+            return max(1, int(round(self.target_spacing_mm / spacing)))
         return self.default_factor
 
     def extract(self, pixels: np.ndarray, boxes: np.ndarray, pixel_spacing_mm: float | None = None) -> np.ndarray:

@@ -26,7 +26,7 @@ from ...core.errors import MammoError
 from ..train import resolve_device
 from .backbones import BackboneConfig, ImageNetBackbone, LiteBackbone, SmallConvNet, build_backbone
 from .efficientnet_lite import fused_for_inference
-from .base import FeatureExtractor, block_downsample, box_means, normalise_image, scale_boxes
+from .base import FeatureExtractor, block_downsample, box_means, normalise_image, scale_boxes, usable_spacing
 
 FORMAT = "mammo-learned-extractor"
 VERSION = "1"
@@ -111,8 +111,9 @@ class LearnedExtractor(FeatureExtractor):
         return f"{self.name}:{self.version}:{self.digest}"
 
     def factor(self, pixel_spacing_mm: float | None) -> int:
-        if pixel_spacing_mm:
-            return max(1, int(round(self.cfg.target_spacing_mm / pixel_spacing_mm)))
+        spacing = usable_spacing(pixel_spacing_mm)
+        if spacing:
+            return max(1, int(round(self.cfg.target_spacing_mm / spacing)))
         return self.cfg.default_factor
 
     def work_image(self, pixels: np.ndarray, pixel_spacing_mm: float | None) -> tuple[np.ndarray, int]:

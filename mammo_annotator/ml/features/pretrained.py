@@ -6,7 +6,9 @@ window (mean from integral images, max from a separable max pool) and concatenat
 image, not a crop around the windows: the deepest tap sees hundreds of pixels of context, and a
 crop changed its pooled values by 15-20 %. Grey is copied to three channels and mapped by the
 TensorFlow original's (x - 127) / 128. Scale: ``native`` pixels, ``2x`` upsampled, or ``spacing`` (resampled to
-``target_spacing_mm`` when the pixel spacing is known, native otherwise).
+``target_spacing_mm`` when the pixel spacing is known, native otherwise). Whatever the scale, the
+work image is at most ``MAX_WORK_PIXELS``: a larger one is resampled down to that size, so that
+no image (a film scan at native scale, a header's wrong spacing) can exhaust memory.
 
 The key names the architecture, taps, pooling, scale and a digest of the weights file, so
 features of two configurations are never mixed in the cache.
@@ -14,17 +16,22 @@ features of two configurations are never mixed in the cache.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..train import resolve_device
-from .base import FeatureExtractor, box_means, normalise_image, scale_boxes
+from .base import FeatureExtractor, box_means, normalise_image, scale_boxes, usable_spacing
 from .efficientnet_lite import LiteSpec, fused_for_inference, imagenet_input, pretrained_lite, weights_digest
 from .learned import fast_box_maxima
 
 POOLS = ("mean", "max", "meanmax")
 SCALES = ("native", "2x", "spacing")
+# 4096 x 4096: a 4096 x 3328 full field still runs at native scale (about 2.8 GB and 11 s on two
+# cores); 0.2 mm images of any real breast are a tenth of this
+MAX_WORK_PIXELS = 4096 * 4096
 
 
 _FROZEN: dict[tuple[str, str], torch.nn.Module] = {}
@@ -77,16 +84,21 @@ class PretrainedExtractor(FeatureExtractor):
         """Full-resolution pixels per work pixel (< 1 when the image is upsampled)."""
         if self.scale == "2x":
             return 0.5
-        if self.scale == "spacing" and pixel_spacing_mm:
-            return self.target_spacing_mm / float(pixel_spacing_mm)
+        spacing = usable_spacing(pixel_spacing_mm)
+        if self.scale == "spacing" and spacing:
+            return self.target_spacing_mm / spacing
         return 1.0
 
     def work_image(self, pixels: np.ndarray, pixel_spacing_mm: float | None) -> tuple[np.ndarray, float]:
         img = normalise_image(pixels)
-        f = self.factor(pixel_spacing_mm)
-        if abs(f - 1.0) < 0.02:
-            return img, 1.0
-        h, w = max(1, int(round(img.shape[0] / f))), max(1, int(round(img.shape[1] / f)))
+        f, least = self.factor(pixel_spacing_mm), math.sqrt(img.shape[0] * img.shape[1] / MAX_WORK_PIXELS)
+        if f >= least:
+            if abs(f - 1.0) < 0.02:
+                return img, 1.0
+            h, w = max(1, int(round(img.shape[0] / f))), max(1, int(round(img.shape[1] / f)))
+        else:  # over the cap: rounded down, so that h * w <= MAX_WORK_PIXELS
+            f = least
+            h, w = max(1, int(img.shape[0] / f)), max(1, int(img.shape[1] / f))
         t = torch.from_numpy(np.ascontiguousarray(img))[None, None]
         mode = "area" if f > 1 else "bilinear"
         out = F.interpolate(t, size=(h, w), mode=mode, **({} if mode == "area" else {"align_corners": False}))
