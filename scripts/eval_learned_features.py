@@ -11,24 +11,21 @@ and <out>/results.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from mammo_annotator.ml.cv import default_runs
-from mammo_annotator.ml.features.base import block_downsample, normalise_image
 from mammo_annotator.ml.features.learned_train import ExtractorTrainConfig
 from mammo_annotator.ml.learned_cv import BackboneSpec, Variant, learned_cv
 from mammo_annotator.ml.report import markdown_table, summary_table
 from mammo_annotator.ml.train import TrainConfig
 from mammo_annotator.services.datasets import load_dataset
 from mammo_annotator.services.features import project_extractor
-from mammo_annotator.services.pixels import load_pixels
+from mammo_annotator.services.learned_features import work_image_reader
 from mammo_annotator.services.project import open_project
-from mammo_annotator.store import images as image_store
 
 RUNS = ("cls_det_rs", "ss_cls_det_rs_25", "ss_cls_det_rs_50", "ss_cls_det_rs_75", "ss_cls_det_rs_100")
 
@@ -56,16 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     project = open_project(a.db)
     ds = load_dataset(project, project_extractor(project).key).data
-    with project.session() as s:
-        records = {str(im.id): im for im in image_store.list_images(s)}
-    cache: dict[str, tuple[np.ndarray, int]] = {}
-
-    def work_of(image_id: str) -> tuple[np.ndarray, int]:
-        if image_id not in cache:
-            im = records[image_id]
-            f = max(1, int(round(0.2 / im.mean_spacing_mm))) if im.mean_spacing_mm else 1
-            cache[image_id] = (block_downsample(normalise_image(load_pixels(im)), f), f)
-        return cache[image_id]
+    work_of = functools.lru_cache(maxsize=None)(work_image_reader(project, 0.2))
 
     t0 = time.perf_counter()
     for i in ds.image_ids:

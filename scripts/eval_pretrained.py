@@ -26,7 +26,6 @@ import numpy as np
 
 from mammo_annotator.ml.cv import CVResult, cross_validate, default_runs, patient_folds
 from mammo_annotator.ml.features.backbones import BackboneConfig
-from mammo_annotator.ml.features.base import block_downsample, normalise_image
 from mammo_annotator.ml.features.learned_train import ExtractorTrainConfig, train_extractor
 from mammo_annotator.ml.features.registry import DEFAULT_EXTRACTOR, build_extractor
 from mammo_annotator.ml.froc import DEFAULT_FPPI, froc
@@ -35,9 +34,8 @@ from mammo_annotator.ml.report import summary_table
 from mammo_annotator.ml.train import TrainConfig
 from mammo_annotator.services.datasets import load_dataset
 from mammo_annotator.services.features import ensure_features
-from mammo_annotator.services.pixels import load_pixels
+from mammo_annotator.services.learned_features import work_image_reader
 from mammo_annotator.services.project import open_project
-from mammo_annotator.store import images as image_store
 
 COLS = (("M_vs_BN/auroc", "M vs BN AUROC"), ("MB_vs_N/auroc", "MB vs N AUROC"), ("M_vs_BN/pauc", "M vs BN pAUCR"))
 
@@ -147,14 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["seconds"]["hand-crafted"] = time.perf_counter() - t0
         print(markdown({"hand-crafted": tables["hand-crafted"]}), flush=True)
 
-    with project.session() as s:
-        records = {str(im.id): im for im in image_store.list_images(s)}
-
-    @functools.lru_cache(maxsize=None)
-    def work_of(image_id: str) -> tuple[np.ndarray, int]:
-        im = records[image_id]
-        f = max(1, int(round(0.2 / im.mean_spacing_mm))) if im.mean_spacing_mm else 1
-        return block_downsample(normalise_image(load_pixels(im)), f), f
+    work_of = functools.lru_cache(maxsize=None)(work_image_reader(project, 0.2))
 
     budgets = tuple(None if b == "none" else float(b) for b in a.budgets)
     specs = [BackboneSpec(f"{short} fine-tuned ({mode})",

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..ml.dataset import RegionDataset
-from ..ml.features.base import block_downsample, normalise_image
+from ..ml.features.base import block_downsample, normalise_image, spacing_factor, within_work_budget
 from ..ml.features.learned import BackboneConfig, LearnedExtractor, build_backbone
 from ..ml.features.learned_train import MODES, ExtractorTrainConfig, train_extractor, training_images
 from ..ml.features.backbones import lite_layer
@@ -59,15 +59,22 @@ def training_view(project: Project, exclude_patients: set[str] | frozenset[str],
             raise ValueError("every image belongs to an excluded (validation) patient: nothing to train the backbone on")
         ds = ds.subset(keep)
     ds = dataclasses.replace(ds, lesions=[()] * len(ds))  # the backbone learns from region labels only
+    return ds, work_image_reader(project, spacing_mm)
+
+
+def work_image_reader(project: Project, spacing_mm: float) -> Callable[[str], tuple[np.ndarray, int]]:
+    """image id -> (its normalised pixels block-downsampled to about ``spacing_mm``, the factor):
+    the images a backbone trains on, at the scale a learned extractor sees them."""
     with project.session() as s:
         records = {str(im.id): im for im in image_store.list_images(s)}
 
     def work_of(image_id: str) -> tuple[np.ndarray, int]:
         im = records[image_id]
-        f = max(1, int(round(spacing_mm / im.mean_spacing_mm))) if im.mean_spacing_mm else 1
-        return block_downsample(normalise_image(load_pixels(im)), f), f
+        pixels = load_pixels(im)
+        f = within_work_budget(spacing_factor(im.mean_spacing_mm, spacing_mm, 1), pixels.shape)
+        return block_downsample(normalise_image(pixels), f), f
 
-    return ds, work_of
+    return work_of
 
 
 def store_extractor(project: Project, ext: LearnedExtractor, make_default: bool) -> None:

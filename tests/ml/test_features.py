@@ -84,3 +84,27 @@ def test_torchscript_extractor(tmp_path):
     with pytest.raises(WeightsError, match="TorchScript"):
         (tmp_path / "junk.pt").write_bytes(b"junk")
         build_extractor("torchscript", path=tmp_path / "junk.pt")
+
+
+def test_work_scale_factors_follow_the_spacing_and_stay_within_the_budget(monkeypatch):
+    from mammo_annotator.ml.features import base
+    from mammo_annotator.ml.features.backbones import BackboneConfig, SmallConvNet
+    from mammo_annotator.ml.features.learned import LearnedExtractor
+
+    assert base.spacing_factor(0.05, 0.2, 1) == 4 and base.spacing_factor(0.3, 0.2, 1) == 1
+    for unknown in (None, float("inf"), float("nan"), 0.0, -1.0):
+        assert base.spacing_factor(unknown, 0.2, 3) == 3
+    side = int(base.MAX_WORK_PIXELS ** 0.5)
+    assert base.within_work_budget(1, (side, side)) == 1
+    assert base.within_work_budget(1, (side + 1, side)) == 2 and base.within_work_budget(3, (side + 1, side)) == 3
+    # a film scan of unknown spacing over the budget: every whole-pixel extractor works on a smaller image
+    monkeypatch.setattr(base, "MAX_WORK_PIXELS", 64 * 64)
+    img = np.random.default_rng(0).integers(0, 4000, (300, 200)).astype(np.uint16)
+    boxes = np.array([[0, 0, 100, 100], [100, 150, 200, 250]])
+    cfg = BackboneConfig(widths=(8, 8, 16, 16))
+    learned = LearnedExtractor(SmallConvNet(cfg), cfg, "supervised", device="cpu")
+    work, f = learned.work_image(img, None)
+    assert f == 4 and work.shape == (75, 50)
+    assert learned.extract(img, boxes).shape == (2, learned.dim)
+    hand, hand4 = build_extractor("handcrafted", default_factor=1), build_extractor("handcrafted", default_factor=4)
+    np.testing.assert_array_equal(hand.extract(img, boxes), hand4.extract(img, boxes))

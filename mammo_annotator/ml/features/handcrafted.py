@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from .base import (FeatureExtractor, block_downsample, box_maxima, box_means, normalise_image, scale_boxes,
-                   usable_spacing)
+                   spacing_factor, within_work_budget)
 
 CONTRAST_SIGMAS = (2.0, 8.0)  # work-scale pixels
 DOG_SIGMAS = (1.0, 2.0, 4.0, 8.0)
@@ -50,16 +50,13 @@ class HandcraftedExtractor(FeatureExtractor):
         return 4 + 3 * len(CONTRAST_SIGMAS) + 3 * len(DOG_SIGMAS) + 3 + LBP_BINS
 
     def factor(self, pixel_spacing_mm: float | None) -> int:
-        spacing = usable_spacing(pixel_spacing_mm)
-        if spacing:
-            return max(1, int(round(self.target_spacing_mm / spacing)))
-        return self.default_factor
+        return spacing_factor(pixel_spacing_mm, self.target_spacing_mm, self.default_factor)
 
     def extract(self, pixels: np.ndarray, boxes: np.ndarray, pixel_spacing_mm: float | None = None) -> np.ndarray:
         boxes = np.asarray(boxes).reshape(-1, 4)
         if len(boxes) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        f = self.factor(pixel_spacing_mm)
+        f = within_work_budget(self.factor(pixel_spacing_mm), pixels.shape)
         img = block_downsample(normalise_image(pixels), f)
         cells = scale_boxes(boxes, f, img.shape)
         mean_maps, max_maps = [img, img * img], [img, -img]

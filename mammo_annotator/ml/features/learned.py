@@ -26,7 +26,8 @@ from ...core.errors import MammoError
 from ..train import resolve_device
 from .backbones import BackboneConfig, ImageNetBackbone, LiteBackbone, SmallConvNet, build_backbone
 from .efficientnet_lite import fused_for_inference
-from .base import FeatureExtractor, block_downsample, box_means, normalise_image, scale_boxes, usable_spacing
+from .base import (FeatureExtractor, block_downsample, box_means, normalise_image, scale_boxes, spacing_factor,
+                   within_work_budget)
 
 FORMAT = "mammo-learned-extractor"
 VERSION = "1"
@@ -111,13 +112,10 @@ class LearnedExtractor(FeatureExtractor):
         return f"{self.name}:{self.version}:{self.digest}"
 
     def factor(self, pixel_spacing_mm: float | None) -> int:
-        spacing = usable_spacing(pixel_spacing_mm)
-        if spacing:
-            return max(1, int(round(self.cfg.target_spacing_mm / spacing)))
-        return self.cfg.default_factor
+        return spacing_factor(pixel_spacing_mm, self.cfg.target_spacing_mm, self.cfg.default_factor)
 
     def work_image(self, pixels: np.ndarray, pixel_spacing_mm: float | None) -> tuple[np.ndarray, int]:
-        f = self.factor(pixel_spacing_mm)
+        f = within_work_budget(self.factor(pixel_spacing_mm), pixels.shape)
         return block_downsample(normalise_image(pixels), f), f
 
     def feature_map(self, work: np.ndarray) -> np.ndarray:

@@ -23,15 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from ..train import resolve_device
-from .base import FeatureExtractor, box_means, normalise_image, scale_boxes, usable_spacing
+from .base import MAX_WORK_PIXELS, FeatureExtractor, box_means, normalise_image, scale_boxes, usable_spacing
 from .efficientnet_lite import LiteSpec, fused_for_inference, imagenet_input, pretrained_lite, weights_digest
 from .learned import fast_box_maxima
 
 POOLS = ("mean", "max", "meanmax")
 SCALES = ("native", "2x", "spacing")
-# 4096 x 4096: a 4096 x 3328 full field still runs at native scale (about 2.8 GB and 11 s on two
-# cores); 0.2 mm images of any real breast are a tenth of this
-MAX_WORK_PIXELS = 4096 * 4096
 
 
 _FROZEN: dict[tuple[str, str], torch.nn.Module] = {}
