@@ -52,3 +52,25 @@ def test_features_that_differ_between_the_devices_fail(check_cuda, monkeypatch, 
     out = capsys.readouterr().out
     assert out.count("FAIL  features") == 2 and len(check_cuda.FAILED) == 2
     check_cuda.FAILED.clear()
+
+
+def test_learned_features_that_differ_between_the_devices_fail(check_cuda, monkeypatch, capsys):
+    from mammo_annotator.ml.features.learned import LearnedExtractor
+
+    original, loaded = LearnedExtractor.from_bytes.__func__, []
+
+    def from_bytes(cls, blob, what="learned extractor", device="auto"):
+        ext = original(cls, blob, what, device)
+        loaded.append(ext)
+        if len(loaded) == 1:  # the "device" copy (loaded first): maps 5 % off the CPU's
+            plain = ext.feature_map
+            monkeypatch.setattr(ext, "feature_map", lambda work: plain(work) * 1.05)
+        return ext
+
+    monkeypatch.setattr(LearnedExtractor, "from_bytes", classmethod(from_bytes))
+    check_cuda.FAILED.clear()
+    check_cuda.check_end_to_end(torch.device("cpu"), quick=True)
+    out = capsys.readouterr().out
+    # the heads are scored on the CPU's features, so the end-to-end check itself still passes
+    assert out.count("FAIL") == 1 and "FAIL  learned (end-to-end) extraction" in out and len(check_cuda.FAILED) == 1
+    check_cuda.FAILED.clear()
