@@ -362,6 +362,10 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
     signed = int(getattr(ds, "PixelRepresentation", 0) or 0) == 1
     center = _first_float(getattr(ds, "WindowCenter", None))
     width = _first_float(getattr(ds, "WindowWidth", None))
+    if not all(v is None or np.isfinite(v) for v in (center, width)):
+        # the DICOM window is the default display: an infinite width shows a flat grey image
+        warnings.append(f"the DICOM window is not finite (WindowCenter {center}, WindowWidth {width}); ignored")
+        center = width = None
 
     if photometric == "MONOCHROME1":
         lo, hi = (-(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1) if signed else (0, (1 << bits_stored) - 1)

@@ -158,3 +158,14 @@ def test_float_images_with_nan_samples_are_refused(tmp_path):
     path = tmp_path / "f.tif"
     tifffile.imwrite(path, arr)
     assert "holds 2 NaN or infinite samples" in _refusal(path)
+
+
+@pytest.mark.parametrize("center, width", [("nan", "400"), ("1000", "inf"), ("-inf", "400")])
+def test_a_window_that_is_no_number_is_not_the_default_display(tmp_path, lenient_writer, center, width):
+    from mammo_annotator.core.windowing import window_presets
+
+    im = read_image(make_dicom(tmp_path / "w.dcm", _image(), WindowCenter=center, WindowWidth=width))
+    assert im.meta.window_center is None and im.meta.window_width is None
+    assert any("DICOM window is not finite" in w for w in im.meta.warnings)
+    presets = window_presets(im.pixels, im.meta)
+    assert "DICOM" not in presets and all(np.isfinite([w.center, w.width]).all() for w in presets.values())
