@@ -162,18 +162,19 @@ def objective(out: RegionOutputs, data: PackedData, cfg: HeadConfig, w: Objectiv
             lc = torch.where(is_m, ilp.log_pcls[..., 1], ilp.log1m_pcls[..., 1])
             parts["full_cls"] = w.w_full_cls * torch.where(is_m | is_bn, lc, torch.zeros_like(lc)).sum()
             total = total + parts["full_cls"]
-        img_m = is_m.any(dim=1) & data.has_local
-        if w.w_full_det > 0 and bool(img_m.any()):
+        if w.w_full_det > 0:
             if cfg.full_det_mask == "union":
                 mask = (ilp.sel[..., 1] | is_m) & out.valid
             else:
                 mask = out.valid
-            # log sum_{i in M} p_det(i) = logsumexp_M(u.phi) - logsumexp_mask(u.phi), on the F-M rows only
-            rows = img_m.nonzero().squeeze(1)
-            logits = out.det_logits[rows, :, 1]
+            # log sum_{i in M} p_det(i) = logsumexp_M(u.phi) - logsumexp_mask(u.phi) on the F-M images.
+            # Every other image takes its mask in both sums: exactly 0, with a zero (finite) gradient, so
+            # no step picks rows by the data (a GPU would wait for it at every step).
+            img_m = is_m.any(dim=1) & data.has_local
+            logits = out.det_logits[..., 1]
             ninf = torch.full_like(logits, NEG_INF)
-            lse_m = torch.logsumexp(torch.where(is_m[rows], logits, ninf), dim=1)
-            lse_all = torch.logsumexp(torch.where(mask[rows], logits, ninf), dim=1)
+            lse_m = torch.logsumexp(torch.where(torch.where(img_m.unsqueeze(1), is_m, mask), logits, ninf), dim=1)
+            lse_all = torch.logsumexp(torch.where(mask, logits, ninf), dim=1)
             parts["full_det"] = w.w_full_det * (lse_m - lse_all).sum()
             total = total + parts["full_det"]
     return -scale * total, parts

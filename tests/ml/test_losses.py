@@ -3,12 +3,13 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from mammo_annotator.ml.dataset import ImageRecord, RegionDataset
 from mammo_annotator.ml.losses import (ObjectiveWeights, image_log_probs, masked_log_softmax, objective,
                                        topk_mask)
-from mammo_annotator.ml.model import DualBranchHead, RegionOutputs, method
+from mammo_annotator.ml.model import METHODS, DualBranchHead, RegionOutputs, method
 
 
 def test_masked_softmax_ignores_masked_entries():
@@ -293,3 +294,27 @@ def test_head_forward_scatters_the_flat_logits_of_every_region():
     assert torch.allclose(out.cls_logits[img, pos], cls_flat) and torch.allclose(out.det_logits[img, pos], det_flat)
     assert out.cls_logits.shape == (n, m_max, 3) and out.det_logits.shape == (n, m_max, 2)
     assert torch.all(out.cls_logits[~valid] == 0) and torch.all(out.det_logits[~valid] == 0)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("full_det_mask", ["union", "unmasked"])
+def test_every_objective_keeps_to_the_device(name, full_det_mask):
+    """A training step of each method's heads, forward and backward, on the "meta" device: like
+    a GPU it refuses host tensors, and like a GPU it cannot answer a data-dependent branch
+    (``Tensor.item``) without a round trip, which the objective no longer takes."""
+    from torch.fx.experimental import _config as fx_config
+
+    from mammo_annotator.ml.cv import select_local
+    from mammo_annotator.ml.simulate import sim_for_size
+
+    ds = select_local(sim_for_size(20, regions=30, dim=16), 0.5, 0)
+    cfg = method(name, full_det_mask=full_det_mask)
+    meta = torch.device("meta")
+    head = DualBranchHead(ds.dim, cfg).to(meta).train()
+    data = ds.pack(meta).batch(np.arange(8))
+    # the shared FC's backward gathers the rows with a gradient (nonzero): on meta, assume every row has one
+    with fx_config.patch(meta_nonzero_assume_all_nonzero=True):
+        loss, parts = objective(head(data), data, cfg, ObjectiveWeights.from_dataset(ds, cfg), 2.0)
+        loss.backward()
+    assert loss.device == meta and all(p.grad is not None and p.grad.device == meta for p in head.parameters())
+    assert ("full_det" in parts) == (cfg.semi and cfg.full_det)
