@@ -47,8 +47,26 @@ def default_runs(tcfg: TrainConfig = TrainConfig()) -> list[RunSpec]:
     return runs
 
 
+def folds_problem(ds: RegionDataset, k: int) -> str | None:
+    """Why ``ds`` cannot be split into ``k`` patient-wise folds stratified by class, or None."""
+    if k < 2:
+        return f"cross-validation needs at least 2 folds, not {k}"
+    patients = len(set(ds.patient_ids.tolist()))
+    if patients < k:
+        return (f"{k}-fold cross-validation keeps each patient in one fold, so it needs {k} patients with "
+                f"regions; there are {patients}")
+    largest = int(np.unique(ds.class_names(), return_counts=True)[1].max())
+    if largest < k:
+        return (f"{k} folds stratified by image class need {k} images of the most common class "
+                f"(N, B, M or MB); the largest has {largest}")
+    return None
+
+
 def patient_folds(ds: RegionDataset, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) image indices per fold; stratified by image class, grouped by patient."""
+    problem = folds_problem(ds, k)
+    if problem:
+        raise ValueError(problem)
     classes = ds.class_names()
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(tr, te) for tr, te in splitter.split(np.zeros(len(ds)), classes, groups=ds.patient_ids.astype(str))]

@@ -10,7 +10,7 @@ from ..core.errors import MammoError
 from ..core.progress import CancelToken, ProgressFn, no_progress
 from ..ml.features.learned import LearnedExtractor
 from ..ml.features.registry import build_extractor
-from ..ml.cv import cross_validate, default_runs, train_test
+from ..ml.cv import cross_validate, default_runs, folds_problem, train_test
 from ..ml.report import write_report
 from ..ml.train import TrainConfig
 from .datasets import load_dataset
@@ -35,6 +35,10 @@ class EvaluationRequest:
 
 class LeakageError(MammoError):
     """Cross-validation would test on images that trained the features."""
+
+
+class EvaluationError(MammoError):
+    """A request this project cannot answer: unknown methods, or fewer patients than folds."""
 
 
 def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None, augment: tuple[str, ...] = (),
@@ -63,13 +67,19 @@ def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None,
 def run_evaluation(project: Project, request: EvaluationRequest, test_project: Project | None = None,
                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> dict[str, Path]:
     """Run every requested method and write results.md / results.json / plots to ``out_dir``."""
-    ds, views = _dataset(project, progress, cancel, request.augment, request, cross_validating=test_project is None)
     runs = default_runs(TrainConfig(epochs=request.epochs, seed=request.seed, num_threads=request.num_threads))
     if request.methods:
         unknown = set(request.methods) - {r.name for r in runs}
         if unknown:
-            raise ValueError(f"unknown methods {sorted(unknown)}; known: {[r.name for r in runs]}")
+            raise EvaluationError(f"unknown methods {sorted(unknown)}; known: {[r.name for r in runs]}")
         runs = [r for r in runs if r.name in request.methods]
+    if test_project is None and request.folds < 2:
+        raise EvaluationError(f"cross-validation needs at least 2 folds, not {request.folds}")
+    ds, views = _dataset(project, progress, cancel, request.augment, request, cross_validating=test_project is None)
+    problem = folds_problem(ds, request.folds) if test_project is None else None
+    if problem:
+        raise EvaluationError(f"{project.path}: {problem}. Use fewer folds (--folds), or test on another "
+                              "project (--test-db)")
     total = len(runs) * (1 if test_project else request.folds)
     count = {"n": 0}
 

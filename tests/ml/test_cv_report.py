@@ -3,8 +3,8 @@ import pytest
 
 from mammo_annotator.core.contours import circle_polygon
 from mammo_annotator.core.types import Lesion, LesionClass
-from mammo_annotator.ml.cv import (RunSpec, cross_validate, default_runs, patient_folds, select_local, split_aurocs,
-                                   split_row, train_test)
+from mammo_annotator.ml.cv import (RunSpec, cross_validate, default_runs, folds_problem, patient_folds, select_local,
+                                   split_aurocs, split_row, train_test)
 from mammo_annotator.ml.dataset import ImageRecord, RegionDataset
 from mammo_annotator.ml.froc import froc
 from mammo_annotator.ml.model import method
@@ -27,6 +27,23 @@ def test_folds_are_patient_wise_and_cover_everything(sim):
     for tr, te in folds:
         assert not set(sim.patient_ids[tr]) & set(sim.patient_ids[te])
         assert {"N", "B", "M"} <= set(sim.class_names()[te])  # stratified
+
+
+def test_folds_that_cannot_be_made_are_refused_with_the_reason(sim):
+    assert folds_problem(sim, 5) is None
+    few = sim.subset(np.flatnonzero(np.isin(sim.patient_ids, sorted(set(sim.patient_ids))[:3])))
+    assert "needs 5 patients with regions; there are 3" in folds_problem(few, 5)
+    assert "at least 2 folds" in folds_problem(sim, 1)
+    # six patients, one image each, no class with more than two images: no four stratified folds
+    classes, picked, seen = sim.class_names(), [], set()
+    for want in ("N", "N", "B", "B", "M", "MB"):
+        i = next(i for i in range(len(sim)) if classes[i] == want and sim.patient_ids[i] not in seen)
+        picked.append(i)
+        seen.add(sim.patient_ids[i])
+    six = sim.subset(np.array(picked))
+    assert folds_problem(six, 2) is None
+    with pytest.raises(ValueError, match="need 4 images of the most common class .*; the largest has 2"):
+        patient_folds(six, 4)
 
 
 def test_select_local_is_deterministic_and_malignant_only(sim):

@@ -115,3 +115,20 @@ def test_end_to_end_from_the_packaged_lite0_tunes_stage7_without_the_validation_
     assert again.mode == "e2e" and again.meta["e2e_from"] == ext.key
     assert res.state in ("done", "worse") and f"backbone refreshed ({again.key}" in res.message
     assert "trained the last stage with" in res.message
+
+
+def test_an_evaluation_the_project_cannot_answer_says_why(project, tmp_path):
+    """Three patients cannot fill five patient-wise folds: a clear error (the command line's
+    "error:" line), not scikit-learn's ValueError; so is an unknown method."""
+    from mammo_annotator.core.errors import MammoError
+    from mammo_annotator.services.evaluation import EvaluationError
+
+    fixed = dict(out_dir=tmp_path / "ev", epochs=1, extractor="handcrafted")
+    with pytest.raises(EvaluationError, match="needs 5 patients with regions; there are 3") as info:
+        run_evaluation(project, EvaluationRequest(folds=5, **fixed))
+    assert isinstance(info.value, MammoError) and "--folds" in str(info.value)
+    with pytest.raises(EvaluationError, match="at least 2 folds"):
+        run_evaluation(project, EvaluationRequest(folds=1, **fixed))
+    with pytest.raises(EvaluationError, match="unknown methods"):
+        run_evaluation(project, EvaluationRequest(folds=2, methods=["cls_det_rs", "nonsense"], **fixed))
+    assert not (tmp_path / "ev").exists()  # nothing half-written
