@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.errors import MammoError
 from ..core.types import Lesion, RegionLabel
 from ..ml.dataset import REGION_BN, REGION_IGNORED, REGION_M, ImageRecord as MlImage, RegionDataset
 from ..store import annotations as ann_store
@@ -14,6 +16,11 @@ from ..store import regions as region_store
 from .project import Project
 
 _LABEL_CODE = {RegionLabel.M.value: REGION_M, RegionLabel.BN.value: REGION_BN, RegionLabel.IGNORED.value: REGION_IGNORED}
+
+
+class NoTrainingDataError(MammoError, ValueError):
+    """No image of the project can be trained or evaluated on (a ValueError too, for callers that
+    already treat a missing dataset as one)."""
 
 
 @dataclass(frozen=True)
@@ -50,13 +57,13 @@ def load_dataset(project: Project, extractor_key: str, grid_key: str | None = No
             if grid_id is None:
                 skipped.append((im.id, "no region grid"))
                 continue
+            rs = region_store.region_set(s, grid_id)
+            if len(rs.boxes) == 0:  # checked first: such an image never gets features
+                skipped.append((im.id, "no region inside the breast"))
+                continue
             feats = region_store.get_features(s, grid_id, extractor_key)
             if feats is None:
                 skipped.append((im.id, f"no cached features for {extractor_key}"))
-                continue
-            rs = region_store.region_set(s, grid_id)
-            if len(rs.boxes) == 0:
-                skipped.append((im.id, "no region inside the breast"))
                 continue
             labelled = any(lab is not None for lab in rs.labels)
             labels = np.array([_LABEL_CODE[lab] for lab in rs.labels], dtype=np.int8) if labelled else None
@@ -71,5 +78,10 @@ def load_dataset(project: Project, extractor_key: str, grid_key: str | None = No
             ids.append(im.id)
             grids.append(grid_id)
     if not records:
-        raise ValueError("no image of the project has regions with cached features yet")
+        if not skipped:
+            raise NoTrainingDataError(f"{project.path}: the project has no images yet; import mammograms first")
+        reasons = Counter(reason for _, reason in skipped)
+        raise NoTrainingDataError(
+            f"{project.path}: none of its {len(skipped)} images has regions with features: "
+            + "; ".join(f"{reason} ({n})" for reason, n in reasons.most_common()))
     return ProjectDataset(RegionDataset.from_records(records, feature_key=extractor_key), ids, grids, skipped)
