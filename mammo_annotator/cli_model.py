@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 from .core.errors import MammoError
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count (epochs, steps, folds): a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def extractor_options(text: str | None) -> dict:
+    """The JSON object of --extractor-options ({} when absent), or a plain error."""
+    if not text:
+        return {}
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MammoError(f"--extractor-options is not JSON ({exc}): {text!r}") from None
+    if not isinstance(options, dict):
+        raise MammoError(f"--extractor-options must be a JSON object such as '{{\"pool\": \"max\"}}', got {text!r}")
+    return options
 
 
 def _stage_bar(progress_bar):
@@ -40,9 +65,13 @@ def _print_outcome(outcome) -> int:
 def cmd_train(args, open_project, progress_bar) -> int:
     from .services.training import TrainingRequest, run_training
 
+    from .services.features import set_project_extractor
+
     project = open_project(args)
-    if args.extractor:
-        project.set_setting("extractor", {"name": args.extractor, "options": json.loads(args.extractor_options or "{}")})
+    if args.extractor:  # stored only once it builds: a typo must not break the project's setting
+        set_project_extractor(project, args.extractor, extractor_options(args.extractor_options))
+    elif args.extractor_options:
+        raise MammoError("--extractor-options needs --extractor")
     bar = _stage_bar(progress_bar)
     request = TrainingRequest(method=args.method, epochs=args.epochs, seed=args.seed, warm_start=args.warm_start,
                               activate=args.activate, backbone=args.backbone, backbone_mode=args.backbone_mode,
@@ -75,8 +104,6 @@ def cmd_learn_features(args, open_project, progress_bar) -> int:
             raise MammoError(str(exc)) from None
     if args.mode == "e2e" and args.steps is not None:
         raise MammoError("--steps counts the optimiser steps of supervised and simclr; e2e trains for --epochs")
-    if args.epochs is not None and args.epochs < 1:
-        raise MammoError(f"--epochs must be at least 1, got {args.epochs}")
     if args.mode != "e2e" and args.epochs is not None:
         raise MammoError("--epochs is for --mode e2e; supervised and simclr train for --steps")
     project = open_project(args)
@@ -112,8 +139,7 @@ def cmd_evaluate(args, open_project, progress_bar) -> int:
             project, EvaluationRequest(out_dir=Path(args.out), folds=args.folds, seed=args.seed, epochs=args.epochs,
                                        methods=args.methods.split(",") if args.methods else None, title=args.title,
                                        augment=tuple(args.augment), extractor=args.extractor,
-                                       extractor_options=json.loads(args.extractor_options)
-                                       if args.extractor_options else None),
+                                       extractor_options=extractor_options(args.extractor_options) or None),
             test_project=test_project, progress=bar,
         )
     finally:
@@ -155,7 +181,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
         p = with_db(sub.add_parser(name, help=help_text))
         p.add_argument("--method", default=None, help="max_region | db_baseline | cls_det | cls_det_rs | ss_baseline_rs | "
                        "ss_cls_det_rs (default: semi-supervised when contours exist)")
-        p.add_argument("--epochs", type=int, default=None, help="default: about 250 optimiser steps (10 to 60 epochs)")
+        p.add_argument("--epochs", type=positive_int, default=None, help="default: about 250 optimiser steps (10 to 60 epochs)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--extractor", help="feature extractor name (stored as the project's setting)")
         p.add_argument("--extractor-options", help="JSON options of the extractor, e.g. '{\"weights\": \"r18.pth\"}'")
@@ -165,7 +191,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
                             "backbone with the contours drawn so far (minutes)")
         p.add_argument("--backbone-mode", choices=["supervised", "simclr", "e2e"],
                        help="refresh: training mode (default: the current backbone's, else supervised)")
-        p.add_argument("--backbone-steps", type=int, help="refresh: optimiser steps (default 300)")
+        p.add_argument("--backbone-steps", type=positive_int, help="refresh: optimiser steps (default 300)")
         p.set_defaults(func=bind(cmd_train), warm_start=name == "retrain")
 
     p = with_db(sub.add_parser("learn-features", help="fine-tune an ImageNet backbone on the project's images (default: "
@@ -173,8 +199,8 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.add_argument("--mode", choices=["supervised", "simclr", "e2e"], default="supervised",
                    help="supervised: contours + weak MIL; simclr: no label; e2e: the last stage trained with the "
                         "dual-branch heads on the method's objective (the paper's future work)")
-    p.add_argument("--steps", type=int, help="supervised / simclr: optimiser steps (default 300)")
-    p.add_argument("--epochs", type=int, help="e2e: epochs over the project's images (default 5)")
+    p.add_argument("--steps", type=positive_int, help="supervised / simclr: optimiser steps (default 300)")
+    p.add_argument("--epochs", type=positive_int, help="e2e: epochs over the project's images (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--imagenet", default="efficientnet-lite1",  # ml.features.DEFAULT_EXTRACTOR (not imported: no torch at parse time)
                    choices=["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "resnet18", "resnet34",
@@ -188,9 +214,9 @@ def register(sub, with_db, open_project, progress_bar) -> None:
 
     p = with_db(sub.add_parser("evaluate", help="patient-wise cross-validation of the paper's methods (Table 2)"))
     p.add_argument("--out", required=True, help="folder for results.md/json and the plots")
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=int, default=5, help="patient-wise folds (at least 2)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=positive_int, default=60)
     p.add_argument("--methods", help="comma-separated run names (default: all baselines + SS 25/50/75/100 %%)")
     p.add_argument("--test-db", help="train on --db, test on this project instead of cross-validating")
     p.add_argument("--title", default="Results")

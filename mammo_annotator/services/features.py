@@ -36,6 +36,20 @@ def project_extractor(project: Project) -> FeatureExtractor:
         spec = default_extractor_spec(project)
         if not project.read_only:  # recorded once, so that later feature caches cannot change it
             project.set_setting("extractor", spec)
+    return extractor_from_spec(project, spec)
+
+
+def set_project_extractor(project: Project, name: str, options: dict | None = None) -> FeatureExtractor:
+    """Make ``name`` (registry name, or "learned" with a stored key) the project's extractor, once
+    it builds: an unknown name or a wrong option leaves the setting as it was."""
+    spec = {"name": name, "options": dict(options or {})}
+    ext = extractor_from_spec(project, spec)
+    project.set_setting("extractor", spec)
+    return ext
+
+
+def extractor_from_spec(project: Project, spec: dict) -> FeatureExtractor:
+    """The extractor a settings entry names (see ``project_extractor``)."""
     options = dict(spec.get("options", {}))
     if spec["name"] == "learned" and "key" in options:
         scales = options.pop("scales", None)

@@ -126,8 +126,9 @@ def test_learn_features_end_to_end_from_the_packaged_lite0_then_train(tmp_path, 
     assert main(["learn-features", "--db", db, "--mode", "e2e", "--steps", "5"]) == 2
     assert "--epochs" in capsys.readouterr().err
     assert main(["learn-features", "--db", db, "--epochs", "1"]) == 2  # supervised counts steps
-    assert main(["learn-features", "--db", db, "--mode", "e2e", "--epochs", "0"]) == 2
-    assert "at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as parser_exit:  # refused by the parser, with its usage line
+        main(["learn-features", "--db", db, "--mode", "e2e", "--epochs", "0"])
+    assert parser_exit.value.code == 2 and "at least 1" in capsys.readouterr().err
     assert main(["learn-features", "--db", db, "--mode", "e2e", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     from mammo_annotator.ml.features import DEFAULT_EXTRACTOR

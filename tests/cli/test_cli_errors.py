@@ -30,3 +30,42 @@ def test_expected_error_names_the_file(tmp_path, capsys):
     assert cli.main(["import", "--db", db, str(tmp_path), "--labels", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {bad}: a binary file") and "\n" not in err
+
+
+def test_wrong_extractor_settings_are_one_line_and_leave_the_project_as_it_was(tmp_path, capsys):
+    """A typo in --extractor or its options was stored before it failed, and every later training
+    of the project failed on it. Now nothing is stored until the extractor builds."""
+    from mammo_annotator.services.project import open_project
+
+    db = str(tmp_path / "p.sqlite")
+    assert cli.main(["import", "--db", db, str(tmp_path / "nothing")]) == 1  # creates the project
+    project = open_project(db)
+    project.set_setting("extractor", {"name": "handcrafted", "options": {}})
+    project.close()
+    cases = {
+        ("--extractor", "nope"): "error: unknown feature extractor 'nope'; known: efficientnet-lite0",
+        ("--extractor", "efficientnet-lite1", "--extractor-options", '{"stages": [9]}'):
+            "error: feature extractor 'efficientnet-lite1' with options {'stages': [9]}: stages must be among 1..7",
+        ("--extractor", "handcrafted", "--extractor-options", '{"colour": 1}'): "unexpected keyword argument 'colour'",
+        ("--extractor", "handcrafted", "--extractor-options", "{bad"): "error: --extractor-options is not JSON",
+        ("--extractor", "handcrafted", "--extractor-options", "[1, 2]"): "must be a JSON object",
+        ("--extractor-options", "{}"): "error: --extractor-options needs --extractor",
+    }
+    for extra, said in cases.items():
+        capsys.readouterr()
+        assert cli.main(["train", "--db", db, *extra]) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert said in err and "\n" not in err and "unexpected" not in err.split(":")[1], err
+    project = open_project(db)
+    assert project.setting("extractor") == {"name": "handcrafted", "options": {}}
+    project.close()
+
+
+@pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["retrain", "--backbone-steps", "-1"],
+                                  ["learn-features", "--steps", "0"], ["learn-features", "--mode", "e2e", "--epochs", "0"],
+                                  ["evaluate", "--out", "ev", "--epochs", "0"], ["train", "--epochs", "two"]])
+def test_counts_below_one_are_refused_by_the_parser(tmp_path, capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        cli.main([argv[0], "--db", str(tmp_path / "p.sqlite"), *argv[1:]])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and ("must be at least 1" in err or "'two' is not a whole number" in err)

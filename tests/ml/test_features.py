@@ -108,3 +108,19 @@ def test_work_scale_factors_follow_the_spacing_and_stay_within_the_budget(monkey
     assert learned.extract(img, boxes).shape == (2, learned.dim)
     hand, hand4 = build_extractor("handcrafted", default_factor=1), build_extractor("handcrafted", default_factor=4)
     np.testing.assert_array_equal(hand.extract(img, boxes), hand4.extract(img, boxes))
+
+
+def test_extractor_settings_that_cannot_build_say_why():
+    from mammo_annotator.core.errors import MammoError
+    from mammo_annotator.ml.features.registry import ExtractorSettingsError
+
+    for name, options, said in [("nope", {}, "unknown feature extractor 'nope'; known: efficientnet-lite0"),
+                                ("efficientnet-lite0", {"pool": "median"}, "pool must be one of"),
+                                ("efficientnet-lite0", {"target_spacing_mm": float("nan")}, "target_spacing_mm must be"),
+                                ("handcrafted", {"colour": 1}, "unexpected keyword argument 'colour'"),
+                                ("handcrafted", {"default_factor": 0}, "default_factor a whole number")]:
+        with pytest.raises(ExtractorSettingsError, match=said) as info:
+            build_extractor(name, **options)
+        assert isinstance(info.value, MammoError) and isinstance(info.value, ValueError)
+    with pytest.raises(WeightsError):  # a missing weights file keeps its own message
+        build_extractor("resnet18")

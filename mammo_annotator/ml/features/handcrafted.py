@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from .base import (FeatureExtractor, block_downsample, box_maxima, box_means, normalise_image, scale_boxes,
-                   spacing_factor, within_work_budget)
+                   spacing_factor, usable_spacing, within_work_budget)
 
 CONTRAST_SIGMAS = (2.0, 8.0)  # work-scale pixels
 DOG_SIGMAS = (1.0, 2.0, 4.0, 8.0)
@@ -41,6 +41,9 @@ class HandcraftedExtractor(FeatureExtractor):
     version = "1"
 
     def __init__(self, target_spacing_mm: float = 0.2, default_factor: int = 2):
+        if not usable_spacing(target_spacing_mm) or int(default_factor) < 1:
+            raise ValueError(f"target_spacing_mm must be a positive number of millimetres and default_factor a whole "
+                             f"number of at least 1, got {target_spacing_mm!r} and {default_factor!r}")
         self.target_spacing_mm = float(target_spacing_mm)
         self.default_factor = int(default_factor)
         self.name = f"handcrafted-t{self.target_spacing_mm:g}-d{self.default_factor}"

@@ -61,6 +61,8 @@ class PretrainedExtractor(FeatureExtractor):
         self.spec = LiteSpec(arch, tuple(sorted(int(s) for s in stages)))
         if not self.spec.stages or not all(1 <= s <= 7 for s in self.spec.stages):
             raise ValueError(f"stages must be among 1..7, got {stages!r}")
+        if not usable_spacing(target_spacing_mm):
+            raise ValueError(f"target_spacing_mm must be a positive number of millimetres, got {target_spacing_mm!r}")
         self.pool, self.scale, self.target_spacing_mm = pool, scale, float(target_spacing_mm)
         self.device = resolve_device(device)
         self.net = _frozen_net(arch, self.device)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ...core.errors import MammoError
 from .base import FeatureExtractor
 from .cnn import imagenet_extractor
 from .handcrafted import HandcraftedExtractor
@@ -41,10 +42,20 @@ def available_extractors() -> list[str]:
     return sorted(_BUILDERS)
 
 
+class ExtractorSettingsError(MammoError, ValueError):
+    """An extractor name or option that cannot be built: said plainly, never stored."""
+
+
 def build_extractor(name: str = DEFAULT_EXTRACTOR, **options: Any) -> FeatureExtractor:
     """e.g. build_extractor("resnet18", weights="r18.pth", layer="layer3", downsample=2)."""
     if name not in _BUILDERS:
-        raise KeyError(f"unknown feature extractor {name!r}; known: {available_extractors()}")
+        raise ExtractorSettingsError(f"unknown feature extractor {name!r}; known: {', '.join(available_extractors())}")
     scales = options.pop("scales", None)  # multi-scale windows, e.g. [1, 2, 4] (issue 7)
-    ext = _BUILDERS[name](**options)
-    return MultiScaleExtractor(ext, scales) if scales and list(scales) != [1] else ext
+    try:
+        ext = _BUILDERS[name](**options)
+        return MultiScaleExtractor(ext, scales) if scales and list(scales) != [1] else ext
+    except MammoError:
+        raise  # a missing or damaged weights file says so itself
+    except (TypeError, ValueError) as exc:  # an unknown option (TypeError) or a value out of range
+        raise ExtractorSettingsError(f"feature extractor {name!r} with options {options}"
+                                     + (f", scales {scales}" if scales else "") + f": {exc}") from None
