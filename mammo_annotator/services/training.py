@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..core.errors import MammoError
 from ..core.progress import CancelToken, Cancelled
 from ..core.iom import iom_matrix
 from ..core.types import LesionClass
@@ -21,7 +22,7 @@ from ..ml import modelio
 from ..ml.dataset import REGION_BN, REGION_IGNORED, REGION_M
 from ..ml.features.learned import LearnedExtractor
 from ..ml.metrics import image_and_breast_metrics
-from ..ml.model import TrainedModel, method
+from ..ml.model import METHODS, TrainedModel, method
 from ..ml.scoring import Scores, score
 from ..ml.train import TrainConfig, train
 from ..ml.warm import changed_images, warm_config
@@ -100,9 +101,18 @@ def _val_loss(model: TrainedModel, val_ds) -> float:
     return float(evaluate_loss(model.head, val_ds, model.config, resolve_device("cpu")))
 
 
+class TrainingRequestError(MammoError, KeyError):
+    """A request naming a method or model version that does not exist (a KeyError too, as before)."""
+
+    def __str__(self) -> str:  # a KeyError quotes its message
+        return str(self.args[0]) if self.args else ""
+
+
 def run_training(project: Project, request: TrainingRequest = TrainingRequest(), progress: StageProgress = _quiet,
                  cancel: CancelToken | None = None) -> TrainingOutcome:
     t0 = time.perf_counter()
+    if request.method is not None and request.method not in METHODS:  # before minutes of feature extraction
+        raise TrainingRequestError(f"unknown method {request.method!r}; known: {', '.join(sorted(METHODS))}")
     backbone_note = "heads only"
     if request.backbone == "refresh":
         # the backbone never sees the validation patients, or the version comparison is biased
@@ -291,5 +301,9 @@ def store_predictions(session, version_id: int, pd: ProjectDataset, sc: Scores) 
 def activate_version(project: Project, version_id: int) -> None:
     """Switch the proposals to another stored version (the user's choice overrides 'worse')."""
     with project.session() as s:
-        model_store.activate(s, version_id)
+        try:
+            model_store.activate(s, version_id)
+        except KeyError:
+            raise TrainingRequestError(f"{project.path}: no model version {version_id} "
+                                       "(`mammo-annotator models` lists them)") from None
     project.events.emit("model_activated", version_id=version_id)

@@ -69,3 +69,14 @@ def test_counts_below_one_are_refused_by_the_parser(tmp_path, capsys, argv):
         cli.main([argv[0], "--db", str(tmp_path / "p.sqlite"), *argv[1:]])
     err = capsys.readouterr().err
     assert info.value.code == 2 and ("must be at least 1" in err or "'two' is not a whole number" in err)
+
+
+def test_an_unknown_method_or_model_version_is_one_line(tmp_path, capsys):
+    db = str(tmp_path / "p.sqlite")
+    assert cli.main(["import", "--db", db, str(tmp_path / "nothing")]) == 1  # creates the project
+    capsys.readouterr()
+    assert cli.main(["train", "--db", db, "--method", "nonsense"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: unknown method 'nonsense'; known: cls_det, cls_det_rs, "
+                                               "db_baseline, max_region, ss_baseline_rs, ss_cls_det_rs")
+    assert cli.main(["models", "--db", db, "--activate", "999"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {db}: no model version 999 (`mammo-annotator models` lists them)"
