@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from .cli_model import positive_int
 from .core.errors import MammoError
 
 EXPORT_FORMATS = ("labels", "geojson", "coco", "masks", "regions", "predictions", "seg", "sr", "all")
@@ -101,7 +102,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.add_argument("--keep-ids", action="store_true", help="write original patient/image ids and UIDs instead of pseudonyms")
     p.add_argument("--per-image", action="store_true", help="GeoJSON: one FeatureCollection file per image")
     p.add_argument("--model", type=int, default=None, help="predictions: model version id (default: the active one)")
-    p.add_argument("--top", type=int, default=5, help="predictions: regions per image, by d_M")
+    p.add_argument("--top", type=positive_int, default=5, help="predictions: regions per image, by d_M")
     p.set_defaults(func=lambda args: cmd_export(args, open_project, progress_bar))
 
     p = with_db(sub.add_parser("share-pseudonyms", help="use another project's pseudonym secret, so exports of "

@@ -80,3 +80,11 @@ def test_an_unknown_method_or_model_version_is_one_line(tmp_path, capsys):
                                                "db_baseline, max_region, ss_baseline_rs, ss_cls_det_rs")
     assert cli.main(["models", "--db", db, "--activate", "999"]) == 2
     assert capsys.readouterr().err.strip() == f"error: {db}: no model version 999 (`mammo-annotator models` lists them)"
+    out = tmp_path / "pred.csv"
+    assert cli.main(["export", "--db", db, "predictions", "--model", "999", "--out", str(out)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar's lines
+    assert last == f"error: {db}: no model version 999 (`mammo-annotator models` lists them)"
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        cli.main(["export", "--db", db, "predictions", "--top", "0", "--out", str(out)])
+    assert "--top: must be at least 1" in capsys.readouterr().err

@@ -61,7 +61,11 @@ class NoModelError(MammoError):
 def _version(project: Project, wanted: int | None):
     with project.session() as s:
         if wanted is not None:
-            return model_store.get_model_version(s, wanted)
+            try:
+                return model_store.get_model_version(s, wanted)
+            except KeyError:
+                raise NoModelError(f"{project.path}: no model version {wanted} "
+                                   "(`mammo-annotator models` lists them)") from None
         active = model_store.active_model_id(s)
         if active is not None:
             return model_store.get_model_version(s, active)
