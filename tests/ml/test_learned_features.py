@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mammo_annotator.ml.features.learned import (BackboneConfig, LearnedExtractor, LearnedWeightsError, SmallConvNet,
-                                                 load_learned)
+                                                 build_backbone, load_learned)
 from mammo_annotator.ml.features.learned_train import ExtractorTrainConfig, train_extractor, training_images
 from mammo_annotator.ml.metrics import auroc
 
@@ -146,3 +146,24 @@ def test_imagenet_backbones_have_the_stride_and_channels_their_config_says(arch,
         split = net.top(net.trunk(torch.rand(1, 1, 64, 96)))
     assert out.shape == (1, cfg.channels, 64 // cfg.stride, 96 // cfg.stride)
     assert split.shape == out.shape  # trunk + top is the whole network (what end-to-end fine-tunes)
+
+
+@pytest.mark.parametrize("mode", ["supervised", "simclr"])
+@pytest.mark.parametrize("arch", ["small", "efficientnet-lite0"])
+def test_a_fine_tuning_step_keeps_to_the_device(mode, arch):
+    """One step of `learn-features` (crops, augmentation, backbone, window and MIL terms, or the
+    SimCLR loss), forward and backward, on the "meta" device: like a GPU it refuses host tensors
+    and cannot branch on data without a round trip to the host."""
+    from mammo_annotator.ml.features.learned_train import _Trainer
+
+    ds, work = cohort(4, 3)
+    data = training_images(ds.with_local_labels(ds.y_m == 1), lambda i: work[i])
+    bcfg = BackboneConfig(widths=(8, 8, 16, 16)) if arch == "small" else BackboneConfig(arch=arch, layer="s57", pool="avg")
+    meta = torch.device("meta")
+    cfg = ExtractorTrainConfig(mode=mode, steps=2, batch=6, mil_images=2, bag=3, device="meta")
+    trainer = _Trainer(data, cfg, bcfg, WINDOW, build_backbone(bcfg).train(), meta)
+    loss = trainer.loss(0)
+    loss.backward()
+    assert loss.device == meta
+    grads = [p.grad for p in [*trainer.net.parameters(), *trainer.aux.parameters()] if p.requires_grad]
+    assert grads and all(g is not None and g.device == meta for g in grads)

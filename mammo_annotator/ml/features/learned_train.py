@@ -126,10 +126,12 @@ def _lr(step: int, cfg: ExtractorTrainConfig) -> float:
 
 
 def _bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over the known (non-NaN) targets, 0 when none is known. Masked,
+    not indexed or branched on the data, so that a GPU never waits for the host here."""
     known = ~torch.isnan(target)
-    if not bool(known.any()):
-        return logits.sum() * 0.0
-    return F.binary_cross_entropy_with_logits(logits[known], target[known])
+    per = F.binary_cross_entropy_with_logits(logits, torch.where(known, target, torch.zeros_like(target)),
+                                             reduction="none")
+    return (per * known).sum() / known.sum().clamp_min(1)
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
