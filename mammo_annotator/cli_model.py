@@ -10,7 +10,7 @@ from .core.errors import MammoError
 
 
 def positive_int(text: str) -> int:
-    """argparse type of a count (epochs, steps, folds): a whole number of at least 1."""
+    """argparse type of a count (epochs, steps, regions): a whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:
@@ -63,9 +63,8 @@ def _print_outcome(outcome) -> int:
 
 
 def cmd_train(args, open_project, progress_bar) -> int:
-    from .services.training import TrainingRequest, run_training
-
     from .services.features import set_project_extractor
+    from .services.training import TrainingRequest, run_training
 
     project = open_project(args)
     if args.extractor:  # stored only once it builds: a typo must not break the project's setting
@@ -131,6 +130,8 @@ def cmd_learn_features(args, open_project, progress_bar) -> int:
 def cmd_evaluate(args, open_project, progress_bar) -> int:
     from .services.evaluation import EvaluationRequest, run_evaluation
 
+    if args.extractor_options and not args.extractor:
+        raise MammoError("--extractor-options needs --extractor")
     project = open_project(args)
     test_project = open_project(argparse_ns(args.test_db)) if args.test_db else None
     bar = progress_bar("evaluate")

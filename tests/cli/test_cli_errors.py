@@ -59,6 +59,9 @@ def test_wrong_extractor_settings_are_one_line_and_leave_the_project_as_it_was(t
     project = open_project(db)
     assert project.setting("extractor") == {"name": "handcrafted", "options": {}}
     project.close()
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--db", db, "--out", str(tmp_path / "ev"), "--extractor-options", "{}"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --extractor-options needs --extractor"
 
 
 @pytest.mark.parametrize("argv", [["train", "--epochs", "0"], ["retrain", "--backbone-steps", "-1"],
