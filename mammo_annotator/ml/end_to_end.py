@@ -203,7 +203,7 @@ def train_end_to_end(ext: LearnedExtractor, ds: RegionDataset, work_of: Callable
                 progress(epoch + 1, epochs, total, time.perf_counter() - t0)
             if cancel is not None and cancel.is_set():
                 break
-    net.cpu().eval()
+    net.eval()  # the extractor below puts it on its own device
     head.cpu().eval()
     new_ext = LearnedExtractor(net, ext.cfg, "e2e", {**ext.meta, "e2e_from": ext.key, "e2e_epochs": len(history)})
     model = TrainedModel(head=head, config=cfg, feature_key=new_ext.key, train_summary=ds.summary(),

@@ -140,14 +140,14 @@ def test_spacing_scale_resamples_to_the_work_spacing():
 def test_no_spacing_or_image_size_makes_a_work_image_over_the_cap(monkeypatch):
     """A header's 5 mm for a 400 x 300 image would upsample it 25 times (7.5 Gpx of maps on the
     way): the work image stops at MAX_WORK_PIXELS. A native image over the cap is resampled down."""
-    from mammo_annotator.ml.features import pretrained
+    from mammo_annotator.ml.features import base
 
     ext = PretrainedExtractor(stages=(5,), scale="spacing", device="cpu")
     img = np.random.default_rng(0).integers(0, 4000, (400, 300)).astype(np.uint16)
     work, f = ext.work_image(img, 5.0)
-    assert 0.99 * pretrained.MAX_WORK_PIXELS <= work.size <= pretrained.MAX_WORK_PIXELS
+    assert 0.99 * base.MAX_WORK_PIXELS <= work.size <= base.MAX_WORK_PIXELS
     assert f == pytest.approx(400 / work.shape[0], rel=1e-3) and f > 0.04
-    monkeypatch.setattr(pretrained, "MAX_WORK_PIXELS", 100 * 75)
+    monkeypatch.setattr(base, "MAX_WORK_PIXELS", 100 * 75)
     native = PretrainedExtractor(stages=(5,), scale="native", device="cpu")
     work, f = native.work_image(img, None)
     assert work.shape == (100, 75) and f == pytest.approx(4.0)

@@ -58,9 +58,14 @@ def spacing_factor(pixel_spacing_mm: float | None, target_spacing_mm: float, def
     return max(1, int(round(target_spacing_mm / spacing))) if spacing else default
 
 
+def least_factor(shape: tuple[int, ...]) -> float:
+    """The smallest downsampling that keeps a ``shape`` image's work image within MAX_WORK_PIXELS."""
+    return math.sqrt(shape[0] * shape[1] / MAX_WORK_PIXELS)
+
+
 def within_work_budget(factor: int, shape: tuple[int, ...]) -> int:
-    """``factor``, raised where the work image of a ``shape`` image would exceed MAX_WORK_PIXELS."""
-    return max(factor, math.ceil(math.sqrt(shape[0] * shape[1] / MAX_WORK_PIXELS)))
+    """Whole-pixel ``factor``, raised where the work image would exceed MAX_WORK_PIXELS."""
+    return max(factor, math.ceil(least_factor(shape)))
 
 
 def normalise_image(pixels: np.ndarray, lo_pct: float = 1.0, hi_pct: float = 99.5) -> np.ndarray:

@@ -290,7 +290,7 @@ def train_extractor(data: TrainImages, cfg: ExtractorTrainConfig = ExtractorTrai
         steps_run = len(history)
         if ckpt is not None and status == "cancelled":
             _save_checkpoint(ckpt, tr, opt, steps_run, history, tag)
-        tr.net.eval().cpu()
+        tr.net.eval()  # the extractor below puts it on its own device
     meta = {"train": cfg.to_json(), "n_images": len(data), "start": origin, "n_pos_windows": int(len(tr.pos)),
             "n_neg_windows": int(len(tr.neg)), "train_seconds": round(time.perf_counter() - t0, 2)}
     ext = LearnedExtractor(tr.net, bcfg, cfg.mode, meta)

@@ -16,14 +16,12 @@ features of two configurations are never mixed in the cache.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..train import resolve_device
-from .base import MAX_WORK_PIXELS, FeatureExtractor, box_means, normalise_image, scale_boxes, usable_spacing
+from .base import FeatureExtractor, box_means, least_factor, normalise_image, scale_boxes, usable_spacing
 from .efficientnet_lite import LiteSpec, fused_for_inference, imagenet_input, pretrained_lite, weights_digest
 from .learned import fast_box_maxima
 
@@ -90,12 +88,12 @@ class PretrainedExtractor(FeatureExtractor):
 
     def work_image(self, pixels: np.ndarray, pixel_spacing_mm: float | None) -> tuple[np.ndarray, float]:
         img = normalise_image(pixels)
-        f, least = self.factor(pixel_spacing_mm), math.sqrt(img.shape[0] * img.shape[1] / MAX_WORK_PIXELS)
+        f, least = self.factor(pixel_spacing_mm), least_factor(img.shape)
         if f >= least:
             if abs(f - 1.0) < 0.02:
                 return img, 1.0
             h, w = max(1, int(round(img.shape[0] / f))), max(1, int(round(img.shape[1] / f)))
-        else:  # over the cap: rounded down, so that h * w <= MAX_WORK_PIXELS
+        else:  # over the cap: rounded down, so that h * w <= base.MAX_WORK_PIXELS
             f = least
             h, w = max(1, int(img.shape[0] / f)), max(1, int(img.shape[1] / f))
         t = torch.from_numpy(np.ascontiguousarray(img))[None, None]
