@@ -12,6 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from .cli_model import positive_int
 from .core.errors import MammoError
 
 
@@ -49,29 +50,43 @@ def _print_report(report) -> None:
         print(f"  warning  {path}: {warning}")
 
 
-def _parse_size(text: str) -> tuple[int | None, float | None]:
+def _parse_size(text: str, option: str) -> tuple[int | None, float | None]:
     """'224' -> (224 px, None); '22.4mm' -> (None, 22.4 mm)."""
     t = text.strip().lower()
-    if t.endswith("mm"):
-        return None, float(t[:-2])
-    return int(t.removesuffix("px")), None
+    try:
+        if t.endswith("mm"):
+            return None, float(t[:-2])
+        return int(t.removesuffix("px")), None
+    except ValueError:
+        raise MammoError(f"{option} {text!r} is not a size: whole pixels (224) or millimetres (22.4mm)") from None
 
 
-def _apply_grid(project, args) -> None:
-    """Set the project's region grid from --window/--stride (only before the first import)."""
+def grid_from_args(args):
+    """The region grid of --window/--stride, checked before any project is opened or created."""
     if not (args.window or args.stride):
-        return
+        return None
     from .core.types import GridSpec
+
+    size_px, size_mm = _parse_size(args.window or "224", "--window")
+    stride_px, stride_mm = _parse_size(args.stride, "--stride") if args.stride else (None, None)
+    if (size_px is None) != (stride_px is None) and args.stride:
+        raise MammoError("--window and --stride must both be in pixels or both in millimetres")
+    if size_px is not None:
+        spec = GridSpec(size_px=size_px, stride_px=stride_px if stride_px is not None else max(1, size_px // 2))
+    else:
+        spec = GridSpec(size_mm=size_mm, stride_mm=stride_mm if stride_mm is not None else size_mm / 2)
+    problem = spec.problem()
+    if problem:
+        raise MammoError(f"--window/--stride: {problem}")
+    return spec
+
+
+def apply_grid(project, spec) -> None:
+    """Set the project's region grid (only before the first import)."""
+    if spec is None or spec == project.grid_spec():
+        return
     from .services.info import project_info
 
-    size_px, size_mm = _parse_size(args.window or "224")
-    stride_px, stride_mm = _parse_size(args.stride) if args.stride else (None, None)
-    if size_px is not None:
-        spec = GridSpec(size_px=size_px, stride_px=stride_px or max(1, size_px // 2))
-    else:
-        spec = GridSpec(size_mm=size_mm, stride_mm=stride_mm or size_mm / 2)
-    if spec == project.grid_spec():
-        return
     if project_info(project)["images"]:
         raise MammoError(f"{project.location}: the region grid cannot change once images are imported")
     project.set_grid_spec(spec)
@@ -81,8 +96,9 @@ def cmd_import(args) -> int:
     from .services.sources import items_from_paths
     from .services.importing import ImportReport, import_items
 
+    grid = grid_from_args(args)
     project = _open(args, create=True)
-    _apply_grid(project, args)
+    apply_grid(project, grid)
     report = ImportReport()
     items = items_from_paths([Path(p) for p in args.paths], labels_csv=Path(args.labels) if args.labels else None, report=report)
     bar = _progress_bar("import")
@@ -96,8 +112,9 @@ def cmd_import_dataset(args) -> int:
     from .services.importing import ImportReport, import_items
     from .services.sources import dataset_items
 
+    grid = grid_from_args(args)
     project = _open(args, create=True)
-    _apply_grid(project, args)
+    apply_grid(project, grid)
     report = ImportReport()
     items = dataset_items(args.kind, Path(args.path), report=report, limit=args.limit)
     bar = _progress_bar(f"import {args.kind}")
@@ -154,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_db(sub.add_parser("import-dataset", help="import a public dataset with its labels and lesion outlines"))
     p.add_argument("kind", choices=["mini-mias", "inbreast"])
     p.add_argument("path", help="the dataset's folder")
-    p.add_argument("--limit", type=int, default=None, help="import only the first N images (quick looks)")
+    p.add_argument("--limit", type=positive_int, default=None, help="import only the first N images (quick looks)")
     _grid_options(p)
     p.set_defaults(func=cmd_import_dataset)
 

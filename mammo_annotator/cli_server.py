@@ -19,11 +19,12 @@ def cmd_migrate(args, open_project, progress_bar) -> int:
 
 
 def cmd_import_dicomweb(args, open_project, progress_bar) -> int:
-    from .cli import _apply_grid, _print_report
+    from .cli import _print_report, apply_grid, grid_from_args
     from .services.dicomweb import auth_description, import_dicomweb
 
+    grid = grid_from_args(args)
     project = open_project(args, create=True)
-    _apply_grid(project, args)
+    apply_grid(project, grid)
     print(f"PACS {args.url} ({auth_description()})")
     bar = progress_bar("import-dicomweb")
     try:

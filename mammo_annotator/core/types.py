@@ -7,6 +7,7 @@ the top-left pixel corner, in full-resolution pixels of the stored image.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,6 +113,16 @@ class Polygon:
         return float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 0].max()), float(a[:, 1].max())
 
 
+def _size_problem(size: float | None, stride: float | None, low: float, high: float, unit: str) -> str | None:
+    if size is None or stride is None:
+        return f"a window and a stride are both needed in {unit}"
+    if not (math.isfinite(size) and low <= size <= high):
+        return f"window {size:g} {unit} is outside {low:g}-{high:g} {unit}"
+    if not (math.isfinite(stride) and size / 16 <= stride <= size):
+        return f"stride {stride:g} {unit} is outside {size / 16:g}-{size:g} {unit} (a sixteenth of the window to the window)"
+    return None
+
+
 @dataclass(frozen=True)
 class GridSpec:
     """Sliding-window settings; millimetre sizes win over pixels when the spacing is known."""
@@ -121,6 +132,19 @@ class GridSpec:
     min_inside: float = 0.5
     size_mm: float | None = None
     stride_mm: float | None = None
+
+    def problem(self) -> str | None:
+        """Why these settings cannot make a usable region grid, or None.
+
+        A window must hold a lesion-sized patch (8 px to 4096 px, or 1 mm to 200 mm), and the
+        stride must neither leave gaps (above the window) nor lay more than 16 x 16 windows over
+        each pixel (below a sixteenth of the window), which only multiplies the regions.
+        """
+        if not 0.0 <= self.min_inside <= 1.0:
+            return f"the inside fraction {self.min_inside} is not between 0 and 1"
+        if self.size_mm is not None or self.stride_mm is not None:
+            return _size_problem(self.size_mm, self.stride_mm, 1.0, 200.0, "mm")
+        return _size_problem(self.size_px, self.stride_px, 8, 4096, "px")
 
     def resolve(self, pixel_spacing_mm: float | None) -> tuple[int, int]:
         """Window size and stride in pixels for an image of the given (square) spacing."""

@@ -10,6 +10,7 @@ from typing import Iterator
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session
 
+from ..core.errors import MammoError
 from ..core.iom import DEFAULT_ALPHA
 from ..core.types import GridSpec
 from ..store import models as model_store
@@ -79,6 +80,9 @@ class Project:
         return GridSpec(**d) if d else GridSpec()
 
     def set_grid_spec(self, spec: GridSpec) -> None:
+        problem = spec.problem()
+        if problem:  # stored, a bad grid would break every later import of the project
+            raise MammoError(f"{self.location}: region grid not set: {problem}")
         with self.session() as s:
             model_store.set_setting(s, "grid", spec.__dict__)
 

@@ -91,3 +91,47 @@ def test_an_unknown_method_or_model_version_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["export", "--db", db, "predictions", "--top", "0", "--out", str(out)])
     assert "--top: must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("grid, said", [
+    (["--window", "0"], "window 0 px is outside 8-4096 px"),
+    (["--window=-5"], "window -5 px is outside 8-4096 px"),
+    (["--window", "0mm"], "window 0 mm is outside 1-200 mm"),
+    (["--window", "nanmm"], "window nan mm is outside 1-200 mm"),
+    (["--window", "1mm", "--stride", "0.001mm"], "stride 0.001 mm is outside 0.0625-1 mm"),
+    (["--window", "224", "--stride", "300"], "stride 300 px is outside 14-224 px"),
+    (["--window", "224", "--stride", "0"], "stride 0 px is outside 14-224 px"),
+    (["--window", "22.4"], "--window '22.4' is not a size"),
+    (["--window", "abc"], "--window 'abc' is not a size"),
+    (["--window", "224", "--stride", "3mm"], "must both be in pixels or both in millimetres"),
+])
+def test_a_wrong_region_grid_is_one_line_and_creates_nothing(tmp_path, capsys, grid, said):
+    """A window of 0 gave every image 0 regions and a stride of 0.001 mm 300,000 per image, and the
+    grid was stored for good; now the grid is checked before any project is created."""
+    db = tmp_path / "p.sqlite"
+    assert cli.main(["import", "--db", str(db), str(tmp_path), *grid]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and said in err and "\n" not in err, err
+    assert not db.exists()
+
+
+def test_a_wrong_grid_is_never_stored(tmp_path):
+    from mammo_annotator.core.errors import MammoError
+    from mammo_annotator.core.types import GridSpec
+    from mammo_annotator.services.project import open_project
+
+    assert GridSpec().problem() is None and GridSpec(size_mm=22.4, stride_mm=11.2).problem() is None
+    assert "inside fraction" in GridSpec(min_inside=1.5).problem()
+    assert "both needed" in GridSpec(size_mm=22.4).problem()
+    project = open_project(tmp_path / "p.sqlite", create=True)
+    with pytest.raises(MammoError, match="region grid not set: window 4 px"):
+        project.set_grid_spec(GridSpec(size_px=4, stride_px=2))
+    assert project.grid_spec() == GridSpec()
+    project.close()
+
+
+@pytest.mark.parametrize("limit", ["0", "-2"])
+def test_a_dataset_limit_below_one_is_refused(tmp_path, capsys, limit):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["import-dataset", "--db", str(tmp_path / "p.sqlite"), "mini-mias", str(tmp_path), f"--limit={limit}"])
+    assert info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
