@@ -19,10 +19,11 @@ class ImageReadError(MammoError):
 class LabelFileError(MammoError):
     """A label file (CSV, Info.txt, XML) is malformed; names the file, line and reason."""
 
-    def __init__(self, path: object, reason: str, line: int | None = None):
+    def __init__(self, path: object, reason: str, line: int | None = None, image: object | None = None):
         self.path = str(path)
         self.reason = reason
         self.line = line
+        self.image = image  # the image a bad row names: held back, so a corrected file can still label it
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {reason}")
 

@@ -55,13 +55,17 @@ def items_from_paths(paths: list[Path], labels_csv: Path | None = None, mapping:
 
     With a CSV, its rows define the images to import (relative paths resolved against the CSV's
     folder) and the images found under ``paths`` are imported too, without labels, when no row
-    names them.
+    names them. An image named by a bad row is not imported at all: imported unlabelled, it
+    would count as "already imported" when the corrected CSV is run again, and keep no label.
     """
     items: dict[Path, ImportItem] = {}
+    held_back: set[Path] = set()  # named by a bad row: imported once the row is fixed, with its label
     if labels_csv is not None:
         records, problems = load_label_csv(labels_csv, mapping)
         for err in problems:
             _problem(report, err)
+            if err.image is not None:
+                held_back.add(err.image)
         for r in records:
             weak = r.weak_label or WeakLabel(None, None)
             items[r.image_path.resolve()] = ImportItem(
@@ -70,7 +74,8 @@ def items_from_paths(paths: list[Path], labels_csv: Path | None = None, mapping:
                 notes=() if r.weak_label is not None else ("label excluded by the BI-RADS mapping (weak label unknown)",),
             )
     for p in find_images(paths, report):
-        items.setdefault(p.resolve(), ImportItem(path=p))
+        if p.resolve() not in held_back:
+            items.setdefault(p.resolve(), ImportItem(path=p))
     return list(items.values())
 
 

@@ -51,19 +51,46 @@ def test_folder_with_csv_and_bad_files(project, tmp_path):
     items = items_from_paths([src], labels_csv=csv, report=report)
     import_items(project, items, report=report)
     failed = dict(report.failed)
-    assert len(report.imported) == 3  # a, b, c (c without a label: its CSV row is bad)
+    assert len(report.imported) == 2  # a, b; c is held back until its bad CSV row is fixed
     assert any(k.endswith("labels.csv:4") and "missing.png" in v for k, v in failed.items())
     assert any(k.endswith("labels.csv:5") and "banana" in v for k, v in failed.items())
     assert "truncated" in failed[str((src / "broken.png").resolve())]
     assert "pixel data" in failed[str((src / "nopixels.dcm").resolve())].lower()
     info = project_info(project)
-    assert info["images"] == 3 and info["patients"] == 2
-    assert info["weak_labels"]["M"] == 1 and info["weak_labels"]["N"] == 1 and info["weak_labels"]["unknown"] == 1
+    assert info["images"] == 2 and info["patients"] == 1
+    assert info["weak_labels"]["M"] == 1 and info["weak_labels"]["N"] == 1 and info["weak_labels"]["unknown"] == 0
+    # failed files left nothing behind: one grid per imported image
+    assert _table_counts(project)[:2] == (2, 2)
+    # the corrected CSV imports c with its label (had it been imported unlabelled, it would now be a duplicate)
+    csv.write_text("image,patient_id,birads\nsrc/a.png,P1,5\nsrc/b.png,P1,1\nsrc/c.dcm,P9,4\n")
+    again = import_items(project, items_from_paths([src], labels_csv=csv))
+    assert len(again.imported) == 1 and len(again.duplicates) == 2
     with project.session() as s:
         dicom = [im for im in image_store.list_images(s) if im.source_path.endswith("c.dcm")][0]
     assert (dicom.laterality, dicom.view, dicom.pixel_spacing_mm, dicom.patient_key) == ("L", "CC", (0.1, 0.1), "P9")
-    # failed files left nothing behind: one grid per imported image
-    assert _table_counts(project)[:2] == (3, 3)
+    assert project_info(project)["weak_labels"]["M"] == 2
+
+
+@pytest.mark.parametrize("second", ["a.png,P2,normal", "./a.png,P1,benign", "sub/../a.png,P1,malignant;L"])
+def test_conflicting_csv_rows_hold_the_image_back(project, tmp_path, second):
+    """Two rows that label one file differently (label, patient or view) are both refused: neither
+    wins silently, and the image waits for a corrected file. Rows that agree count once."""
+    _png16(tmp_path / "a.png", 1)
+    _png16(tmp_path / "b.png", 2, "R")
+    (tmp_path / "sub").mkdir()
+    csv = tmp_path / "labels.csv"
+    second = second.replace(";", ",")
+    header = "image,patient_id,pathology" + (",laterality" if second.count(",") == 3 else "")
+    first = "a.png,P1,malignant" + (",R" if second.count(",") == 3 else "")
+    extra = ",R" if second.count(",") == 3 else ""
+    csv.write_text(f"{header}\n{first}\nb.png,P1,normal{extra}\n{second}\nb.png,P1,normal{extra}\n")
+    report = ImportReport()
+    import_items(project, items_from_paths([tmp_path], labels_csv=csv, report=report), report=report)
+    failed = dict(report.failed)
+    assert [im.rsplit(":", 1)[1] for im in failed] == ["2", "4"]
+    assert all("conflicting rows (lines 2, 4)" in v for v in failed.values())
+    info = project_info(project)
+    assert info["images"] == 1 and info["weak_labels"]["N"] == 1  # b once; a neither M nor anything else
 
 
 def test_reimport_is_recognised(project, tmp_path):

@@ -94,6 +94,7 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
         raise LabelFileError(path, "no label column: need 'birads', 'pathology' or both 'y_m' and 'y_b'", 1)
     records: list[LabelRecord] = []
     problems: list[LabelFileError] = []
+    img_path: Path | None = None
     for line, row in data_rows(rows, problems):
 
         def get(name: str) -> str:
@@ -102,14 +103,15 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
 
         try:
             image = get("image")
-            pid = get("patient_id")
+            img_path = None
             if not image:
                 raise ValueError("empty image path")
-            if not pid:
-                raise ValueError("empty patient_id")
             img_path = Path(image)
             if not img_path.is_absolute():
                 img_path = (path.parent / img_path).resolve()
+            pid = get("patient_id")
+            if not pid:
+                raise ValueError("empty patient_id")
             birads = pathology = None
             if source == "birads":
                 birads = get("birads")
@@ -129,7 +131,33 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
             if check_files and not img_path.is_file():
                 raise ValueError(f"image file not found: {img_path}")
         except (ValueError, OSError) as exc:  # OSError: a path the system refuses (too long...)
-            problems.append(LabelFileError(path, str(exc), line))
+            problems.append(LabelFileError(path, str(exc), line, image=img_path and _same_file(img_path)))
             continue
         records.append(LabelRecord(img_path, pid, weak, birads, pathology, lat, view, line))
-    return records, problems
+    return _without_conflicts(records, path, problems), problems
+
+
+def _same_file(p: Path) -> Path:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the path as written
+        return p
+
+
+def _without_conflicts(records: list[LabelRecord], path: Path, problems: list[LabelFileError]) -> list[LabelRecord]:
+    """One record per image file: repeated rows that agree count once; rows that disagree (label,
+    patient, view) are all refused, since no row can be trusted over the other."""
+    by_file: dict[Path, list[LabelRecord]] = {}
+    for r in records:
+        by_file.setdefault(_same_file(r.image_path), []).append(r)
+    kept = []
+    for rows in by_file.values():
+        what = {(r.patient_id, r.weak_label, r.birads, r.pathology, r.laterality, r.view) for r in rows}
+        if len(what) == 1:
+            kept.append(rows[0])
+            continue
+        lines = ", ".join(str(r.line) for r in rows)
+        for r in rows:
+            problems.append(LabelFileError(path, f"{r.image_path.name} has conflicting rows (lines {lines}): "
+                                                 "not imported until one row remains", r.line, image=_same_file(r.image_path)))
+    return kept
