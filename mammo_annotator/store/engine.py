@@ -92,6 +92,22 @@ def schema_revision(engine: Engine) -> str | None:
     return revs[0] if revs else None
 
 
+def foreign_tables(engine: Engine) -> list[str]:
+    """The tables of a database that records no schema revision: another application's data,
+    which a migration must never write into (it would fail halfway, on a clashing table)."""
+    with engine.connect() as conn:
+        names = inspect(conn).get_table_names()
+    return sorted(n for n in names if n != VERSION_TABLE and not n.startswith("sqlite_"))
+
+
+def refuse_foreign(engine: Engine, shown: object) -> None:
+    tables = foreign_tables(engine)
+    if tables:
+        listed = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise DatabaseError(shown, f"is a database of another application (tables {listed}), not a Mammo Annotator "
+                                   "project; it was left as it is")
+
+
 def head_revision() -> str:
     """The newest migration: the one revision no other revises, read from the version files
     (what Alembic's ScriptDirectory answers, which a test checks); Alembic itself when the files
@@ -165,6 +181,8 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
         head = head_revision()
         if current is not None and current != head and not _known_revision(current):
             raise DatabaseError(path, f"was written by a newer Mammo Annotator (schema {current}); update the app")
+        if current is None:
+            refuse_foreign(engine, path)
         if current != head:
             if read_only:
                 raise NeedsUpgrade(path, f"needs a schema upgrade ({current} to {head}); open it once for writing")

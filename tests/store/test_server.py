@@ -109,3 +109,28 @@ def test_migrated_schema_matches_the_tables_of_the_code(backend, request, tmp_pa
         assert diff == []
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_database_of_another_application_is_refused_and_left_as_it_is(backend, request, tmp_path):
+    """Opening it once (even for `info`) used to run the migrations into it: they stopped halfway
+    on its table named like ours, and left our tables beside its own."""
+    from sqlalchemy import create_engine, text
+
+    from mammo_annotator.store.server import make_server_engine
+
+    if backend == "sqlite":
+        target = str(tmp_path / "other.sqlite")
+        other = create_engine(f"sqlite:///{target}")
+    else:
+        target = request.getfixturevalue("pg_url")
+        other = make_server_engine(target)
+    with other.begin() as c:
+        c.execute(text("CREATE TABLE images (id integer)"))
+        c.execute(text("CREATE TABLE invoices (id integer)"))
+    try:
+        with pytest.raises(DatabaseError, match=r"another application \(tables images, invoices\)"):
+            open_project(target)
+        assert sorted(inspect(other).get_table_names()) == ["images", "invoices"]
+    finally:
+        other.dispose()
