@@ -40,7 +40,8 @@ class BreastSegmentation:
 def _downsample(pixels: np.ndarray, work_size: int = WORK_SIZE, band_rows: int = 64) -> tuple[np.ndarray, int]:
     """Block means, computed ``band_rows`` output rows at a time: the float copy of a band,
     never of the whole image (a 12,000 x 12,000 image would need 576 MB at once)."""
-    f = max(1, int(np.ceil(max(pixels.shape) / work_size)))
+    # capped by the short side, so that a very elongated image keeps at least one row and column
+    f = max(1, min(int(np.ceil(max(pixels.shape) / work_size)), min(pixels.shape)))
     h, w = (pixels.shape[0] // f) * f, (pixels.shape[1] // f) * f
     small = np.empty((h // f, w // f), dtype=np.float32)
     for r in range(0, h // f, band_rows):

@@ -176,7 +176,7 @@ def read_image(path: str | Path, limit: int | None = None) -> LoadedImage:
     if kind not in readers:
         raise ImageReadError(path, "JPEG files are not supported (lossy 8-bit); import the DICOM, PNG or TIFF original")
     try:
-        return readers[kind](Path(path), limit)
+        image = readers[kind](Path(path), limit)
     except ImageReadError:
         raise
     except MemoryError:
@@ -185,6 +185,14 @@ def read_image(path: str | Path, limit: int | None = None) -> LoadedImage:
         log.debug("unexpected error reading %s", path, exc_info=True)
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise ImageReadError(path, f"corrupt {kind.upper()} file ({type(exc).__name__}: {first})") from exc
+    _require_two_by_two(image.pixels, path)
+    return image
+
+
+def _require_two_by_two(arr: np.ndarray, path: str | Path) -> None:
+    """A row or a column of pixels has no breast to outline, whatever the format says."""
+    if arr.ndim == 2 and (arr.shape[0] < 2 or arr.shape[1] < 2):
+        raise ImageReadError(path, f"the image is only {arr.shape[1]} x {arr.shape[0]} pixels")
 
 
 def read_dicom_header(path: str | Path):
@@ -442,8 +450,7 @@ def _grayscale(arr: np.ndarray, path: Path, what: str) -> tuple[np.ndarray, list
             raise ImageReadError(path, f"colour {what} is not supported; mammograms must be grayscale")
     if arr.ndim != 2:
         raise ImageReadError(path, f"unexpected {what} shape {arr.shape}; expected one grayscale image")
-    if arr.shape[0] < 2 or arr.shape[1] < 2:
-        raise ImageReadError(path, f"the image is only {arr.shape[1]} x {arr.shape[0]} pixels")
+    _require_two_by_two(arr, path)
     if arr.dtype == np.bool_:
         arr = arr.astype(np.uint8) * 255
     if arr.dtype.kind == "i" and arr.min() >= 0 and arr.max() <= 65535:

@@ -169,3 +169,24 @@ def test_a_window_that_is_no_number_is_not_the_default_display(tmp_path, lenient
     assert any("DICOM window is not finite" in w for w in im.meta.warnings)
     presets = window_presets(im.pixels, im.meta)
     assert "DICOM" not in presets and all(np.isfinite([w.center, w.width]).all() for w in presets.values())
+
+
+@pytest.mark.parametrize("shape", [(5000, 2), (2, 5000), (60_000, 3), (8, 5000)])
+def test_a_very_elongated_image_gets_an_empty_breast_mask(shape):
+    """The block factor came from the long side alone, so the short side shrank to 0 pixels and
+    the mask raised an IndexError for a 5000 x 2 image."""
+    from mammo_annotator.core.breast_mask import breast_mask
+
+    pixels = np.full(shape, 90, np.uint16)
+    pixels[: shape[0] // 2] = 3000
+    small, f = _downsample(pixels)
+    assert min(small.shape) >= 1 and f <= min(shape)
+    mask = breast_mask(pixels)
+    assert mask.shape == shape and mask.dtype == bool
+
+
+def test_a_dicom_of_one_pixel_is_refused_like_a_png(tmp_path):
+    for path in (make_dicom(tmp_path / "one.dcm", np.full((1, 1), 7, np.uint16)),
+                 make_dicom(tmp_path / "row.dcm", np.full((1, 300), 7, np.uint16))):
+        with pytest.raises(ImageReadError, match=r"the image is only \d+ x 1 pixels"):
+            read_image(path)
