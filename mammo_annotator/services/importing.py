@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from sqlalchemy.exc import IntegrityError
+
 from ..core.breast_mask import breast_mask
 from ..core.contours import check_contour
 from ..core.errors import InvalidContourError, MammoError
@@ -25,6 +27,7 @@ from ..core.types import AnnotationStatus, ImageMeta, Lesion, LesionClass, Loade
 from ..store import annotations as ann_store
 from ..store import images as image_store
 from ..store import regions as region_store
+from ..store.engine import DatabaseError
 from .annotations import relabel_image
 from .pixels import put_cached
 from .project import Project
@@ -131,15 +134,26 @@ def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: 
     patient = item.patient_key or meta.patient_id or item.path.stem
     study = item.study_key or meta.study_uid or patient
     alpha = project.alpha()
-    with project.session() as s:
-        image_id = image_store.add_image(s, meta, sha, patient, study, item.weak, item.birads, item.pathology, item.label_source,
-                                         pacs=item.pacs)
-        region_store.add_grid(s, image_id, spec, spacing, regions)
-        for lesion in lesions:
-            ann_store.add_annotation(s, image_id, lesion.cls, lesion.polygon, item.annotator, source=item.label_source or "import")
-        if complete and any(les.cls is LesionClass.MALIGNANT for les in lesions):
-            image_store.set_status(s, image_id, AnnotationStatus.CONTOURED)
-        relabel_image(s, image_id, alpha)
+    for attempt in (1, 2):
+        try:
+            with project.session() as s:
+                image_id = image_store.add_image(s, meta, sha, patient, study, item.weak, item.birads, item.pathology,
+                                                 item.label_source, pacs=item.pacs)
+                region_store.add_grid(s, image_id, spec, spacing, regions)
+                for lesion in lesions:
+                    ann_store.add_annotation(s, image_id, lesion.cls, lesion.polygon, item.annotator,
+                                             source=item.label_source or "import")
+                if complete and any(les.cls is LesionClass.MALIGNANT for les in lesions):
+                    image_store.set_status(s, image_id, AnnotationStatus.CONTOURED)
+                relabel_image(s, image_id, alpha)
+            break
+        except DatabaseError as exc:
+            # another importer (a colleague on the same server) stored this image, its patient or
+            # its study between our check and our write: once rolled back, the retry finds them
+            if attempt == 2 or not isinstance(exc.__cause__, IntegrityError):
+                raise
+            if _known(project, sha, path, report):
+                return None
     try:
         put_cached(sha, loaded.pixels)
     except OSError as exc:  # the image is stored; its pixels are read from the source file instead

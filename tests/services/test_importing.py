@@ -200,3 +200,38 @@ def test_a_dataset_spacing_that_cannot_be_true_is_not_stored(project, tmp_path):
     with project.session() as s:
         spacing = {im.source_path.rsplit("/", 1)[-1]: im.pixel_spacing_mm for im in image_store.list_images(s)}
     assert spacing == {"bad.png": None, "good.png": (0.2, 0.2)}
+
+
+def test_an_image_another_importer_stores_meanwhile_is_a_duplicate_not_a_failure(project, project_target, tmp_path,
+                                                                                  monkeypatch):
+    """Two colleagues import the same folder into one server project: the image is stored by the
+    other between this importer's check and its write. That was reported as FAILED with the
+    database's UNIQUE constraint; now the transaction is retried once and finds the image."""
+    from mammo_annotator.services import importing
+    from mammo_annotator.services.project import open_project
+
+    _png16(tmp_path / "a.png", 1)
+    other = open_project(project_target)
+    real_mask = importing.breast_mask
+    stored_by_other = []
+
+    def mask_while_the_other_imports(*args, **kwargs):
+        if not stored_by_other:
+            stored_by_other.append(import_one_of(other, tmp_path / "a.png"))
+        return real_mask(*args, **kwargs)
+
+    def import_one_of(p, path):
+        monkeypatch.setattr(importing, "breast_mask", real_mask)
+        try:
+            return import_items(p, items_from_paths([path])).imported[0]
+        finally:
+            monkeypatch.setattr(importing, "breast_mask", mask_while_the_other_imports)
+
+    monkeypatch.setattr(importing, "breast_mask", mask_while_the_other_imports)
+    try:
+        report = import_items(project, items_from_paths([tmp_path / "a.png"]))
+    finally:
+        other.close()
+    assert report.failed == [] and report.imported == []
+    assert report.duplicates == [(str((tmp_path / "a.png").resolve()), stored_by_other[0])]
+    assert _table_counts(project)[:2] == (1, 1)
