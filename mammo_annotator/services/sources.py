@@ -12,6 +12,7 @@ from ..core.birads import INBREAST, PAPER, BiradsMapping
 from ..core.datasets.csvlabels import load_label_csv
 from ..core.datasets.inbreast import load_inbreast
 from ..core.datasets.minimias import load_minimias
+from ..core.datasets.textfile import LabelWarning
 from ..core.errors import LabelFileError
 from ..core.imageio import sniff_preamble
 from ..core.types import LesionClass, WeakLabel
@@ -21,8 +22,10 @@ IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".tif", ".tiff", ""}
 
 
 def _problem(report: ImportReport | None, err: LabelFileError) -> None:
+    """A label problem in the report: a warning when its image is still imported (LabelWarning)."""
     if report is not None:
-        report.failed.append((f"{err.path}:{err.line}" if err.line else err.path, err.reason))
+        into = report.warnings if isinstance(err, LabelWarning) else report.failed
+        into.append((f"{err.path}:{err.line}" if err.line else err.path, err.reason))
 
 
 def find_images(paths: list[Path], report: ImportReport | None = None) -> list[Path]:

@@ -82,7 +82,7 @@ def test_crafted_info(tmp_path):
     (tmp_path / "Info.txt").write_text(INFO)
     for n in range(1, 10):
         h = 512 if n == 2 else 1024
-        Image.fromarray(np.zeros((h, 64), np.uint8)).save(tmp_path / f"mdb{n:03d}.png")
+        Image.fromarray(np.zeros((h, 1024), np.uint8)).save(tmp_path / f"mdb{n:03d}.png")  # circles must fit
     records, problems = load_minimias(tmp_path)
     by_ref = {r.refnum: r for r in records}
     assert by_ref["mdb002"].weak_label == WeakLabel(1, 1)

@@ -44,3 +44,35 @@ def test_inbreast_tree(tmp_path, monkeypatch):
         labels = region_store.region_set(s, region_store.grid_id_for(s, m.id)).labels
         assert labels.count("M") >= 1 and "BN" in labels
         assert (m.laterality, m.view, b.view) == ("L", "CC", "MLO")
+
+
+def test_fifo_roi_xml_does_not_hang_the_import(tmp_path, monkeypatch):
+    """A FIFO named like an ROI XML: reported with its path, the images still imported."""
+    import os
+
+    import pytest
+
+    from tests.core.test_hostile_datasets import _finishes
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("os.mkfifo is not available on this platform")
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "INbreast"
+    rows = [dict(name="1001", pid="aa", lat="L", view="CC", birads="5"),
+            dict(name="1002", pid="aa", lat="R", view="CC", birads="4c")]
+    square = [(200, 200), (260, 200), (260, 260), (200, 260)]
+    make_inbreast(root, rows, {"1001": [("Mass", square)]})
+    for i, r in enumerate(rows):
+        (path,) = (root / "AllDICOMs").glob(f"{r['name']}_*.dcm")
+        case = synthetic_mammogram(i, size=(512, 416), view=r["view"], laterality=r["lat"])
+        make_dicom(path, case.pixels, ImageLaterality=r["lat"], ViewPosition=r["view"], PatientID=r["pid"])
+    fifo = root / "AllXML" / "1002.xml"
+    os.mkfifo(fifo)
+    report = ImportReport()
+    items = _finishes(lambda: dataset_items("inbreast", root, report=report), fifo)
+    project = open_project(tmp_path / "p.sqlite", create=True)
+    project.set_grid_spec(GridSpec(112, 56))
+    import_items(project, items, report=report)
+    assert len(report.imported) == 2
+    assert any(key == str(fifo) and "not a regular file" in reason for key, reason in report.failed + report.warnings)
+    project.close()

@@ -92,3 +92,40 @@ def test_region_labels_match_exact_circles(mias_project):
                 checked += 1
                 mismatches += label != expected
     assert checked > 2000 and mismatches == 0
+
+
+def test_hostile_info_rows_do_not_stop_the_import(tmp_path, monkeypatch):
+    """A BOM, an unreadable number and an absurd radius: each row reported with Info.txt and its
+    line, every image imported, and no whole-image malignant contour."""
+    import numpy as np
+    from PIL import Image
+
+    from mammo_annotator.core.synthetic import synthetic_mammogram
+    from mammo_annotator.store import annotations as ann_store
+
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "mias"
+    folder.mkdir()
+    for i, ref in enumerate(("mdb001", "mdb005", "mdb023")):
+        case = synthetic_mammogram(i, size=(512, 416), laterality="R")
+        Image.fromarray((case.pixels >> 4).astype(np.uint8)).save(folder / f"{ref}.png")
+    (folder / "Info.txt").write_bytes(b"\xef\xbb\xbfmdb001 G CIRC M 200 250 40\n"
+                                      b"mdb005 F CIRC B 47\xb2 133 30\n"
+                                      b"mdb023 G CIRC M 238 281 99999\n")
+    project = open_project(tmp_path / "p.sqlite", create=True)
+    project.set_grid_spec(GridSpec(112, 56, 0.5))
+    report = ImportReport()
+    import_items(project, dataset_items("mini-mias", folder, report=report), report=report)
+    assert len(report.imported) == 3
+    assert report.failed == []  # each image is imported with what its rows say: the rows are warnings
+    reported = {key: reason for key, reason in report.warnings if "Info.txt:" in key}
+    assert sorted(key.rsplit(":", 1)[1] for key in reported) == ["2", "3"]
+    assert "mdb023" in reported[str(folder / "Info.txt") + ":3"]
+    with project.session() as s:
+        images = {im.source_path.split("/")[-1][:-4]: im for im in image_store.list_images(s)}
+        assert images["mdb001"].weak.y_m == 1 and len(ann_store.list_annotations(s, images["mdb001"].id)) == 1
+        assert images["mdb023"].weak.y_m == 1 and ann_store.list_annotations(s, images["mdb023"].id) == []
+        assert (images["mdb005"].weak.y_m, images["mdb005"].weak.y_b) == (0, 1)
+        labels = region_store.region_set(s, region_store.grid_id_for(s, images["mdb023"].id)).labels
+        assert "M" not in labels
+    project.close()

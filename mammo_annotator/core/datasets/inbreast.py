@@ -24,10 +24,11 @@ from ..birads import INBREAST, BiradsMapping, parse_birads
 from ..contours import circle_polygon
 from ..errors import LabelFileError
 from ..types import Lesion, LesionClass, Polygon, WeakLabel
-from .textfile import csv_rows, data_rows, read_label_text
+from .textfile import csv_rows, data_rows, read_label_text, read_regular_file
 
 LESION_NAMES = {"mass", "spiculated region", "cluster", "calcification", "calcifications", "distortion",
                 "asymmetry", "assymetry", "espiculated region"}
+MAX_ROI_XML_BYTES = 64 << 20  # far above any real ROI plist; a bigger "XML" is something else
 _POINT = re.compile(r"\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)(?:\s*,\s*[-+0-9.eE]+)?\s*\)")
 
 
@@ -61,10 +62,11 @@ def parse_point(text: str) -> tuple[float, float]:
 
 def parse_roi_xml(path: Path, lesion_class: LesionClass | None, point_radius: float | None = None
                   ) -> tuple[list[Lesion], list[str], list[str]]:
-    """Lesions, their ROI names and notes from one OsiriX plist XML."""
+    """Lesions, their ROI names and notes from one OsiriX plist XML. Only a regular file within
+    ``MAX_ROI_XML_BYTES`` is read (a FIFO named like an XML would block the import forever)."""
+    data = read_regular_file(path, MAX_ROI_XML_BYTES, "ROI XML file")
     try:
-        with open(path, "rb") as f:
-            plist = plistlib.load(f)
+        plist = plistlib.loads(data)
     except Exception as exc:
         raise LabelFileError(path, f"unreadable ROI plist ({type(exc).__name__}: {exc})") from None
     lesions: list[Lesion] = []

@@ -2,15 +2,19 @@
 
 Label CSVs come from spreadsheets and other tools: UTF-8 with or without BOM, Latin-1 / Windows
 code pages, sometimes a binary file picked by mistake. A file that is not UTF-8 is read as
-Latin-1 (every byte is a character there, so nothing is lost); a binary file or one
-too large for a label table is refused. A row the csv module cannot parse (a field longer than
-its limit, say) becomes one problem for that line, and the rows after it are still read.
+Latin-1 (every byte is a character there, so nothing is lost); a leading UTF-8 byte-order mark
+is dropped either way. A binary file, one too large for a label table, or anything but a regular
+file (a FIFO would block the reader forever) is refused. A row the csv module cannot parse (a
+field longer than its limit, say) becomes one problem for that line, and the rows after it are
+still read.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -19,24 +23,61 @@ from ..errors import LabelFileError
 MAX_LABEL_FILE_BYTES = 256 << 20  # ~ millions of rows; a bigger "label file" is something else
 
 
-def read_label_text(path: str | Path) -> str:
-    """The file's text: UTF-8 (BOM allowed), else Latin-1."""
+class LabelWarning(LabelFileError):
+    """A label row only partly used (its lesion location unreadable or refused) while its image is
+    still imported with the rest: a warning for the import report rather than a failure."""
+
+
+def read_regular_file(path: str | Path, limit: int, what: str = "label file") -> bytes:
+    """The bytes of ``path``, refused with a LabelFileError unless it is a regular file of at most
+    ``limit`` bytes. Opened non-blocking and checked on the open descriptor, so a FIFO or device
+    (even one swapped in after a check) is refused at once instead of hanging the import."""
     path = Path(path)
-    if not path.is_file():
-        raise LabelFileError(path, "label file not found" if not path.exists() else "is a folder, not a label file")
     try:
-        size = path.stat().st_size
-        if size > MAX_LABEL_FILE_BYTES:
-            raise LabelFileError(path, f"{size / 2**20:.0f} MiB is too large for a label file "
-                                       f"(limit {MAX_LABEL_FILE_BYTES >> 20} MiB)")
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise LabelFileError(path, f"{what} not found") from None
+    except IsADirectoryError:
+        raise LabelFileError(path, f"is a folder, not a {what}") from None
     except OSError as exc:
         raise LabelFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise LabelFileError(path, f"is a folder, not a {what}" if stat.S_ISDIR(info.st_mode)
+                             else f"not a regular file (a pipe, socket or device), not a {what}")
+    with os.fdopen(fd, "rb") as f:
+        if info.st_size > limit:
+            raise LabelFileError(path, f"{_size(info.st_size)} is too large for a {what} (limit {_size(limit)})")
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise LabelFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > limit:  # grew after the size check
+        raise LabelFileError(path, f"too large for a {what} (limit {_size(limit)})")
+    return data
+
+
+def _size(n: int) -> str:
+    """Bytes for humans: MiB for big files, bytes for small limits (tests, tiny caps)."""
+    return f"{n / 2**20:.0f} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def read_label_text(path: str | Path) -> str:
+    """The file's text: UTF-8, else Latin-1; a leading UTF-8 BOM is dropped in both cases (a
+    spreadsheet adds one, and a single non-UTF-8 byte later must not turn it into header text)."""
+    data = read_regular_file(path, MAX_LABEL_FILE_BYTES)
     if b"\x00" in data[:1 << 16]:
         raise LabelFileError(path, "a binary file (NUL bytes), not a text label file (UTF-16 is not supported; "
                                    "save it as UTF-8)")
+    return decode_label_bytes(data)
+
+
+def decode_label_bytes(data: bytes) -> str:
+    """UTF-8, else Latin-1 (every byte is a character, nothing lost); a leading UTF-8 BOM dropped."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("latin-1")
 
