@@ -5,12 +5,13 @@ pseudonym (exports of a project that shares this project's pseudonym secret, e.g
 or by a unique file name, and must have the same size. Its contours are checked like drawn ones,
 its annotation status is restored and its region labels recomputed, all in one transaction per
 image, so the same contours give the same region labels as in the exporting project.
+
+A file is read and checked in full (``contour_files``) before any of its images is written; an
+image with any invalid contour is skipped whole, keeping the contours it had.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,23 +20,18 @@ from pathlib import Path, PurePath
 from ..core.contours import check_contour
 from ..core.errors import InvalidContourError, LabelFileError
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
-from ..core.types import AnnotationStatus, LesionClass, Polygon
+from ..core.types import AnnotationStatus, LesionClass
 from ..store import annotations as ann_store
 from ..store import batches
 from ..store import images as image_store
 from .annotations import relabel_image
+from .contour_files import ExportedImage, raw_size, read_contour_file, short
 from .export.pseudonyms import Pseudonyms
 from .project import Project
 
-CLASS_CODES = {"m": "M", "malignant": "M", "b": "B", "benign": "B"}
+__all__ = ["ContourImportReport", "import_contours", "read_contour_file"]
 
-
-@dataclass
-class ExportedImage:
-    """One image of an export file: what identifies it, its status and its contours."""
-
-    props: dict
-    contours: list[tuple] = field(default_factory=list)  # (class, outline, annotator, created, modified)
+MAX_LISTED_PROBLEMS = 3  # invalid contours named in one skip reason
 
 
 @dataclass
@@ -53,84 +49,21 @@ class ContourImportReport:
         return text + (f", {len(self.failed)} files unreadable" if self.failed else "")
 
 
-def _cls(value: object, path: Path) -> LesionClass:
-    code = CLASS_CODES.get(str(value).strip().lower())
-    if code is None:
-        raise LabelFileError(path, f"unknown lesion class {value!r} (expected malignant or benign)")
-    return LesionClass(code)
+class _Skip(Exception):
+    """An exported image that cannot be applied; the reason goes to the report, the batch goes on."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
-def _image_key(props: dict) -> str:
-    return str(props.get("sha256") or props.get("image") or props.get("image_file") or props.get("file_name") or "?")
+@dataclass
+class _Plan:
+    """An exported image checked in full before its transaction, so it is written whole or not at all."""
 
-
-def _time(text: object) -> datetime | None:
-    """An exported ISO time, or None when absent or unreadable (the import time is used then)."""
-    if not isinstance(text, str):
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def read_geojson(doc: dict, path: Path) -> dict[str, ExportedImage]:
-    images: dict[str, ExportedImage] = {}
-    top = doc.get("image") or {}
-    if top:  # a per-image file: the image counts even without features (a confirmed negative)
-        images[_image_key(top)] = ExportedImage(dict(top))
-    for feat in doc.get("features") or []:
-        props = {**top, **(feat.get("properties") or {})}
-        entry = images.setdefault(_image_key(props), ExportedImage(props))
-        geom = feat.get("geometry")
-        if geom is None:
-            continue
-        polys = [geom["coordinates"]] if geom.get("type") == "Polygon" else geom.get("coordinates", [])
-        if geom.get("type") not in ("Polygon", "MultiPolygon"):
-            raise LabelFileError(path, f"geometry {geom.get('type')!r} is not a polygon")
-        cls = _cls(props.get("class_code") or props.get("class") or "malignant", path)
-        for rings in polys:
-            entry.contours.append((cls, Polygon.from_array(rings[0]), str(props.get("annotator") or "import"),
-                                   _time(props.get("created")), _time(props.get("modified"))))
-    return images
-
-
-def read_coco(doc: dict, path: Path) -> dict[str, ExportedImage]:
-    cats = {c["id"]: c.get("name", "") for c in doc.get("categories", [])}
-    by_id = {im["id"]: ExportedImage(im) for im in doc.get("images", [])}
-    for ann in doc.get("annotations", []):
-        entry = by_id.get(ann.get("image_id"))
-        seg = ann.get("segmentation")
-        if entry is None or not isinstance(seg, list):
-            raise LabelFileError(path, f"annotation {ann.get('id')} has no image or no polygon segmentation (RLE is not supported)")
-        cls = _cls((ann.get("attributes") or {}).get("class") or cats.get(ann.get("category_id"), ""), path)
-        attrs = ann.get("attributes") or {}
-        annotator = str(attrs.get("annotator") or "import")
-        times = (_time(attrs.get("created")), _time(attrs.get("modified")))
-        for flat in seg:
-            if len(flat) % 2:
-                raise LabelFileError(path, f"annotation {ann.get('id')} has an odd number of polygon coordinates")
-            entry.contours.append((cls, Polygon.from_array(flat), annotator, *times))
-    return {_image_key(e.props): e for e in by_id.values()}
-
-
-def read_contour_file(path: str | os.PathLike) -> tuple[dict, dict[str, ExportedImage]]:
-    """(header, images) of a GeoJSON FeatureCollection or COCO file."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LabelFileError(path, f"not a readable JSON file ({exc})") from None
-    try:
-        if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
-            return doc, read_geojson(doc, path)
-        if isinstance(doc, dict) and "images" in doc and "annotations" in doc:
-            header = doc.get("info") or {}
-            return header if isinstance(header, dict) else {}, read_coco(doc, path)
-    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as exc:  # parses, but wrong types
-        raise LabelFileError(path, f"unexpected structure ({type(exc).__name__}: {exc})") from None
-    raise LabelFileError(path, "neither a GeoJSON FeatureCollection nor a COCO file")
+    contours: list[tuple]  # (class, checked outline, annotator, created, modified)
+    status: str | None  # the exported annotation status, when it is one this app knows
+    notes: list[str]  # warnings reported once the image is written (repairs, an ignored status)
 
 
 class _Matcher:
@@ -165,7 +98,10 @@ class _Matcher:
 def import_contours(project: Project, paths: list[str | os.PathLike], replace: bool = False,
                     progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> ContourImportReport:
     """Import the contours of GeoJSON / COCO files; images that already hold contours are skipped
-    unless ``replace`` (their contours are then soft-deleted first, so nothing is lost)."""
+    unless ``replace`` (their contours are then soft-deleted first, so nothing is lost).
+
+    A file that cannot be read fails alone; an image whose size, status or any contour is wrong is
+    skipped with the reason and keeps what it had: an image's contours are imported all or none."""
     report = ContourImportReport()
     matcher = _Matcher(project)
     alpha = project.alpha()
@@ -175,12 +111,9 @@ def import_contours(project: Project, paths: list[str | os.PathLike], replace: b
         except LabelFileError as exc:
             report.failed.append((str(path), exc.reason))
             continue
-        try:
-            other_alpha = "alpha" in header and float(header["alpha"]) != alpha
-        except (TypeError, ValueError):
-            other_alpha = True
-        if other_alpha:
-            report.warnings.append(f"{path}: exported with alpha {header['alpha']}, this project uses {alpha}; region labels will differ")
+        warning = _alpha_warning(header, alpha)
+        if warning:
+            report.warnings.append(f"{path}: {warning}")
         for k, (key, entry) in enumerate(images.items()):
             check_cancel(cancel)
             progress(k, len(images), f"importing contours from {Path(path).name}")
@@ -188,46 +121,112 @@ def import_contours(project: Project, paths: list[str | os.PathLike], replace: b
             if image_id is None:
                 report.unmatched.append(key)
                 continue
-            size = (entry.props.get("image_width") or entry.props.get("width"), entry.props.get("image_height") or entry.props.get("height"))
             try:
-                wrong_size = all(size) and tuple(map(int, size)) != matcher.size[image_id]
-            except (TypeError, ValueError):
-                report.skipped.append((key, f"unreadable image size {size!r}"))
+                plan = _plan(entry, matcher.size[image_id], key)
+            except _Skip as exc:
+                report.skipped.append((key, exc.reason))
                 continue
-            if wrong_size:
-                report.skipped.append((key, f"size {size[0]}x{size[1]} differs from the project image"))
-                continue
-            _apply(project, image_id, entry, replace, alpha, report, key)
+            _apply(project, image_id, plan, replace, alpha, report, key)
     return report
 
 
-def _apply(project: Project, image_id: int, entry: ExportedImage, replace: bool, alpha: float,
+def _alpha_warning(header: dict, alpha: float) -> str | None:
+    """Why region labels will differ from the exporting project's, or None when they will not."""
+    if "alpha" not in header:
+        return None
+    try:
+        same = float(header["alpha"]) == alpha
+    except (TypeError, ValueError, OverflowError):  # text, a list, a 400-digit integer
+        same = False
+    return None if same else f"exported with alpha {short(header['alpha'])}, this project uses {alpha}; region labels will differ"
+
+
+def _dimension(value: object) -> int:
+    """A pixel count as exported: an integer, an integral float or decimal text (ValueError otherwise)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():  # False for inf and nan
+        return int(value)
+    if isinstance(value, str) and value.strip().isdecimal():
+        return int(value)
+    raise ValueError(value)
+
+
+def _check_size(props: dict, size: tuple[int, int]) -> None:
+    """Skip an image exported at another size; an absent size is not checked."""
+    raw = raw_size(props)
+    if not all(raw):
+        return
+    try:
+        exported = (_dimension(raw[0]), _dimension(raw[1]))
+    except ValueError:  # also the digit limit of int(text)
+        raise _Skip(f"unreadable image size {short(raw)}") from None
+    if exported != size:
+        raise _Skip(f"size {exported[0]}x{exported[1]} differs from the project image")
+
+
+def _exported_status(props: dict, key: str, notes: list[str]) -> str | None:
+    """The exported annotation status when this app knows it; an unknown name is ignored with a note."""
+    value = props.get("image_status")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Skip(f"image_status {short(value)} is not text")
+    if value not in {st.value for st in AnnotationStatus}:
+        notes.append(f"{key}: unknown image_status {short(value)!r} ignored")
+        return None
+    return value
+
+
+def _check_contours(entry: ExportedImage, size: tuple[int, int], key: str, notes: list[str]) -> list[tuple]:
+    """Every contour checked like a drawn one; one invalid contour skips the whole image, so a
+    replace never leaves part of an outline set (or none) in place of the image's contours."""
+    checked, problems = [], []
+    for n, (cls, polygon, *rest) in enumerate(entry.contours, 1):
+        try:
+            result = check_contour(polygon, *size)
+        except InvalidContourError as exc:
+            problems.append(f"contour {n}: {exc}")
+            continue
+        checked.append((cls, result.polygon, *rest))
+        if result.repairs:
+            notes.append(f"{key}: contour {n} repaired ({', '.join(result.repairs)})")
+    if problems:
+        more = f"; and {len(problems) - MAX_LISTED_PROBLEMS} more" if len(problems) > MAX_LISTED_PROBLEMS else ""
+        raise _Skip(f"{len(problems)} of {len(entry.contours)} contours invalid, the image is left unchanged: "
+                    + "; ".join(problems[:MAX_LISTED_PROBLEMS]) + more)
+    return checked
+
+
+def _plan(entry: ExportedImage, size: tuple[int, int], key: str) -> _Plan:
+    """Everything about one exported image checked before anything is written (raises _Skip)."""
+    _check_size(entry.props, size)
+    notes: list[str] = []
+    status = _exported_status(entry.props, key, notes)
+    return _Plan(_check_contours(entry, size, key, notes), status, notes)
+
+
+def _apply(project: Project, image_id: int, plan: _Plan, replace: bool, alpha: float,
            report: ContourImportReport, key: str) -> None:
+    """Write one checked image in one transaction: its contours, status and region labels."""
     with project.session() as s:
         image = image_store.get_image(s, image_id)
         existing = ann_store.list_annotations(s, image_id)
         if existing and not replace:
             report.skipped.append((key, "the image already has contours (use replace)"))
             return
-        checked = []
-        for cls, polygon, annotator, created, modified in entry.contours:
-            try:
-                checked.append((cls, check_contour(polygon, image.width, image.height).polygon, annotator, created, modified))
-            except InvalidContourError as exc:
-                report.warnings.append(f"{key}: contour skipped: {exc}")
         for ann in existing:
             ann_store.soft_delete(s, ann.id, "import")
-        for cls, polygon, annotator, created, modified in checked:
+        for cls, polygon, annotator, created, modified in plan.contours:
             ann_store.add_annotation(s, image_id, cls, polygon, annotator, source="import", created_at=created, modified_at=modified)
-        has_m = any(c[0] is LesionClass.MALIGNANT for c in checked)
-        known = {st.value for st in AnnotationStatus}
-        exported = entry.props.get("image_status")
-        status = AnnotationStatus(exported if exported in known else ("contoured" if has_m else image.status.value))
+        has_m = any(c[0] is LesionClass.MALIGNANT for c in plan.contours)
+        status = AnnotationStatus(plan.status or ("contoured" if has_m else image.status.value))
         if has_m and status is AnnotationStatus.NO_MALIGNANT or not has_m and status is AnnotationStatus.CONTOURED:
             status = AnnotationStatus.CONTOURED if has_m else AnnotationStatus.NOT_ANNOTATED
         image_store.set_status(s, image_id, status)
         relabel_image(s, image_id, alpha)
         image_store.bump_revision(s, image_id, None)
     report.images += 1
-    report.contours += len(checked)
+    report.contours += len(plan.contours)
+    report.warnings.extend(plan.notes)
     project.events.emit("annotations_changed", image_id=image_id)

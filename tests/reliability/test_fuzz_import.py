@@ -124,8 +124,9 @@ def test_contour_files_fail_alone(corpus, project, tmp_path):
     out = import_contours(project, paths, replace=True)
     assert sorted(Path(p).stem for p, _ in out.failed) == ["binary", "coco-wrong", "coords-strings", "features-dict",
                                                           "geometry-list"]
-    assert out.contours == 1 and out.images == 2  # the good square; the hostile file's image, its contours skipped
-    assert sum("contour skipped" in w for w in out.warnings) == 2
+    # the good square; the hostile file's image is skipped whole (all of an image's contours or none)
+    assert out.contours == 1 and out.images == 1 and out.skipped[0][0] == png.name
+    assert "2 of 2 contours invalid" in out.skipped[0][1]
     assert any("alpha high" in w for w in out.warnings)
 
 
