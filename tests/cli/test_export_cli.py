@@ -45,3 +45,75 @@ def test_export_single_formats(tmp_path, capsys):
     assert len(list((tmp_path / "gj").glob("I-*.geojson"))) == 5
     assert main(["export", "--db", db, "masks", "--out", str(tmp_path / "regions.csv")]) == 2  # a file, not a folder
     assert "is a file" in capsys.readouterr().err
+
+
+def test_an_export_never_replaces_a_database(tmp_path, capsys):
+    """`--out p.sqlite` turned the project into a CSV file, with its -wal left beside it."""
+    make_project(tmp_path).close()
+    db = tmp_path / "p.sqlite"
+    before = db.read_bytes()
+    for target in ("p.sqlite", "p.sqlite-wal"):
+        assert main(["export", "--db", str(db), "labels", "--out", str(tmp_path / target)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err == f"error: refusing to write {tmp_path / target}: p.sqlite is a SQLite database (a project?); " \
+                      "choose another file"
+    assert main(["agreement", "--db", str(db), "--out", str(db)]) == 2
+    assert db.read_bytes()[:16] == before[:16] and main(["info", "--db", str(db)]) == 0
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_planted_part_file_is_never_written_through(tmp_path):
+    """The temporary file was `NAME.part`, opened by name: a symlink planted there was followed."""
+    make_project(tmp_path).close()
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (out / "labels.csv.part").symlink_to(victim)
+    assert main(["export", "--db", str(tmp_path / "p.sqlite"), "labels", "--out", str(out / "labels.csv")]) == 0
+    assert victim.read_text() == "keep me" and (out / "labels.csv").read_text().startswith("image,")
+    assert (out / "labels.csv").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def test_terminating_an_export_leaves_no_temporary_file(tmp_path):
+    """SIGTERM (a scheduler's stop) left `.part` files behind; it now unwinds like Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    make_project(tmp_path).close()
+    script = ("import os, signal, sys\n"
+              "from mammo_annotator.services.export import paths\n"
+              "real = paths.atomic_open.__wrapped__\n"
+              "def slow(path, mode='w', **kw):\n"
+              "    gen = real(path, mode, **kw)\n"
+              "    fh = next(gen)\n"
+              "    print('writing', flush=True)\n"
+              "    signal.pause()\n"
+              "    yield fh\n"
+              "import contextlib\n"
+              "paths.atomic_open = contextlib.contextmanager(slow)\n"
+              "from mammo_annotator.services.export import tables\n"
+              "tables.atomic_open = paths.atomic_open\n"
+              "from mammo_annotator.cli import main\n"
+              f"sys.exit(main(['export', '--db', {str(tmp_path / 'p.sqlite')!r}, 'labels', '--out', "
+              f"{str(tmp_path / 'out' / 'labels.csv')!r}]))\n")
+    (tmp_path / "out").mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=os.getcwd())
+    assert proc.stdout.readline().strip() == "writing"
+    assert [p.name for p in (tmp_path / "out").iterdir()][0].endswith(".part")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    time.sleep(0.1)
+    assert list((tmp_path / "out").iterdir()) == []

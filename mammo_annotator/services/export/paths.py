@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -18,6 +19,7 @@ from ...core.errors import MammoError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME = 120
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class ExportPathError(MammoError):
@@ -54,18 +56,45 @@ def out_file(out: str | os.PathLike, default_name: str) -> Path:
     path = Path(out).expanduser()
     if path.is_dir() or not path.suffix:
         return out_folder(path) / default_name
+    refuse_database(path)  # before any work; atomic_open checks again when it writes
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
+def refuse_database(path: Path) -> None:
+    """Never replace a SQLite database (a project, this one included) or its journal with an export:
+    ``--out p.sqlite`` turned the project into a CSV file."""
+    base = path.with_name(re.sub(r"-(wal|shm|journal)$", "", path.name))
+    for candidate in {path, base}:
+        try:
+            with open(candidate, "rb") as fh:
+                head = fh.read(len(SQLITE_HEADER))
+        except OSError:  # absent, a folder, unreadable: nothing to protect here
+            continue
+        if head == SQLITE_HEADER:
+            raise ExportPathError(f"refusing to write {path}: {candidate.name} is a SQLite database "
+                                  "(a project?); choose another file")
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "w", **kwargs) -> Iterator[IO]:
-    """Open ``path.part`` for writing; renamed to ``path`` on success, removed on any error."""
-    tmp = path.with_name(path.name + ".part")
+    """Write a fresh temporary file beside ``path``, renamed to ``path`` on success and removed on
+    any error. The temporary name is new each time and created exclusively, so a stale or planted
+    ``.part`` file (a symlink elsewhere) is never written through."""
+    refuse_database(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".part")
+    tmp = Path(name)
     try:
-        with open(tmp, mode, **kwargs) as fh:
+        os.fchmod(fd, 0o666 & ~_umask())  # an export is an ordinary file, not mkstemp's private one
+        with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
+        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
