@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -230,6 +232,17 @@ def main(argv: list[str] | None = None) -> int:
         from .ml.allocator import keep_freed_memory
 
         keep_freed_memory()
+    on_terminate = None
+    if args.command != "gui" and threading.current_thread() is threading.main_thread():
+        on_terminate = signal.signal(signal.SIGTERM, _stop_on_terminate)
+    try:
+        return _run(args)
+    finally:
+        if on_terminate is not None:
+            signal.signal(signal.SIGTERM, on_terminate)
+
+
+def _run(args) -> int:
     try:
         if getattr(args, "allow_torchscript", None):
             from .services.trusted_code import allow_torchscript
@@ -240,16 +253,32 @@ def main(argv: list[str] | None = None) -> int:
     except MammoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.filename is None:
+            return _unexpected(exc, args.debug)
+        # the machine refused a path the user gave (permissions, a missing folder, a full disk)
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: one line for the user, the traceback with --debug (and in -v logs)
-        if args.debug:
-            raise
-        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"error: unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)", file=sys.stderr)
-        return 3
+    except Exception as exc:
+        return _unexpected(exc, args.debug)
+
+
+def _unexpected(exc: Exception, debug: bool) -> int:
+    """A bug: one line for the user, the traceback with --debug (and in -v logs)."""
+    if debug:
+        raise exc
+    logging.getLogger(__name__).debug("unexpected error", exc_info=exc)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    print(f"error: unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)", file=sys.stderr)
+    return 3
+
+
+def _stop_on_terminate(signum, frame) -> None:
+    """SIGTERM (a scheduler's or `timeout`'s stop) unwinds like Ctrl-C, so temporary files are removed."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

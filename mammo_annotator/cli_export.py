@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .cli_model import positive_int
+from .cli_model import id_number, positive_int
 from .core.errors import MammoError
 
 EXPORT_FORMATS = ("labels", "geojson", "coco", "masks", "regions", "predictions", "seg", "sr", "all")
@@ -101,7 +101,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
                    "with --keep-ids they join the source study, without it they carry the pseudonymised UIDs")
     p.add_argument("--keep-ids", action="store_true", help="write original patient/image ids and UIDs instead of pseudonyms")
     p.add_argument("--per-image", action="store_true", help="GeoJSON: one FeatureCollection file per image")
-    p.add_argument("--model", type=int, default=None, help="predictions: model version id (default: the active one)")
+    p.add_argument("--model", type=id_number, default=None, help="predictions: model version id (default: the active one)")
     p.add_argument("--top", type=positive_int, default=5, help="predictions: regions per image, by d_M")
     p.set_defaults(func=lambda args: cmd_export(args, open_project, progress_bar))
 

@@ -20,6 +20,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _whole_number(text: str, low: int, high: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}, got {text[:30]}")
+    return value
+
+
+def id_number(text: str) -> int:
+    """argparse type of a database id (model version, image): what a 64-bit integer column holds."""
+    return _whole_number(text, 1, 2**63 - 1, "an id")
+
+
+def seed_number(text: str) -> int:
+    """argparse type of a random seed: what numpy and torch accept."""
+    return _whole_number(text, 0, 2**32 - 1, "a seed")
+
+
 def extractor_options(text: str | None) -> dict:
     """The JSON object of --extractor-options ({} when absent), or a plain error."""
     if not text:
@@ -183,7 +203,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
         p.add_argument("--method", default=None, help="max_region | db_baseline | cls_det | cls_det_rs | ss_baseline_rs | "
                        "ss_cls_det_rs (default: semi-supervised when contours exist)")
         p.add_argument("--epochs", type=positive_int, default=None, help="default: about 250 optimiser steps (10 to 60 epochs)")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=seed_number, default=0)
         p.add_argument("--extractor", help="feature extractor name (stored as the project's setting)")
         p.add_argument("--extractor-options", help="JSON options of the extractor, e.g. '{\"weights\": \"r18.pth\"}'")
         p.add_argument("--activate", choices=["if_better", "always", "never"], default="if_better")
@@ -202,7 +222,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
                         "dual-branch heads on the method's objective (the paper's future work)")
     p.add_argument("--steps", type=positive_int, help="supervised / simclr: optimiser steps (default 300)")
     p.add_argument("--epochs", type=positive_int, help="e2e: epochs over the project's images (default 5)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_number, default=0)
     p.add_argument("--imagenet", default="efficientnet-lite1",  # ml.features.DEFAULT_EXTRACTOR (not imported: no torch at parse time)
                    choices=["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "resnet18", "resnet34",
                             "resnet50", "vgg16", "none"],
@@ -216,7 +236,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p = with_db(sub.add_parser("evaluate", help="patient-wise cross-validation of the paper's methods (Table 2)"))
     p.add_argument("--out", required=True, help="folder for results.md/json and the plots")
     p.add_argument("--folds", type=int, default=5, help="patient-wise folds (at least 2)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_number, default=0)
     p.add_argument("--epochs", type=positive_int, default=60)
     p.add_argument("--methods", help="comma-separated run names (default: all baselines + SS 25/50/75/100 %%)")
     p.add_argument("--test-db", help="train on --db, test on this project instead of cross-validating")
@@ -228,7 +248,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.set_defaults(func=bind(cmd_evaluate))
 
     p = with_db(sub.add_parser("models", help="list model versions; --activate ID switches the proposals"))
-    p.add_argument("--activate", type=int)
+    p.add_argument("--activate", type=id_number)
     p.set_defaults(func=bind(cmd_models))
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .cli_model import id_number
 from .core.errors import MammoError
 
 
@@ -123,7 +124,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
 
     p = with_db(sub.add_parser("fetch-pacs", help="retrieve the images from a PACS whose file this machine lacks into "
                                "the user cache (verified by content hash), e.g. before working offline"))
-    p.add_argument("--image", type=int, action="append", help="only this image id (repeatable; default: every PACS image)")
+    p.add_argument("--image", type=id_number, action="append", help="only this image id (repeatable; default: every PACS image)")
     p.add_argument("--cache", help="cache root instead of MAMMO_ANNOTATOR_CACHE / the user cache folder")
     p.set_defaults(func=lambda args: cmd_fetch_pacs(args, open_project, progress_bar))
 

@@ -3,6 +3,8 @@ another) and a Table-2-shaped report with ROC, FROC and probability-plane plots.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +66,18 @@ def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None,
     return pd.data, [augmented_view(project, pd, extractor.key, view) for view in augment]
 
 
+def _check_out_dir(out: Path) -> None:
+    """The report folder exists (created now) and takes files."""
+    if out.exists() and not out.is_dir():
+        raise EvaluationError(f"{out} is a file; --out names the folder of the report")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvaluationError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):
+        raise EvaluationError(f"{out}: the report folder is not writable")
+
+
 def run_evaluation(project: Project, request: EvaluationRequest, test_project: Project | None = None,
                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> dict[str, Path]:
     """Run every requested method and write results.md / results.json / plots to ``out_dir``."""
@@ -75,6 +89,7 @@ def run_evaluation(project: Project, request: EvaluationRequest, test_project: P
         runs = [r for r in runs if r.name in request.methods]
     if test_project is None and request.folds < 2:
         raise EvaluationError(f"cross-validation needs at least 2 folds, not {request.folds}")
+    _check_out_dir(Path(request.out_dir))  # before the hours of work, not after them
     ds, views = _dataset(project, progress, cancel, request.augment, request, cross_validating=test_project is None)
     problem = folds_problem(ds, request.folds) if test_project is None else None
     if problem:

@@ -135,3 +135,42 @@ def test_a_dataset_limit_below_one_is_refused(tmp_path, capsys, limit):
     with pytest.raises(SystemExit) as info:
         cli.main(["import-dataset", "--db", str(tmp_path / "p.sqlite"), "mini-mias", str(tmp_path), f"--limit={limit}"])
     assert info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["models", "--activate", "99999999999999999999"],
+                                  ["export", "predictions", "--out", "p.csv", "--model", "99999999999999999999"],
+                                  ["models", "--activate", "0"], ["learn-features", "--seed", "99999999999999999999"],
+                                  ["evaluate", "--out", "ev", "--seed", "-1"]])
+def test_ids_and_seeds_out_of_range_are_refused_by_the_parser(tmp_path, capsys, argv):
+    """A 20-digit id overflowed SQLite's integer and a seed numpy's range, as unexpected errors."""
+    with pytest.raises(SystemExit) as info:
+        cli.main([argv[0], "--db", str(tmp_path / "p.sqlite"), *argv[1:]])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "must be between" in err
+
+
+def test_evaluate_checks_its_report_folder_before_the_work(tmp_path, capsys, monkeypatch):
+    """A file at --out failed with FileExistsError after the whole cross-validation had run."""
+    from mammo_annotator.services import evaluation
+
+    db = str(tmp_path / "p.sqlite")
+    assert cli.main(["import", "--db", db, str(tmp_path / "nothing")]) == 1  # creates the project
+    (tmp_path / "report").write_text("not a folder")
+    monkeypatch.setattr(evaluation, "_dataset", lambda *a, **k: pytest.fail("features extracted before the check"))
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--db", db, "--out", str(tmp_path / "report"), "--extractor", "handcrafted"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"error: {tmp_path / 'report'} is a file; --out names the folder of the report"
+
+
+def test_a_path_the_system_refuses_is_one_line(tmp_path, capsys, monkeypatch):
+    """An OSError naming a file (permissions, a missing folder) is the user's to fix, not a bug."""
+    def refuse(project):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro" / "x.csv"))
+
+    monkeypatch.setattr(info, "project_info", refuse)
+    db = str(tmp_path / "p.sqlite")
+    assert cli.main(["import", "--db", db, str(tmp_path / "nothing")]) == 1
+    capsys.readouterr()
+    assert cli.main(["info", "--db", db]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'ro' / 'x.csv'}: Permission denied"
