@@ -117,3 +117,20 @@ def test_terminating_an_export_leaves_no_temporary_file(tmp_path):
     assert proc.wait(timeout=60) == 130
     time.sleep(0.1)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_export_keeping_ids_reads_only(tmp_path, capsys):
+    """Every export made the pseudonym secret first, a write: a read-only or locked project could
+    not export even with --keep-ids, which never uses it."""
+    from mammo_annotator.services.export.pseudonyms import SECRET_SETTING
+
+    make_project(tmp_path).close()
+    db = str(tmp_path / "p.sqlite")
+    assert main(["export", "--db", db, "labels", "--out", str(tmp_path / "l.csv"), "--keep-ids"]) == 0
+    project = open_project(db)
+    assert project.setting(SECRET_SETTING) is None
+    project.close()
+    assert main(["export", "--db", db, "labels", "--out", str(tmp_path / "l2.csv")]) == 0
+    project = open_project(db)
+    assert len(project.setting(SECRET_SETTING)) == 64
+    project.close()

@@ -89,7 +89,16 @@ class Identities:
 
     def __init__(self, project: Project, keep_ids: bool):
         self.keep_ids = keep_ids
-        self.pseudonyms = Pseudonyms.for_project(project)
+        self._project = project
+        self._pseudonyms: Pseudonyms | None = None
+
+    @property
+    def pseudonyms(self) -> Pseudonyms:
+        """Made on first use: the first pseudonymised export stores the project's secret, while an
+        export that keeps the identities never needs it, so it also runs on a read-only project."""
+        if self._pseudonyms is None:
+            self._pseudonyms = Pseudonyms.for_project(self._project)
+        return self._pseudonyms
 
     def of(self, image: ImageRecord) -> ImageIdentity:
         return self.of_parts(image.id, image.sha256, image.patient_key, image.source_path)
