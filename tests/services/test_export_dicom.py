@@ -158,3 +158,13 @@ def test_export_predictions_command_leaks_nothing(dicom_project, tmp_path, capsy
     assert len(dicom_rows) == 5  # --top 5 regions of a DICOM-sourced image are in the file
     assert leaks(tmp_path / "pred", identifying_values(dicom_dir)) == []
     assert "P1" not in {line.split(",")[1] for line in text.splitlines()[1:]}  # patient keys pseudonymised too
+
+
+def test_a_moved_source_is_skipped_naming_the_file(dicom_project, tmp_path):
+    """The reason said "file not found" without saying which file to bring back."""
+    project, ids, dicom_dir = dicom_project
+    moved = sorted(dicom_dir.glob("*.dcm"))[0]
+    moved.rename(tmp_path / "elsewhere.dcm")
+    result = ex.export(project, "seg", tmp_path / "seg")
+    reasons = [r for _, r in result.skipped if r != "not imported from DICOM"]
+    assert result.files >= 1 and reasons == [f"file not found: {moved}"]

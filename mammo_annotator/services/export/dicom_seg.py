@@ -78,8 +78,8 @@ def export_dicom_objects(kind: str, project: Project, out: str | os.PathLike, op
             continue
         try:
             dataset = build(source_header(image, ids), image, anns)
-        except ImageReadError as exc:
-            result.skipped.append((ident.image, exc.reason))
+        except ImageReadError as exc:  # the source moved or changed: say which file to bring back
+            result.skipped.append((ident.image, f"{exc.reason}: {image.source_path}"))
             continue
         with atomic_open(inside(folder, f"{ident.stem}_{kind}.dcm"), "wb") as fh:
             dataset.save_as(fh, enforce_file_format=True)
