@@ -40,13 +40,18 @@ class LabelRule:
             raise ValueError(f"unknown label rule {self.rule!r}; choose one of {', '.join(RULES)}")
         if self.rule == "reference" and not self.reference:
             raise ValueError("the reference rule needs the reference annotator's name")
+        if self.rule != "reference" and self.reference:  # "majority:bob" is a typo, not a rule
+            raise ValueError(f"only the reference rule names an annotator, not {self.rule!r}")
 
     def describe(self) -> str:
         return f"reference annotator {self.reference}" if self.rule == "reference" else self.rule
 
     @classmethod
     def from_setting(cls, value: dict | None) -> "LabelRule":
-        return cls(**value) if value else cls()
+        if not value:
+            return cls()
+        rule = value.get("rule", "union")  # a stray name beside another rule (stored before it was refused) is dropped
+        return cls(rule, value.get("reference") if rule == "reference" else None)
 
 
 def consensus_labels(regions: list[Region], lesions: dict[str, list[Lesion]], rule: LabelRule,

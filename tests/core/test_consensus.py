@@ -38,9 +38,14 @@ def test_majority_tie_is_ignored_not_a_label():
 def test_rule_validation():
     with pytest.raises(ValueError, match="unknown label rule"):
         LabelRule("vote")
+    for rule in ("majority", "union"):
+        with pytest.raises(ValueError, match=f"only the reference rule names an annotator, not '{rule}'"):
+            LabelRule(rule, "bob")
     with pytest.raises(ValueError, match="reference annotator"):
         LabelRule("reference")
     assert LabelRule.from_setting(None) == LabelRule("union")
+    assert LabelRule.from_setting({"rule": "majority", "reference": "bob"}) == LabelRule("majority")
+    assert LabelRule.from_setting({"rule": "reference", "reference": "bob"}) == LabelRule("reference", "bob")
 
 
 def test_dice():
