@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from ..core.errors import MammoError
 from ..core.progress import ProgressFn, no_progress
@@ -100,6 +101,10 @@ def migrate_project(source: str, dest: str, progress: ProgressFn = no_progress) 
         dst_engine, _ = open_database(dest, create=True)
         try:
             return copy_database(src_engine, dst_engine, progress, dest_name=_shown(dest))
+        except DBAPIError as exc:  # a table missing or unreadable on either side: the copy rolled back
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+            raise MammoError(f"{_shown(source)} -> {_shown(dest)}: the copy stopped and nothing was kept "
+                             f"(the database said: {first})") from exc
         finally:
             dst_engine.dispose()
     finally:

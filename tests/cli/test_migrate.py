@@ -71,3 +71,23 @@ def test_refuses_a_destination_that_holds_data(filled, pg_url, capsys):
     assert main(["migrate", "--from", str(filled), "--to", pg_url]) == 2
     err = capsys.readouterr().err
     assert "already holds data" in err and "images" in err
+
+
+def test_a_source_missing_a_table_stops_with_one_line_and_keeps_nothing(filled, tmp_path, capsys):
+    """A damaged source (a table gone) surfaced as an unexpected OperationalError."""
+    import sqlite3
+
+    con = sqlite3.connect(filled)
+    con.execute("DROP TABLE predictions")
+    con.commit()
+    con.close()
+    dest = tmp_path / "copy.sqlite"
+    capsys.readouterr()
+    assert main(["migrate", "--from", str(filled), "--to", str(dest)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: ") and "the copy stopped and nothing was kept" in err and "predictions" in err
+    assert all(n == 0 for n in _counts(dest).values())
+
+
+def _counts(target) -> dict[str, int]:
+    return {name: len(rows) for name, rows in _dump(str(target)).items()}
