@@ -9,10 +9,11 @@ import re
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..core.errors import MammoError
@@ -55,17 +56,38 @@ def make_engine(path: str | os.PathLike, read_only: bool = False) -> Engine:
     """An engine for one database file; each thread takes its own sessions from it.
 
     ``ThreadAffinePool`` and ``check_same_thread`` on: a connection is opened, reused and closed
-    in one thread only, never handed from one thread to another (issue 12).
+    in one thread only, never handed from one thread to another (issue 12). The file is opened
+    by its path, never through a ``sqlite:///`` URL, which would read ``?``, ``#`` and ``%xx`` in
+    a file name as URL syntax and open another file.
     """
-    path = Path(path)
-    if read_only:
-        url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
-    else:
-        url = f"sqlite:///{path.resolve()}"
-    engine = create_engine(url, poolclass=ThreadAffinePool,
-                           connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": True})
+    path = Path(path).resolve()
+    url = URL.create("sqlite", database=str(path))  # shown only: the creator below opens the file
+    engine = create_engine(url, poolclass=ThreadAffinePool, creator=_connector(path, read_only))
     event.listen(engine, "connect", _on_connect)
     return engine
+
+
+def _connector(path: Path, read_only: bool) -> Callable[[], sqlite3.Connection]:
+    """Opens ``path`` itself (read-only: a ``file:`` URI with the path percent-quoted)."""
+    def connect() -> sqlite3.Connection:
+        if read_only:
+            return sqlite3.connect(sqlite_ro_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=True)
+        return sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=True)
+    return connect
+
+
+def sqlite_ro_uri(path: str | os.PathLike) -> str:
+    """SQLite's read-only URI for a file: every character of the path that URIs give a meaning
+    (``?``, ``#``, ``%``) percent-quoted, so that SQLite opens exactly that file."""
+    return f"file:{quote(str(Path(path).resolve()), safe='/')}?mode=ro"
+
+
+def shown_name(engine: Engine) -> str:
+    """What error messages call a database: a SQLite engine's plain file path, a server's
+    URL without password."""
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        return engine.url.database
+    return engine.url.render_as_string(hide_password=True)
 
 
 def alembic_config(engine: Engine | None) -> Config:
@@ -87,7 +109,7 @@ def schema_revision(engine: Engine) -> str | None:
             return None
         revs = list(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
     if len(revs) > 1:
-        raise DatabaseError(engine.url.render_as_string(hide_password=True),
+        raise DatabaseError(shown_name(engine),
                             f"the schema records several revisions ({', '.join(sorted(revs))}); it was not written by this app")
     return revs[0] if revs else None
 
@@ -101,7 +123,13 @@ def foreign_tables(engine: Engine) -> list[str]:
 
 
 def refuse_foreign(engine: Engine, shown: object) -> None:
+    """Tables but no revision: never migrated into (its CREATE TABLEs would clash halfway)."""
+    from .schema import Base
+
     tables = foreign_tables(engine)
+    if tables and set(tables) <= set(Base.metadata.tables):
+        raise DatabaseError(shown, "has a project's tables but records no schema revision (its alembic_version "
+                                   "table is empty or missing); it was left as it is: restore a backup of it")
     if tables:
         listed = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise DatabaseError(shown, f"is a database of another application (tables {listed}), not a Mammo Annotator "
@@ -185,16 +213,17 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
             refuse_foreign(engine, path)
         if current != head:
             if read_only:
+                if current is None:  # no tables at all: making it a project is a write
+                    raise DatabaseError(path, "is empty, not a project yet; open it for writing to make it one")
                 raise NeedsUpgrade(path, f"needs a schema upgrade ({current} to {head}); open it once for writing")
             if before_migrate is not None:
                 before_migrate(current)
+            backup = None
             if current is not None:
                 from .backup import make_backup
 
-                make_backup(path, f"before-{head}")
-            from alembic import command
-
-            command.upgrade(alembic_config(engine), "head")
+                backup = make_backup(path, f"before-{head}")
+            _upgrade(engine, path, current, head, backup)
     except OperationalError as exc:
         engine.dispose()
         raise DatabaseError(path, _explain(exc)) from exc
@@ -202,6 +231,20 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
         engine.dispose()
         raise
     return engine, sessionmaker(engine, expire_on_commit=False)
+
+
+def _upgrade(engine: Engine, path: Path, current: str | None, head: str, backup: Path | None) -> None:
+    """Migrate to ``head`` in one transaction (migrations/env.py); a failure changed nothing,
+    and its error names the backup made before it."""
+    from alembic import command
+
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except Exception as exc:
+        reason = _explain(exc) if isinstance(exc, DBAPIError) else str(exc)
+        kept = f"; the backup made before it is {backup}" if backup is not None else ""
+        raise DatabaseError(path, f"the schema upgrade ({current} to {head}) failed: {reason}; "
+                                  f"nothing was changed{kept}") from exc
 
 
 def _refuse_damaged(path: Path, read_only: bool, full_check: bool = True) -> None:
@@ -233,7 +276,7 @@ def _known_revision(rev: str) -> bool:
         return False
 
 
-def _explain(exc: OperationalError) -> str:
+def _explain(exc: DBAPIError) -> str:
     return _explain_text(str(exc.orig) if exc.orig is not None else str(exc))
 
 

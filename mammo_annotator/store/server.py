@@ -33,12 +33,24 @@ def display_url(url: str) -> str:
 
 
 def sqlite_path_of(url: str) -> str | None:
-    """The file of a ``sqlite:///file`` URL (then the project opens as a file), else None."""
+    """The file of a ``sqlite:///file`` URL (then the project opens as a file), else None.
+
+    ``%xx`` in the URL are decoded (``%3F`` is ``?``). A ``?`` itself is refused: SQLAlchemy
+    reads what follows as options and drops a bare ``?name``, so ``sqlite:///new?x.sqlite``
+    would open a file named ``new``.
+    """
     try:
         u = make_url(url)
     except ArgumentError:
         return None
-    return u.database if u.get_backend_name() == "sqlite" and u.database else None
+    if u.get_backend_name() != "sqlite" or not u.database:
+        return None
+    if "?" in url:
+        from .engine import DatabaseError
+
+        raise DatabaseError(url, "a sqlite:/// URL takes no '?' options; give the file path itself "
+                                 "(or write '?' in a file name as %3F)")
+    return u.database
 
 
 def make_server_engine(url: str) -> Engine:
