@@ -8,13 +8,10 @@ from pathlib import Path
 
 def cmd_backups(args) -> int:
     from .services.project_guard import backup_now, restore_latest
-    from .store.backup import check_file, list_backups
 
     path = Path(args.db)
     if args.check:
-        problem = check_file(path, full=True, read_only=True)
-        print(f"{path}: integrity {problem}")
-        if problem != "ok":
+        if check_project(path) != "ok":
             return 1
     if args.now:
         print(f"backed up to {backup_now(path)}")
@@ -22,13 +19,32 @@ def cmd_backups(args) -> int:
         chosen, aside = restore_latest(path, args.restore or None)
         print(f"restored {chosen}" + (f"; the replaced file was moved to {aside}" if aside else ""))
     if not (args.check or args.now or args.restore is not None):
-        found = list_backups(path)
-        if not found:
-            print(f"{path}: no backups yet (one is made before each schema upgrade and once a day in the app)")
-        for b in found:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(b.stat().st_mtime))
-            print(f"{when}  {b.stat().st_size / 1e6:8.2f} MB  {check_file(b, read_only=True):4s}  {b}")
+        list_all(path)
     return 0
+
+
+def check_project(path: Path) -> str:
+    """The full integrity check of the project file, printed; a missing file or a folder is an error."""
+    from .services.project_guard import require_project_file
+    from .store.backup import check_file
+
+    problem = check_file(require_project_file(path), full=True, read_only=True)
+    print(f"{path}: integrity {problem}")
+    return problem
+
+
+def list_all(path: Path) -> None:
+    """The backups, newest first; those of a deleted project too (they are what restores it)."""
+    from .services.project_guard import require_project_file
+    from .store.backup import check_file, list_backups
+
+    found = list_backups(path)
+    if not found:
+        require_project_file(path)
+        print(f"{path}: no backups yet (one is made before each schema upgrade and once a day in the app)")
+    for b in found:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(b.stat().st_mtime))
+        print(f"{when}  {b.stat().st_size / 1e6:8.2f} MB  {check_file(b, read_only=True):4s}  {b}")
 
 
 def register(sub, with_db) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..store import backup as backups
+from ..store import restore
 from ..store.engine import DatabaseError
 from ..store.lock import ProjectLock, ProjectLocked, held_by_this_process, read_holder
 
@@ -152,9 +153,9 @@ def copy_example_once(src: Path, dest: Path, overwrite: bool = False, wait_s: fl
         if dest.exists():
             if not overwrite:
                 return dest
-            backups.move_aside(dest, "replaced")
-        if backups.orphaned_sidecars(dest):
-            aside = backups.move_aside(dest, "orphan")
+            restore.move_aside(dest, "replaced")
+        if restore.orphaned_sidecars(dest):
+            aside = restore.move_aside(dest, "orphan")
             log.warning("%s: moved a -wal/-shm left without their database aside (%s*)", dest, aside)
         staged = dest.with_name(f".{dest.name}.{os.getpid()}.example")
         try:
@@ -173,24 +174,48 @@ def copy_example_once(src: Path, dest: Path, overwrite: bool = False, wait_s: fl
     return dest
 
 
-def restore_latest(path: str | os.PathLike, backup: str | os.PathLike | None = None) -> tuple[Path, Path | None]:
-    """Put a backup (default: the newest good one) in place of the project; returns it and where
-    the replaced file went (moved aside, never deleted). Refused while an app instance holds it."""
+def require_project_file(path: str | os.PathLike) -> Path:
+    """The path of an existing project file, or a DatabaseError that says what is there instead."""
     path = Path(path)
-    with ProjectLock(path):
+    if path.is_dir():
+        raise DatabaseError(path, "is a folder, not a project database file")
+    if not path.is_file():
+        raise DatabaseError(path, "no such project database")
+    return path
+
+
+def restore_latest(path: str | os.PathLike, backup: str | os.PathLike | None = None,
+                   in_use_wait_s: float = restore.IN_USE_WAIT_S) -> tuple[Path, Path | None]:
+    """Put a backup (default: the newest good one) in place of the project; returns it and where
+    the replaced file went (moved aside, never deleted). Refused while an app instance holds it,
+    or another program holds a SQLite lock on it."""
+    path = Path(path)
+    lock = _restore_lock(path)
+    try:
         chosen = Path(backup) if backup else backups.latest_good_backup(path)
         if chosen is None:
             raise DatabaseError(path, "has no good backup to restore")
-        aside = backups.restore_backup(path, chosen)
+        aside = restore.restore_backup(path, chosen, in_use_wait_s=in_use_wait_s)
+    finally:
+        lock.release()
     return chosen, aside
 
 
-def backup_now(path: str | os.PathLike, reason: str = "manual") -> Path:
+def _restore_lock(path: Path) -> ProjectLock:
+    """The instance lock for a restore, or a DatabaseError naming what is wrong with the path."""
+    if path.is_dir():
+        raise DatabaseError(path, "is a folder, not a project database file")
+    if not path.parent.is_dir():
+        raise DatabaseError(path, f"no such folder: {path.parent}")
+    try:
+        return ProjectLock(path).acquire()
+    except OSError as exc:
+        raise DatabaseError(path, f"cannot create its lock file ({exc.strerror or exc})") from exc
+
+
+def backup_now(path: str | os.PathLike, reason: str = "manual", timeout: float | None = None) -> Path:
     """An online backup now (works while the app and other programs use the project)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatabaseError(path, "no such project database")
-    return backups.make_backup(path, reason)
+    return backups.make_backup(require_project_file(path), reason, timeout=timeout)
 
 
 def open_guarded(path: str | os.PathLike, create: bool = False,
