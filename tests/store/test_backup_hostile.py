@@ -72,20 +72,15 @@ c.execute("SELECT count(*) FROM settings").fetchone()
 print("ready", flush=True)
 time.sleep(60)
 """
-JOURNAL_WRITER = """
+JOURNAL_HOLDER = """
 c = sqlite3.connect(db, isolation_level=None)
-c.execute("BEGIN IMMEDIATE")
+c.execute("BEGIN {lock}")
 c.execute("UPDATE settings SET value_json = '2' WHERE key = 'kept'")
 print("ready", flush=True)
 time.sleep(60)
 """
-JOURNAL_EXCLUSIVE = """
-c = sqlite3.connect(db, isolation_level=None)
-c.execute("BEGIN EXCLUSIVE")
-c.execute("UPDATE settings SET value_json = '2' WHERE key = 'kept'")
-print("ready", flush=True)
-time.sleep(60)
-"""
+JOURNAL_WRITER = JOURNAL_HOLDER.replace("{lock}", "IMMEDIATE")
+JOURNAL_EXCLUSIVE = JOURNAL_HOLDER.replace("{lock}", "EXCLUSIVE")
 
 
 def _asides(folder: Path) -> list[Path]:
