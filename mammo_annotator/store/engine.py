@@ -193,7 +193,10 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
     if not path.exists():
         if not create:
             raise DatabaseError(path, "no such project database")
-        if not os.access(path.parent if str(path.parent) else ".", os.W_OK):
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise DatabaseError(path, f"cannot create the database: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
             raise DatabaseError(path, "cannot create the database: the folder is not writable")
     else:
         # Never open() the file itself: closing any descriptor of it drops every POSIX lock this

@@ -227,3 +227,10 @@ def _dump(path: Path) -> list[str]:
         return list(con.iterdump())
     finally:
         con.close()
+
+
+def test_a_new_project_in_a_missing_folder_says_so(tmp_path):
+    """It said "the folder is not writable", which sends the user to the permissions."""
+    with pytest.raises(DatabaseError, match=r"the folder .*nodir does not exist"):
+        open_database(tmp_path / "nodir" / "p.sqlite", create=True)
+    assert not (tmp_path / "nodir").exists()
