@@ -67,15 +67,17 @@ def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None,
 
 
 def _check_out_dir(out: Path) -> None:
-    """The report folder exists (created now) and takes files."""
+    """The report folder can be written (it is created only with the report, so a refused request
+    leaves nothing behind)."""
     if out.exists() and not out.is_dir():
         raise EvaluationError(f"{out} is a file; --out names the folder of the report")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EvaluationError(f"{out}: cannot create the report folder ({exc.strerror or exc})") from None
-    if not os.access(out, os.W_OK):
-        raise EvaluationError(f"{out}: the report folder is not writable")
+    existing = out.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EvaluationError(f"{out}: {existing} is a file, so the report folder cannot be made")
+    if not os.access(existing, os.W_OK):
+        raise EvaluationError(f"{out}: {existing} is not writable, so the report cannot be written")
 
 
 def run_evaluation(project: Project, request: EvaluationRequest, test_project: Project | None = None,

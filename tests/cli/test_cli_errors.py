@@ -174,3 +174,17 @@ def test_a_path_the_system_refuses_is_one_line(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert cli.main(["info", "--db", db]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'ro' / 'x.csv'}: Permission denied"
+
+
+def test_evaluate_refuses_a_report_folder_under_a_file(tmp_path, capsys, monkeypatch):
+    from mammo_annotator.services import evaluation
+
+    db = str(tmp_path / "p.sqlite")
+    assert cli.main(["import", "--db", db, str(tmp_path / "nothing")]) == 1
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setattr(evaluation, "_dataset", lambda *a, **k: pytest.fail("features extracted before the check"))
+    capsys.readouterr()
+    out = tmp_path / "afile" / "sub" / "report"
+    assert cli.main(["evaluate", "--db", db, "--out", str(out), "--extractor", "handcrafted"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"error: {out}: {tmp_path / 'afile'} is a file, so the report folder cannot be made"
