@@ -6,8 +6,10 @@ embedded example in the user data folder (the example itself is never modified).
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -148,5 +150,6 @@ def temp_settings():
     """Settings in a throwaway file: screenshots and tests never touch the user's settings."""
     from PySide6.QtCore import QSettings
 
-    path = Path(tempfile.mkdtemp(prefix="mammo-settings-")) / "settings.ini"
-    return QSettings(str(path), QSettings.IniFormat)
+    folder = tempfile.mkdtemp(prefix="mammo-settings-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # every screenshot and test run left one behind
+    return QSettings(str(Path(folder) / "settings.ini"), QSettings.IniFormat)

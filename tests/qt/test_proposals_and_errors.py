@@ -265,3 +265,18 @@ def test_stop_button_reaches_a_running_task(qtbot):
         dialog.stop.click()
     assert worker.wait(5000) and worker.state == "STOPPED"
     assert dialog.bar.value() < 199
+
+
+def test_throwaway_settings_are_removed_at_exit(tmp_path):
+    """Each screenshot and test run left a mammo-settings-* folder behind in the temp folder."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("from mammo_annotator.qt.app import ensure_app, temp_settings\n"
+            "ensure_app(); s = temp_settings(); s.setValue('k', 1); s.sync(); print(s.fileName())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.returncode == 0, out.stderr
+    settings_file = Path(out.stdout.strip().splitlines()[-1])
+    assert settings_file.name == "settings.ini" and not settings_file.parent.exists()
