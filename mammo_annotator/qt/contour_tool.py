@@ -2,7 +2,9 @@
 
 Tools only collect points in image pixels and emit them; they never write. The main window
 turns a finished outline into an undoable command that calls the services, so the database
-is the one source of truth and the layer is redrawn from it after each edit.
+is the one source of truth and the layer is redrawn from it after each edit. An outline stays
+drawn until the page has saved it (and clears it): a save that fails (database locked,
+read-only...) leaves it on the canvas, to close again or discard with Escape.
 """
 
 from __future__ import annotations
@@ -88,13 +90,13 @@ class _DrawingTool(QObject):
         self._redraw()
 
     def finish(self) -> bool:
-        """Close the outline and emit it (3 points at least); returns whether it did."""
+        """Close the outline and emit it (3 points at least); returns whether it did.
+        The points stay: the page clears them (``cancel``) once the outline is saved, so a
+        failed save loses nothing."""
         if len(self.points) < 3:
             return False
-        pts = np.asarray(self.points, dtype=float)
-        self.points = []
-        self._redraw()
-        self.completed.emit(pts)
+        self._redraw()  # the outline as it is saved, without the cursor's rubber band
+        self.completed.emit(np.asarray(self.points, dtype=float))
         return True
 
     @property
@@ -164,8 +166,8 @@ class FreehandTool(_DrawingTool):
         self.points.append((pos.x(), pos.y()))
         if ev.isFinish():
             self.points = simplify(self.points, self._tolerance())
-            self.finish()
-            self.cancel()
+            if not self.finish():
+                self.cancel()  # too short to be an outline
         else:
             self._redraw()
         return True
@@ -174,6 +176,29 @@ class FreehandTool(_DrawingTool):
         """About one screen pixel, in image pixels: keeps the outline, drops the jitter."""
         px = self.view.vb.viewPixelSize()
         return max(0.5, float(px[0]))
+
+
+class KeptOutline:
+    """An outline whose save failed, from a tool that lets go of it on completion (the ellipse):
+    shown dashed until it is saved again (Enter) or discarded (Escape)."""
+
+    def __init__(self, view) -> None:
+        self.points: np.ndarray | None = None
+        self.item = pg.PlotCurveItem()
+        self.item.setZValue(50)
+        view.vb.addItem(self.item, ignoreBounds=True)
+
+    def keep(self, points: np.ndarray, colour: str) -> None:
+        self.points = np.asarray(points, dtype=float)
+        closed = np.vstack([self.points, self.points[:1]])
+        self.item.setPen(pg.mkPen(colour, width=1.5, style=Qt.DashLine))
+        self.item.setData(closed[:, 0], closed[:, 1])
+
+    def take(self) -> np.ndarray | None:
+        """The kept outline (None if none), no longer kept."""
+        points, self.points = self.points, None
+        self.item.setData([], [])
+        return points
 
 
 def simplify(points: list[tuple[float, float]], tolerance: float, max_points: int = 120) -> list[tuple[float, float]]:
@@ -231,10 +256,13 @@ class ContourLayer(QObject):
         self.editable = False
         self.selected: int | None = None
         self.visible = True
+        self.unsaved: dict[int, np.ndarray] = {}  # outlines edited on screen whose save failed
 
     def set_contours(self, records: list[AnnotationRecord]) -> None:
         self.records = list(records)
-        if self.selected not in {r.id for r in self.records}:
+        ids = {r.id for r in self.records}
+        self.unsaved = {aid: pts for aid, pts in self.unsaved.items() if aid in ids}
+        if self.selected not in ids:
             self.selected = None
             if self.editable and self.records:
                 self.selected = self.records[-1].id
@@ -258,6 +286,22 @@ class ContourLayer(QObject):
         self.selected = annotation_id
         self._rebuild()
         self.selectionChanged.emit(annotation_id)
+
+    def keep_unsaved(self, annotation_id: int, points: np.ndarray) -> None:
+        """An outline edit the database refused for now stays on screen, through reloads, until
+        saved or discarded."""
+        self.unsaved[annotation_id] = np.asarray(points, dtype=float)
+
+    def forget_unsaved(self, annotation_id: int) -> None:
+        self.unsaved.pop(annotation_id, None)
+
+    def discard_unsaved(self) -> bool:
+        """Back to the stored outlines; returns whether there was an unsaved edit."""
+        if not self.unsaved:
+            return False
+        self.unsaved = {}
+        self._rebuild()
+        return True
 
     def record(self, annotation_id: int | None) -> AnnotationRecord | None:
         return next((r for r in self.records if r.id == annotation_id), None)
@@ -283,7 +327,7 @@ class ContourLayer(QObject):
     def _rebuild(self) -> None:
         self._clear()
         for rec in self.records:
-            pts = rec.polygon.as_array()
+            pts = self.unsaved.get(rec.id, rec.polygon.as_array())
             if self.editable and rec.id == self.selected:
                 item = pg.PolyLineROI(pts.tolist(), closed=True, movable=True, pen=self._pen(rec))
                 item.setAcceptedMouseButtons(Qt.LeftButton)

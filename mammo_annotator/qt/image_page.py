@@ -22,14 +22,17 @@ from ..services import viewing
 from ..services.pixels import load_pixels, needs_pacs_fetch
 from ..services.project import Project
 from ..core.contours import outer_outline
-from .contour_tool import ContourLayer, FreehandTool, PolygonTool, Tool
+from .contour_tool import ContourLayer, FreehandTool, KeptOutline, PolygonTool, Tool
 from .image_view import MammoView, display_presets, preset_for
 from .measure_tools import EllipseTool, RulerTool
 from .pacs_retrieval import PacsRetrieval, Retrieved
 from .proposals import ProposalsOverlay
 from .region_overlay import RegionOverlay
 from .theme import CONTOUR_COLOURS
-from .undo import AddContourCommand, AnnotationEditor, DeleteContourCommand, EditContourCommand, NoMalignantCommand
+from .undo import (AddContourCommand, AnnotationEditor, DeleteContourCommand, EditContourCommand, Failure,
+                   NoMalignantCommand, push, repairs_note)
+
+KEPT_HINT = "press Enter to save it again or Esc to discard it"
 
 
 class ImagePage(QObject):
@@ -50,6 +53,7 @@ class ImagePage(QObject):
         self.regions = RegionOverlay(self.view)
         self.proposals = ProposalsOverlay(self.view)
         self.contours = ContourLayer(self.view)
+        self.kept = KeptOutline(self.view)  # a drawn outline not saved, from a tool that let go of it
         self.editor = AnnotationEditor(project, annotator)
         self.undo_group = undo_group
         self.stacks: dict[int, QUndoStack] = {}
@@ -63,7 +67,7 @@ class ImagePage(QObject):
         self.retrieval.finished.connect(self._on_retrieved)
         self._waiting: int | None = None  # the retrieval request the canvas is showing as in progress
         self.contours.edited.connect(self._on_contour_edited)
-        self.editor.failed.connect(lambda text: self.error.emit("Edit not saved", text))
+        self.editor.failed.connect(self._on_edit_failed)
         self.editor.stale.connect(self._on_stale)
         self.editor.repaired.connect(self.message.emit)
 
@@ -222,6 +226,15 @@ class ImagePage(QObject):
             self._handler.set_colour(CONTOUR_COLOURS[cls.value])
 
     def finish_drawing(self) -> bool:
+        """Enter: close the outline being drawn, or save again one whose save failed."""
+        kept = self.kept.take()
+        if kept is not None:
+            self._on_outline(kept)
+            return True
+        if self.contours.unsaved:
+            for annotation_id, points in list(self.contours.unsaved.items()):
+                self._edit_outline(annotation_id, points)
+            return True
         return bool(self._handler is not None and self._handler.finish())
 
     def cancel_drawing(self) -> bool:
@@ -229,6 +242,9 @@ class ImagePage(QObject):
         return self._cancel_drawing()
 
     def _cancel_drawing(self) -> bool:
+        kept = self.kept.take() is not None
+        if self.contours.discard_unsaved() or kept:  # an outline whose save failed: discarded
+            return True
         if self._handler is not None and self._handler.drawing:
             self._handler.cancel()
             return True
@@ -243,19 +259,37 @@ class ImagePage(QObject):
 
     # edits ------------------------------------------------------------------------------------
     def _push(self, command) -> None:
-        self._stack(command.image_id).push(command)
+        push(self._stack(command.image_id), command)
+
+    def _on_edit_failed(self, text: str) -> None:
+        self.message.emit("")  # an earlier "contour saved" must not stand beside the error
+        self.error.emit("Edit not saved", text)
 
     def _on_outline(self, points: np.ndarray) -> None:
+        """Save a finished outline; the tool's outline is cleared only once the database has it."""
         if self.image_id is None:
             return
-        points, repaired = outer_outline(points)  # a stroke that crosses itself: the area it surrounds
-        result = self.editor.add(self.image_id, points, self.cls)
-        if result is not None:
-            self._push(AddContourCommand(self.editor, self.image_id, result.annotation_id, self.cls))
-            what = "Malignant" if self.cls is LesionClass.MALIGNANT else "Benign"
-            self.message.emit(f"{what} contour saved" + (" (it crossed itself: stored as its outer outline)" if repaired else ""))
-            if self.cls is LesionClass.MALIGNANT:
-                self.annotated.emit("contour")
+        self.kept.take()  # a new outline replaces one whose save had failed
+        outline, crossed = outer_outline(points)  # a stroke that crosses itself: the area it surrounds
+        result = self.editor.add(self.image_id, outline, self.cls)
+        if result is None:
+            self._keep_outline(points)
+            return
+        if self._handler is not None and self._handler.drawing:
+            self._handler.cancel()  # saved: the tool starts afresh
+        self._push(AddContourCommand(self.editor, self.image_id, result.annotation_id, self.cls))
+        what = "Malignant" if self.cls is LesionClass.MALIGNANT else "Benign"
+        notes = ["it crossed itself: stored as its outer outline"] if crossed else []
+        notes += list(result.repairs)
+        self.message.emit(f"{what} contour saved" + (f" ({'; '.join(notes)})" if notes else ""))
+        if self.cls is LesionClass.MALIGNANT:
+            self.annotated.emit("contour")
+
+    def _keep_outline(self, points: np.ndarray) -> None:
+        """A failed save: the outline stays drawn (in the tool, or here for a tool that let go of it)."""
+        if self._handler is None or not self._handler.drawing:
+            self.kept.keep(points, CONTOUR_COLOURS[self.cls.value])
+        self.message.emit(f"Contour not saved; it is still drawn: {KEPT_HINT}")
 
     def centre_on(self, annotation_id: int) -> None:
         """Select a contour and bring it to the middle of the canvas (zoomed out to show it whole)."""
@@ -288,14 +322,19 @@ class ImagePage(QObject):
         if rec is None or self.image_id is None:
             return
         new = Polygon.from_array(points)
+        self.contours.forget_unsaved(annotation_id)
         if np.allclose(new.as_array(), rec.polygon.as_array()) if len(new.points) == len(rec.polygon.points) else False:
             return
-        if self.editor.edit(self.image_id, annotation_id, points=new) is not None:
+        result = self.editor.edit(self.image_id, annotation_id, points=new)
+        if result is not None:
             self._push(EditContourCommand(self.editor, self.image_id, annotation_id, (rec.polygon, rec.cls), (new, None),
                                           text=f"edit the outline of a {'malignant' if rec.cls is LesionClass.MALIGNANT else 'benign'} contour"))
-            self.message.emit("Contour updated")
+            self.message.emit("Contour updated" + repairs_note(result))
+        elif self.editor.last_failure is Failure.PASSING:
+            self.contours.keep_unsaved(annotation_id, points)  # the edit stays on screen for another try
+            self.message.emit(f"Outline edit not saved; it is still shown: {KEPT_HINT}")
         else:
-            self.reload()  # put the outline back where the database has it
+            self.reload()  # refused or stale: put the outline back where the database has it
 
     def delete_selected(self) -> None:
         aid = self.contours.selected
@@ -328,6 +367,7 @@ class ImagePage(QObject):
             self.reload()
 
     def _on_stale(self, image_id: int, text: str) -> None:
+        self.message.emit("")
         self.error.emit("Image changed elsewhere",
                         f"{text}\n\nYour last edit was not saved. The image has been reloaded with the current "
                         "contours; its undo history is cleared.")

@@ -4,22 +4,42 @@ The editor performs an edit first and pushes the command only when the database 
 the command's first ``redo`` (which Qt calls on push) is then a no-op. Later undo/redo steps
 call the services again with the revision last seen, so a concurrent change is refused
 (``StaleImageError``) instead of silently overwritten.
+
+A step whose undo or redo fails for a passing reason (the database locked by another program,
+read-only, an I/O error) keeps its place in the history, so the same Ctrl+Z works once the cause
+is gone; only a refusal that makes the step meaningless (the image changed elsewhere, the
+contour gone) drops it.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from ..core.errors import MammoError
 from ..core.types import LesionClass, Polygon
 from ..services import annotations as ann_service
 from ..services.annotations import EditResult
 from ..services.project import Project
+from ..store.engine import DatabaseError
 from ..store.images import StaleImageError
+
+
+class Failure(enum.Enum):
+    """Why the last edit failed: the caller keeps or drops what the user did accordingly."""
+
+    PASSING = "passing"  # locked, read-only, I/O error, damaged file: the same edit may work later
+    REFUSED = "refused"  # the edit itself is refused (bad contour, contour gone...): retrying won't help
+    STALE = "stale"  # someone else changed the image: the user's view of it is out of date
+
+
+def repairs_note(result: EditResult) -> str:
+    """' (clipped to the image border)' or '': appended to the message that says the edit was saved."""
+    return f" ({', '.join(result.repairs)})" if result.repairs else ""
 
 
 class AnnotationEditor(QObject):
@@ -27,31 +47,35 @@ class AnnotationEditor(QObject):
 
     failed = Signal(str)  # a refused edit (bad contour, read-only database...): shown, nothing changed
     stale = Signal(int, str)  # image id, message: someone else changed the image; reload it
-    repaired = Signal(str)  # what the service repaired in a contour (clipped, ...)
+    repaired = Signal(str)  # what the service repaired in a contour during an undo / redo (clipped, ...)
 
     def __init__(self, project: Project, annotator: str) -> None:
         super().__init__()
         self.project = project
         self.annotator = annotator
         self.revisions: dict[int, int] = {}
+        self.last_failure: Failure | None = None  # why the last call returned None
 
     def seen(self, image_id: int, revision: int) -> None:
         """The revision the user is looking at (set whenever an image is (re)loaded)."""
         self.revisions[image_id] = revision
 
     def _call(self, image_id: int, fn: Callable[..., EditResult], *args, **kwargs) -> EditResult | None:
+        """The edit's result, or None with ``last_failure`` set and the reason signalled.
+        Repairs are left to the caller, to say in the same message as the saved edit."""
+        self.last_failure = None
         try:
             result = fn(self.project, *args, annotator=self.annotator,
                         expected_revision=self.revisions.get(image_id), **kwargs)
         except StaleImageError as exc:
+            self.last_failure = Failure.STALE
             self.stale.emit(image_id, str(exc))
             return None
         except (MammoError, KeyError) as exc:
+            self.last_failure = Failure.PASSING if isinstance(exc, DatabaseError) else Failure.REFUSED
             self.failed.emit(str(exc).strip("'\""))
             return None
         self.revisions[image_id] = result.revision
-        if result.repairs:
-            self.repaired.emit("Contour stored with repairs: " + ", ".join(result.repairs))
         return result
 
     # the edits ------------------------------------------------------------------------
@@ -71,25 +95,72 @@ class AnnotationEditor(QObject):
         return self._call(image_id, ann_service.set_no_malignant, image_id, confirmed=confirmed)
 
 
+def push(stack: QUndoStack, command: _EditCommand) -> None:
+    """Push an edit that already happened; the command remembers its stack to keep its place there."""
+    command.stack = stack
+    stack.push(command)
+
+
 class _EditCommand(QUndoCommand):
-    """Skips the redo that QUndoStack.push performs: the edit already happened."""
+    """Skips the redo that QUndoStack.push performs: the edit already happened.
+
+    QUndoStack moves its index past a command whatever the command did. A step that failed for a
+    passing reason is moved back once the stack is done (deferred: the stack cannot be touched
+    from inside its own undo/redo), through a skipped redo/undo that leaves the database alone.
+    """
 
     def __init__(self, editor: AnnotationEditor, image_id: int, text: str) -> None:
         super().__init__(text)
         self.editor = editor
         self.image_id = image_id
-        self._pushed = False
+        self.stack: QUndoStack | None = None  # set by ``push``
+        self._skip_redo = True  # the push's redo: the edit already happened
+        self._skip_undo = False
 
     def redo(self) -> None:
-        if not self._pushed:
-            self._pushed = True
+        if self._skip_redo:
+            self._skip_redo = False
             return
-        if self._redo() is None:
-            self.setObsolete(True)
+        self._settle(self._redo(), undoing=False)
 
     def undo(self) -> None:
-        if self._undo() is None:
-            self.setObsolete(True)
+        if self._skip_undo:
+            self._skip_undo = False
+            return
+        self._settle(self._undo(), undoing=True)
+
+    def _settle(self, result: EditResult | None, undoing: bool) -> None:
+        if result is not None:
+            if result.repairs:
+                self.editor.repaired.emit("Contour stored with repairs: " + ", ".join(result.repairs))
+            return
+        if self.editor.last_failure is Failure.PASSING and self.stack is not None:
+            self._keep_place(undoing)
+        else:
+            self.setObsolete(True)  # stale or refused: this step can never apply again
+
+    def _keep_place(self, undoing: bool) -> None:
+        """Schedule the step back to where it was: undone again after a failed redo, redone after a failed undo."""
+        stack = self.stack
+        pos = next((i for i in range(stack.count()) if stack.command(i) is self), None)
+        if pos is None:
+            return
+        if undoing:
+            self._skip_redo = True
+            QTimer.singleShot(0, lambda: self._move_back(stack, pos, pos, stack.redo))
+        else:
+            self._skip_undo = True
+            QTimer.singleShot(0, lambda: self._move_back(stack, pos, pos + 1, stack.undo))
+
+    def _move_back(self, stack: QUndoStack, pos: int, index: int, step: Callable[[], None]) -> None:
+        """Run the skipped ``step`` only if the stack is still where the failure left it."""
+        try:
+            if stack.index() == index and stack.command(pos) is self:
+                step()
+                return
+        except RuntimeError:
+            pass  # the stack is gone (another project, the image changed elsewhere)
+        self._skip_redo = self._skip_undo = False
 
     def _redo(self):  # pragma: no cover - abstract
         raise NotImplementedError
