@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 from ..core.errors import MammoError
 from ..core.windowing import READING_PRESETS
 from ..services import cad, viewing
-from ..services.project import Project, open_project
+from ..services.project import INTERACTIVE_BUSY_TIMEOUT_MS, Project, open_project
 from .annotation_list import AnnotationList
 from .cad_panel import CadPanel
 from .contour_tool import Tool
@@ -291,6 +291,7 @@ class MainWindow(QMainWindow):
         if self.bridge is not None:
             self.bridge.detach()
         self.project = project
+        project.set_thread_busy_timeout(INTERACTIVE_BUSY_TIMEOUT_MS)  # this (GUI) thread never freezes for 15 s
         if self._operating is not None:
             self._operating.wait()
         self._operating = OperatingPoints(project, lambda text: self.statusBar().showMessage(text, 6000))
@@ -312,8 +313,20 @@ class MainWindow(QMainWindow):
         thumbs.clear()
         thumbs.load_record = lambda image_id, p=project: viewing.image_record(p, image_id)
         self.refresh_worklist()
-        if self.worklist.proxy.rowCount():
-            self.worklist.step(0)
+        self._show_current_image()
+
+    def _show_current_image(self) -> None:
+        """The current row's image (the first row when none), opened even when the row did not
+        change: a copy of the project has the same image ids, so no row change would open it and
+        the canvas, cleared by ``page.set_project``, would stay blank under a highlighted row."""
+        wl = self.worklist
+        if not wl.proxy.rowCount():
+            return
+        before = wl.current_image_id()
+        wl.step(0)  # no current row: the first, whose row change opens it
+        image_id = wl.current_image_id()
+        if image_id is not None and image_id == before:  # the row stayed: no signal opened it
+            self.open_image(image_id)
 
     def switch_project(self, project: Project) -> None:
         old = self.project

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import Iterator
 
+from sqlalchemy import event
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session
 
 from ..core.errors import MammoError
 from ..core.iom import DEFAULT_ALPHA
 from ..core.types import GridSpec
+from ..store import engine as store_engine
 from ..store import models as model_store
 from ..store.engine import DatabaseError, NeedsUpgrade, explain_operational_error, open_database
 from ..store.server import display_url, is_url, server_side_folder, sqlite_path_of
@@ -21,6 +24,10 @@ from .events import Events
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DB_NAME = "data.sqlite.example"
+# The GUI thread's writes give up after this long when another program holds the write lock:
+# a frozen window is worse than "locked, try again" (background jobs and the CLI keep 15 s).
+INTERACTIVE_BUSY_TIMEOUT_MS = 2000
+GONE_REASON = "was deleted or replaced on disk while open; nothing was saved; reopen it"
 
 
 class Project:
@@ -39,6 +46,7 @@ class Project:
         self.path = server_side_folder(self.target) if self.is_server else Path(sqlite_path_of(self.target) or path)
         self.location = display_url(self.target) if self.is_server else str(self.path)  # shown to users
         self.read_only = read_only
+        self.read_only_why = "another instance holds it"  # what a refused write says (open_instance may change it)
         self.lock, self._backups = guard.open_guards(self, instance and not read_only and not self.is_server, create)
         try:
             with guard.migration_guard(self) as before_migrate:
@@ -49,6 +57,10 @@ class Project:
             guard.close_guards(self)
             raise
         self.events = Events()
+        self._file_id = _file_identity(self.path) if not self.is_server else None
+        self._thread_busy = threading.local()
+        if not self.is_server:
+            event.listen(self.engine, "checkout", self._apply_busy_timeout)
         if self._backups is not None:
             self._backups.poke()
 
@@ -58,11 +70,12 @@ class Project:
         session = self._sessionmaker()
         try:
             yield session
+            self._refuse_write_to_lost_file(session)
             session.commit()
         except SQLAlchemyDatabaseError as exc:  # locked, read-only, I/O error, a damaged file
             session.rollback()
             if self.read_only and "readonly" in str(exc.orig):
-                raise DatabaseError(self.location, "is open read-only here (another instance holds it); "
+                raise DatabaseError(self.location, f"is open read-only here: {self.read_only_why}; "
                                                    "nothing is saved") from exc
             raise explain_operational_error(self.location, exc) from exc
         except BaseException:
@@ -72,6 +85,33 @@ class Project:
             session.close()
         if self._backups is not None:
             self._backups.poke()  # at most a cheap clock check; a due backup runs in its own thread
+
+    # the file under a SQLite project ------------------------------------------------------
+    def _refuse_write_to_lost_file(self, session: Session) -> None:
+        """A write to a file deleted or replaced on disk would go to an unlinked inode and vanish
+        at close: refused (the caller rolls back). One stat, and only for sessions that wrote."""
+        if self._file_id is None or not _wrote(session):
+            return
+        if _file_identity(self.path) != self._file_id:
+            raise DatabaseError(self.location, GONE_REASON)
+
+    def set_thread_busy_timeout(self, ms: int | None) -> None:
+        """How long this thread's statements wait for another program's write lock (None: the
+        default, 15 s). The GUI thread sets a short one so the window never freezes for long."""
+        self._thread_busy.ms = ms
+
+    def _apply_busy_timeout(self, dbapi_conn, record, _proxy) -> None:
+        """On checkout: the calling thread's busy timeout (connections never change threads;
+        the pragma runs only when the connection's current value differs)."""
+        want = getattr(self._thread_busy, "ms", None)
+        if record.info.get("busy_ms") == want:
+            return
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout={int(want if want is not None else store_engine.BUSY_TIMEOUT_MS)}")
+        finally:
+            cur.close()
+        record.info["busy_ms"] = want
 
     # settings -------------------------------------------------------------------------
     def grid_spec(self) -> GridSpec:
@@ -104,6 +144,25 @@ class Project:
 
     def __repr__(self) -> str:
         return f"Project({self.location!r})"
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` now; None when nothing is there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _wrote(session: Session) -> bool:
+    """Whether the session changed anything: pending ORM changes, or an open SQLite write
+    transaction (pysqlite begins one only before a write statement)."""
+    if session.new or session.dirty or session.deleted:
+        return True
+    if session.get_transaction() is None:
+        return False
+    return bool(getattr(session.connection().connection.driver_connection, "in_transaction", False))
 
 
 def open_project(path: str | os.PathLike, create: bool = False, read_only: bool = False) -> Project:

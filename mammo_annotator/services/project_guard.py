@@ -23,6 +23,7 @@ from ..store import backup as backups
 from ..store import restore
 from ..store.engine import DatabaseError
 from ..store.lock import ProjectLock, ProjectLocked, held_by_this_process, read_holder
+from ..store.server import is_url, sqlite_path_of
 
 if TYPE_CHECKING:
     from .project import Project
@@ -119,11 +120,60 @@ def open_instance(path: str | os.PathLike, create: bool = False) -> tuple["Proje
     the project read-only with a message that says so (reading and CLI readers keep working)."""
     from .project import Project
 
+    if not create and is_empty_file(path):  # File > Open never makes a project: File > New does
+        raise DatabaseError(path, "is empty, not a project yet; it was left as it is (File > New project makes one)")
+    reason = why_not_writable(path)
+    if reason is not None:
+        return _open_unwritable(path, reason)
     try:
         return Project(path, create=create, instance=True), None
     except ProjectLocked as exc:
         project = Project(path, read_only=True)
         return project, f"{exc}. Opened read-only here: nothing you do is saved; close the other instance to edit."
+
+
+def _open_unwritable(path: str | os.PathLike, reason: str) -> tuple["Project", str]:
+    """Read-only, saying why; a file SQLite cannot even read there (a WAL project on a read-only
+    disk, without its -shm) is refused with both reasons."""
+    from .project import Project
+
+    try:
+        project = Project(path, read_only=True)
+    except DatabaseError as exc:
+        if isinstance(exc, backups.DamagedDatabase):
+            raise
+        raise DatabaseError(exc.path, f"{reason}; reading it read-only failed too: {exc.reason}") from exc
+    project.read_only_why = reason
+    return project, f"{project.location}: {reason}. Opened read-only here: nothing you do is saved."
+
+
+def _existing_file(path: str | os.PathLike) -> Path | None:
+    """The SQLite file behind ``path`` when one is there (None: a server project, or nothing)."""
+    target = str(path)
+    file = sqlite_path_of(target) if is_url(target) else target
+    return Path(file) if file is not None and Path(file).is_file() else None
+
+
+def is_empty_file(path: str | os.PathLike) -> bool:
+    """A zero-byte file with no -wal content: opening it for writing would make it a project."""
+    file = _existing_file(path)
+    if file is None or file.stat().st_size:
+        return False
+    wal = Path(f"{file}-wal")
+    return not wal.is_file() or wal.stat().st_size == 0
+
+
+def why_not_writable(path: str | os.PathLike) -> str | None:
+    """Why an existing project file cannot be written here (None: it can, or it is a server's):
+    opened for writing, every edit would fail only when saved."""
+    file = _existing_file(path)
+    if file is None:
+        return None  # a server project, or nothing there yet: open_database says why
+    if not os.access(file, os.W_OK):
+        return "the file is not writable (read-only permissions or disk)"
+    if not os.access(Path(file).resolve().parent, os.W_OK):
+        return "its folder is not writable, and SQLite must create the -wal and -shm files there"
+    return None
 
 
 def holder_text(path: str | os.PathLike) -> str | None:
