@@ -44,6 +44,8 @@ def cmd_export(args, open_project, progress_bar) -> int:
         finally:
             if tmp is not None:
                 tmp.cleanup()
+    if args.what != "all" and results[0].files == 0 and results[0].skipped:
+        return 1  # every image was skipped: nothing was exported, and scripts should know
     return 0
 
 

@@ -160,8 +160,8 @@ class TrainingQueue:
     def _run(self, job: Job) -> None:
         self._notify(job)
         try:
-            if self.project.read_only:  # another instance holds this project file: it trains, not this one
-                raise DatabaseError(self.project.location, "is open read-only here (another instance holds it); "
+            if self.project.read_only:  # e.g. another instance holds this project file: it trains, not this one
+                raise DatabaseError(self.project.location, f"is open read-only here ({self.project.read_only_why}); "
                                                            "retraining is off")
             outcome = self.worker.run(self.project.target, self.holder, job.request,
                                       lambda *a: self._progress(job, *a), job.cancel)

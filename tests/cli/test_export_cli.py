@@ -134,3 +134,16 @@ def test_an_export_keeping_ids_reads_only(tmp_path, capsys):
     project = open_project(db)
     assert len(project.setting(SECRET_SETTING)) == 64
     project.close()
+
+
+def test_a_dicom_export_that_skips_every_image_exits_1(tmp_path, capsys):
+    """SEG of a project of PNG images wrote nothing, listed the skips and exited 0."""
+    from mammo_annotator.services import annotations as svc
+    from tests.helpers import add_blank_image, square
+
+    project = open_project(tmp_path / "p.sqlite", create=True)
+    svc.save_contour(project, add_blank_image(project, "P1"), square(100, 100, 40), annotator="dr.a")
+    project.close()
+    db = str(tmp_path / "p.sqlite")
+    assert main(["export", "--db", db, "seg", "--out", str(tmp_path / "seg")]) == 1
+    assert "skipped" in capsys.readouterr().out
