@@ -18,9 +18,8 @@ import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
-from .engine import BUSY_TIMEOUT_MS, DatabaseError
+from .engine import BUSY_TIMEOUT_MS, DatabaseError, sqlite_ro_uri
 
 KEEP = 8  # per kind of backup
 DAILY_S = 24 * 3600
@@ -50,10 +49,6 @@ def backup_dir(db_path: str | os.PathLike) -> Path:
     return p.with_name(p.name + ".backups")
 
 
-def _ro_uri(path: Path) -> str:
-    return f"file:{quote(str(path.resolve()))}?mode=ro"
-
-
 def _is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
@@ -76,7 +71,7 @@ def check_file(path: str | os.PathLike, full: bool = False, read_only: bool = Fa
     """
     path = Path(path)
     try:
-        conn = (sqlite3.connect(_ro_uri(path), uri=True, timeout=15) if read_only else
+        conn = (sqlite3.connect(sqlite_ro_uri(path), uri=True, timeout=15) if read_only else
                 sqlite3.connect(path, timeout=15))
     except sqlite3.Error as exc:
         return str(exc)
@@ -132,7 +127,7 @@ def copy_database(src: str | os.PathLike, dest: str | os.PathLike, immutable: bo
     wait_s = LOCK_WAIT_S if timeout is None else timeout
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     _unlink_with_sidecars(tmp)
-    uri = _ro_uri(src) + ("&immutable=1" if immutable else "")
+    uri = sqlite_ro_uri(src) + ("&immutable=1" if immutable else "")
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=wait_s)) as source, \
                 contextlib.closing(sqlite3.connect(tmp)) as target:

@@ -15,8 +15,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .backup import LOCK_WAIT_S, SIDECARS, _fsync_path, _is_busy, _ro_uri, _unlink_with_sidecars, copy_database, quick_check
-from .engine import DatabaseError
+from .backup import LOCK_WAIT_S, SIDECARS, _fsync_path, _is_busy, _unlink_with_sidecars, copy_database, quick_check
+from .engine import DatabaseError, sqlite_ro_uri
 
 IN_USE_WAIT_S = 2.0  # how long a restore waits for another connection's transaction to end
 
@@ -137,7 +137,7 @@ def require_project_copy(path: str | os.PathLike) -> None:
 def _revision_and_check(path: Path) -> tuple[str | None, str]:
     """(schema revision, quick_check) of a file; (None, why) when it records no single revision."""
     try:
-        with contextlib.closing(sqlite3.connect(_ro_uri(path), uri=True, timeout=LOCK_WAIT_S)) as conn:
+        with contextlib.closing(sqlite3.connect(sqlite_ro_uri(path), uri=True, timeout=LOCK_WAIT_S)) as conn:
             try:
                 revs = [r[0] for r in conn.execute("SELECT version_num FROM alembic_version").fetchall()]
             except sqlite3.DatabaseError as exc:
