@@ -272,11 +272,13 @@ class ImagePage(QObject):
         self.kept.take()  # a new outline replaces one whose save had failed
         outline, crossed = outer_outline(points)  # a stroke that crosses itself: the area it surrounds
         result = self.editor.add(self.image_id, outline, self.cls)
-        if result is None:
-            self._keep_outline(points)
+        if result is None and self.editor.last_failure is Failure.PASSING:
+            self._keep_outline(points)  # locked, read-only...: the same outline may save later
             return
         if self._handler is not None and self._handler.drawing:
-            self._handler.cancel()  # saved: the tool starts afresh
+            self._handler.cancel()  # saved, or refused for good (no area...): the tool starts afresh
+        if result is None:
+            return
         self._push(AddContourCommand(self.editor, self.image_id, result.annotation_id, self.cls))
         what = "Malignant" if self.cls is LesionClass.MALIGNANT else "Benign"
         notes = ["it crossed itself: stored as its outer outline"] if crossed else []

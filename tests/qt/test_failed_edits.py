@@ -218,3 +218,15 @@ def test_repairs_are_said_with_the_saved_message(window, project, qtbot):
     assert ann_service.contours(project, image_id)[0].polygon.as_array()[:, 0].min() >= 0
     assert _status(window) == "Malignant contour saved (clipped to the image border)"
     assert shown == ["Malignant contour saved (clipped to the image border)"]  # none hidden behind another
+
+
+def test_a_refused_outline_is_not_kept_to_save_again(window, project, qtbot):
+    """Only a passing failure keeps the outline: one without area will never save, so offering
+    "press Enter to save it again" would be wrong; the tool starts afresh, as before."""
+    image_id = _open(window, qtbot)
+    QTest.keyClick(window, Qt.Key_P)
+    for x, y in [(150, 150), (200, 150), (250, 150)]:  # three points on a line: no area
+        click(window.page.view, x, y)
+    QTest.keyClick(window, Qt.Key_Return)
+    assert window.page._handler.points == [] and window.page.kept.points is None
+    assert ann_service.contours(project, image_id) == [] and not _status(window).startswith("Contour not saved")
