@@ -35,13 +35,39 @@ def ask_annotator(parent: QWidget | None, current: str = "") -> str | None:
 
 
 def show_error(parent: QWidget | None, title: str, message: str, detail: str | None = None) -> QMessageBox:
-    """A non-blocking warning (open(), not exec()), so tests and workers never hang on it."""
+    """A non-blocking warning (open(), not exec()), so tests and workers never hang on it.
+
+    A warning whose title is already on screen is updated rather than stacked: a damaged or
+    vanished project fails every action and every poll, and a pile of boxes hid the image."""
+    box = _open_warning(parent, title)
+    if box is not None:
+        repeats = int(box.property("repeats") or 1) + 1
+        box.setProperty("repeats", repeats)
+        box.setText(message)
+        box.setInformativeText(f"This has happened {repeats} times; the latest is shown.")
+        box.setDetailedText(detail or "")
+        box.raise_()
+        return box
     box = QMessageBox(QMessageBox.Warning, title, message, QMessageBox.Ok, parent)
+    box.setObjectName(_WARNING)
+    box.setProperty("repeats", 1)
     if detail:
         box.setDetailedText(detail)
     box.setAttribute(Qt.WA_DeleteOnClose)
     box.open()
     return box
+
+
+_WARNING = "mammo-warning"
+
+
+def _open_warning(parent: QWidget | None, title: str) -> QMessageBox | None:
+    if parent is None:
+        return None
+    for box in parent.findChildren(QMessageBox, _WARNING):
+        if box.isVisible() and box.windowTitle() == title:
+            return box
+    return None
 
 
 class ProgressDialog(QDialog):
