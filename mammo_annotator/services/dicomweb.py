@@ -18,15 +18,17 @@ from __future__ import annotations
 import logging
 import os
 import re
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..core.errors import MammoError
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..core.records import PacsOrigin
 from ..store import images as image_store
+from . import wado
 from .importing import ImportItem, ImportReport, import_one
 from .project import Project
 
@@ -36,6 +38,7 @@ ENV_TOKEN, ENV_USER, ENV_PASSWORD, ENV_CA = ("MAMMO_DICOMWEB_TOKEN", "MAMMO_DICO
                                              "MAMMO_DICOMWEB_CA_BUNDLE")
 STUDY_UID, SERIES_UID, SOP_UID, MODALITY, STUDY_DATE = "0020000D", "0020000E", "00080018", "00080060", "00080020"
 ANY_TRANSFER_SYNTAX = (("application/dicom", "*"),)  # as stored: no transcoding by the PACS
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 120.0  # read: the longest silence between two bytes of an answer
 
 
 class PacsError(MammoError):
@@ -76,9 +79,19 @@ def auth_description() -> str:
     return "no authentication"
 
 
+def check_url(url: str) -> None:
+    """An http(s) URL with a host, or a PacsError naming it (dicomweb_client's bare ValueError
+    would reach the user as an unexpected error)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise PacsError(url, "not a DICOMweb root URL: expected http:// or https://host/path (e.g. https://pacs.example/dicom-web)")
+
+
 def connect(url: str):
     """A DICOMweb client for ``url`` with the environment's credentials and TLS verification on."""
     import requests
+
+    check_url(url)
     from dicomweb_client.api import DICOMwebClient
 
     class Session(requests.Session):
@@ -100,11 +113,18 @@ def connect(url: str):
         session.auth = (user, os.environ.get(ENV_PASSWORD, ""))
     if (token or user) and url.startswith("http://") and not re.match(r"http://(127\.0\.0\.1|localhost)[:/]", url):
         log.warning("%s: credentials sent without TLS (use https://)", url)
-    client = DICOMwebClient(url.rstrip("/"), session=session, timeout=(10, 120))
+    try:
+        client = DICOMwebClient(url.strip().rstrip("/"), session=session, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+    except ValueError as exc:
+        raise PacsError(url, f"not a DICOMweb root URL ({exc})") from exc
     # its default (5 attempts, 1 s exponential back-off, on connection and TLS errors too) makes a
     # wrong URL or an untrusted certificate take 30 s to report; 3 attempts within ~1.5 s
     client.set_http_retry_params(max_attempts=3, wait_exponential_multiplier=500)
+    _SESSIONS[client] = session  # the retrieval streams through it (the client keeps its own private)
     return client
+
+
+_SESSIONS: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
 
 
 def explain(url: str, exc: Exception) -> PacsError:
@@ -117,6 +137,13 @@ def explain(url: str, exc: Exception) -> PacsError:
                 403: "the PACS refused access (check MAMMO_DICOMWEB_TOKEN or MAMMO_DICOMWEB_USER/PASSWORD)",
                 404: "not found on the PACS (check the DICOMweb root URL and the UIDs)"}.get(code, exc.response.reason)
         return PacsError(url, f"HTTP {code}: {hint}")
+    if isinstance(exc, PacsError):
+        return exc
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        return PacsError(url, f"the PACS's answer is not DICOM JSON (it begins {exc.doc[:80]!r}); check the DICOMweb root URL")
+    if isinstance(exc, requests.exceptions.ReadTimeout) or (
+            isinstance(exc, requests.ConnectionError) and "read timed out" in str(exc).lower()):  # mid-body: wrapped
+        return PacsError(url, f"the PACS stopped answering (nothing received for {READ_TIMEOUT_S:g} s)")
     if isinstance(exc, requests.exceptions.SSLError):
         return PacsError(url, f"TLS certificate not trusted ({exc}); set {ENV_CA} to the site's CA file")
     if isinstance(exc, requests.ConnectionError):
@@ -124,9 +151,16 @@ def explain(url: str, exc: Exception) -> PacsError:
     return PacsError(url, f"{type(exc).__name__}: {exc}")
 
 
-def _value(item: dict, tag: str) -> str | None:
-    values = item.get(tag, {}).get("Value") or []
-    return str(values[0]) if values else None
+def _value(item: object, tag: str) -> str | None:
+    """The first value of ``tag`` in a DICOM JSON data set; None when the PACS left it out or sent
+    something that is not DICOM JSON (a bare string value is taken whole, never its first letter)."""
+    element = item.get(tag) if isinstance(item, dict) else None
+    values = element.get("Value") if isinstance(element, dict) else None
+    if isinstance(values, (str, int, float)):
+        values = [values]
+    if not isinstance(values, list) or not values or values[0] in (None, ""):
+        return None
+    return str(values[0])
 
 
 def qido_date(text: str) -> str:
@@ -152,9 +186,19 @@ def _search_all(search, key: str, page: int = 500, **kw) -> list[dict]:
 
 
 def find_instances(client, url: str, studies: Sequence[str] = (), modality: str | None = "MG",
-                   since: str | None = None) -> list[InstanceRef]:
+                   since: str | None = None, problems: list[tuple[str, str]] | None = None) -> list[InstanceRef]:
     """QIDO-RS: the instances of the given studies (or of every study since ``since`` holding
-    ``modality``), restricted to series of that modality."""
+    ``modality``), restricted to series of that modality. A study, series or instance the PACS
+    lists without its UID cannot be retrieved: it is added to ``problems`` (where, reason), never
+    dropped unsaid."""
+    problems = [] if problems is None else problems
+
+    def lacking(where: str, rows: list, key: str, name: str) -> None:
+        n = sum(1 for r in rows if _value(r, key) is None)
+        if n:
+            problems.append((where, f"the PACS listed {n} {name}(s) without a {name} Instance UID ({key}); "
+                                    "they cannot be retrieved"))
+
     try:
         if not studies:
             filters = {}
@@ -163,15 +207,21 @@ def find_instances(client, url: str, studies: Sequence[str] = (), modality: str 
             if since:
                 filters["StudyDate"] = f"{qido_date(since)}-"
             found = _search_all(client.search_for_studies, STUDY_UID, search_filters=filters)
-            studies = [s for s in (_value(r, STUDY_UID) for r in found) if s]
+            lacking("pacs:studies", found, STUDY_UID, "Study")
+            studies = list(dict.fromkeys(s for s in (_value(r, STUDY_UID) for r in found) if s))
         refs: list[InstanceRef] = []
         for study in studies:
             series_filters = {"Modality": modality} if modality else {}
-            for series in _search_all(client.search_for_series, SERIES_UID, study_instance_uid=study, search_filters=series_filters):
+            found_series = _search_all(client.search_for_series, SERIES_UID, study_instance_uid=study, search_filters=series_filters)
+            lacking(f"pacs:{study}", found_series, SERIES_UID, "Series")
+            for series in found_series:
                 series_uid = _value(series, SERIES_UID)
                 if not series_uid or (modality and _value(series, MODALITY) not in (None, modality)):
                     continue
-                for inst in _search_all(client.search_for_instances, SOP_UID, study_instance_uid=study, series_instance_uid=series_uid):
+                found_instances = _search_all(client.search_for_instances, SOP_UID, study_instance_uid=study,
+                                              series_instance_uid=series_uid)
+                lacking(f"pacs:{study}/{series_uid}", found_instances, SOP_UID, "SOP")
+                for inst in found_instances:
                     sop = _value(inst, SOP_UID)
                     if sop:
                         refs.append(InstanceRef(study, series_uid, sop))
@@ -192,9 +242,29 @@ def pacs_folder(project: Project) -> Path:
 
 def retrieve_to(client, ref: InstanceRef, path: Path) -> None:
     """WADO-RS: one instance as stored, written to ``path`` (the bytes an import hashes: a machine
-    that retrieves it again writes the same file)."""
-    ds = client.retrieve_instance(ref.study, ref.series, ref.sop, media_types=ANY_TRANSFER_SYNTAX)
-    ds.save_as(path, enforce_file_format=True)
+    that retrieves it again writes the same file). The answer is streamed (``wado``), never held
+    whole in memory; one that is not the instance is refused with what the PACS sent instead."""
+    import pydicom
+
+    base = client.base_url.rstrip("/")
+    url = base + "".join(f"/{kind}/{quote(uid, safe='')}" for kind, uid in
+                         (("studies", ref.study), ("series", ref.series), ("instances", ref.sop)))
+    raw = path.with_name(path.name + ".raw")
+    try:
+        try:
+            content_type = wado.download(_SESSIONS[client], url, raw, (CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
+            start, end = wado.dicom_part(raw, content_type)
+        except wado.AnswerError as exc:
+            raise PacsError(base, str(exc)) from None
+        try:
+            with open(raw, "rb") as f:
+                f.seek(start)
+                ds = pydicom.dcmread(wado.Window(f, end - start))
+        except Exception as exc:
+            raise PacsError(base, f"the instance the PACS sent is not readable DICOM ({type(exc).__name__}: {exc})") from exc
+        ds.save_as(path, enforce_file_format=True)
+    finally:
+        raw.unlink(missing_ok=True)
 
 
 def _retrieve(client, url: str, ref: InstanceRef, folder: Path) -> Path:
@@ -226,7 +296,7 @@ def import_dicomweb(project: Project, url: str, studies: Sequence[str] = (), mod
     report = report or ImportReport()
     client = connect(url)
     progress(0, 0, f"querying {url}")
-    refs = find_instances(client, url, studies, modality, since)
+    refs = find_instances(client, url, studies, modality, since, problems=report.failed)
     folder = Path(store) if store else pacs_folder(project)
     folder.mkdir(parents=True, exist_ok=True)
     with project.session() as s:

@@ -32,7 +32,7 @@ from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..core.records import ImageRecord
 from ..store import images as image_store
 from . import cache_limit
-from .dicomweb import InstanceRef, connect, explain, retrieve_to
+from .dicomweb import InstanceRef, PacsError, connect, explain, retrieve_to
 from .project import Project
 
 ENV_CACHE = "MAMMO_ANNOTATOR_CACHE"  # the same root as the pixel cache; tests point it at a temporary folder
@@ -140,6 +140,8 @@ def _retrieve_copy(image: ImageRecord, path: Path) -> Path:
                 raise                       # (Windows refuses to replace a file another reader holds open)
     except PacsFetchError:
         raise
+    except PacsError as exc:  # the PACS answered something that is not the instance (retrieve_to says what)
+        raise PacsFetchError(image, f"{missing}: {exc.reason}") from exc
     except requests.HTTPError as exc:
         code = exc.response.status_code if exc.response is not None else None
         if code == 404:

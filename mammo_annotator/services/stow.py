@@ -18,6 +18,7 @@ from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from .dicomweb import connect, explain
 
 FAILED_SOP_SEQUENCE = "FailedSOPSequence"
+REFERENCED_SOP_SEQUENCE = "ReferencedSOPSequence"
 
 
 @dataclass
@@ -30,6 +31,13 @@ class StowReport:
     def summary(self) -> str:
         text = f"STOW-RS to {self.url}: {len(self.stored)} stored, {len(self.failed)} failed"
         return text + (", stopped by the user" if self.cancelled else "")
+
+
+def confirmed(answer: object, sop_uid: str) -> bool:
+    """The STOW-RS answer lists the instance as stored: dicomweb_client turns an answer that is not
+    DICOM JSON / XML (an HTML page with status 200) into an empty data set, never an error."""
+    stored = getattr(answer, REFERENCED_SOP_SEQUENCE, None) or []
+    return any(str(getattr(item, "ReferencedSOPInstanceUID", "")) == sop_uid for item in stored)
 
 
 def stow_files(url: str, files: Sequence[Path], progress: ProgressFn = no_progress,
@@ -58,6 +66,9 @@ def stow_files(url: str, files: Sequence[Path], progress: ProgressFn = no_progre
         if refused:
             reason = getattr(refused[0], "FailureReason", "unknown")
             report.failed.append((str(path), f"the PACS refused the instance (failure reason {reason})"))
+        elif not confirmed(answer, str(ds.get("SOPInstanceUID", ""))):
+            report.failed.append((str(path), "the PACS did not confirm storing it (its answer is not a STOW-RS response "
+                                             "listing the instance; check the URL: a proxy or login page answers so)"))
         else:
             report.stored.append(str(ds.SOPInstanceUID))
     progress(len(files), len(files), report.summary())

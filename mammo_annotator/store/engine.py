@@ -136,6 +136,22 @@ def refuse_foreign(engine: Engine, shown: object) -> None:
                                    "project; it was left as it is")
 
 
+def refuse_unknown_revision(engine: Engine, shown: object, current: str) -> None:
+    """A revision no migration of this app names: a newer app's project (it holds our tables), or
+    the database of another application that also uses Alembic (it holds none of them); both
+    are left as they are, each named as what it is."""
+    from .schema import Base
+
+    if _known_revision(current):
+        return
+    tables = foreign_tables(engine)
+    if tables and not set(tables) & set(Base.metadata.tables):
+        listed = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise DatabaseError(shown, f"is a database of another application (schema revision {current}, tables {listed}), "
+                                   "not a Mammo Annotator project; it was left as it is")
+    raise DatabaseError(shown, f"was written by a newer Mammo Annotator (schema {current}); update the app")
+
+
 def head_revision() -> str:
     """The newest migration: the one revision no other revises, read from the version files
     (what Alembic's ScriptDirectory answers, which a test checks); Alembic itself when the files
@@ -210,8 +226,8 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
     try:
         current = schema_revision(engine)
         head = head_revision()
-        if current is not None and current != head and not _known_revision(current):
-            raise DatabaseError(path, f"was written by a newer Mammo Annotator (schema {current}); update the app")
+        if current is not None and current != head:
+            refuse_unknown_revision(engine, path, current)
         if current is None:
             refuse_foreign(engine, path)
         if current != head:

@@ -26,6 +26,8 @@ def hold_image(session: Session, image_id: int, annotator: str, host: str, ttl_s
             return
         except IntegrityError:  # the same annotator's other window inserted it first
             row = session.get(ImageLeaseRow, (image_id, annotator), populate_existing=True)
+            if row is None:  # no: the image itself is gone (deleted on another machine)
+                raise KeyError(f"image {image_id}: not in the project (deleted on another machine?)") from None
     row.host, row.expires_at = host, now + ttl_s
 
 

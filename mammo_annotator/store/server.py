@@ -80,7 +80,8 @@ def open_server_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
     An advisory lock keeps two machines opening a new or older project at once from both
     migrating it.
     """
-    from .engine import DatabaseError, _known_revision, alembic_config, head_revision, refuse_foreign, schema_revision
+    from .engine import (DatabaseError, alembic_config, head_revision, refuse_foreign, refuse_unknown_revision,
+                         schema_revision)
 
     shown = display_url(url)
     engine = make_server_engine(url)
@@ -93,8 +94,8 @@ def open_server_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
                     current = schema_revision(engine)
                     if current is None:
                         refuse_foreign(engine, shown)
-                    if current is not None and current != head and not _known_revision(current):
-                        raise DatabaseError(shown, f"was written by a newer Mammo Annotator (schema {current}); update the app")
+                    if current is not None and current != head:
+                        refuse_unknown_revision(engine, shown, current)
                     if current != head:
                         from alembic import command  # only to migrate: it is slow to import
 
