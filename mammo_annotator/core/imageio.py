@@ -4,8 +4,9 @@ The format is chosen from the file's bytes, not its name: a DICOM file keeps its
 preamble whatever it is called. Pixel values are the stored values, with two deliberate
 changes, both recorded in ``meta.warnings``:
 
-* MONOCHROME1 images are inverted (``lo + hi - v`` over the range of BitsStored) so dense tissue
-  is bright everywhere in the project; the DICOM window centre is mirrored the same way.
+* MONOCHROME1 images are inverted (``lo + hi - v`` over the range of BitsStored, widened when the
+  decoded values exceed it) so dense tissue is bright everywhere in the project; the DICOM window
+  centre is mirrored the same way, on the rescaled values it refers to.
 * The Modality LUT (RescaleSlope / RescaleIntercept) is applied only when it is not the identity
   (it is the identity in practically every MG image). DICOM defines the VOI window on the
   rescaled values, so applying it keeps WindowCenter/WindowWidth meaningful. Integral results
@@ -28,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import dicom_header as hdr
 from .errors import ImageReadError
-from .spacing import implausible_spacing
 from .types import ImageMeta, LoadedImage
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -49,23 +50,6 @@ _PLUGIN_HINTS = {
     "1.2.840.10008.1.2.4.5": "pylibjpeg + pylibjpeg-libjpeg, or pillow (JPEG)",
     "1.2.840.10008.1.2.4.7": "pylibjpeg + pylibjpeg-libjpeg (JPEG lossless)",
     "1.2.840.10008.1.2.5": "pydicom's own RLE decoder, or pylibjpeg-rle",
-}
-
-# SNOMED / DICOM codes of ViewCodeSequence -> short view names
-_VIEW_CODES = {
-    "R-10242": "CC", "399162004": "CC",
-    "R-10226": "MLO", "399368009": "MLO",
-    "R-10224": "ML", "399260004": "ML",
-    "R-10228": "LM", "399352003": "LM",
-    "R-1024A": "XCCL", "399101009": "XCCL",
-    "R-1024B": "XCCM", "399065008": "XCCM",
-    "R-1024E": "LMO", "399099002": "LMO",
-    "R-1024D": "SIO", "399196006": "SIO",
-}
-_VIEW_MEANINGS = {
-    "cranio-caudal": "CC", "medio-lateral oblique": "MLO", "medio-lateral": "ML",
-    "latero-medial": "LM", "latero-medial oblique": "LMO", "superolateral to inferomedial oblique": "SIO",
-    "cranio-caudal exaggerated laterally": "XCCL", "cranio-caudal exaggerated medially": "XCCM",
 }
 
 
@@ -212,70 +196,23 @@ def read_dicom_header(path: str | Path):
 
 # ---------------------------------------------------------------- DICOM
 
-def _dicom_view(ds) -> str | None:
-    vp = str(getattr(ds, "ViewPosition", "") or "").strip().upper()
-    if vp:
-        return vp
-    for item in getattr(ds, "ViewCodeSequence", []) or []:
-        code = str(getattr(item, "CodeValue", "") or "").strip()
-        if code in _VIEW_CODES:
-            return _VIEW_CODES[code]
-        meaning = str(getattr(item, "CodeMeaning", "") or "").strip().lower()
-        if meaning in _VIEW_MEANINGS:
-            return _VIEW_MEANINGS[meaning]
-    return None
+def _ensure_transfer_syntax(ds) -> None:
+    """A raw dataset without file meta information (old ACR-NEMA style files, some PACS dumps)
+    has no Transfer Syntax UID, and pydicom then refuses to decode its pixels; the encoding it
+    read the dataset with is the transfer syntax (such files are never compressed)."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-
-def _text(ds, keyword: str) -> str | None:
-    """A text element's value without DICOM's padding; None when absent or empty."""
-    value = str(getattr(ds, keyword, "") or "").strip().strip("\x00").strip()
-    return value or None
-
-
-def _study_date(ds, warnings: list[str]) -> str | None:
-    """StudyDate as YYYYMMDD (the old "2024.01.05" form accepted); anything else is left unknown."""
-    value = _text(ds, "StudyDate")
-    digits = (value or "").replace(".", "").replace("-", "")
-    if value and not (len(digits) == 8 and digits.isdigit()):
-        warnings.append(f"StudyDate is '{value[:40]}', not a date (YYYYMMDD); study date left unknown")
-        return None
-    return digits or None
-
-
-ACCESSION_MAX = 64  # DICOM allows 16 characters; longer is not an accession number
-
-
-def _accession(ds, warnings: list[str]) -> str | None:
-    value = _text(ds, "AccessionNumber")
-    if value and len(value) > ACCESSION_MAX:
-        warnings.append(f"AccessionNumber is {len(value)} characters long (DICOM allows 16); left unknown")
-        return None
-    return value
-
-
-def _first_float(value) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value[0]) if hasattr(value, "__len__") and not isinstance(value, str) else float(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def _spacing(ds, width: int, height: int, warnings: list[str]) -> tuple[float, float] | None:
-    for key in ("PixelSpacing", "ImagerPixelSpacing"):
-        val = getattr(ds, key, None)
-        try:
-            if val is None or len(val) != 2 or not (float(val[0]) > 0 and float(val[1]) > 0):
-                continue
-            spacing = float(val[0]), float(val[1])
-        except (TypeError, ValueError):
-            continue
-        why = implausible_spacing(spacing, width, height)
-        if why is None:
-            return spacing
-        warnings.append(f"{key} {spacing[0]:g} x {spacing[1]:g} mm {why}; ignored")
-    return None
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None or little is None:
+        return
+    if meta is None:
+        meta = ds.file_meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else (
+        ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
 
 
 def _decode_pixels(ds, path: Path) -> np.ndarray:
@@ -306,6 +243,9 @@ def _decode_pixels(ds, path: Path) -> np.ndarray:
         msg = " ".join(str(exc).split())[:300] if str(exc) else type(exc).__name__  # the plugins' reasons, on one line
         if "expected" in msg.lower() and "length" in msg.lower() or "truncat" in msg.lower():
             raise ImageReadError(path, f"the pixel data is truncated ({msg})") from None
+        if "could not broadcast" in msg.lower() or "cannot reshape" in msg.lower():
+            raise ImageReadError(path, f"the compressed image does not have the size the header gives "
+                                       f"({ds.Columns} x {ds.Rows} pixels, BitsAllocated {ds.BitsAllocated}): {msg}") from None
         raise ImageReadError(path, f"could not decode the pixel data, transfer syntax {name}: {msg}") from None
 
 
@@ -346,13 +286,20 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         raise ImageReadError(path, f"multi-frame DICOM ({frames} frames, e.g. tomosynthesis) is not supported; "
                                    "import a single-frame 2-D mammogram")
     spp = int(getattr(ds, "SamplesPerPixel", 1) or 1)
-    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2").strip().upper()
+    warnings: list[str] = []
+    stated = str(getattr(ds, "PhotometricInterpretation", "") or "")
+    photometric = stated.strip().upper() or "MONOCHROME2"
     if spp != 1 or not photometric.startswith("MONOCHROME"):
         raise ImageReadError(path, f"colour DICOM ({photometric}, {spp} samples per pixel) is not supported; "
                                    "mammograms must be grayscale")
+    if stated != photometric:  # pydicom's decoders refuse "monochrome2" or a missing value
+        if not stated.strip():
+            warnings.append("PhotometricInterpretation is missing; read as MONOCHROME2")
+        ds.PhotometricInterpretation = photometric
     check_pixel_count(path, int(ds.Columns), int(ds.Rows), limit)
     # a short Pixel Data element: pydicom reads what is there, the decoder then finds it short
     expected = int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8
+    _ensure_transfer_syntax(ds)
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     raw = ds["PixelData"] if "PixelData" in ds else None
     if raw is not None and (ts is None or not ts.is_compressed) and raw.value is not None and len(raw.value) < expected:
@@ -360,36 +307,43 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
     pixels = _decode_pixels(ds, path)
     if pixels.ndim != 2:
         raise ImageReadError(path, f"unexpected pixel array shape {pixels.shape}; expected a 2-D grayscale image")
+    if not pixels.dtype.isnative:  # big-endian files: the display's lookup tables and torch need native order
+        pixels = pixels.astype(pixels.dtype.newbyteorder("="))
     _require_finite(pixels, path, "pixel data")
 
-    warnings: list[str] = []
-    modality = str(getattr(ds, "Modality", "") or "").strip().upper() or None
+    modality = hdr.bounded_text(ds, "Modality", hdr.MODALITY_MAX, warnings)
+    modality = modality.upper() if modality else None
     if modality != "MG":
         warnings.append(f"modality is {modality or 'missing'}, not MG; imported as a mammogram anyway")
-    bits_stored = int(getattr(ds, "BitsStored", ds.BitsAllocated))
     signed = int(getattr(ds, "PixelRepresentation", 0) or 0) == 1
-    center = _first_float(getattr(ds, "WindowCenter", None))
-    width = _first_float(getattr(ds, "WindowWidth", None))
+    bits_stored = _bits_holding(pixels, int(getattr(ds, "BitsStored", ds.BitsAllocated)), signed, warnings)
+    center = hdr.first_float(getattr(ds, "WindowCenter", None))
+    width = hdr.first_float(getattr(ds, "WindowWidth", None))
     if not all(v is None or np.isfinite(v) for v in (center, width)):
         # the DICOM window is the default display: an infinite width shows a flat grey image
         warnings.append(f"the DICOM window is not finite (WindowCenter {center}, WindowWidth {width}); ignored")
         center = width = None
 
-    if photometric == "MONOCHROME1":
-        lo, hi = (-(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1) if signed else (0, (1 << bits_stored) - 1)
-        pixels = (lo + hi - pixels.astype(np.int64)).astype(pixels.dtype)
-        if center is not None:
-            center = lo + hi - center
-        warnings.append("MONOCHROME1 inverted so that dense tissue is bright")
-        photometric = "MONOCHROME2"
-
-    slope = _first_float(getattr(ds, "RescaleSlope", None))
-    intercept = _first_float(getattr(ds, "RescaleIntercept", None))
+    slope = hdr.first_float(getattr(ds, "RescaleSlope", None))
+    intercept = hdr.first_float(getattr(ds, "RescaleIntercept", None))
     slope = 1.0 if slope is None else slope
     intercept = 0.0 if intercept is None else intercept
     if not (np.isfinite(slope) and np.isfinite(intercept)):
         raise ImageReadError(path, f"the modality rescale is not finite (RescaleSlope {slope}, "
                                    f"RescaleIntercept {intercept}): the pixel values cannot be interpreted")
+    if slope == 0.0:  # every pixel would become the intercept: a blank image, imported and annotated
+        warnings.append(f"RescaleSlope is 0 (intercept {intercept:g}), which would make every pixel equal; "
+                        "the rescale is ignored and the stored values are used")
+        slope, intercept = 1.0, 0.0
+
+    if photometric == "MONOCHROME1":
+        lo, hi = (-(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1) if signed else (0, (1 << bits_stored) - 1)
+        pixels = (lo + hi - pixels.astype(np.int64)).astype(pixels.dtype)
+        if center is not None:  # the window is on the rescaled values: mirrored there
+            center = slope * (lo + hi) + 2 * intercept - center
+        warnings.append("MONOCHROME1 inverted so that dense tissue is bright")
+        photometric = "MONOCHROME2"
+
     if slope != 1.0 or intercept != 0.0:
         scaled = pixels.astype(np.float64) * slope + intercept
         lo_v, hi_v = scaled.min(), scaled.max()
@@ -403,7 +357,7 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
 
     laterality = None
     for key in ("ImageLaterality", "Laterality"):
-        val = str(getattr(ds, key, "") or "").strip().upper()
+        val = (hdr.bounded_text(ds, key, 16, warnings) or "").upper()
         if val in ("L", "R"):
             laterality = val
             break
@@ -414,22 +368,36 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         width=int(pixels.shape[1]),
         height=int(pixels.shape[0]),
         bits_stored=bits_stored,
-        pixel_spacing_mm=_spacing(ds, int(pixels.shape[1]), int(pixels.shape[0]), warnings),
+        pixel_spacing_mm=hdr.spacing(ds, int(pixels.shape[1]), int(pixels.shape[0]), warnings),
         laterality=laterality,
-        view=_dicom_view(ds),
+        view=hdr.view(ds, warnings),
         photometric=photometric,
         modality=modality,
         window_center=center,
         window_width=width if width and width > 0 else None,
-        patient_id=str(ds.PatientID) if getattr(ds, "PatientID", None) else None,
-        study_uid=str(ds.StudyInstanceUID) if getattr(ds, "StudyInstanceUID", None) else None,
-        series_uid=str(ds.SeriesInstanceUID) if getattr(ds, "SeriesInstanceUID", None) else None,
-        sop_instance_uid=str(ds.SOPInstanceUID) if getattr(ds, "SOPInstanceUID", None) else None,
-        study_date=_study_date(ds, warnings),
-        accession_number=_accession(ds, warnings),
+        patient_id=hdr.patient_id(ds, warnings),
+        study_uid=hdr.bounded_text(ds, "StudyInstanceUID", hdr.IDENTIFIER_MAX, warnings),
+        series_uid=hdr.bounded_text(ds, "SeriesInstanceUID", hdr.IDENTIFIER_MAX, warnings),
+        sop_instance_uid=hdr.bounded_text(ds, "SOPInstanceUID", hdr.IDENTIFIER_MAX, warnings),
+        study_date=hdr.study_date(ds, warnings),
+        accession_number=hdr.accession(ds, warnings),
         warnings=tuple(warnings),
     )
     return LoadedImage(np.ascontiguousarray(pixels), meta)
+
+
+def _bits_holding(pixels: np.ndarray, bits_stored: int, signed: bool, warnings: list[str]) -> int:
+    """BitsStored, or the bits the decoded values really need when they do not fit in it (a JPEG
+    2000 codestream of 12 bits in a header saying 8): MONOCHROME1 inversion over a too narrow
+    range would wrap the values around and scramble the image."""
+    if pixels.dtype.kind not in "iu" or pixels.size == 0:
+        return bits_stored
+    lo_v, hi_v = int(pixels.min()), int(pixels.max())
+    need = max(hi_v.bit_length(), (-lo_v - 1).bit_length() if lo_v < 0 else 0) + (1 if signed else 0)
+    if need <= bits_stored:
+        return bits_stored
+    warnings.append(f"BitsStored is {bits_stored} but the pixel values need {need} bits; read as {need} bits")
+    return need
 
 
 # ---------------------------------------------------------------- PNG / TIFF

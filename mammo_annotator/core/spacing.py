@@ -27,6 +27,12 @@ def implausible_spacing(spacing_mm: tuple[float, float], width: int, height: int
         return f"is finer than {MIN_SPACING_MM:g} mm"
     across, down = col * width, row * height
     if max(across, down) > MAX_FIELD_MM:
-        return (f"would make the image {across / 10:.0f} x {down / 10:.0f} cm, larger than any mammogram "
+        return (f"would make the image {_cm(across)} x {_cm(down)} cm, larger than any mammogram "
                 f"({MAX_FIELD_MM / 10:.0f} cm)")
     return None
+
+
+def _cm(mm: float) -> str:
+    """Centimetres for a message: whole numbers, or the exponent form for an absurd header value
+    (1e300 mm printed in full is a 300-digit warning in the import report)."""
+    return f"{mm / 10:.0f}" if mm < 1e9 else f"{mm / 10:.1e}"

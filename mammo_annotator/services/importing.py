@@ -8,6 +8,7 @@ breast, lay the region grid, store the image, its lesion contours and their regi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,20 @@ def _known(project: Project, sha: str, path: str, report: ImportReport) -> bool:
     return existing is not None
 
 
+KEY_MAX = 128  # the patient and study key columns; PostgreSQL refuses a longer value
+
+
+def _fit_key(key: str, what: str, path: str, report: ImportReport) -> str:
+    """A key the database takes: a longer one (a file name of 200 characters, a CSV's patient id)
+    failed the import on PostgreSQL only; it is cut, with a digest of the whole so that two long
+    keys sharing their beginning stay two patients."""
+    if len(key) <= KEY_MAX:
+        return key
+    short = key[:KEY_MAX - 17] + "~" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    report.warnings.append((path, f"the {what} key is {len(key)} characters long; stored as '{short}'"))
+    return short
+
+
 def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: str, report: ImportReport) -> int | None:
     """Store an image whose pixels are already read: mask, grid, contours and labels, one transaction."""
     path = str(item.path)
@@ -131,8 +146,8 @@ def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: 
         except InvalidContourError as exc:
             report.warnings.append((path, f"lesion contour skipped: {exc}"))
             complete = complete and lesion.cls is not LesionClass.MALIGNANT
-    patient = item.patient_key or meta.patient_id or item.path.stem
-    study = item.study_key or meta.study_uid or patient
+    patient = _fit_key(item.patient_key or meta.patient_id or item.path.stem, "patient", path, report)
+    study = _fit_key(item.study_key or meta.study_uid or patient, "study", path, report)
     alpha = project.alpha()
     for attempt in (1, 2):
         try:
