@@ -111,7 +111,7 @@ def _drop_stale_temps(path: Path) -> None:
     """Temporary copies of ``path`` left by a process that ended mid-retrieval (closed while the PACS
     was still answering); a live writer's file is younger than an hour."""
     cutoff = time.time() - _STALE_TEMP_S
-    for tmp in path.parent.glob(f"{path.name}.*.tmp"):
+    for tmp in [*path.parent.glob(f"{path.name}.*.tmp"), *path.parent.glob(f"{path.name}.*.tmp.raw")]:
         try:
             if tmp.stat().st_mtime < cutoff:
                 tmp.unlink()

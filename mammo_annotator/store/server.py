@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SERVER_SCHEMES = ("postgresql",)
 MIGRATION_LOCK_KEY = 0x6D616D6D6F  # "mammo": one migrating process per database at a time
+MIGRATION_WAIT_S = 120.0  # an upgrade takes seconds; a holder this long has hung (one that died frees it)
 
 
 def is_url(target: object) -> bool:
@@ -74,6 +75,22 @@ def make_server_engine(url: str) -> Engine:
         raise DatabaseError(shown, f"no driver for {u.drivername} ({exc})") from exc
 
 
+def _take_migration_lock(conn, shown: str) -> None:
+    """The upgrade lock, waited for at most ``MIGRATION_WAIT_S``: pg_advisory_lock waits for ever,
+    so a machine whose app hung while upgrading kept every other one from opening the project."""
+    import time
+
+    from .engine import DatabaseError
+
+    deadline = time.monotonic() + MIGRATION_WAIT_S
+    while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY}).scalar():
+        if time.monotonic() > deadline:
+            raise DatabaseError(shown, f"another machine has held the project's upgrade lock for over {MIGRATION_WAIT_S:g} s "
+                                       "(an upgrade that hung); close the app there, or end its session on the server, "
+                                       "and open the project again")
+        time.sleep(0.25)
+
+
 def open_server_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
     """Connect, and bring the schema to head with the same Alembic migrations as SQLite files.
 
@@ -89,7 +106,7 @@ def open_server_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
         head = head_revision()
         if schema_revision(engine) != head:
             with engine.connect() as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                _take_migration_lock(conn, shown)
                 try:
                     current = schema_revision(engine)
                     if current is None:

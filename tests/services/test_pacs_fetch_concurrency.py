@@ -99,6 +99,9 @@ def test_two_threads_retrieve_the_instance_once(orthanc, front, basic_auth, tmp_
         stale.write_bytes(b"left by a process closed mid-retrieval")
         os.utime(stale, (time.time() - 7200, time.time() - 7200))
         live.write_bytes(b"another process, writing now")
+        stale_raw = path.with_name(f"{path.name}.3.3.tmp.raw")  # the streamed answer of a killed process
+        stale_raw.write_bytes(b"--boundary\r\n")
+        os.utime(stale_raw, (time.time() - 7200, time.time() - 7200))
 
         results: dict[str, object] = {}
 
@@ -125,6 +128,7 @@ def test_two_threads_retrieve_the_instance_once(orthanc, front, basic_auth, tmp_
         assert len(results) == 2 and front.connections == 1  # one retrieval served both
         assert content_sha256(path) == record.sha256
         assert not stale.exists() and live.exists()  # an hour-old temporary is dropped, a live writer's kept
+        assert not stale_raw.exists()
         live.unlink()
         assert [p.name for p in _files_under(cache_dir())] == [path.name]
     finally:

@@ -59,3 +59,21 @@ def test_a_lease_on_an_image_deleted_elsewhere_is_a_key_error(project_target, tm
         assert project.setting("still") == "writable"
     finally:
         project.close()
+
+
+def test_a_hung_upgrade_lock_holder_stops_the_wait_with_a_message(pg_url, tmp_path, monkeypatch):
+    """Before: pg_advisory_lock waited for ever behind a machine whose app hung while upgrading."""
+    from mammo_annotator.store import server
+
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(server, "MIGRATION_WAIT_S", 1.0)
+    other = make_server_engine(pg_url)
+    try:
+        with other.connect() as hung:
+            hung.execute(text("SELECT pg_advisory_lock(:k)"), {"k": server.MIGRATION_LOCK_KEY})
+            with pytest.raises(DatabaseError, match="held the project's upgrade lock for over 1 s"):
+                open_project(pg_url, create=True)
+            hung.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": server.MIGRATION_LOCK_KEY})
+        open_project(pg_url, create=True).close()  # the holder is gone: the project opens
+    finally:
+        other.dispose()
