@@ -74,7 +74,7 @@ class Project:
             session.commit()
         except SQLAlchemyDatabaseError as exc:  # locked, read-only, I/O error, a damaged file
             session.rollback()
-            if self.read_only and "readonly" in str(exc.orig):
+            if self.read_only and any(w in str(exc.orig).lower() for w in ("readonly", "permission denied")):
                 raise DatabaseError(self.location, f"is open read-only here: {self.read_only_why}; "
                                                    "nothing is saved") from exc
             raise explain_operational_error(self.location, exc) from exc

@@ -23,7 +23,7 @@ from ..store import backup as backups
 from ..store import restore
 from ..store.engine import DatabaseError
 from ..store.lock import ProjectLock, ProjectLocked, held_by_this_process, read_holder
-from ..store.server import is_url, sqlite_path_of
+from ..store.server import is_url, sqlite_path_of, unwritable_tables
 
 if TYPE_CHECKING:
     from .project import Project
@@ -126,10 +126,26 @@ def open_instance(path: str | os.PathLike, create: bool = False) -> tuple["Proje
     if reason is not None:
         return _open_unwritable(path, reason)
     try:
-        return Project(path, create=create, instance=True), None
+        project = Project(path, create=create, instance=True)
     except ProjectLocked as exc:
         project = Project(path, read_only=True)
         return project, f"{exc}. Opened read-only here: nothing you do is saved; close the other instance to edit."
+    return project, (_read_only_role(project) if project.is_server else None)
+
+
+def _read_only_role(project: "Project") -> str | None:
+    """A shared project whose database role may only read: read-only, saying so (else None)."""
+    try:
+        denied = unwritable_tables(project.engine)
+    except Exception as exc:  # noqa: BLE001 - the check is advisory: a save still says what failed
+        log.warning("%s: write permissions not checked: %s", project.location, exc)
+        return None
+    if not denied:
+        return None
+    listed = ", ".join(denied[:3]) + (", ..." if len(denied) > 3 else "")
+    project.read_only = True
+    project.read_only_why = f"your database role may only read it (no write permission on {listed})"
+    return f"{project.location}: {project.read_only_why}. Opened read-only here: nothing you do is saved."
 
 
 def _open_unwritable(path: str | os.PathLike, reason: str) -> tuple["Project", str]:

@@ -129,6 +129,18 @@ def open_server_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
     return engine, sessionmaker(engine, expire_on_commit=False)
 
 
+def unwritable_tables(engine: Engine) -> list[str]:
+    """The project's tables the connected role may not change (a reviewer given SELECT only):
+    such a project is opened read-only with a note, instead of failing at every save."""
+    from .schema import Base
+
+    query = text("SELECT t FROM unnest(CAST(:names AS text[])) AS t WHERE to_regclass(t) IS NOT NULL AND NOT ("
+                 "has_table_privilege(to_regclass(t), 'INSERT') AND has_table_privilege(to_regclass(t), 'UPDATE') "
+                 "AND has_table_privilege(to_regclass(t), 'DELETE')) ORDER BY t")
+    with engine.connect() as conn:
+        return list(conn.execute(query, {"names": sorted(Base.metadata.tables)}).scalars())
+
+
 def explain_server_error(exc: DBAPIError) -> str:
     """A driver error in words a user can act on (the server's own message kept at the end)."""
     text_ = str(exc.orig) if exc.orig is not None else str(exc)
