@@ -4,15 +4,19 @@ sees who else has the shown image open.
 Every ``POLL_MS`` the watcher (``services.remote_changes``) turns what changed elsewhere (an
 activated model version, contours saved, images imported) into the project's usual events, so
 the views refresh as for local edits. The shown image's lease is renewed every ``LEASE_MS``.
+The poll's reads run in a thread and only their result reaches the GUI thread: on a shared
+server they are network round trips, and a server that stops answering held the window for
+the connection timeout (10 s) at every tick.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from ..core.errors import MammoError
 from ..services import team
@@ -32,6 +36,8 @@ class TeamSync(QObject):
     othersChanged = Signal(str)
     presenceChanged = Signal(list)
     jobChanged = Signal(str)  # "retraining runs on dr.b@ws2 ..." while another process retrains, "" after
+    polled = Signal(object)  # a background poll's changes (None when the server did not answer)
+    _read_done = Signal(object)  # (snapshot, who is on, running job) from the poll's thread
 
     def __init__(self, project: Project, annotator: Callable[[], str], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -39,25 +45,57 @@ class TeamSync(QObject):
         self.image_id: int | None = None
         self._presence: dict[int, tuple[str, ...]] = {}
         self._job_text = ""
-        self.watcher = RemoteChanges(project)
-        self.poll_timer = QTimer(self, interval=POLL_MS, timeout=self.poll)
+        self.watcher: RemoteChanges | None = RemoteChanges(project)
+        self._reading: threading.Thread | None = None
+        self._read_done.connect(self._apply, Qt.QueuedConnection)
+        self.poll_timer = QTimer(self, interval=POLL_MS, timeout=self.poll_in_background)
         self.lease_timer = QTimer(self, interval=LEASE_MS, timeout=self._renew)
         self.poll_timer.start()
         self.lease_timer.start()
 
     def poll(self) -> dict | None:
+        """Read and apply in the calling thread; returns the changes (None: the server did not answer)."""
         try:
-            changes = self.watcher.poll()
+            return self._apply_now(self._read())
         except MammoError as exc:  # the server is away for a moment: try again at the next tick
             log.warning("remote changes: %s", exc)
             return None
-        on = team.who_is_on(self.project)
+
+    def poll_in_background(self) -> bool:
+        """The timer's poll: read in a thread, apply in this one (``polled`` says when). False
+        while the previous read is still running (a slow server is not asked twice)."""
+        if self._reading is not None and self._reading.is_alive():
+            return False
+
+        def read() -> None:
+            try:
+                result = self._read()
+            except MammoError as exc:
+                log.warning("remote changes: %s", exc)
+                result = None
+            self._read_done.emit(result)
+
+        self._reading = threading.Thread(target=read, name="team-poll", daemon=True)
+        self._reading.start()
+        return True
+
+    def _read(self) -> tuple:
+        return self.watcher.read(), team.who_is_on(self.project), team.running_job(self.project)
+
+    @Slot(object)
+    def _apply(self, result: tuple | None) -> None:
+        if self.watcher is None:  # stopped while the read ran
+            return
+        self.polled.emit(self._apply_now(result) if result is not None else None)
+
+    def _apply_now(self, result: tuple) -> dict:
+        snap, on, job = result
+        changes = self.watcher.apply(snap)
         presence = {i: tuple(sorted(p.annotator for p in ps)) for i, ps in on.items()}
         if presence != self._presence:
             changed = sorted(i for i in presence.keys() | self._presence.keys() if presence.get(i) != self._presence.get(i))
             self._presence = presence
             self.presenceChanged.emit(changed)
-        job = team.running_job(self.project)
         text = job.describe() if job is not None and not job.holder.endswith(f" pid {os.getpid()}") else ""
         if text != self._job_text:  # another machine's (or process's) retraining started or ended
             self._job_text = text
@@ -91,9 +129,13 @@ class TeamSync(QObject):
     def stop(self) -> None:
         self.poll_timer.stop()
         self.lease_timer.stop()
+        if self._reading is not None:
+            self._reading.join(15)  # its session must end before the project closes
         if self.image_id is not None:
             self._safe(team.close_image, self.project, self.image_id, self.annotator())
-        self.watcher.close()
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
 
 
 def agreement_text(contours: list) -> str:

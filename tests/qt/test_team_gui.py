@@ -69,6 +69,41 @@ def test_team_sync_shows_others_and_relays_remote_activation(qtbot, tmp_path, mo
         here.close()
 
 
+def test_the_timer_poll_reads_in_a_thread_and_applies_in_the_window(qtbot, tmp_path, monkeypatch):
+    """A shared server's round trips (or its 10 s connection timeout) never hold the window."""
+    import threading
+
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    here = open_project(tmp_path / "p.sqlite", create=True)
+    elsewhere = open_project(tmp_path / "p.sqlite")
+    try:
+        image_id = add_blank_image(here)
+        sync = TeamSync(here, lambda: "dr.a")
+        sync.poll_timer.stop()
+        read_in, applied_in, server_answers = [], [], threading.Event()
+        real_read, real_apply = sync.watcher.read, sync.watcher.apply
+
+        def slow_read():  # a server slow to answer
+            read_in.append(threading.current_thread().name)
+            server_answers.wait(10)
+            return real_read()
+
+        monkeypatch.setattr(sync.watcher, "read", slow_read)
+        monkeypatch.setattr(sync.watcher, "apply",
+                            lambda snap: applied_in.append(threading.current_thread().name) or real_apply(snap))
+        svc.save_contour(elsewhere, image_id, square(100, 100, 80), annotator="dr.b")
+        with qtbot.waitSignal(sync.polled, timeout=10_000) as got:
+            assert sync.poll_in_background()
+            assert not sync.poll_in_background()  # the window is free meanwhile, and asks only once
+            server_answers.set()
+        assert got.args[0]["edited"] == [image_id]
+        assert read_in == ["team-poll"] and applied_in == [threading.main_thread().name]
+        sync.stop()
+    finally:
+        elsewhere.close()
+        here.close()
+
+
 def test_agreement_line_for_several_annotators(tmp_path, monkeypatch):
     from mammo_annotator.qt.team_sync import agreement_text
 

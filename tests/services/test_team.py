@@ -113,6 +113,30 @@ def test_activation_and_edits_reach_the_other_machine_without_restart(two_machin
     watcher.close()
 
 
+def test_a_read_begun_before_a_local_edit_or_activation_does_not_undo_it(two_machines):
+    """The GUI reads in a thread and applies later: this machine's own activation made meanwhile
+    is not switched back by the older read, and its own edit is never reported as remote."""
+    a, b = two_machines
+    image_id = add_blank_image(a)
+    watcher = RemoteChanges(b)
+    seen: list[tuple[str, dict]] = []
+    for name in ("model_activated", "annotations_changed"):
+        b.events.connect(name, lambda _n=name, **kw: seen.append((_n, kw)))
+    with b.session() as s:
+        vid = model_store.add_model_version(s, "SS-Cls-Det-RS", "hc", "g", {}, {}, {}, b"w")
+    older = watcher.read()  # the thread's read: before the activation and the edit below
+    with b.session() as s:
+        model_store.activate(s, vid)
+    b.events.emit("model_activated", version_id=vid)  # as services.model_history does
+    svc.save_contour(b, image_id, square(100, 100, 90), annotator="dr.b")
+    assert watcher.apply(older) == {"active_model": None, "edited": [], "added": []}
+    assert watcher.poll() == {"active_model": None, "edited": [], "added": []}  # the next read sees both: still local
+    assert [kw for _, kw in seen if kw.get("remote")] == []
+    svc.save_contour(a, image_id, square(300, 300, 90), annotator="dr.a")  # a real remote edit is still seen
+    assert watcher.poll()["edited"] == [image_id]
+    watcher.close()
+
+
 def test_a_retrain_is_refused_while_another_machine_trains(two_machines):
     from mammo_annotator.services.jobs import JobState, TrainingQueue
 
