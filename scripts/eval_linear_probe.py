@@ -18,8 +18,7 @@ window scores over the same neighbourhood before the image's maximum, so that an
 high window counts less than a cluster of them.
 
 Input scale (``--target-spacing MM``): the pretrained network sees the image resampled to MM per
-pixel (the default extractor's is 0.2). ``--scales 1 2`` joins the features of each window with
-those pooled over a window twice its size around the same centre, from the same maps.
+pixel (the default extractor's is 0.2).
 """
 
 from __future__ import annotations
@@ -99,14 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smooth", type=float, default=None, help="average window scores over neighbours within R windows")
     ap.add_argument("--target-spacing", type=float, default=None,
                     help="mm per pixel the image is resampled to before the pretrained network (default 0.2)")
-    ap.add_argument("--scales", type=float, nargs="*", default=None,
-                    help="window sizes, as multiples of the grid's, whose features are joined (e.g. 1 2)")
     a = ap.parse_args(argv)
     options: dict = {}
     if a.target_spacing is not None:
         options["target_spacing_mm"] = a.target_spacing
-    if a.scales:
-        options["scales"] = a.scales
     project, ext = open_project(a.db), build_extractor(a.extractor, **options)
     ensure_features(project, ext)
     ds = load_dataset(project, ext.key).data
