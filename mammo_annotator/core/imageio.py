@@ -275,8 +275,11 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         sop = getattr(ds, "SOPClassUID", None)
         if sop is not None and "Image Storage" in getattr(sop, "name", "") and "Rows" not in ds:
             last = list(ds.keys())[-1]
-            raise ImageReadError(path, f"the DICOM file is truncated: the header stops at tag {last}, "
-                                       "before the image attributes and pixel data")
+            if last < 0x00280010:  # the elements stop before Rows: the rest of the file is missing
+                raise ImageReadError(path, f"the DICOM file is truncated: the header stops at tag {last}, "
+                                           "before the image attributes and pixel data")
+            raise ImageReadError(path, f"the DICOM file is an image ({sop.name}) without its image: it has no "
+                                       "Rows and no Pixel Data (header only, e.g. an anonymiser or query dump)")
         raise ImageReadError(path, "the DICOM file has no pixel data (e.g. a structured report or presentation state)")
     for key in ("Rows", "Columns", "BitsAllocated"):
         if key not in ds:
@@ -326,6 +329,9 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
 
     slope = hdr.first_float(getattr(ds, "RescaleSlope", None))
     intercept = hdr.first_float(getattr(ds, "RescaleIntercept", None))
+    for key, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if value is None and str(getattr(ds, key, "") or "").strip():
+            warnings.append(f"{key} is '{str(getattr(ds, key))[:40]}', not a number; the identity rescale is used")
     slope = 1.0 if slope is None else slope
     intercept = 0.0 if intercept is None else intercept
     if not (np.isfinite(slope) and np.isfinite(intercept)):
@@ -359,10 +365,13 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
     for key in ("ImageLaterality", "Laterality"):
         val = (hdr.bounded_text(ds, key, 16, warnings) or "").upper()
         if val in ("L", "R"):
-            laterality = val
-            break
-        if val:
-            warnings.append(f"{key} is '{val}', not L or R; laterality left unknown")
+            if laterality is None:
+                laterality = val
+            elif val != laterality:  # the image's own attribute wins over the series'
+                warnings.append(f"ImageLaterality {laterality} and the series' Laterality {val} disagree; "
+                                f"{laterality} (the image's) is used")
+        elif val:
+            warnings.append(f"{key} is '{val}', not L or R; ignored")
     meta = ImageMeta(
         source_path=str(path),
         width=int(pixels.shape[1]),
@@ -374,7 +383,7 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         photometric=photometric,
         modality=modality,
         window_center=center,
-        window_width=width if width and width > 0 else None,
+        window_width=_usable_width(width, warnings),
         patient_id=hdr.patient_id(ds, warnings),
         study_uid=hdr.bounded_text(ds, "StudyInstanceUID", hdr.IDENTIFIER_MAX, warnings),
         series_uid=hdr.bounded_text(ds, "SeriesInstanceUID", hdr.IDENTIFIER_MAX, warnings),
@@ -384,6 +393,13 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         warnings=tuple(warnings),
     )
     return LoadedImage(np.ascontiguousarray(pixels), meta)
+
+
+def _usable_width(width: float | None, warnings: list[str]) -> float | None:
+    if width is not None and width <= 0:
+        warnings.append(f"WindowWidth is {width:g}, not positive; the window is ignored and the image's range is shown")
+        return None
+    return width or None
 
 
 def _bits_holding(pixels: np.ndarray, bits_stored: int, signed: bool, warnings: list[str]) -> int:

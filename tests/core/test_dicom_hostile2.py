@@ -158,3 +158,46 @@ def test_a_codestream_of_another_size_than_the_header_says(tmp_path, real_dicom_
         read_image(tmp_path / "half.dcm")
     assert info.value.path == str(tmp_path / "half.dcm")
     assert "does not have the size the header gives" in info.value.reason
+
+
+def test_an_image_header_without_its_image_is_not_called_truncated(tmp_path):
+    """A complete header-only file (elements after Rows' tag, no Rows and no pixels) was reported as
+    truncated; a file that really stops before the image attributes still is."""
+    src = make_dicom(tmp_path / "src.dcm", _ramp())
+    ds = pydicom.dcmread(src)
+    for keyword in ("Rows", "Columns", "PixelData"):
+        delattr(ds, keyword)
+    ds.save_as(tmp_path / "header_only.dcm", enforce_file_format=True)
+    assert list(ds.keys())[-1] > 0x00280010
+    with pytest.raises(ImageReadError, match="without its image: it has no Rows and no Pixel Data") as err:
+        read_image(tmp_path / "header_only.dcm")
+    assert "header_only.dcm" in str(err.value)
+    cut = pydicom.dcmread(src)
+    for tag in [t for t in cut.keys() if t >= 0x00280000]:
+        del cut[tag]
+    cut.save_as(tmp_path / "cut.dcm", enforce_file_format=True)
+    with pytest.raises(ImageReadError, match="truncated: the header stops at tag"):
+        read_image(tmp_path / "cut.dcm")
+
+
+def test_header_values_ignored_are_said(tmp_path, lenient_writer):
+    """A laterality conflict, a rescale that is not a number and a window width of 0 were each
+    resolved silently; the image still reads, and the warnings name what was set aside."""
+    src = make_dicom(tmp_path / "src.dcm", _ramp())
+    ds = pydicom.dcmread(src)
+    ds.ImageLaterality, ds.Laterality = "L", "R"
+    ds.RescaleSlope, ds.RescaleIntercept = "9.75", "0"
+    ds.WindowCenter, ds.WindowWidth = "2048", "0"
+    ds.save_as(tmp_path / "odd.dcm", enforce_file_format=True)
+    data = (tmp_path / "odd.dcm").read_bytes()
+    assert data.count(b"9.75") == 1  # pydicom refuses to set "abc" itself: patched in the file, as a modality wrote it
+    (tmp_path / "odd.dcm").write_bytes(data.replace(b"9.75", b"abc "))
+    im = read_image(tmp_path / "odd.dcm")
+    said = " | ".join(im.meta.warnings)
+    assert im.meta.laterality == "L" and "Laterality R disagree" in said
+    assert "RescaleSlope is 'abc', not a number" in said and np.array_equal(im.pixels, _ramp())
+    assert im.meta.window_width is None and "WindowWidth is 0, not positive" in said
+    ds.ImageLaterality, ds.RescaleSlope = "X", "1"
+    ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
+    im = read_image(tmp_path / "x.dcm")
+    assert im.meta.laterality == "R" and "ImageLaterality is 'X', not L or R; ignored" in " | ".join(im.meta.warnings)
