@@ -77,6 +77,7 @@ class TrainingController(QObject):
         self.request = request
         self.project: Project | None = None
         self._queue: TrainingQueue | None = None
+        self._retrain_waiting = False  # Retrain was asked for before the training modules had loaded
         self._auto: int | None = DEFAULT_AUTO
         self.bridge: JobBridge | None = None
         self._queue_timer = QTimer(self)  # a child: it dies with the window, never fires after it
@@ -120,6 +121,9 @@ class TrainingController(QObject):
             self._queue_timer.start(100)
             return
         self._ensure_queue()
+        if self._retrain_waiting:
+            self._retrain_waiting = False
+            self.retrain()
 
     def _ensure_queue(self) -> "TrainingQueue | None":
         if self._queue is None and self.project is not None:
@@ -145,6 +149,14 @@ class TrainingController(QObject):
     # user actions -------------------------------------------------------------------------
     @Slot()
     def retrain(self) -> Job | None:
+        """Submit a retrain; None when there is no project, or while the training modules are
+        still loading in the background (the retrain is then submitted as soon as they are:
+        importing them here froze the window for seconds after a quick first click)."""
+        if self._queue is None and self.project is not None and warm_up().is_alive():
+            self._retrain_waiting = True
+            self.message.emit("Retrain starts in a moment: the training modules are still loading")
+            self._queue_timer.start(100)
+            return None
         if self.queue is None:
             return None
         choice = self.panel.backbone_choice()
@@ -158,7 +170,9 @@ class TrainingController(QObject):
 
     @Slot()
     def stop(self) -> None:
-        """Called in the GUI thread; the job stops at its next cancel check."""
+        """Called in the GUI thread; the job stops at its next cancel check (a Retrain still
+        waiting for the training modules is dropped)."""
+        self._retrain_waiting = False
         if self._queue is not None:
             self._queue.stop()
 
@@ -214,6 +228,7 @@ class TrainingController(QObject):
         """Stop the running job, drop the queued one, wait for the thread (none outlives us)."""
         ok = True
         self._queue_timer.stop()
+        self._retrain_waiting = False  # a Retrain asked for on this project is not carried to the next
         if self._queue is not None:
             self._queue.project.events.disconnect("annotations_changed", self._on_annotations)
             self._queue.close()  # unsubscribes, stops, waits up to a minute

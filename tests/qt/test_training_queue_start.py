@@ -39,3 +39,46 @@ def test_the_warm_up_thread_imports_the_training_services():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True"]
+
+
+def _submitted(queue) -> bool:
+    return queue.running is not None or queue.queued is not None or bool(queue.history)
+
+
+def _importing(monkeypatch) -> threading.Event:
+    release = threading.Event()
+    importing = threading.Thread(target=release.wait, name="training-warm-up", daemon=True)
+    importing.start()
+    monkeypatch.setattr(training, "_warm", importing)  # a background import still running
+    return release
+
+
+def test_a_retrain_asked_for_during_the_import_starts_when_it_is_done(window, qtbot, monkeypatch):
+    """Before: the click imported torch in the GUI thread, freezing the window for seconds."""
+    controller = window.model_ui.training
+    controller.shutdown()
+    controller.project = window.page.project
+    release = _importing(monkeypatch)
+    messages: list[str] = []
+    controller.message.connect(messages.append)
+    assert controller.retrain() is None and controller._queue is None
+    assert "still loading" in messages[-1]
+    qtbot.wait(200)
+    assert controller._queue is None  # nothing was imported or built in the GUI thread meanwhile
+    release.set()
+    qtbot.waitUntil(lambda: controller._queue is not None and _submitted(controller._queue), timeout=10_000)
+    controller.shutdown()
+
+
+def test_stop_drops_a_retrain_still_waiting_for_the_import(window, qtbot, monkeypatch):
+    controller = window.model_ui.training
+    controller.shutdown()
+    controller.project = window.page.project
+    release = _importing(monkeypatch)
+    controller.retrain()
+    controller.stop()
+    release.set()
+    qtbot.waitUntil(lambda: controller._queue is not None, timeout=10_000)
+    qtbot.wait(200)
+    assert not _submitted(controller._queue)  # the queue is ready; no job was submitted
+    controller.shutdown()
