@@ -120,6 +120,8 @@ def feature_normaliser(x: torch.Tensor, seed: int = 0, max_rows: int = NORMALISE
     if len(x) > max_rows:
         rows = np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))
         x = x[torch.from_numpy(rows)]
+    if len(x) < 2:  # one region (a one-window breast): no spread to measure, and torch's std would be NaN
+        return x.mean(0), torch.ones(x.shape[1], dtype=x.dtype, device=x.device)
     return x.mean(0), x.std(0)
 
 

@@ -8,17 +8,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..core.errors import MammoError
 from ..core.progress import CancelToken, ProgressFn, no_progress
 from ..ml.features.learned import LearnedExtractor
 from ..ml.features.registry import build_extractor
 from ..ml.cv import cross_validate, default_runs, folds_problem, train_test
+from ..ml.metrics import has_both_classes, task_labels
 from ..ml.report import write_report
 from ..ml.train import TrainConfig
-from .datasets import load_dataset
 from .features import ensure_features, project_extractor
 from .project import Project
 from .training import augmented_view
+from .training_data import load_repaired
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None,
             "learned backbone with scripts/eval_learned_features.py, which trains it per fold.")
     for view in ("identity", *augment):
         ensure_features(project, extractor, progress, cancel, view=view)
-    pd = load_dataset(project, extractor.key)
+    pd = load_repaired(project, extractor, progress, cancel)
     return pd.data, [augmented_view(project, pd, extractor.key, view) for view in augment]
 
 
@@ -80,6 +83,20 @@ def _check_out_dir(out: Path) -> None:
         raise EvaluationError(f"{out}: {existing} is not writable, so the report cannot be written")
 
 
+def unmeasurable(ds, what: str) -> str | None:
+    """Why no AUROC of either task can be measured on ``ds`` (neither M vs BN nor MB vs N has
+    images of both classes), or None: a report of hours of training that says only "n/a"
+    must be refused up front, naming the class counts."""
+    labels = task_labels(ds.y_m, ds.y_b)
+    if any(has_both_classes(y) for y in labels.values()):
+        return None
+    count = lambda y, v: int(np.sum(y == v))  # noqa: E731
+    m, mb = labels["M_vs_BN"], labels["MB_vs_N"]
+    return (f"no AUROC can be measured on {what}: of {len(ds)} images, {count(m, 1)} are malignant and "
+            f"{count(m, 0)} not (M vs BN), {count(mb, 1)} abnormal and {count(mb, 0)} normal (MB vs N); "
+            "each task needs labelled images of both classes")
+
+
 def run_evaluation(project: Project, request: EvaluationRequest, test_project: Project | None = None,
                    progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> dict[str, Path]:
     """Run every requested method and write results.md / results.json / plots to ``out_dir``."""
@@ -93,6 +110,9 @@ def run_evaluation(project: Project, request: EvaluationRequest, test_project: P
         raise EvaluationError(f"cross-validation needs at least 2 folds, not {request.folds}")
     _check_out_dir(Path(request.out_dir))  # before the hours of work, not after them
     ds, views = _dataset(project, progress, cancel, request.augment, request, cross_validating=test_project is None)
+    why = unmeasurable(ds, "its images") if test_project is None else None
+    if why:
+        raise EvaluationError(f"{project.path}: {why}")
     problem = folds_problem(ds, request.folds) if test_project is None else None
     if problem:
         raise EvaluationError(f"{project.path}: {problem}. Use fewer folds (--folds), or test on another "
@@ -106,6 +126,9 @@ def run_evaluation(project: Project, request: EvaluationRequest, test_project: P
 
     if test_project is not None:
         test_ds, _ = _dataset(test_project, progress, cancel, request=request)
+        problem = unmeasurable(test_ds, "the test images")
+        if problem:
+            raise EvaluationError(f"{test_project.path}: {problem}")
         result = train_test(ds, test_ds, runs, request.seed, cv_progress, cancel, views=views)
     else:
         result = cross_validate(ds, runs, request.folds, request.seed, cv_progress, cancel, views=views)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import MammoError
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..ml.features.base import FeatureExtractor
 from ..ml.features.learned import LearnedExtractor, LearnedWeightsError
@@ -138,6 +139,13 @@ def ensure_features(project: Project, extractor: FeatureExtractor, progress: Pro
     key = view_key(extractor.key, view)
     with project.session() as s:
         todo = region_store.grids_missing_features(s, key, grid_key)
+    return _compute(project, extractor, todo, view, progress, cancel)
+
+
+def _compute(project: Project, extractor: FeatureExtractor, todo: list[tuple[int, int]], view: str,
+             progress: ProgressFn, cancel: CancelToken | None) -> tuple[int, list[tuple[int, str]]]:
+    """Extract and cache the features of the (image id, grid id) pairs ``todo``, one commit each."""
+    key = view_key(extractor.key, view)
     failures: list[tuple[int, str]] = []
     done = 0
     for k, (image_id, grid_id) in enumerate(todo):
@@ -160,3 +168,45 @@ def ensure_features(project: Project, extractor: FeatureExtractor, progress: Pro
         done += 1
     progress(len(todo), len(todo), f"features {key}: {done} computed")
     return done, failures
+
+
+class DamagedFeaturesError(MammoError):
+    """Cached features that cannot be used (NaN or infinite values, or a shape that does not fit
+    the image's regions or the extractor) and could not be computed again."""
+
+
+def damaged_features(project: Project, extractor: FeatureExtractor, view: str = "identity") -> list[tuple[int, int, str]]:
+    """(image id, grid id, what is wrong) of every cached feature matrix of ``extractor`` that a
+    dataset cannot hold: a damaged cache file must not stop training on the other images."""
+    key = view_key(extractor.key, view)
+    dim = extractor.dim
+    out = []
+    with project.session() as s:
+        for im in image_store.list_images(s):
+            for grid_id in region_store.grids_of_image(s, im.id):
+                feats = region_store.get_features(s, grid_id, key)
+                if feats is None:
+                    continue
+                n = len(region_store.region_set(s, grid_id).boxes)
+                if feats.shape != (n, dim):
+                    out.append((im.id, grid_id, f"{feats.shape[0]} x {feats.shape[1]} features for {n} regions "
+                                                f"of {dim} dimensions"))
+                elif not np.all(np.isfinite(feats)):
+                    out.append((im.id, grid_id, "NaN or infinite feature values"))
+    return out
+
+
+def repair_features(project: Project, extractor: FeatureExtractor, progress: ProgressFn = no_progress,
+                    cancel: CancelToken | None = None, view: str = "identity") -> int:
+    """Compute again every damaged cached feature matrix of ``extractor`` (see ``damaged_features``);
+    returns how many were repaired, and names the images that could not be."""
+    damaged = damaged_features(project, extractor, view)
+    if not damaged:
+        return 0
+    done, failures = _compute(project, extractor, [(i, g) for i, g, _ in damaged], view, progress, cancel)
+    if failures:
+        why = {i: w for i, _, w in damaged}
+        raise DamagedFeaturesError(
+            f"{project.path}: the cached features of {len(failures)} images are damaged and their pixels cannot be "
+            "read to compute them again: " + "; ".join(f"image {i} ({why[i]}; {err})" for i, err in failures[:5]))
+    return done

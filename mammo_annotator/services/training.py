@@ -32,6 +32,7 @@ from .features import ensure_features, project_extractor, shift_of, view_key
 from .end_to_end import refresh_end_to_end
 from .learned_features import refresh_backbone
 from .project import Project
+from .training_data import finite_metrics, load_repaired, require_labels
 
 StageProgress = Callable[[str, int, int, str], None]  # (stage, done, total, message)
 VAL_FRACTION = 0.2
@@ -141,9 +142,9 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
             backbone_note += f"; views {', '.join(request.augment)} deferred to the next training ({computed} new images)"
         for view in augment:
             ensure_features(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel, view=view)
+        pd = load_repaired(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel)
     except Cancelled:
         return TrainingOutcome(None, False, "cancelled", "stopped while computing features", seconds=time.perf_counter() - t0)
-    pd = load_dataset(project, extractor.key)
     ds = pd.data
     name = request.method or ("ss_cls_det_rs" if ds.has_local.any() else "cls_det_rs")
     cfg = method(name)
@@ -153,6 +154,7 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     if len(train_idx) == 0:
         train_idx, val_idx = np.arange(len(ds)), np.zeros(0, dtype=int)
     train_ds = ds.subset(train_idx)
+    require_labels(project, train_ds, cfg, len(val_idx))
     extra = [augmented_view(project, pd, extractor.key, view).subset(train_idx) for view in augment]
     with project.session() as s:
         active_id = model_store.active_model_id(s)
@@ -182,7 +184,10 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
     state = "done" if result.status == "done" else "diverged"
     if len(val_idx):
         val_ds = ds.subset(val_idx)
-        metrics.update({f"val_{k}": v for k, v in _metrics(val_ds, score(model, val_ds, num_threads=request.num_threads)).items()})
+        val_metrics, unmeasured = finite_metrics(_metrics(val_ds, score(model, val_ds, num_threads=request.num_threads)), val_ds)
+        metrics.update({f"val_{k}": v for k, v in val_metrics.items()})
+        if unmeasured:
+            backbone_note += f"; {unmeasured}"
         metrics["val_loss"] = _val_loss(model, val_ds)
         active_val = val_ds if current is not None else _on_own_features(project, active, pd, val_idx)
         if active_val is not None and state == "done":
