@@ -101,7 +101,11 @@ class SuggestionsPanel(QWidget):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c, item)
         if not self.suggestions:
-            self.description.setText(STRATEGIES[name].description + " — nothing left to suggest.")
+            try:
+                why = active_learning.why_empty(self.project, name)
+            except MammoError as exc:
+                why = f"cannot tell why ({exc})"
+            self.description.setText(f"{STRATEGIES[name].description} — nothing to suggest: {why}.")
 
     def request_next(self, exclude: int | None) -> int | None:
         """Ask for the top suggestion (other than ``exclude``, the image on screen)."""

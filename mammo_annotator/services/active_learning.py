@@ -146,6 +146,21 @@ def suggest(project: Project, strategy: str = DEFAULT_STRATEGY, limit: int | Non
     return ranked[:limit] if limit else ranked
 
 
+def why_empty(project: Project, strategy: str = DEFAULT_STRATEGY) -> str:
+    """Why ``strategy`` suggests nothing: every image done, or none scored by a model yet (the
+    uncertainty strategies rank only images the model has seen; "nothing left" would mislead)."""
+    todo = [c for c in candidates(project) if _todo(c)]
+    if not todo:
+        return "every image is annotated"
+    if strategy in ("disagreement", "cost-effective"):  # they rank known-malignant images only
+        todo = [c for c in todo if c.image.weak.y_m == 1]
+        if not todo:
+            return "no weakly labelled malignant image is left without a contour"
+    if all(c.p_m is None for c in todo):
+        return f"{len(todo)} images wait, but no model has scored them yet: train one (Model > Retrain now)"
+    return "no image fits this strategy"
+
+
 def next_image(project: Project, strategy: str = DEFAULT_STRATEGY, exclude: int | None = None) -> Suggestion | None:
     for s in suggest(project, strategy):
         if s.image_id != exclude:

@@ -140,3 +140,21 @@ def test_a_prediction_without_regions_has_no_disagreement_flag(project):
     (only,) = al.candidates(project)
     assert only.p_m == pytest.approx(0.4) and only.disagree is None
     assert [s.reason for s in al.suggest(project, "disagreement")] == ["p(M)=0.40, branches agree"]
+
+
+def test_an_empty_queue_says_why(project):
+    """'nothing left to suggest' was said when no model had scored the images yet."""
+    from mammo_annotator.core.types import AnnotationStatus as St
+    from mammo_annotator.store import images as image_store
+
+    malignant = add_blank_image(project, "P1")
+    normal = add_blank_image(project, "P2", weak=WeakLabel(0, 0))
+    assert al.suggest(project, "uncertainty") == []
+    assert "2 images wait, but no model has scored them yet" in al.why_empty(project, "uncertainty")
+    assert "1 images wait, but no model has scored them yet" in al.why_empty(project, "disagreement")
+    with project.session() as s:
+        image_store.set_status(s, malignant, St.CONTOURED)
+    assert al.why_empty(project, "cost-effective") == "no weakly labelled malignant image is left without a contour"
+    with project.session() as s:
+        image_store.set_status(s, normal, St.NO_MALIGNANT)
+    assert al.why_empty(project, "random") == "every image is annotated"
