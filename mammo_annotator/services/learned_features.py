@@ -17,7 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..ml.dataset import RegionDataset
+from ..core.errors import MammoError
+from ..ml.dataset import REGION_IGNORED, RegionDataset
 from ..ml.features.base import block_downsample, normalise_image, spacing_factor, within_work_budget
 from ..ml.features.learned import BackboneConfig, LearnedExtractor, build_backbone
 from ..ml.features.learned_train import MODES, ExtractorTrainConfig, train_extractor, training_images
@@ -42,6 +43,21 @@ class LearnedOutcome:
     message: str
 
 
+class BackboneTrainingError(MammoError):
+    """A backbone training that cannot learn anything from the project: refused before it runs,
+    so no backbone trained on nothing is stored and made the project's extractor."""
+
+
+def require_supervision(project: Project, ds: RegionDataset) -> None:
+    """Supervised mode learns from weak labels and contours' region labels: with neither, its
+    loss is 0 at every step and the stored backbone would be the ImageNet one relabelled."""
+    if np.any(~np.isnan(ds.y_m)) or np.any(ds.region_labels != REGION_IGNORED):
+        return
+    raise BackboneTrainingError(f"{project.path}: none of the {len(ds)} images a backbone may train on has a weak label "
+                                "or a contour, so supervised training has nothing to learn from; label images first, "
+                                "or use --mode simclr, which needs no labels")
+
+
 def extractor_folder(project: Project) -> Path:
     return project.path.with_name(project.path.stem + ".extractors")
 
@@ -56,7 +72,8 @@ def training_view(project: Project, exclude_patients: set[str] | frozenset[str],
     if exclude_patients:
         keep = np.flatnonzero(~np.isin(ds.patient_ids.astype(str), sorted(exclude_patients)))
         if len(keep) == 0:
-            raise ValueError("every image belongs to an excluded (validation) patient: nothing to train the backbone on")
+            raise BackboneTrainingError(f"{project.path}: every image belongs to a validation patient, which a "
+                                        "backbone never trains on: nothing to train it on; import more patients")
         ds = ds.subset(keep)
     ds = dataclasses.replace(ds, lesions=[()] * len(ds))  # the backbone learns from region labels only
     return ds, work_image_reader(project, spacing_mm)
@@ -101,6 +118,8 @@ def train_project_extractor(project: Project, config: ExtractorTrainConfig = Ext
     if imagenet_weights is not None:
         build_backbone(backbone, imagenet_weights)  # a wrong or missing file fails now, not after loading every image
     ds, work_of = training_view(project, exclude_patients, (init.cfg if init is not None else backbone).target_spacing_mm)
+    if config.mode == "supervised":
+        require_supervision(project, ds)
     data = training_images(ds, work_of)
     folder = extractor_folder(project)
     step_cb = None

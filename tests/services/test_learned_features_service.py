@@ -108,3 +108,26 @@ def test_stopping_a_refresh_keeps_the_current_extractor(project):
 def test_unknown_backbone_choice_is_refused():
     with pytest.raises(ValueError, match="backbone"):
         TrainingRequest(backbone="sometimes")
+
+
+def test_a_supervised_backbone_with_nothing_to_learn_from_is_refused(project):
+    """Before: with no weak label and no contour the loss was 0 at every step, and the unchanged
+    backbone was stored and made the project's extractor."""
+    from mammo_annotator.core.types import WeakLabel
+    from mammo_annotator.services import annotations as ann
+    from mammo_annotator.services.learned_features import BackboneTrainingError
+    from mammo_annotator.store import images as image_store
+
+    before = project.setting("extractor")
+    with project.session() as s:
+        ids = [im.id for im in image_store.list_images(s)]
+        for image_id in ids:
+            image_store.set_weak_label(s, image_id, WeakLabel(None, None), "test")
+    for image_id in ids:
+        for c in ann.contours(project, image_id):
+            ann.delete_contour(project, c.id, c.annotator)
+    cfg = ExtractorTrainConfig(steps=2, batch=8, mil_images=2, bag=2, device="cpu")
+    with pytest.raises(BackboneTrainingError, match="has a weak label or a contour"):
+        train_project_extractor(project, cfg)
+    assert project.setting("extractor") == before
+

@@ -38,7 +38,9 @@ def test_refresh_fine_tunes_the_packaged_lite0_without_the_validation_patients(p
 
 def test_every_patient_held_out_is_refused(project):
     everyone = {im.patient_key for im in _images(project)}
-    with pytest.raises(ValueError, match="nothing to train"):
+    from mammo_annotator.services.learned_features import BackboneTrainingError
+
+    with pytest.raises(BackboneTrainingError, match="every image belongs to a validation patient.*nothing to train"):
         train_project_extractor(project, ExtractorTrainConfig(steps=1, batch=4, device="cpu"),
                                 exclude_patients=everyone)
 
