@@ -81,3 +81,14 @@ def orthanc(orthanc_server):
     """The session's Orthanc, emptied for each test."""
     orthanc_server.clear()
     yield orthanc_server
+
+
+@pytest.fixture
+def lenient_writer():
+    """Let pydicom write the values a broken modality writes (NaN, inf, absurd numbers, multi-values)."""
+    from pydicom import config
+
+    before = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    yield
+    config.settings.writing_validation_mode = before

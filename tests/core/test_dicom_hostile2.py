@@ -25,17 +25,6 @@ def _ramp(h: int = 40, w: int = 64) -> np.ndarray:
     return np.tile(np.arange(0, 4096, 4096 // w, dtype=np.uint16)[:w], (h, 1))
 
 
-@pytest.fixture
-def lenient_writer():
-    """Let pydicom write the values a broken modality writes."""
-    from pydicom import config
-
-    before = config.settings.writing_validation_mode
-    config.settings.writing_validation_mode = config.IGNORE
-    yield
-    config.settings.writing_validation_mode = before
-
-
 def test_a_dataset_without_file_meta_is_read(tmp_path):
     """No preamble and no group 0002 (ACR-NEMA style): implicit VR little endian by definition."""
     src = make_dicom(tmp_path / "src.dcm", _ramp())

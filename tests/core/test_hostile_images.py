@@ -111,17 +111,6 @@ def _image(h=400, w=300):
     return (np.arange(h * w).reshape(h, w) % 4096).astype(np.uint16)
 
 
-@pytest.fixture
-def lenient_writer():
-    """Let pydicom write the values a broken modality writes (NaN, inf, absurd numbers)."""
-    from pydicom import config
-
-    before = config.settings.writing_validation_mode
-    config.settings.writing_validation_mode = config.IGNORE
-    yield
-    config.settings.writing_validation_mode = before
-
-
 def _refusal(path) -> str:
     with pytest.raises(ImageReadError) as info:
         read_image(path)

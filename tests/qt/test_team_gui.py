@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mammo_annotator.qt.pacs_dialog import PacsDialog
 from mammo_annotator.qt.team_sync import TeamSync
 from mammo_annotator.services import annotations as svc
@@ -24,84 +26,83 @@ def test_pacs_dialog_params(qtbot, monkeypatch):
     assert any("bearer token" in label.text() for label in d.findChildren(QLabel))
 
 
-def test_team_sync_shows_others_and_relays_remote_activation(qtbot, tmp_path, monkeypatch):
+@pytest.fixture
+def two_machines(tmp_path, monkeypatch):
+    """One project file open twice: this window's and another machine's."""
     monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
     here = open_project(tmp_path / "p.sqlite", create=True)
     elsewhere = open_project(tmp_path / "p.sqlite")
-    try:
-        image_id = add_blank_image(here)
-        sync = TeamSync(here, lambda: "dr.a")
-        texts: list[str] = []
-        sync.othersChanged.connect(texts.append)
-        events: list[dict] = []
-        here.events.connect("model_activated", lambda **kw: events.append(kw))
-        from mammo_annotator.services import team
-
-        presence: list[int] = []
-        sync.presenceChanged.connect(presence.append)
-        team.open_image(elsewhere, image_id, "dr.b")
-        sync.image_shown(image_id)
-        assert texts[-1] == "Also on this image: dr.b"
-        from mammo_annotator.services.viewing import worklist
-
-        assert worklist(here)[0].on_it == "dr.a, dr.b"  # the worklist's "on it" text
-        with elsewhere.session() as s:
-            vid = model_store.add_model_version(s, "SS", "hc", "g", {}, {}, {}, b"w")
-            model_store.activate(s, vid)
-        svc.save_contour(elsewhere, image_id, square(100, 100, 80), annotator="dr.b")
-        changes = sync.poll()
-        assert changes["active_model"] == vid and changes["edited"] == [image_id]
-        assert events == [{"version_id": vid, "remote": True}] and presence == [[image_id]]
-        jobs: list[str] = []
-        sync.jobChanged.connect(jobs.append)
-        lease = team.JobLease(elsewhere, "dr.b@ws2 pid 1")
-        assert lease.acquire()
-        sync.poll()
-        assert jobs[-1].startswith("retraining runs on dr.b@ws2 pid 1")
-        lease.release()
-        team.close_image(elsewhere, image_id, "dr.b")
-        sync.poll()
-        assert texts[-1] == "" and jobs[-1] == ""
-        sync.stop()
-        assert team.on_image(elsewhere, image_id) == []  # closing the window frees the image
-    finally:
-        elsewhere.close()
-        here.close()
+    yield here, elsewhere
+    elsewhere.close()
+    here.close()
 
 
-def test_the_timer_poll_reads_in_a_thread_and_applies_in_the_window(qtbot, tmp_path, monkeypatch):
+def test_team_sync_shows_others_and_relays_remote_activation(qtbot, two_machines):
+    here, elsewhere = two_machines
+    image_id = add_blank_image(here)
+    sync = TeamSync(here, lambda: "dr.a")
+    texts: list[str] = []
+    sync.othersChanged.connect(texts.append)
+    events: list[dict] = []
+    here.events.connect("model_activated", lambda **kw: events.append(kw))
+    from mammo_annotator.services import team
+
+    presence: list[int] = []
+    sync.presenceChanged.connect(presence.append)
+    team.open_image(elsewhere, image_id, "dr.b")
+    sync.image_shown(image_id)
+    assert texts[-1] == "Also on this image: dr.b"
+    from mammo_annotator.services.viewing import worklist
+
+    assert worklist(here)[0].on_it == "dr.a, dr.b"  # the worklist's "on it" text
+    with elsewhere.session() as s:
+        vid = model_store.add_model_version(s, "SS", "hc", "g", {}, {}, {}, b"w")
+        model_store.activate(s, vid)
+    svc.save_contour(elsewhere, image_id, square(100, 100, 80), annotator="dr.b")
+    changes = sync.poll()
+    assert changes["active_model"] == vid and changes["edited"] == [image_id]
+    assert events == [{"version_id": vid, "remote": True}] and presence == [[image_id]]
+    jobs: list[str] = []
+    sync.jobChanged.connect(jobs.append)
+    lease = team.JobLease(elsewhere, "dr.b@ws2 pid 1")
+    assert lease.acquire()
+    sync.poll()
+    assert jobs[-1].startswith("retraining runs on dr.b@ws2 pid 1")
+    lease.release()
+    team.close_image(elsewhere, image_id, "dr.b")
+    sync.poll()
+    assert texts[-1] == "" and jobs[-1] == ""
+    sync.stop()
+    assert team.on_image(elsewhere, image_id) == []  # closing the window frees the image
+
+
+def test_the_timer_poll_reads_in_a_thread_and_applies_in_the_window(qtbot, two_machines, monkeypatch):
     """A shared server's round trips (or its 10 s connection timeout) never hold the window."""
     import threading
 
-    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
-    here = open_project(tmp_path / "p.sqlite", create=True)
-    elsewhere = open_project(tmp_path / "p.sqlite")
-    try:
-        image_id = add_blank_image(here)
-        sync = TeamSync(here, lambda: "dr.a")
-        sync.poll_timer.stop()
-        read_in, applied_in, server_answers = [], [], threading.Event()
-        real_read, real_apply = sync.watcher.read, sync.watcher.apply
+    here, elsewhere = two_machines
+    image_id = add_blank_image(here)
+    sync = TeamSync(here, lambda: "dr.a")
+    sync.poll_timer.stop()
+    read_in, applied_in, server_answers = [], [], threading.Event()
+    real_read, real_apply = sync.watcher.read, sync.watcher.apply
 
-        def slow_read():  # a server slow to answer
-            read_in.append(threading.current_thread().name)
-            server_answers.wait(10)
-            return real_read()
+    def slow_read():  # a server slow to answer
+        read_in.append(threading.current_thread().name)
+        server_answers.wait(10)
+        return real_read()
 
-        monkeypatch.setattr(sync.watcher, "read", slow_read)
-        monkeypatch.setattr(sync.watcher, "apply",
-                            lambda snap: applied_in.append(threading.current_thread().name) or real_apply(snap))
-        svc.save_contour(elsewhere, image_id, square(100, 100, 80), annotator="dr.b")
-        with qtbot.waitSignal(sync.polled, timeout=10_000) as got:
-            assert sync.poll_in_background()
-            assert not sync.poll_in_background()  # the window is free meanwhile, and asks only once
-            server_answers.set()
-        assert got.args[0]["edited"] == [image_id]
-        assert read_in == ["team-poll"] and applied_in == [threading.main_thread().name]
-        sync.stop()
-    finally:
-        elsewhere.close()
-        here.close()
+    monkeypatch.setattr(sync.watcher, "read", slow_read)
+    monkeypatch.setattr(sync.watcher, "apply",
+                        lambda snap: applied_in.append(threading.current_thread().name) or real_apply(snap))
+    svc.save_contour(elsewhere, image_id, square(100, 100, 80), annotator="dr.b")
+    with qtbot.waitSignal(sync.polled, timeout=10_000) as got:
+        assert sync.poll_in_background()
+        assert not sync.poll_in_background()  # the window is free meanwhile, and asks only once
+        server_answers.set()
+    assert got.args[0]["edited"] == [image_id]
+    assert read_in == ["team-poll"] and applied_in == [threading.main_thread().name]
+    sync.stop()
 
 
 def test_agreement_line_for_several_annotators(tmp_path, monkeypatch):

@@ -24,16 +24,6 @@ def _img() -> np.ndarray:
     return img
 
 
-@pytest.fixture
-def lenient_writer():
-    from pydicom import config
-
-    before = config.settings.writing_validation_mode
-    config.settings.writing_validation_mode = config.IGNORE
-    yield
-    config.settings.writing_validation_mode = before
-
-
 def test_long_header_texts_import_on_every_backend(project, tmp_path, lenient_writer):
     folder = tmp_path / "in"
     folder.mkdir()
