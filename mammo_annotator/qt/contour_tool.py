@@ -44,6 +44,7 @@ class _DrawingTool(QObject):
     """Base of the tools that collect an outline; shows a dashed preview while drawing."""
 
     completed = Signal(object)  # (n, 2) float array, image pixels
+    tooFew = Signal()  # asked to close an outline of 1 or 2 points: nothing closed, the reader is told
 
     def __init__(self, view) -> None:
         super().__init__()
@@ -94,6 +95,8 @@ class _DrawingTool(QObject):
         The points stay: the page clears them (``cancel``) once the outline is saved, so a
         failed save loses nothing."""
         if len(self.points) < 3:
+            if self.points:
+                self.tooFew.emit()
             return False
         self._redraw()  # the outline as it is saved, without the cursor's rubber band
         self.completed.emit(np.asarray(self.points, dtype=float))
@@ -163,9 +166,12 @@ class FreehandTool(_DrawingTool):
             self.points = []
             start = self.view.vb.mapSceneToView(ev.buttonDownScenePos(Qt.LeftButton))
             self.points.append((start.x(), start.y()))
+        elif not self.points:
+            return True  # the stroke was cancelled (Escape, another image) while the button was down: the rest is ignored
         self.points.append((pos.x(), pos.y()))
         if ev.isFinish():
-            self.points = simplify(self.points, self._tolerance())
+            pts = [p for i, p in enumerate(self.points) if i == 0 or p != self.points[i - 1]]  # the release repeats the last move
+            self.points = simplify(pts, self._tolerance())
             if not self.finish():
                 self.cancel()  # too short to be an outline
         else:

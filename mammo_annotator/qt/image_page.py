@@ -216,9 +216,18 @@ class ImagePage(QObject):
             self._handler.set_colour(CONTOUR_COLOURS[self.cls.value])
             if hasattr(self._handler, "completed"):
                 self._handler.completed.connect(self._on_outline)
+            if hasattr(self._handler, "tooFew"):
+                self._handler.tooFew.connect(self._on_too_few)
         self.view.set_tool(self._handler)
         self.contours.set_editable(tool is Tool.EDIT)
         self.toolChanged.emit(tool.value)
+
+    def _on_too_few(self) -> None:
+        """Enter or a double-click on 1-2 points, or a freehand stroke too short: say why nothing closed."""
+        if isinstance(self._handler, FreehandTool):
+            self.message.emit("Stroke too short for an outline: press, draw round the lesion, release")
+        else:
+            self.message.emit("An outline needs at least 3 points: click more, or Esc to cancel")
 
     def set_class(self, cls: LesionClass) -> None:
         self.cls = cls

@@ -18,6 +18,9 @@ from PySide6.QtWidgets import QLabel, QWidget
 from ..core.windowing import Window, default_preset, reading_presets
 from .theme import VIEW_BACKGROUND
 
+MAX_ZOOM = 40.0  # screen px per image px at the closest zoom: single pixels, large enough to judge
+MIN_ZOOM_OF_FIT = 0.25  # the furthest zoom out: the fitted image at a quarter of its size
+
 
 class ToolHandler(Protocol):
     """What a contour tool implements to receive the canvas's mouse gestures (image coords)."""
@@ -36,6 +39,29 @@ class _CanvasViewBox(pg.ViewBox):
     def __init__(self) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
         self.tool: ToolHandler | None = None
+        self.image_size: tuple[int, int] | None = None  # (h, w) of the shown image: bounds the wheel zoom
+
+    def scaleBy(self, s=None, center=None, x=None, y=None) -> None:
+        """The wheel's zoom, kept between single pixels and a quarter of the fitted image: unbounded,
+        a few turns zoomed into a billionth of a pixel (a black canvas the wheel could not leave)."""
+        if s is not None and self.image_size is not None and s[0] is not None and s[0] == s[1]:
+            f = self._bounded_zoom(float(s[0]))
+            s = (f, f)
+        super().scaleBy(s, center, x, y)
+
+    def _bounded_zoom(self, f: float) -> float:
+        """The factor ``f`` (> 1 zooms out) limited so the scale stays within bounds; a scale already
+        past a bound (after a resize) may move back, never further."""
+        h, w = self.image_size
+        (x0, x1), _ = self.viewRange()
+        bw, bh = self.width(), self.height()
+        if bw <= 0 or bh <= 0 or x1 <= x0 or f <= 0:
+            return f
+        current = bw / (x1 - x0)  # screen px per image px
+        fit = min(bw / w, bh / h)
+        lo, hi = fit * MIN_ZOOM_OF_FIT, max(MAX_ZOOM, fit)
+        new = min(current / f, max(hi, current)) if f < 1 else max(current / f, min(lo, current))
+        return current / new
 
     def mouseDragEvent(self, ev, axis=None):
         if ev.button() == Qt.RightButton:
@@ -154,6 +180,7 @@ class MammoView(pg.GraphicsView):
                   default: str | None = None) -> None:
         """Show ``pixels`` (stored values, any dtype) with the ``default`` preset (else the first) as the window."""
         self.pixels = pixels
+        self.vb.image_size = pixels.shape[:2]
         self.presets = presets if presets is not None else display_presets(pixels)
         self.window = self.presets.get(default) if default else None
         self.window = self.window or next(iter(self.presets.values()))
@@ -166,6 +193,7 @@ class MammoView(pg.GraphicsView):
 
     def clear(self) -> None:
         self.pixels = None
+        self.vb.image_size = None
         self._pyramid = {}
         self._lod = None
         self.image_item.clear()

@@ -265,6 +265,7 @@ class MainWindow(QMainWindow):
         p.error.connect(lambda title, text: self.error(title, text))
         p.view.cursorMoved.connect(self._on_cursor)
         p.view.windowChanged.connect(s.show_window)
+        p.view.windowChanged.connect(lambda _w: self._corner_info(p.bundle))  # the corner's W/L follows a drag or preset
         s.classChanged.connect(p.set_class)
         s.noMalignantClicked.connect(p.set_no_malignant)
         s.presetChosen.connect(p.view.apply_preset)
@@ -611,6 +612,14 @@ class MainWindow(QMainWindow):
         problems = self.four.set_images(b.hanging, b.record.id)
         if problems:
             self.statusBar().showMessage("; ".join(problems), 8000)
+        if b.record.id not in {r.id for r in b.hanging.values()}:  # no laterality or view: four empty panes said nothing why
+            r = b.record
+            why = (f"<b>The open image ({r.laterality or '?'}-{r.view or '?'}) is not a standard view</b><br>"
+                   "<small>Its laterality or view is unknown, so it has no place in the hanging; "
+                   "H returns to the single image.</small>")
+            for pane in self.four.panes.values():
+                if pane.record is None:
+                    pane.view.set_notice(why)
 
     def _on_cursor(self, x: float, y: float, value) -> None:
         self.status_cursor.setText(f"x {x:7.1f}  y {y:7.1f}   value {value}" if value is not None else "")

@@ -22,6 +22,7 @@ THUMB, PATIENT, STATUS, P_M = 0, 1, 4, 5
 STATUS_TEXT = {"not_annotated": "to do", "contoured": "outlined", "no_malignant": "no finding"}
 WEAK_TEXT = {"unknown": "?"}
 STATUS_COLOUR = {"not_annotated": "#8b8f96", "contoured": "#F0E442", "no_malignant": "#009E73"}
+SEARCH_ECHO_CHARS = 24  # the most of the search text the "no matches" line repeats
 WEAK_COLOUR = {"M": "#E8805A", "MB": "#E8805A", "B": "#7fc4ec"}
 
 
@@ -191,6 +192,8 @@ class WorklistPanel(QWidget):
         self.no_matches = QLabel("")
         self.no_matches.setObjectName("muted")
         self.no_matches.setWordWrap(True)
+        self.no_matches.setTextFormat(Qt.PlainText)  # it repeats what was typed: "<b>" is text, not markup
+        self.no_matches.setMinimumWidth(1)  # never wider than the list: a long word is cut, the panel stays
         self.no_matches.hide()
         self.search.setClearButtonEnabled(True)
         self.status = QComboBox()
@@ -242,7 +245,9 @@ class WorklistPanel(QWidget):
     def _show_no_matches(self) -> None:
         empty = self.proxy.rowCount() == 0 and self.model.rowCount() > 0
         text = self.search.text().strip()
-        self.no_matches.setText(f"No matches for “{text}”" + (" with these filters" if self.proxy.status or self.proxy.weak else "")
+        shown = text if len(text) <= SEARCH_ECHO_CHARS else text[:SEARCH_ECHO_CHARS - 1] + "…"  # a pasted UID or
+        # list has no space to wrap at: echoed whole, it widened the worklist (and the window) to its length
+        self.no_matches.setText(f"No matches for “{shown}”" + (" with these filters" if self.proxy.status or self.proxy.weak else "")
                                 if text else "No image matches these filters")
         self.no_matches.setVisible(empty)
 
