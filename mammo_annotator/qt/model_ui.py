@@ -37,6 +37,7 @@ class ModelUI(QObject):
         self.history = HistoryPanel()
         self.suggestions = SuggestionsPanel()
         self.training = TrainingController(self.training_panel, parent=self)
+        self._tabs_made = False  # Training and Model history become tabs when first shown
         self.training.message.connect(lambda text: window.statusBar().showMessage(text, 8000))
         self.history.useVersion.connect(self.use_version)
         self.suggestions.imageRequested.connect(self.go_to)
@@ -49,18 +50,24 @@ class ModelUI(QObject):
         worklist_dock.raise_()
         self.training_dock = _dock(w, "Training", "trainingDock", self.training_panel)
         self.history_dock = _dock(w, "Model history", "historyDock", self.history)
-        # tabs at the bottom, closed at first: the image gets the height (View > Training opens them)
+        # tabs at the bottom, closed at first: the image gets the height (View > Training opens them).
+        # They are made tabs when first shown: tabified and hidden before the window's first show,
+        # Qt left their tab bar visible over the worklist.
         w.addDockWidget(Qt.BottomDockWidgetArea, self.training_dock)
-        w.tabifyDockWidget(self.training_dock, self.history_dock)
-        w.resizeDocks([self.training_dock], [260], Qt.Vertical)
+        w.addDockWidget(Qt.BottomDockWidgetArea, self.history_dock)
         self.training_dock.hide()
         self.history_dock.hide()
         return [self.next_dock, self.training_dock, self.history_dock]
 
     def show_model_docks(self, which: QDockWidget | None = None) -> None:
         """Open the bottom tabs (Training, Model history), ``which`` in front."""
+        w = self.window
         for dock in (self.training_dock, self.history_dock):
             dock.show()
+        if not self._tabs_made and not w.tabifiedDockWidgets(self.training_dock):  # once: then the reader's arrangement
+            w.tabifyDockWidget(self.training_dock, self.history_dock)
+            w.resizeDocks([self.training_dock], [260], Qt.Vertical)
+        self._tabs_made = True
         (which or self.training_dock).raise_()
 
     def add_actions(self, act, menubar, view_menu, toolbar) -> None:

@@ -297,3 +297,24 @@ def test_worklist_search_no_matches_labels_and_thumbnails(window, project, qtbot
     qtbot.waitUntil(lambda: first in panel.model.thumbnails.pixmaps, timeout=10_000)
     pm = panel.model.thumbnails.pixmaps[first]
     assert 0 < pm.height() <= 34 and panel.model.index(0, THUMB).data(Qt.DecorationRole) is not None
+
+
+def test_closed_model_docks_leave_no_tab_bar_over_the_worklist(window, qtbot):
+    """Tabified and hidden before the first show, Qt left the Training / Model history tab bar
+    visible, drawn across the worklist; they become tabs when first opened now."""
+    from PySide6.QtWidgets import QTabBar
+
+    def titled_bars():
+        return [[b.tabText(i) for i in range(b.count())] for b in window.findChildren(QTabBar)
+                if b.parent() is window and b.isVisible() and b.count()]
+
+    qtbot.waitExposed(window)
+    assert ["Training", "Model history"] not in titled_bars()
+    window.model_ui.show_model_docks(window.model_ui.history_dock)
+    qtbot.wait(50)
+    assert titled_bars().count(["Training", "Model history"]) == 1  # opened: one tab bar, in its place
+    assert window.model_ui.history_dock.isVisible() and window.tabifiedDockWidgets(window.model_ui.training_dock)
+    for dock in (window.model_ui.training_dock, window.model_ui.history_dock):
+        dock.close()
+    qtbot.wait(50)
+    assert ["Training", "Model history"] not in titled_bars()
