@@ -318,6 +318,12 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
     modality = modality.upper() if modality else None
     if modality != "MG":
         warnings.append(f"modality is {modality or 'missing'}, not MG; imported as a mammogram anyway")
+    if "ModalityLUTSequence" in ds:  # rare in MG; its table is not applied, so the values are the stored ones
+        warnings.append("a Modality LUT Sequence is not applied: the stored pixel values are used (an inverting "
+                        "table would show the image inverted; check it, and use Invert grey scale if so)")
+    if "VOILUTSequence" in ds:
+        warnings.append("a VOI LUT Sequence is not applied: the display uses WindowCenter / WindowWidth when "
+                        "given, else the breast's own range")
     signed = int(getattr(ds, "PixelRepresentation", 0) or 0) == 1
     bits_stored = _bits_holding(pixels, int(getattr(ds, "BitsStored", ds.BitsAllocated)), signed, warnings)
     center = hdr.first_float(getattr(ds, "WindowCenter", None))

@@ -190,3 +190,21 @@ def test_header_values_ignored_are_said(tmp_path, lenient_writer):
     ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
     im = read_image(tmp_path / "x.dcm")
     assert im.meta.laterality == "R" and "ImageLaterality is 'X', not L or R; ignored" in " | ".join(im.meta.warnings)
+
+
+def test_lookup_table_sequences_are_said_not_applied(tmp_path):
+    """A Modality or VOI LUT Sequence was ignored without a word."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    src = make_dicom(tmp_path / "src.dcm", _ramp())
+    ds = pydicom.dcmread(src)
+    item = Dataset()
+    item.LUTDescriptor = [4096, 0, 16]
+    item.add_new(0x00283006, "OW", np.arange(4095, -1, -1, dtype="<u2").tobytes())  # LUTData: an inverting table
+    ds.ModalityLUTSequence, ds.VOILUTSequence = Sequence([item]), Sequence([item])
+    ds.save_as(tmp_path / "lut.dcm", enforce_file_format=True)
+    im = read_image(tmp_path / "lut.dcm")
+    said = " | ".join(im.meta.warnings)
+    assert "Modality LUT Sequence is not applied" in said and "VOI LUT Sequence is not applied" in said
+    assert np.array_equal(im.pixels, _ramp())  # the stored values, as the warning says
