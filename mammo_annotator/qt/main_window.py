@@ -53,6 +53,17 @@ TOOL_KEYS = {Tool.NAVIGATE: "V", Tool.POLYGON: "P", Tool.FREEHAND: "F", Tool.ELL
              Tool.EDIT: "E"}
 
 
+def side_widths(window_width: int) -> tuple[int, int]:
+    """First-start widths of the worklist and the reading panel: about a quarter and a fifth of
+    the window, within what their text needs, and together never more than half of a narrow
+    window (at 1024 px they took 70 %, leaving the image 300 px)."""
+    left, right = max(390, min(460, int(window_width * 0.24))), max(320, min(380, int(window_width * 0.2)))
+    room = window_width // 2
+    if left + right > room:  # a laptop-sized window: both give way, down to their narrowest usable width
+        left, right = max(300, room * left // (left + right)), max(290, room * right // (left + right))
+    return left, right
+
+
 class MainWindow(QMainWindow):
     def __init__(self, project: Project, annotator: str, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -576,8 +587,7 @@ class MainWindow(QMainWindow):
         if not self._layout_restored:  # first start: side panels as narrow as their text allows
             self._layout_restored = True
             left, right = self.docks[0], self.docks[1]
-            self.resizeDocks([left, right], [max(390, min(460, int(self.width() * 0.24))),
-                                             max(320, min(380, int(self.width() * 0.2)))], Qt.Horizontal)
+            self.resizeDocks([left, right], list(side_widths(self.width())), Qt.Horizontal)
             freeze_long_lived("the window is built")
         QTimer.singleShot(0, self.page.view.setFocus)  # shortcuts work from the start, without a click
 

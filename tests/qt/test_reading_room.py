@@ -318,3 +318,23 @@ def test_closed_model_docks_leave_no_tab_bar_over_the_worklist(window, qtbot):
         dock.close()
     qtbot.wait(50)
     assert ["Training", "Model history"] not in titled_bars()
+
+
+@pytest.mark.parametrize("width", [1024, 1366, 1920])
+def test_the_image_gets_at_least_two_fifths_of_a_laptop_window(qtbot, project, width):
+    """At 1024 px the side panels took 70 % of the width, leaving the image 300 px."""
+    from mammo_annotator.qt.app import ensure_app, temp_settings
+    from mammo_annotator.qt.main_window import MainWindow, side_widths
+
+    ensure_app()
+    w = MainWindow(project, "tester", temp_settings())
+    qtbot.addWidget(w)
+    w.resize(width, 720)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.wait(50)
+    assert w.page.view.width() >= 0.4 * width
+    left, right = side_widths(width)
+    assert left >= 300 and right >= 290  # never narrower than their text can take
+    assert side_widths(1920) == (460, 380)  # a large screen keeps the panels' full widths
+    w.close()
