@@ -64,7 +64,9 @@ class ModelUI(QObject):
         w = self.window
         for dock in (self.training_dock, self.history_dock):
             dock.show()
-        if not self._tabs_made and not w.tabifiedDockWidgets(self.training_dock):  # once: then the reader's arrangement
+        as_built = all(w.dockWidgetArea(d) == Qt.BottomDockWidgetArea and not d.isFloating()
+                       for d in (self.training_dock, self.history_dock))  # not moved by the reader (a saved layout)
+        if not self._tabs_made and as_built and not w.tabifiedDockWidgets(self.training_dock):
             w.tabifyDockWidget(self.training_dock, self.history_dock)
             w.resizeDocks([self.training_dock], [260], Qt.Vertical)
         self._tabs_made = True

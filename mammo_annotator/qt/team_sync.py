@@ -70,7 +70,7 @@ class TeamSync(QObject):
         def read() -> None:
             try:
                 result = self._read()
-            except MammoError as exc:
+            except Exception as exc:  # noqa: BLE001 - a driver or pool error too: the next tick asks again
                 log.warning("remote changes: %s", exc)
                 result = None
             self._read_done.emit(result)

@@ -184,7 +184,11 @@ def damaged_features(project: Project, extractor: FeatureExtractor, view: str = 
     with project.session() as s:
         for im in image_store.list_images(s):
             for grid_id in region_store.grids_of_image(s, im.id):
-                feats = region_store.get_features(s, grid_id, key)
+                try:
+                    feats = region_store.get_features(s, grid_id, key)
+                except ValueError:  # the stored bytes do not make the matrix their row says
+                    out.append((im.id, grid_id, "cached bytes that do not match their shape"))
+                    continue
                 if feats is None:
                     continue
                 n = len(region_store.region_set(s, grid_id).boxes)

@@ -338,3 +338,28 @@ def test_the_image_gets_at_least_two_fifths_of_a_laptop_window(qtbot, project, w
     assert left >= 300 and right >= 290  # never narrower than their text can take
     assert side_widths(1920) == (460, 380)  # a large screen keeps the panels' full widths
     w.close()
+
+
+def test_model_docks_moved_by_the_reader_stay_where_the_saved_layout_put_them(qtbot, project):
+    """Made tabs at their first opening in each session, they were pulled back under Training
+    even when the reader's saved layout had put Model history elsewhere."""
+    from mammo_annotator.qt.app import ensure_app, temp_settings
+    from mammo_annotator.qt.main_window import MainWindow
+
+    ensure_app()
+    settings = temp_settings()
+    w = MainWindow(project, "reader-a", settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.model_ui.show_model_docks()
+    w.addDockWidget(Qt.RightDockWidgetArea, w.model_ui.history_dock)  # the reader moves it beside the reading panel
+    w.close()
+    w2 = MainWindow(project, "reader-a", settings)
+    qtbot.addWidget(w2)
+    w2.show()
+    qtbot.waitExposed(w2)
+    w2.model_ui.show_model_docks()
+    assert w2.dockWidgetArea(w2.model_ui.history_dock) == Qt.RightDockWidgetArea
+    assert not w2.tabifiedDockWidgets(w2.model_ui.training_dock)
+    w2.close()

@@ -118,3 +118,20 @@ def test_agreement_line_for_several_annotators(tmp_path, monkeypatch):
         assert agreement_text(svc.contours(p, image_id)) == "Agreement (Dice of malignant outlines): dr.a / dr.b 0.50"
     finally:
         p.close()
+
+
+def test_a_driver_error_in_the_poll_thread_is_a_missed_tick(qtbot, two_machines, monkeypatch):
+    """An error the project does not translate (a pool timeout) ended the thread with a traceback
+    and no result; the window now hears None, and the next tick asks again."""
+    here, _ = two_machines
+    sync = TeamSync(here, lambda: "dr.a")
+    sync.poll_timer.stop()
+
+    def broken_read():
+        raise TimeoutError("QueuePool limit of size 4 overflow 4 reached")
+
+    monkeypatch.setattr(sync.watcher, "read", broken_read)
+    with qtbot.waitSignal(sync.polled, timeout=10_000) as got:
+        assert sync.poll_in_background()
+    assert got.args == [None]
+    sync.stop()

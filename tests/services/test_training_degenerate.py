@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from mammo_annotator.core.types import GridSpec, WeakLabel
 from mammo_annotator.services.datasets import NoTrainingDataError
@@ -16,6 +17,7 @@ from mammo_annotator.services.model_history import list_versions
 from mammo_annotator.services.project import open_project
 from mammo_annotator.services.training import TrainingRequest, run_training
 from mammo_annotator.store import regions as region_store
+from mammo_annotator.store.schema import FeatureRow
 from tests.helpers import add_blank_image
 
 
@@ -99,7 +101,7 @@ def test_a_damaged_cache_whose_pixels_are_gone_names_the_image_and_stores_nothin
     assert list_versions(project) == []
 
 
-@pytest.mark.parametrize("damage", ["nan", "dim"])
+@pytest.mark.parametrize("damage", ["nan", "dim", "bytes"])
 def test_a_damaged_cache_is_computed_again_and_the_training_goes_on(project, damage):
     from mammo_annotator.services.synthetic_source import import_synthetic
 
@@ -113,6 +115,10 @@ def test_a_damaged_cache_is_computed_again_and_the_training_goes_on(project, dam
         bad = good.copy()
         bad[0, 0] = np.inf
         region_store.put_features(s, grid, ext.key, bad if damage == "nan" else good[:, :3])
+        if damage == "bytes":  # the row's bytes cut short: they no longer make its (n, dim) matrix
+            region_store.put_features(s, grid, ext.key, good)
+            row = s.scalars(select(FeatureRow).where(FeatureRow.grid_id == grid, FeatureRow.extractor_key == ext.key)).one()
+            row.data = row.data[:-8]
     out = run_training(project, TrainingRequest(epochs=2, num_threads=1))
     assert out.state in ("done", "worse") and out.version_id is not None
     assert damaged_features(project, ext) == []
