@@ -54,17 +54,19 @@ def dicom_part(raw: Path, content_type: str) -> tuple[int, int]:
     media, _, params = content_type.partition(";")
     media = media.strip().lower()
     size = raw.stat().st_size
-    if media == "application/dicom":
-        return 0, size
-    boundary = next((v.strip().strip('"') for k, _, v in (p.partition("=") for p in params.split(";"))
-                     if k.strip().lower() == "boundary"), None)
-    if media != "multipart/related" or not boundary:
-        with open(raw, "rb") as f:
-            head = f.read(80)
-        raise AnswerError(f"the PACS did not send a DICOM instance (Content-Type {content_type or 'missing'!r}, "
-                          f"the answer begins {head!r})")
     if size == 0:
         raise AnswerError("the PACS sent an empty answer instead of the instance")
+    if media == "application/dicom":
+        return 0, size
+    with open(raw, "rb") as f:
+        head = f.read(80)
+    boundary = next((v.strip().strip('"') for k, _, v in (p.partition("=") for p in params.split(";"))
+                     if k.strip().lower() == "boundary"), None)
+    if media == "multipart/related" and not boundary and head.startswith(b"--") and b"\r\n" in head:
+        boundary = head[2:head.index(b"\r\n")].decode("latin-1")  # left out of the header: the body's first line
+    if media != "multipart/related" or not boundary:
+        raise AnswerError(f"the PACS did not send a DICOM instance (Content-Type {content_type or 'missing'!r}, "
+                          f"the answer begins {head!r})")
     marker = b"--" + boundary.encode("latin-1")
     with open(raw, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         first = m.find(marker)

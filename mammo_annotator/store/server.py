@@ -86,8 +86,8 @@ def _take_migration_lock(conn, shown: str) -> None:
     while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY}).scalar():
         if time.monotonic() > deadline:
             raise DatabaseError(shown, f"another machine has held the project's upgrade lock for over {MIGRATION_WAIT_S:g} s "
-                                       "(an upgrade that hung); close the app there, or end its session on the server, "
-                                       "and open the project again")
+                                       "(an upgrade takes seconds: it has probably hung); open the project again once it "
+                                       "is done, or close the app there, or end its session on the server")
         time.sleep(0.25)
 
 
