@@ -21,7 +21,7 @@ from ..ml.train import TrainConfig
 from .features import ensure_features, project_extractor
 from .project import Project
 from .training import augmented_view
-from .training_data import load_repaired
+from .training_data import load_repaired, repaired
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None,
     for view in ("identity", *augment):
         ensure_features(project, extractor, progress, cancel, view=view)
     pd = load_repaired(project, extractor, progress, cancel)
-    return pd.data, [augmented_view(project, pd, extractor.key, view) for view in augment]
+    return pd.data, [repaired(project, extractor, lambda v=view: augmented_view(project, pd, extractor.key, v),
+                              progress, cancel, view=view) for view in augment]
 
 
 def _check_out_dir(out: Path) -> None:

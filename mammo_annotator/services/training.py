@@ -32,7 +32,7 @@ from .features import ensure_features, project_extractor, shift_of, view_key
 from .end_to_end import refresh_end_to_end
 from .learned_features import refresh_backbone
 from .project import Project
-from .training_data import finite_metrics, load_repaired, require_labels
+from .training_data import finite_metrics, load_repaired, repaired, require_labels
 
 StageProgress = Callable[[str, int, int, str], None]  # (stage, done, total, message)
 VAL_FRACTION = 0.2
@@ -155,7 +155,8 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
         train_idx, val_idx = np.arange(len(ds)), np.zeros(0, dtype=int)
     train_ds = ds.subset(train_idx)
     require_labels(project, train_ds, cfg, len(val_idx))
-    extra = [augmented_view(project, pd, extractor.key, view).subset(train_idx) for view in augment]
+    extra = [repaired(project, extractor, lambda v=view: augmented_view(project, pd, extractor.key, v), view=view)
+             .subset(train_idx) for view in augment]
     with project.session() as s:
         active_id = model_store.active_model_id(s)
         active_blob = model_store.model_weights(s, active_id) if active_id else None

@@ -4,6 +4,8 @@ metrics that cannot be measured are left out with the reason (never stored as Na
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import numpy as np
 
 from ..core.progress import CancelToken
@@ -13,19 +15,28 @@ from .datasets import NoTrainingDataError, ProjectDataset, load_dataset
 from .features import repair_features
 from .project import Project
 
+T = TypeVar("T")
+
 
 def load_repaired(project: Project, extractor, progress=lambda d, t, m: None,
                   cancel: CancelToken | None = None) -> ProjectDataset:
-    """``load_dataset`` on ``extractor``'s features; when a damaged cached matrix (NaN values, a wrong
-    shape) makes it fail, those images are computed again (``repair_features``) and it is read once more."""
+    """``load_dataset`` on ``extractor``'s features, repaired where a cached matrix is damaged."""
+    return repaired(project, extractor, lambda: load_dataset(project, extractor.key), progress, cancel)
+
+
+def repaired(project: Project, extractor, load: Callable[[], T], progress=lambda d, t, m: None,
+             cancel: CancelToken | None = None, view: str = "identity") -> T:
+    """``load()``; when a damaged cached matrix of ``view`` (NaN values, a wrong shape, bytes that
+    do not make their matrix) makes it fail, those images are computed again (``repair_features``)
+    and it is read once more."""
     try:
-        return load_dataset(project, extractor.key)
+        return load()
     except NoTrainingDataError:
         raise
     except ValueError:
-        if not repair_features(project, extractor, progress, cancel):
+        if not repair_features(project, extractor, progress, cancel, view=view):
             raise
-    return load_dataset(project, extractor.key)
+    return load()
 
 
 def require_labels(project: Project, train_ds, cfg, n_held_out: int) -> None:

@@ -124,3 +124,26 @@ def test_a_damaged_cache_is_computed_again_and_the_training_goes_on(project, dam
     assert damaged_features(project, ext) == []
     with project.session() as s:
         np.testing.assert_allclose(region_store.get_features(s, grid, ext.key), good, rtol=1e-5)
+
+
+def test_a_damaged_augmented_view_is_computed_again_too(project):
+    """The repair covered the plain features only: a damaged mirrored-view matrix still stopped
+    the training with a plain ValueError."""
+    from mammo_annotator.services.features import view_key
+    from mammo_annotator.services.synthetic_source import import_synthetic
+
+    project.set_grid_spec(GridSpec(size_mm=22.4, stride_mm=11.2))
+    ext = set_project_extractor(project, "handcrafted")
+    import_synthetic(project, n_patients=2, seed=3, size=(256, 224), views=("CC",))
+    ensure_features(project, ext)
+    ensure_features(project, ext, view="flip_lr")
+    key = view_key(ext.key, "flip_lr")
+    with project.session() as s:
+        grid = region_store.grids_of_image(s, 1)[0]
+        good = region_store.get_features(s, grid, key)
+        bad = good.copy()
+        bad[0, 0] = np.nan
+        region_store.put_features(s, grid, key, bad)
+    out = run_training(project, TrainingRequest(epochs=2, num_threads=1, augment=("flip_lr",)))
+    assert out.state in ("done", "worse") and out.version_id is not None
+    assert damaged_features(project, ext, view="flip_lr") == []
