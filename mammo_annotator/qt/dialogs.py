@@ -25,12 +25,21 @@ if TYPE_CHECKING:  # the importer (breast mask, scipy) loads at the first import
     from ..services.importing import ImportReport
 
 
+ANNOTATOR_MAX = 128  # the database's annotator columns; PostgreSQL refuses a longer name on every save
+
+
 def ask_annotator(parent: QWidget | None, current: str = "") -> str | None:
-    """The name stored with every contour; asked once and remembered in QSettings."""
+    """The name stored with every contour; asked once and remembered in QSettings. Runs of
+    whitespace become one space; a name too long for the database is refused with a message
+    (accepted, it made every later contour save fail on a server project)."""
     name, ok = QInputDialog.getText(
         parent, "Annotator", "Your name or initials (stored with every contour you draw):", text=current
     )
-    name = name.strip()
+    name = " ".join(name.split())
+    if ok and len(name) > ANNOTATOR_MAX:
+        show_error(parent, "Annotator", f"The name is {len(name)} characters long; use at most {ANNOTATOR_MAX} "
+                                        "(initials are enough). The annotator was not changed.")
+        return None
     return name if ok and name else None
 
 
@@ -97,7 +106,7 @@ class ProgressDialog(QDialog):
     def update_progress(self, done: int, total: int, message: str) -> None:
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(done)
-        self.message.setText(f"{done} / {total}   {message}")
+        self.message.setText(f"{done} / {total}   {message}" if total > 0 else message)  # not "0 / 0" while counting
 
     def _on_stop(self) -> None:
         self.stop.setEnabled(False)

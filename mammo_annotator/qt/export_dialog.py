@@ -8,7 +8,9 @@ left behind).
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import (
@@ -129,6 +131,11 @@ class ExportDialog(QDialog):
         formats, folder = self.selected_formats(), self.folder_edit.text().strip()
         if not formats or not folder:
             self.message.setText("Choose at least one format and a folder.")
+            return
+        folder = os.path.expanduser(folder)
+        if not os.path.isabs(folder):  # it would land in the program's working folder, where nobody looks
+            self.message.setText(f"'{folder}' is not a full folder path; enter one such as "
+                                 f"{Path.home() / 'exports'}, or use Browse….")
             return
         options = export_service.ExportOptions(keep_ids=self.keep_ids.isChecked(), per_image=self.per_image.isChecked())
         self._cancel = threading.Event()

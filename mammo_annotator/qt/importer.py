@@ -6,6 +6,7 @@ The service's progress callback becomes the dialog's bar; Stop sets the worker's
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,16 @@ DATASETS = {"mini-MIAS (folder with Info.txt and the .pgm files)": "mini-mias",
             "INbreast (folder with AllDICOMs, XML and the INbreast.csv/xls)": "inbreast"}
 
 
-def image_files(folder: Path) -> list[Path]:
-    """Every image file below ``folder``, in a stable order."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def image_files(folder: Path, cancel: threading.Event | None = None) -> list[Path]:
+    """Every image file below ``folder``, in a stable order; stops early when ``cancel`` is set
+    (a folder on a network share can take minutes to walk, so it is walked in the worker)."""
+    found = []
+    for p in folder.rglob("*"):
+        if cancel is not None and cancel.is_set():
+            break
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
+            found.append(p)
+    return sorted(found)
 
 
 class ImportController(QObject):
@@ -39,6 +47,7 @@ class ImportController(QObject):
         self.dialog: ProgressDialog | None = None
         self.last_report: ImportReport | None = None
         self.report_dialog: ImportReportDialog | None = None
+        self._closing = False  # the window is closing: an outcome arriving now opens no dialog
 
     def import_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
@@ -50,11 +59,21 @@ class ImportController(QObject):
     def import_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.window, "Import every image in a folder")
         if folder:
-            files = image_files(Path(folder))
-            if not files:
-                show_error(self.window, "Import", f"No DICOM, PNG or TIFF files found in {folder}.")
-                return
-            self.start(files)
+            self.start_folder(Path(folder))
+
+    def start_folder(self, folder: Path) -> TaskWorker | None:
+        """Import every image below ``folder``; the folder is walked in the worker, so a large tree
+        never freezes the window and Stop also ends the walk."""
+        from ..core.errors import MammoError
+        from ..services.importing import ImportItem
+
+        def items(_report, cancel: threading.Event) -> list[ImportItem]:
+            files = image_files(folder, cancel)
+            if not files and not cancel.is_set():
+                raise MammoError(f"No DICOM, PNG or TIFF files found in {folder}.")
+            return [ImportItem(path=p) for p in files]
+
+        return self._run(items, f"Importing the images in {folder.name or folder}")
 
     def import_dataset(self) -> None:
         label, ok = QInputDialog.getItem(self.window, "Import dataset", "Dataset:", list(DATASETS), 0, False)
@@ -69,14 +88,14 @@ class ImportController(QObject):
         from ..services.importing import ImportItem
 
         items = [ImportItem(path=p) for p in paths]
-        return self._run(lambda _report: items, f"Importing {len(items)} image(s)")
+        return self._run(lambda _report, _cancel: items, f"Importing {len(items)} image(s)")
 
     def start_dataset(self, kind: str, folder: Path) -> TaskWorker | None:
         """Import a public dataset (``services.sources.dataset_items``: labels, lesion outlines);
         reading its label files also happens in the worker."""
         from ..services.sources import dataset_items
 
-        return self._run(lambda report: dataset_items(kind, folder, report), f"Importing {kind} from {folder.name}")
+        return self._run(lambda report, _cancel: dataset_items(kind, folder, report), f"Importing {kind} from {folder.name}")
 
     def import_from_pacs(self) -> TaskWorker | None:
         """File > Import from PACS: query and retrieve over DICOMweb, as ``import-dicomweb`` does."""
@@ -97,7 +116,7 @@ class ImportController(QObject):
 
         def body(progress, cancel, report):
             progress(0, 0, "reading the source…")
-            items = make_items(report)
+            items = make_items(report, cancel)
             return import_items(project, items, progress, cancel, report)
 
         return self._start(body, title)
@@ -110,6 +129,7 @@ class ImportController(QObject):
         from ..services.importing import ImportReport
 
         report = ImportReport()
+        self._closing = False
 
         def task(progress, cancel):
             return body(progress, cancel, report)
@@ -133,11 +153,15 @@ class ImportController(QObject):
 
     @Slot(str)
     def _failed(self, text: str) -> None:
+        if self._closing:
+            return
         self.window.focus_image_after(show_error(self.window, "Import failed", text))
 
     @Slot(object)
     def _done(self, report: ImportReport) -> None:
         self.last_report = report
+        if self._closing:  # stopped by closing the window: a report would outlive it and keep the app running
+            return
         self.window.refresh_worklist()
         self.report_dialog = ImportReportDialog(report, self.window)
         self.window.focus_image_after(self.report_dialog)  # closed: the keyboard is back on the image
@@ -156,5 +180,6 @@ class ImportController(QObject):
         """Stop a running import and wait for its thread (no thread outlives the window)."""
         if self.worker is not None and self.worker.is_running():
             self.worker.stop()
+            self._closing = True  # whether or not the thread ends in time, its outcome opens nothing now
             return self.worker.wait(timeout_ms)
         return True
