@@ -19,7 +19,7 @@ from ...core.progress import CancelToken, ProgressFn, no_progress
 from ...core.records import AnnotationRecord, ImageRecord
 from ..project import Project
 from .common import CLASS_NAMES, ExportOptions, ExportResult, iter_images
-from .dicom_source import is_dicom_source, source_header
+from .dicom_source import declare_charset, is_dicom_source, source_header
 from .masks import class_mask
 from .paths import atomic_open, inside, out_folder
 from .pseudonyms import Identities
@@ -81,6 +81,7 @@ def export_dicom_objects(kind: str, project: Project, out: str | os.PathLike, op
         except ImageReadError as exc:  # the source moved or changed: say which file to bring back
             result.skipped.append((ident.image, f"{exc.reason}: {image.source_path}"))
             continue
+        declare_charset(dataset)
         with atomic_open(inside(folder, f"{ident.stem}_{kind}.dcm"), "wb") as fh:
             dataset.save_as(fh, enforce_file_format=True)
         result.files += 1

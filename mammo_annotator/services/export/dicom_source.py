@@ -35,8 +35,25 @@ TECHNICAL = (
     "SeriesNumber", "InstanceNumber",
 )
 UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+REQUIRED = ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "Columns")  # what SEG and SR reference
 EMPTY = ("PatientName", "PatientBirthDate", "PatientSex", "ReferringPhysicianName", "AccessionNumber")
 DUMMY_DATE, DUMMY_TIME = "19000101", "000000"  # PS3.15 "Z": a dummy value that names no real day
+
+
+TEXT_VRS = ("AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT")
+UTF8 = "ISO_IR 192"
+
+
+def declare_charset(ds: Dataset) -> None:
+    """Declare UTF-8 when any text of the object is not ASCII (an annotator named "Müller", a kept
+    PatientID from a source in another character set): without Specific Character Set such values
+    are invalid, and characters outside Latin-1 were written as "?" (a kept PatientID changed)."""
+    for element in ds.iterall():
+        if element.VR in TEXT_VRS and element.value is not None:
+            values = element.value if element.VM > 1 else [element.value]
+            if any(not str(v).isascii() for v in values):
+                ds.SpecificCharacterSet = UTF8
+                return
 
 
 def is_dicom_source(image: ImageRecord) -> bool:
@@ -45,13 +62,21 @@ def is_dicom_source(image: ImageRecord) -> bool:
 
 def source_header(image: ImageRecord, ids: Identities) -> Dataset:
     """The image's DICOM header, de-identified as described above; raises ImageReadError when the
-    source file is gone (and, for an image from a PACS, cannot be retrieved) or is not the image
-    that was imported."""
+    source file is gone (and, for an image from a PACS, cannot be retrieved), is not the image
+    that was imported, or lacks what a derived object must reference (so the export skips it by
+    name and goes on with the other images)."""
     from ..pacs_fetch import local_file  # local: the DICOMweb client loads only when an export needs it
 
     original = read_dicom_header(local_file(image))  # from a PACS and not here: the verified copy
     if str(getattr(original, "SOPInstanceUID", "")) != image.sop_instance_uid:
         raise ImageReadError(image.source_path, "the file no longer holds the imported image (SOP Instance UID differs)")
+    missing = [keyword for keyword in REQUIRED if not original.get(keyword)]
+    if missing:  # a truncated file keeps its SOP Instance UID, and highdicom then failed the whole export
+        raise ImageReadError(image.source_path, f"the DICOM header is incomplete (a damaged or truncated file?): "
+                                                f"no {', '.join(missing)}")
+    if (int(original.Rows), int(original.Columns)) != (image.height, image.width):
+        raise ImageReadError(image.source_path, f"the file's image is {original.Columns} x {original.Rows} pixels, "
+                                                f"the imported one {image.width} x {image.height}")
     ds = Dataset()
     for keyword in TECHNICAL:
         if keyword in original:

@@ -10,6 +10,7 @@ pixel spacing is known, the area in mm^2. The annotator is the observer.
 from __future__ import annotations
 
 import os
+import re
 
 import highdicom as hd
 import numpy as np
@@ -28,9 +29,25 @@ FINDING = Code("121071", "DCM", "Finding")
 MAMMOGRAPHY = Code("71651007", "SCT", "Mammography")
 
 
+PN_MAX = 64  # a person name's alphabetic group: 64 characters (PS3.5 table 6.2-1), dciodvfy counts bytes
+
+
 def _person(name: str) -> str:
-    """A DICOM person name: a single-component name gets its trailing caret."""
-    return name if "^" in name else f"{name}^"
+    """A valid DICOM person name for an annotator name, which is free text: control characters,
+    the value delimiter ``\\`` and the group delimiter ``=`` become spaces (a backslash made two
+    names, a newline an invalid one), at most five ``^`` components, at most 64 bytes; a
+    single-component name gets its trailing caret."""
+    clean = " ".join(re.sub(r"[\x00-\x1f\x7f\\=]", " ", name).split())
+    parts = [" ".join(p.split()) for p in clean.split("^")]
+    parts = parts[:4] + [" ".join(" ".join(parts[4:]).split())] if len(parts) > 5 else parts
+    if len(parts) == 1:
+        return f"{_cut(parts[0] or 'unknown', PN_MAX - 1)}^"
+    return _cut("^".join(parts), PN_MAX)
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most ``limit`` bytes of UTF-8 (validators count bytes), never half a character."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
 def _group(source, image: ImageRecord, ann: AnnotationRecord, number: int) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:

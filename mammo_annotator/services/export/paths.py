@@ -86,8 +86,12 @@ def _umask() -> int:
 def atomic_open(path: Path, mode: str = "w", **kwargs) -> Iterator[IO]:
     """Write a fresh temporary file beside ``path``, renamed to ``path`` on success and removed on
     any error. The temporary name is new each time and created exclusively, so a stale or planted
-    ``.part`` file (a symlink elsewhere) is never written through."""
+    ``.part`` file (a symlink elsewhere) is never written through. Text is UTF-8 unless the caller
+    says otherwise: the locale's encoding (cp1252 on Windows, ASCII under LANG=C) made a CSV with a
+    name such as "Łukasz" fail mid-export, and wrote other names in bytes no other export uses."""
     refuse_database(path)
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "utf-8")
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".part")
     tmp = Path(name)
     try:
