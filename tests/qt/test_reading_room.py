@@ -201,30 +201,19 @@ def test_reading_mode_shows_only_the_image(window, qtbot):
 
 
 def test_layout_is_remembered_per_annotator(qtbot, project):
-    from mammo_annotator.qt.app import ensure_app, temp_settings
-    from mammo_annotator.qt.main_window import MainWindow
+    from mammo_annotator.qt.app import temp_settings
 
-    ensure_app()
     settings = temp_settings()
-    w = MainWindow(project, "reader-a", settings)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
+    w = _opened(qtbot, project, "reader-a", settings)
     assert not w.model_ui.history_dock.isVisible()  # the model docks start closed: the image first
     w.docks[0].hide()  # reader A closes the worklist
     w.side.region_opacity.setValue(22)
     w.close()
-    w2 = MainWindow(project, "reader-a", settings)
-    qtbot.addWidget(w2)
-    w2.show()
-    qtbot.waitExposed(w2)
+    w2 = _opened(qtbot, project, "reader-a", settings)
     assert not w2.docks[0].isVisible() and w2.side.region_opacity.value() == 22
     assert abs(w2.page.regions.alpha - 0.22) < 1e-6
     w2.close()
-    w3 = MainWindow(project, "reader-b", settings)  # another reader: the default layout
-    qtbot.addWidget(w3)
-    w3.show()
-    qtbot.waitExposed(w3)
+    w3 = _opened(qtbot, project, "reader-b", settings)  # another reader: the default layout
     assert w3.docks[0].isVisible()
     w3.close()
 
@@ -323,15 +312,10 @@ def test_closed_model_docks_leave_no_tab_bar_over_the_worklist(window, qtbot):
 @pytest.mark.parametrize("width", [1024, 1366, 1920])
 def test_the_image_gets_at_least_two_fifths_of_a_laptop_window(qtbot, project, width):
     """At 1024 px the side panels took 70 % of the width, leaving the image 300 px."""
-    from mammo_annotator.qt.app import ensure_app, temp_settings
-    from mammo_annotator.qt.main_window import MainWindow, side_widths
+    from mammo_annotator.qt.app import temp_settings
+    from mammo_annotator.qt.main_window import side_widths
 
-    ensure_app()
-    w = MainWindow(project, "tester", temp_settings())
-    qtbot.addWidget(w)
-    w.resize(width, 720)
-    w.show()
-    qtbot.waitExposed(w)
+    w = _opened(qtbot, project, "tester", temp_settings(), width)
     qtbot.wait(50)
     assert w.page.view.width() >= 0.4 * width
     left, right = side_widths(width)
@@ -343,23 +327,30 @@ def test_the_image_gets_at_least_two_fifths_of_a_laptop_window(qtbot, project, w
 def test_model_docks_moved_by_the_reader_stay_where_the_saved_layout_put_them(qtbot, project):
     """Made tabs at their first opening in each session, they were pulled back under Training
     even when the reader's saved layout had put Model history elsewhere."""
-    from mammo_annotator.qt.app import ensure_app, temp_settings
-    from mammo_annotator.qt.main_window import MainWindow
+    from mammo_annotator.qt.app import temp_settings
 
-    ensure_app()
     settings = temp_settings()
-    w = MainWindow(project, "reader-a", settings)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
+    w = _opened(qtbot, project, "reader-a", settings)
     w.model_ui.show_model_docks()
     w.addDockWidget(Qt.RightDockWidgetArea, w.model_ui.history_dock)  # the reader moves it beside the reading panel
     w.close()
-    w2 = MainWindow(project, "reader-a", settings)
-    qtbot.addWidget(w2)
-    w2.show()
-    qtbot.waitExposed(w2)
+    w2 = _opened(qtbot, project, "reader-a", settings)
     w2.model_ui.show_model_docks()
     assert w2.dockWidgetArea(w2.model_ui.history_dock) == Qt.RightDockWidgetArea
     assert not w2.tabifiedDockWidgets(w2.model_ui.training_dock)
     w2.close()
+
+
+def _opened(qtbot, project, annotator: str, settings, width: int | None = None):
+    """A main window over ``project`` for ``annotator``, shown and exposed."""
+    from mammo_annotator.qt.app import ensure_app
+    from mammo_annotator.qt.main_window import MainWindow
+
+    ensure_app()
+    w = MainWindow(project, annotator, settings)
+    qtbot.addWidget(w)
+    if width is not None:
+        w.resize(width, 720)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
