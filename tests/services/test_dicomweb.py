@@ -152,8 +152,9 @@ def test_import_over_dicomweb_then_stow_seg_and_sr_round_trip(pacs, basic_auth, 
                 mask = seg.get_pixels_by_source_instance([image.sop_instance_uid], segment_numbers=[number])[0, :, :, 0]
                 assert np.array_equal(mask.astype(bool), class_mask(anns, cls, image.height, image.width))
 
-            (sr_ds,) = _objects_in(client, _study(path), "SR")
-            contours = _sr_contours(sr_ds)
+            reports = _objects_in(client, _study(path), "SR")  # one per annotator of the image
+            assert len(reports) == len({a.annotator for a in anns})
+            contours = [c for sr_ds in reports for c in _sr_contours(sr_ds)]
             assert sorted(c for c, _ in contours) == sorted(a.cls.value for a in anns)
             for ann in anns:
                 match = [p for c, p in contours if c == ann.cls.value]

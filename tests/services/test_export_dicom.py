@@ -168,3 +168,24 @@ def test_a_moved_source_is_skipped_naming_the_file(dicom_project, tmp_path):
     result = ex.export(project, "seg", tmp_path / "seg")
     reasons = [r for _, r in result.skipped if r != "not imported from DICOM"]
     assert result.files >= 1 and reasons == [f"file not found: {moved}"]
+
+
+def test_each_annotator_gets_a_report_that_names_them(dicom_project, tmp_path):
+    """One report per image named only its first annotator as the observer of every contour."""
+    project, ids, dicom_dir = dicom_project
+    image_id = ids["dicom1"]
+    before = {a.annotator for a in ann_svc.contours(project, image_id)}
+    ann_svc.save_contour(project, image_id, square(20, 200, 30), "zz.second reader")
+    result = ex.export(project, "sr", tmp_path / "sr")
+    name = Pseudonyms.for_project(project).image(content_sha256(dicom_dir / f"{phi(1)['PatientID']}_L.dcm"))
+    files = sorted((tmp_path / "sr").glob(f"{name}*_sr.dcm"))
+    assert [f.name for f in files] == [f"{name}_observer1_sr.dcm", f"{name}_observer2_sr.dcm"]
+    assert result.files == len(list((tmp_path / "sr").glob("*_sr.dcm"))) and result.items == 2
+    observed = {}
+    for path in files:
+        sr = hd.sr.srread(path)
+        people = {str(e.value) for e in sr.iterall() if e.keyword == "PersonName"}
+        observed[frozenset(people)] = len(sr.content.get_planar_roi_measurement_groups())
+    by_annotator = {a: sum(1 for c in ann_svc.contours(project, image_id) if c.annotator == a)
+                    for a in before | {"zz.second reader"}}
+    assert observed == {frozenset({f"{a}^"}): n for a, n in by_annotator.items()}

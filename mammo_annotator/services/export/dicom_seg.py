@@ -65,7 +65,8 @@ def build_seg(source, image: ImageRecord, anns: list[AnnotationRecord]) -> hd.se
 
 def export_dicom_objects(kind: str, project: Project, out: str | os.PathLike, options: ExportOptions,
                          progress: ProgressFn, cancel: CancelToken | None, build) -> ExportResult:
-    """Shared loop of SEG and SR: one object per DICOM-sourced image that holds contours."""
+    """Shared loop of SEG and SR: the objects ``build`` makes of each DICOM-sourced image that holds
+    contours, as (file-name suffix, data set) pairs (a SEG is one object; an SR is one per annotator)."""
     folder = out_folder(out)
     ids = Identities(project, options.keep_ids)
     result = ExportResult(kind, folder)
@@ -77,18 +78,20 @@ def export_dicom_objects(kind: str, project: Project, out: str | os.PathLike, op
             result.skipped.append((ident.image, "not imported from DICOM"))
             continue
         try:
-            dataset = build(source_header(image, ids), image, anns)
+            objects = build(source_header(image, ids), image, anns)
         except ImageReadError as exc:  # the source moved or changed: say which file to bring back
             result.skipped.append((ident.image, f"{exc.reason}: {image.source_path}"))
             continue
-        declare_charset(dataset)
-        with atomic_open(inside(folder, f"{ident.stem}_{kind}.dcm"), "wb") as fh:
-            dataset.save_as(fh, enforce_file_format=True)
-        result.files += 1
+        for suffix, dataset in objects:
+            declare_charset(dataset)
+            with atomic_open(inside(folder, f"{ident.stem}{suffix}_{kind}.dcm"), "wb") as fh:
+                dataset.save_as(fh, enforce_file_format=True)
+            result.files += 1
         result.items += 1
     return result
 
 
 def export_seg(project: Project, out: str | os.PathLike, options: ExportOptions = ExportOptions(),
                progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> ExportResult:
-    return export_dicom_objects("seg", project, out, options, progress, cancel, build_seg)
+    return export_dicom_objects("seg", project, out, options, progress, cancel,
+                                lambda source, image, anns: [("", build_seg(source, image, anns))])

@@ -1,6 +1,7 @@
 """DICOM SR measurement report (TID 1500) of each DICOM-sourced image's contours, via highdicom.
 
-One Comprehensive 3D SR per image: an Imaging Measurement Report whose planar ROI measurement
+One Comprehensive 3D SR per image and annotator (``<image>_sr.dcm``; ``<image>_observer<k>_sr.dcm``
+when several annotators outlined the image): an Imaging Measurement Report whose planar ROI measurement
 groups (TID 1410) each hold one contour as a closed SCOORD POLYLINE in the source image's pixel
 coordinates (column, row; origin at the top-left corner of the top-left pixel, which is the
 project's own convention), a tracking identifier, the finding (malignant / benign) and, when the
@@ -68,9 +69,24 @@ def _group(source, image: ImageRecord, ann: AnnotationRecord, number: int) -> hd
     )
 
 
+def build_srs(source, image: ImageRecord, anns: list[AnnotationRecord]) -> list[tuple[str, hd.sr.Comprehensive3DSR]]:
+    """One report per annotator of the image, as (file-name suffix, SR): a report has one person
+    observer, and one report for all named only the first annotator as the observer of every
+    contour. A single annotator's report keeps the plain name; several are numbered in name order."""
+    by_annotator: dict[str, list[AnnotationRecord]] = {}
+    for ann in anns:
+        by_annotator.setdefault(ann.annotator, []).append(ann)
+    if len(by_annotator) == 1:
+        return [("", build_sr(source, image, anns))]
+    return [(f"_observer{k}", build_sr(source, image, group))
+            for k, (_, group) in enumerate(sorted(by_annotator.items()), start=1)]
+
+
 def build_sr(source, image: ImageRecord, anns: list[AnnotationRecord]) -> hd.sr.Comprehensive3DSR:
-    """The TID 1500 report of one image (``source``: its de-identified header)."""
+    """The TID 1500 report of one annotator's contours on one image (``source``: its de-identified header)."""
     annotators = sorted({a.annotator for a in anns})
+    if len(annotators) != 1:
+        raise ValueError(f"one report per annotator: got {len(annotators)}")
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Person,
         observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(name=_person(annotators[0])),
@@ -90,4 +106,4 @@ def build_sr(source, image: ImageRecord, anns: list[AnnotationRecord]) -> hd.sr.
 
 def export_sr(project: Project, out: str | os.PathLike, options: ExportOptions = ExportOptions(),
               progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> ExportResult:
-    return export_dicom_objects("sr", project, out, options, progress, cancel, build_sr)
+    return export_dicom_objects("sr", project, out, options, progress, cancel, build_srs)
