@@ -268,5 +268,9 @@ class HistoryPanel(QWidget):
 
     def _use(self) -> None:
         vid = self.selected_id()
-        if vid is not None and not next((x.is_active for x in self.versions if x.id == vid), True):
+        if vid is None:  # Model > Use the selected version did nothing visible
+            self.show_error("Select a version in the model history first (Model > Show training and model history).")
+        elif next((x.is_active for x in self.versions if x.id == vid), True):
+            self.show_error(f"v{vid} is already the active model.")
+        else:
             self.useVersion.emit(vid)

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from ..core.errors import MammoError
+from ..services import active_learning
 from ..services.project import Project
 from .dialogs import show_error
 from .history_panel import HistoryPanel
@@ -127,7 +128,17 @@ class ModelUI(QObject):
         self.training.retrain()
 
     def next_image(self) -> int | None:
-        return self.suggestions.request_next(self.window.page.image_id)
+        """The top suggestion; none says why in the status bar (Shift+N did nothing visible)."""
+        pick = self.suggestions.request_next(self.window.page.image_id)
+        if pick is None and self.window.project is not None:
+            try:
+                why = active_learning.why_empty(self.window.project, self.suggestions.current_strategy())
+            except MammoError as exc:
+                why = str(exc)
+            if self.suggestions.suggestions:  # the one suggestion is the image on screen
+                why = "the only suggestion is the image on screen"
+            self.window.statusBar().showMessage(f"No next image to suggest: {why}", 8000)
+        return pick
 
     def go_to(self, image_id: int) -> None:
         w = self.window

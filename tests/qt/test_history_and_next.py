@@ -103,3 +103,22 @@ def test_file_export_opens_the_export_dialog(window, qtbot):
     dialog = window.export_dialog
     assert isinstance(dialog, ExportDialog) and dialog.isVisible() and dialog.project is window.project
     dialog.reject()
+
+
+def test_next_image_and_use_version_say_why_when_they_cannot(window, qtbot):
+    """With nothing to suggest, Shift+N did nothing visible; so did Use the selected version with
+    no version selected."""
+    from mammo_annotator.core.types import AnnotationStatus
+    from mammo_annotator.store import images as image_store
+
+    w = window
+    project = w.page.project
+    with project.session() as s:
+        for im in image_store.list_images(s):
+            image_store.set_status(s, im.id, AnnotationStatus.NO_MALIGNANT)
+    w.model_ui.suggestions.refresh()
+    assert w.model_ui.next_image() is None
+    assert w.statusBar().currentMessage() == "No next image to suggest: every image is annotated"
+    w.model_ui.history.table.clearSelection()
+    w.model_ui.use_action.trigger()
+    assert "Select a version in the model history first" in w.statusBar().currentMessage()
