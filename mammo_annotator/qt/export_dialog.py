@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -47,13 +48,25 @@ class ExportWorker(QObject):
         try:
             results = export_service.export_many(self.project, self.formats, self.folder, self.options,
                                                  progress=self.progress.emit, cancel=self.cancel)
-            self.finished.emit("done", "\n".join(r.summary() for r in results))
+            self.finished.emit("done", "\n".join(r.summary() + skip_reasons(r) for r in results))
         except Cancelled:
             self.finished.emit("stopped", "Stopped: the files finished before the stop are complete.")
         except MammoError as exc:
             self.finished.emit("failed", str(exc))
         except Exception as exc:  # shown, not swallowed: the dialog must never hang in "running"
             self.finished.emit("failed", f"{type(exc).__name__}: {exc}")
+
+
+def skip_reasons(result) -> str:
+    """Why images were left out, each reason once with its count (the dialog said only "2
+    skipped", and "seg: 0 items" from a project of PNGs said nothing at all)."""
+    if not result.skipped:
+        return ""
+    counts = Counter(reason for _, reason in result.skipped)
+    lines = [f"\n    skipped {n}: {reason}" for reason, n in counts.most_common(3)]
+    if len(counts) > 3:
+        lines.append(f"\n    and {len(counts) - 3} other reasons")
+    return "".join(lines)
 
 
 class ExportDialog(QDialog):

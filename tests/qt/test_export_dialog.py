@@ -63,3 +63,16 @@ def test_asks_for_a_folder(qtbot, project):
     qtbot.addWidget(dialog)
     dialog.export_button.click()
     assert dialog.status == "idle" and "folder" in dialog.message.text()
+
+
+def test_the_reasons_images_were_skipped_are_shown(qtbot, project, tmp_path):
+    """A SEG export of PNG-sourced images said only "seg: 0 items in 0 file(s)"."""
+    dialog = ExportDialog(project)
+    qtbot.addWidget(dialog)
+    for fmt, box in dialog.format_boxes.items():
+        box.setChecked(fmt == "seg")
+    dialog.folder_edit.setText(str(tmp_path / "out"))
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.status == "done", timeout=10000)
+    text = dialog.message.text()
+    assert "seg: 0 items" in text and "skipped" in text and "not imported from DICOM" in text
