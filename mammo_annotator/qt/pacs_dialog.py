@@ -3,14 +3,13 @@ runs in the importer's worker with its progress dialog and Stop button)."""
 
 from __future__ import annotations
 
-import datetime
 import re
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QWidget
 
 from ..core.errors import MammoError
-from ..services.dicomweb import auth_description, check_url
+from ..services.dicomweb import auth_description, check_url, qido_date
 
 KEY_URL = "pacs/url"
 UID = re.compile(r"[0-9]+(\.[0-9]+)*")
@@ -33,17 +32,9 @@ def study_uids(text: str) -> tuple[list[str], list[str]]:
 
 def since_date(text: str) -> str | None:
     """'2024-05-01' or '20240501' as 2024-05-01, None when empty; a MammoError for anything else
-    (the service's own check named the CLI's --since and let 2024-13-45 through to the PACS)."""
-    text = text.strip()
-    if not text:
-        return None
-    digits = text.replace("-", "")
-    try:
-        if not re.fullmatch(r"\d{8}", digits):
-            raise ValueError
-        return datetime.datetime.strptime(digits, "%Y%m%d").date().isoformat()
-    except ValueError:
-        raise MammoError(f"Studies since: '{text}' is not a date; write it as 2024-05-01") from None
+    (the service's check, said in the form before it closes)."""
+    digits = qido_date(text) if text.strip() else None
+    return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}" if digits else None
 
 
 class PacsDialog(QDialog):

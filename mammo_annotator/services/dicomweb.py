@@ -164,10 +164,18 @@ def _value(item: object, tag: str) -> str | None:
 
 
 def qido_date(text: str) -> str:
-    """'2024-05-01' or '20240501' -> '20240501' (a QIDO date), or a clear error."""
+    """'2024-05-01' or '20240501' -> '20240501' (a QIDO date), or a clear error (also for a day
+    that does not exist: 2024-13-45 was sent to the PACS)."""
+    import datetime
+
+    text = text.strip()
     digits = text.replace("-", "")
-    if not re.fullmatch(r"\d{8}", digits):
-        raise MammoError(f"--since {text!r}: expected a date such as 2024-05-01")
+    try:
+        if not re.fullmatch(r"\d{8}", digits):
+            raise ValueError
+        datetime.datetime.strptime(digits, "%Y%m%d")
+    except ValueError:
+        raise MammoError(f"Studies since: '{text}' is not a date; write it as 2024-05-01") from None
     return digits
 
 

@@ -145,19 +145,20 @@ def test_ten_restores_in_a_row_keep_ten_replaced_files(tmp_path):
     assert sorted(_setting(a, "round") for a in _asides(tmp_path)) == list(range(10))
 
 
-def _other_app(path: Path) -> None:
+def _execute(path: Path, statement: str) -> None:
     con = sqlite3.connect(path)
-    con.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    con.execute(statement)
     con.commit()
     con.close()
+
+
+def _other_app(path: Path) -> None:
+    _execute(path, "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
 
 
 def _unknown_revision(path: Path) -> None:
     _project(path.parent, path.name)
-    con = sqlite3.connect(path)
-    con.execute("UPDATE alembic_version SET version_num = '9999_future'")
-    con.commit()
-    con.close()
+    _execute(path, "UPDATE alembic_version SET version_num = '9999_future'")
 
 
 def _damaged_project(path: Path) -> None:
