@@ -34,6 +34,8 @@ def cmd_export(args, open_project, progress_bar) -> int:
         print(result.summary())
         for key, reason in result.skipped:
             print(f"  skipped  {key}: {reason}")
+        for key, warning in result.warnings:
+            print(f"  warning  {key}: {warning}")
     if not args.keep_ids:
         print("patient and image ids are pseudonymised (use --keep-ids for the originals)")
     if args.stow:

@@ -2,8 +2,7 @@
 
 The dialog only gathers choices; ``services.export.export_many`` does the work in a QThread,
 its progress callback becomes a queued signal and Stop sets the ``threading.Event`` the service
-checks between images (files finished before the stop are complete; the one in progress is not
-left behind).
+checks between images (a stopped or failed run writes nothing: the folder stays as it was).
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ class ExportWorker(QObject):
                                                  progress=self.progress.emit, cancel=self.cancel)
             self.finished.emit("done", "\n".join(r.summary() + skip_reasons(r) for r in results))
         except Cancelled:
-            self.finished.emit("stopped", "Stopped: the files finished before the stop are complete.")
+            self.finished.emit("stopped", "Stopped: nothing was written; the folder is as it was.")
         except MammoError as exc:
             self.finished.emit("failed", str(exc))
         except Exception as exc:  # shown, not swallowed: the dialog must never hang in "running"
@@ -59,13 +58,17 @@ class ExportWorker(QObject):
 
 def skip_reasons(result) -> str:
     """Why images were left out, each reason once with its count (the dialog said only "2
-    skipped", and "seg: 0 items" from a project of PNGs said nothing at all)."""
-    if not result.skipped:
-        return ""
-    counts = Counter(reason for _, reason in result.skipped)
-    lines = [f"\n    skipped {n}: {reason}" for reason, n in counts.most_common(3)]
-    if len(counts) > 3:
-        lines.append(f"\n    and {len(counts) - 3} other reasons")
+    skipped", and "seg: 0 items" from a project of PNGs said nothing at all), then the first
+    warnings (a DICOM value cut or left empty to fit its VR)."""
+    lines = []
+    if result.skipped:
+        counts = Counter(reason for _, reason in result.skipped)
+        lines = [f"\n    skipped {n}: {reason}" for reason, n in counts.most_common(3)]
+        if len(counts) > 3:
+            lines.append(f"\n    and {len(counts) - 3} other reasons")
+    lines += [f"\n    warning: {text}" for _, text in result.warnings[:3]]  # values cut to fit DICOM
+    if len(result.warnings) > 3:
+        lines.append(f"\n    and {len(result.warnings) - 3} other warnings")
     return "".join(lines)
 
 

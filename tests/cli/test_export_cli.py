@@ -147,3 +147,40 @@ def test_a_dicom_export_that_skips_every_image_exits_1(tmp_path, capsys):
     db = str(tmp_path / "p.sqlite")
     assert main(["export", "--db", db, "seg", "--out", str(tmp_path / "seg")]) == 1
     assert "skipped" in capsys.readouterr().out
+
+
+def test_export_all_that_fails_names_the_format_and_leaves_the_folder_as_it_was(tmp_path, capsys):
+    """`export all` stopped at a failing format with the formats before it already written (and a
+    same-named file of the user's replaced): now nothing is kept and the error names the format."""
+    from tests.services.export_helpers import add_predictions
+    from tests.services.test_export_atomic import damage_a_prediction, snapshot
+
+    project = make_project(tmp_path)
+    add_predictions(project, [1, 2, 3])
+    damage_a_prediction(project)
+    project.close()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "labels.csv").write_text("mine\n")
+    before = snapshot(out)
+    assert main(["export", "--db", str(tmp_path / "p.sqlite"), "all", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: export predictions failed: ValueError") and err.endswith(f"{out} is as it was")
+    assert snapshot(out) == before
+
+
+def test_values_cut_to_fit_dicom_are_listed(tmp_path, capsys):
+    """A source value too long for its VR is left empty or cut in the SEG, and the command says which."""
+    from mammo_annotator.services import annotations as svc
+    from tests.services.export_helpers import add_dicom_image, square
+    from tests.services.test_export_vr_fit import overlong_source
+
+    project = open_project(tmp_path / "p.sqlite", create=True)
+    source = overlong_source(tmp_path / "long.dcm", 1)
+    svc.save_contour(project, add_dicom_image(project, source), square(40, 60, 50), "dr.a")
+    project.close()
+    assert main(["export", "--db", str(tmp_path / "p.sqlite"), "seg", "--keep-ids", "--out", str(tmp_path / "seg")]) == 0
+    out = capsys.readouterr().out
+    assert "(5 warnings)" in out  # PatientID, AccessionNumber, StudyID, PatientOrientation, PixelSpacing
+    assert f"  warning  1: 1_long_seg.dcm: PatientID (LO) left empty: 80 bytes, more than the 64 LO allows, " \
+           f"and a cut id would name another patient or study (from {source})" in out.splitlines()

@@ -160,3 +160,20 @@ def test_a_damaged_source_is_skipped_by_name_and_the_others_exported(sqlite_proj
         assert len(reasons) == 2
         assert "header is incomplete" in reasons[0] and reasons[0].endswith(str(cut))
         assert "128 x 160 pixels, the imported one 256 x 320" in reasons[1] and reasons[1].endswith(str(resized))
+
+
+@pytest.mark.skipif(DCIODVFY is None, reason="dciodvfy (Debian package dicom3tools) is not installed")
+def test_a_source_with_a_frame_of_reference_and_pixel_spacing_gives_a_valid_seg(sqlite_project, tmp_path):
+    """Many mammograms carry a Frame of Reference UID and a Pixel Spacing: the copied frame of
+    reference made highdicom's SEG declare pixel measures without the Slice Thickness they then
+    need (dciodvfy: "Missing attribute Type 1C Conditional Element=<SliceThickness>")."""
+    path = write_mg_dicom(tmp_path / "a.dcm", 1)
+    ds = pydicom.dcmread(path)
+    ds.FrameOfReferenceUID, ds.PixelSpacing = pydicom.uid.generate_uid(), [0.1, 0.1]
+    ds.save_as(path, enforce_file_format=True)
+    ann_svc.save_contour(sqlite_project, add_dicom_image(sqlite_project, path), square(40, 60, 50), "dr.a")
+    for keep in (True, False):
+        result = ex.export(sqlite_project, "seg", tmp_path / f"seg-{keep}", ex.ExportOptions(keep_ids=keep))
+        (exported,) = result.path.glob("*.dcm")
+        assert dciodvfy_errors(exported) == [], exported.name
+        assert pydicom.dcmread(exported).SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing == [0.1, 0.1]

@@ -11,9 +11,11 @@ caller gives, and pseudonymises patient and image ids unless ``keep_ids`` is ask
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Callable, Iterable
 
-from ...core.progress import CancelToken, ProgressFn, no_progress
+from ...core.errors import MammoError
+from ...core.progress import CancelToken, Cancelled, ProgressFn, no_progress
 from ..project import Project
 from .coco import export_coco
 from .common import ExportOptions, ExportResult
@@ -22,6 +24,7 @@ from .masks import export_masks
 from .paths import ExportPathError, out_file, out_folder
 from .pseudonyms import project_secret, set_project_secret
 from .regions_csv import export_regions_csv
+from .staging import ExportRunError, commit, staging_folder
 from .tables import NoModelError, export_labels_csv, export_predictions_csv
 
 FORMATS = ("labels", "geojson", "coco", "masks", "regions", "predictions", "seg", "sr")
@@ -65,19 +68,37 @@ def export(project: Project, fmt: str, out: str | os.PathLike, options: ExportOp
 def export_many(project: Project, formats: Iterable[str], folder: str | os.PathLike,
                 options: ExportOptions = ExportOptions(), progress: ProgressFn = no_progress,
                 cancel: CancelToken | None = None) -> list[ExportResult]:
-    """Several formats into one folder (``DEFAULT_NAMES`` inside it). Predictions are skipped
-    without error when the project has no model yet."""
+    """Several formats into one folder (``DEFAULT_NAMES`` inside it), written whole or not at all
+    (``staging``): when a format fails (ExportRunError names it and why) or the run is stopped
+    (Cancelled), the folder is as it was. Predictions are skipped without error when the project
+    has no model yet."""
     root = out_folder(folder)
+    entries = {fmt: "geojson" if fmt == "geojson" and options.per_image else DEFAULT_NAMES[fmt] for fmt in formats}
     results = []
-    for fmt in formats:
-        name = DEFAULT_NAMES[fmt]
-        if fmt == "geojson" and options.per_image:
-            name = "geojson"
-        try:
-            results.append(export(project, fmt, root / name, options, _prefixed(progress, fmt), cancel))
-        except NoModelError as exc:
-            results.append(ExportResult("predictions", root / name, skipped=[("predictions", str(exc))]))
+    with staging_folder(root) as staging:
+        for fmt, name in entries.items():
+            try:
+                results.append(export(project, fmt, staging / name, options, _prefixed(progress, fmt), cancel))
+            except NoModelError as exc:
+                results.append(ExportResult("predictions", root / name, skipped=[("predictions", str(exc))]))
+            except Cancelled:
+                raise
+            except Exception as exc:  # any failure: nothing of the run is kept, and the user is told which format
+                reason = str(exc) if isinstance(exc, MammoError) else f"{type(exc).__name__}: {exc}"
+                raise ExportRunError(fmt, reason.replace(str(staging), str(root)), root) from exc
+        progress(1, 1, "putting the files in place")
+        commit(staging, root, entries)
+        for result in results:
+            result.path = _moved(result.path, staging, root)
     return results
+
+
+def _moved(path: Path, staging: Path, root: Path) -> Path:
+    """Where a staged path lies once its run is in place."""
+    for base in (staging, staging.resolve()):
+        if path.is_relative_to(base):
+            return root / path.relative_to(base)
+    return path
 
 
 def _prefixed(progress: ProgressFn, fmt: str) -> ProgressFn:
@@ -87,5 +108,5 @@ def _prefixed(progress: ProgressFn, fmt: str) -> ProgressFn:
 __all__ = [
     "FORMATS", "ExportOptions", "ExportResult", "export", "export_many", "export_regions_csv", "export_labels_csv",
     "export_predictions_csv", "export_geojson", "export_coco", "export_masks", "project_secret",
-    "set_project_secret", "ExportPathError",
+    "set_project_secret", "ExportPathError", "ExportRunError",
 ]

@@ -45,12 +45,16 @@ class ExportResult:
     files: int = 0
     items: int = 0  # rows, features, annotations or images written, as fits the format
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (image key, reason)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (image key, what was changed and where)
 
     def summary(self) -> str:
         text = f"{self.format}: {self.items} items in {self.files} file(s) at {self.path}"
+        notes = []
         if self.skipped:
-            text += f" ({len(self.skipped)} skipped)"
-        return text
+            notes.append(f"{len(self.skipped)} skipped")
+        if self.warnings:
+            notes.append(f"{len(self.warnings)} warnings")
+        return f"{text} ({', '.join(notes)})" if notes else text
 
 
 def iter_images(

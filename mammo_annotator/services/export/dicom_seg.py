@@ -19,10 +19,11 @@ from ...core.progress import CancelToken, ProgressFn, no_progress
 from ...core.records import AnnotationRecord, ImageRecord
 from ..project import Project
 from .common import CLASS_NAMES, ExportOptions, ExportResult, iter_images
-from .dicom_source import declare_charset, is_dicom_source, source_header
+from .dicom_source import declare_charset, fitted_source, is_dicom_source
 from .masks import class_mask
 from .paths import atomic_open, inside, out_folder
 from .pseudonyms import Identities
+from .vr_fit import fit_dataset, holds
 
 MANUFACTURER = "Mammo Annotator"
 CATEGORY = Code("49755003", "SCT", "Morphologically abnormal structure")
@@ -66,7 +67,9 @@ def build_seg(source, image: ImageRecord, anns: list[AnnotationRecord]) -> hd.se
 def export_dicom_objects(kind: str, project: Project, out: str | os.PathLike, options: ExportOptions,
                          progress: ProgressFn, cancel: CancelToken | None, build) -> ExportResult:
     """Shared loop of SEG and SR: the objects ``build`` makes of each DICOM-sourced image that holds
-    contours, as (file-name suffix, data set) pairs (a SEG is one object; an SR is one per annotator)."""
+    contours, as (file-name suffix, data set) pairs (a SEG is one object; an SR is one per annotator).
+    Every value of the source and of each object is fitted to its VR (``vr_fit``), and each change
+    is a warning of the result naming the source file or the written file and the element."""
     folder = out_folder(out)
     ids = Identities(project, options.keep_ids)
     result = ExportResult(kind, folder)
@@ -78,13 +81,18 @@ def export_dicom_objects(kind: str, project: Project, out: str | os.PathLike, op
             result.skipped.append((ident.image, "not imported from DICOM"))
             continue
         try:
-            objects = build(source_header(image, ids), image, anns)
+            source, changes = fitted_source(image, ids)
+            objects = build(source, image, anns)
         except ImageReadError as exc:  # the source moved or changed: say which file to bring back
             result.skipped.append((ident.image, f"{exc.reason}: {image.source_path}"))
             continue
         for suffix, dataset in objects:
+            path = inside(folder, f"{ident.stem}{suffix}_{kind}.dcm")
+            result.warnings += [(ident.image, f"{path.name}: {change} (from {image.source_path})")
+                                for change in changes if holds(dataset, change)]
+            result.warnings += [(ident.image, f"{path.name}: {change}") for change in fit_dataset(dataset)]
             declare_charset(dataset)
-            with atomic_open(inside(folder, f"{ident.stem}{suffix}_{kind}.dcm"), "wb") as fh:
+            with atomic_open(path, "wb") as fh:
                 dataset.save_as(fh, enforce_file_format=True)
             result.files += 1
         result.items += 1

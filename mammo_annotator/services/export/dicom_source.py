@@ -9,17 +9,21 @@ identity:
   institution, physicians, operators, comments and private tags are never copied.
 * StudyDate and StudyTime (Type 2, needed to build a DICOMDIR) are never dropped: PS3.15's
   basic profile replaces them with a dummy value (``DUMMY_DATE``, ``DUMMY_TIME``), in every mode.
-* Pseudonymised (default): PatientID and PatientName become the patient pseudonym; Study, Series,
-  SOP Instance and Frame of Reference UIDs are remapped with ``Pseudonyms.uid`` (deterministic,
+* Pseudonymised (default): PatientID and PatientName become the patient pseudonym; Study, Series
+  and SOP Instance UIDs are remapped with ``Pseudonyms.uid`` (deterministic,
   so every SEG / SR of an export references the same remapped source, and the source images
   de-identified with the same project secret match them); AccessionNumber is empty and StudyID
   is the study's pseudonym (``Pseudonyms.study``), the same for every object of the study.
 * ``keep_ids``: PatientID, the UIDs, AccessionNumber and StudyID are the originals (so a PACS
-  files the objects with their study; a source without a StudyID gets the pseudonym); names
-  and dates are still left out.
+  files the objects with their study; a source without a StudyID, or with one too long for its
+  VR, gets the pseudonym); names and dates are still left out.
+* ``fitted_source`` fits every value to its VR (``vr_fit``: an overlong id is left empty, never
+  cut) before highdicom copies it; an invalid UID the objects must reference refuses the image.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from pydicom.dataset import Dataset
 
@@ -27,6 +31,7 @@ from ...core.errors import ImageReadError
 from ...core.imageio import read_dicom_header
 from ...core.records import ImageRecord
 from .pseudonyms import Identities
+from .vr_fit import Fitted, fit_dataset
 
 TECHNICAL = (
     "SOPClassUID", "Modality", "ImageType", "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation",
@@ -34,8 +39,12 @@ TECHNICAL = (
     "ImageLaterality", "Laterality", "ViewPosition", "PatientOrientation", "BodyPartExamined",
     "SeriesNumber", "InstanceNumber",
 )
-UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+# No FrameOfReferenceUID: a projection mammogram's header (no plane position or orientation is
+# copied) has no geometry to share, and with one, highdicom's SEG declares pixel measures that then
+# need a Slice Thickness (dciodvfy: "Missing attribute Type 1C ... SliceThickness")
+UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 REQUIRED = ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "Columns")  # what SEG and SR reference
+REFERENCED = ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")  # what derived objects name
 EMPTY = ("PatientName", "PatientBirthDate", "PatientSex", "ReferringPhysicianName", "AccessionNumber")
 DUMMY_DATE, DUMMY_TIME = "19000101", "000000"  # PS3.15 "Z": a dummy value that names no real day
 
@@ -96,3 +105,21 @@ def source_header(image: ImageRecord, ids: Identities) -> Dataset:
     else:
         ds.PatientName = f"{ds.PatientID}^"  # a one-component person name
     return ds
+
+
+def fitted_source(image: ImageRecord, ids: Identities) -> tuple[Dataset, list[Fitted]]:
+    """``source_header`` with every value fitted to its VR (``vr_fit``) before highdicom copies it,
+    and the changes made. A UID a derived object must reference cannot be cut or left out: when
+    the source's is invalid (kept with ``keep_ids``), the image is refused by name (ImageReadError)."""
+    ds = source_header(image, ids)
+    changes = fit_dataset(ds)
+    broken = [change for change in changes if change.path in REFERENCED]
+    if broken:
+        raise ImageReadError(image.source_path, "no valid object can reference this image: its "
+                             + "; ".join(str(change) for change in broken))
+    for k, change in enumerate(changes):
+        if change.path == "StudyID":  # as for a source without one: the study's pseudonym
+            ds.StudyID = ids.pseudonyms.study(str(ds.StudyInstanceUID))
+            action = change.action.replace("left empty", "replaced by the study's pseudonym")
+            changes[k] = replace(change, action=action, value=ds.StudyID)
+    return ds, changes

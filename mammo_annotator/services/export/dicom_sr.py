@@ -23,6 +23,7 @@ from ...core.records import AnnotationRecord, ImageRecord
 from ..project import Project
 from .common import CLASS_NAMES, ExportOptions, ExportResult
 from .dicom_seg import PROPERTY, device, export_dicom_objects
+from .vr_fit import MAX_BYTES, cut_bytes
 
 SR_SERIES_NUMBER = 9002
 LESION = Code("52988006", "SCT", "Lesion")
@@ -30,7 +31,7 @@ FINDING = Code("121071", "DCM", "Finding")
 MAMMOGRAPHY = Code("71651007", "SCT", "Mammography")
 
 
-PN_MAX = 64  # a person name's alphabetic group: 64 characters (PS3.5 table 6.2-1), dciodvfy counts bytes
+PN_MAX = MAX_BYTES["PN"]  # a person name's alphabetic group (PS3.5 table 6.2-1); dciodvfy counts bytes
 
 
 def _person(name: str) -> str:
@@ -42,13 +43,8 @@ def _person(name: str) -> str:
     parts = [" ".join(p.split()) for p in clean.split("^")]
     parts = parts[:4] + [" ".join(" ".join(parts[4:]).split())] if len(parts) > 5 else parts
     if len(parts) == 1:
-        return f"{_cut(parts[0] or 'unknown', PN_MAX - 1)}^"
-    return _cut("^".join(parts), PN_MAX)
-
-
-def _cut(text: str, limit: int) -> str:
-    """At most ``limit`` bytes of UTF-8 (validators count bytes), never half a character."""
-    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+        return f"{cut_bytes(parts[0] or 'unknown', PN_MAX - 1)}^"
+    return cut_bytes("^".join(parts), PN_MAX)
 
 
 def _group(source, image: ImageRecord, ann: AnnotationRecord, number: int) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
