@@ -94,6 +94,15 @@ def apply_grid(project, spec) -> None:
     project.set_grid_spec(spec)
 
 
+def import_status(report) -> int:
+    """0 when the batch did what it could: some images in, the failures named. 1 when nothing
+    came in, or when the project's server went away and files were left untried: a script
+    must not take a half-done batch for a finished one."""
+    if report.server_gone:
+        return 1
+    return 0 if report.imported or not report.failed else 1
+
+
 def cmd_import(args) -> int:
     from .services.sources import items_from_paths
     from .services.importing import ImportReport, import_items
@@ -107,7 +116,7 @@ def cmd_import(args) -> int:
     import_items(project, items, progress=bar, report=report)
     bar.close()
     _print_report(report)
-    return 0 if report.imported or not report.failed else 1
+    return import_status(report)
 
 
 def cmd_import_dataset(args) -> int:
@@ -123,7 +132,7 @@ def cmd_import_dataset(args) -> int:
     import_items(project, items, progress=bar, report=report)
     bar.close()
     _print_report(report)
-    return 0 if report.imported or not report.failed else 1
+    return import_status(report)
 
 
 def cmd_info(args) -> int:

@@ -9,11 +9,12 @@ from the database when the project announces a change, never from its own guesse
 
 from __future__ import annotations
 
+import threading
 import time
 from html import escape
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from ..core.errors import ImageReadError, MammoError
@@ -33,6 +34,40 @@ from .undo import (AddContourCommand, AnnotationEditor, DeleteContourCommand, Ed
                    NoMalignantCommand, push, repairs_note)
 
 KEPT_HINT = "press Enter to save it again or Esc to discard it"
+SERVER_WAIT_S = 0.5  # the longest an open waits in the GUI thread for a database server's answer
+
+
+class _ServerReads(QObject):
+    """Carries the end of a ``_BundleRead`` to the GUI thread. The threads hold this small object,
+    never the page and its widgets (the thread of a dead server may outlive the window)."""
+
+    ended = Signal(object)  # the _BundleRead
+
+
+class _BundleRead:
+    """One image's database reads in a daemon thread, announced by ``reads.ended`` (a thread stuck
+    on a dead server is left behind: it only reads, and once the page is gone nobody listens)."""
+
+    def __init__(self, reads: _ServerReads, project: Project, image_id: int) -> None:
+        self.image_id = image_id
+        self.bundle: viewing.ImageBundle | None = None
+        self.error: Exception | None = None
+        self.done = threading.Event()
+
+        def run() -> None:
+            try:
+                self.bundle = viewing.load_bundle(project, image_id)
+            except (MammoError, KeyError) as exc:
+                self.error = exc
+            except Exception as exc:  # noqa: BLE001 - a driver or pool error: shown as the reason, not lost
+                self.error = MammoError(f"{project.location}: {type(exc).__name__}: {exc}")
+            self.done.set()
+            try:
+                reads.ended.emit(self)
+            except RuntimeError:  # deleted with the Qt side at exit: nobody is waiting
+                pass
+
+        threading.Thread(target=run, name=f"open-image-{image_id}", daemon=True).start()
 
 
 class ImagePage(QObject):
@@ -40,7 +75,7 @@ class ImagePage(QObject):
 
     bundleChanged = Signal(object)  # ImageBundle or None
     imageOpened = Signal(int)  # a different image is on screen (not a reload)
-    retrievedShown = Signal(int)  # an image retrieved from its PACS is on screen (open_image had returned False)
+    retrievedShown = Signal(int)  # an image open_image had returned False for (PACS, a slow server) is on screen
     annotated = Signal(str)  # "contour" (a malignant contour saved) | "no_malignant": the image is done
     toolChanged = Signal(str)
     message = Signal(str)  # transient status-bar text
@@ -66,6 +101,10 @@ class ImagePage(QObject):
         self.retrieval = PacsRetrieval()
         self.retrieval.finished.connect(self._on_retrieved)
         self._waiting: int | None = None  # the retrieval request the canvas is showing as in progress
+        self._reader: _BundleRead | None = None  # a database server's read not answered in time
+        self._wanted: tuple[int, bool] | None = None  # (image id, keep_view) the canvas waits for the server for
+        self._reads = _ServerReads()  # no Qt parent: the read threads keep it alive until they have reported
+        self._reads.ended.connect(self._on_server_read, Qt.QueuedConnection)
         self.contours.edited.connect(self._on_contour_edited)
         self.editor.failed.connect(self._on_edit_failed)
         self.editor.stale.connect(self._on_stale)
@@ -76,12 +115,68 @@ class ImagePage(QObject):
         """Show the image (True); a missing file or a database problem becomes a message, not a crash.
         An image to retrieve from its PACS first returns False at once with the canvas saying so; it
         is shown (``retrievedShown``) or its message given once retrieved, unless another was asked
-        for meanwhile."""
+        for meanwhile. On a database server the same holds for a server slow to answer (see
+        ``_read_from_server``)."""
         t0 = time.perf_counter()
         self._cancel_drawing()
         self._waiting = None  # an image still being retrieved is no longer the one wanted
+        self._wanted = None  # nor one the database server has not answered for yet
+        if self.project.is_server:
+            read = self._read_from_server(image_id, keep_view)
+            if read is None:
+                return False
+            bundle, error = read
+        else:
+            try:
+                bundle, error = viewing.load_bundle(self.project, image_id), None
+            except (MammoError, KeyError) as exc:
+                bundle, error = None, exc
+        return self._show_read(image_id, keep_view, bundle, error, t0)
+
+    def _read_from_server(self, image_id: int, keep_view: bool) -> tuple | None:
+        """The image's database reads run in a thread, waited for ``SERVER_WAIT_S`` at most: a
+        server that stopped answering held the window for the connection timeout (10 s), or for
+        ever on a pooled connection whose server went silent. Returns (bundle, error), or None
+        with the canvas saying it waits (the image is shown when the answer comes, as for a
+        PACS retrieval). One read at a time: a server that does not answer is not asked again."""
+        if self._reader is None or self._reader.done.is_set():
+            self._reader = _BundleRead(self._reads, self.project, image_id)
+            if self._reader.done.wait(SERVER_WAIT_S):
+                read, self._reader = self._reader, None
+                return read.bundle, read.error
+        self._show_nothing()  # never the previous image under the new one's name while it comes
+        self._wanted = (image_id, keep_view)
+        where = self.project.location
+        self.view.set_notice(f"<b>Waiting for the database server…</b><br><small>image {image_id} · {escape(where)}</small>")
+        self.message.emit(f"The database server ({where}) is not answering; image {image_id} is shown when it does")
+        return None
+
+    def _on_server_read(self, read: _BundleRead) -> None:
+        """A read the window stopped waiting for has ended: show what is wanted now."""
+        if read is not self._reader:
+            return  # answered in time (already shown), or a read of the previous project
+        self._reader = None
+        wanted, self._wanted = self._wanted, None
+        if wanted is None:
+            return  # the reader moved on to an image that needed no read (another project)
+        image_id, keep_view = wanted
+        if image_id == read.image_id:
+            shown = self._show_read(image_id, keep_view, read.bundle, read.error, time.perf_counter())
+        else:  # another image was asked for meanwhile: read it now
+            shown = self.open_image(image_id, keep_view)
+        if shown:
+            self.retrievedShown.emit(image_id)
+
+    @property
+    def waiting_for_server(self) -> bool:
+        """The canvas is waiting for the database server's answer."""
+        return self._wanted is not None
+
+    def _show_read(self, image_id: int, keep_view: bool, bundle: viewing.ImageBundle | None, error: Exception | None,
+                   t0: float) -> bool:
         try:
-            bundle = viewing.load_bundle(self.project, image_id)
+            if error is not None:
+                raise error
             if needs_pacs_fetch(bundle.record):
                 self._retrieve(bundle.record)
                 return False
@@ -392,6 +487,7 @@ class ImagePage(QObject):
     def set_project(self, project: Project) -> None:
         """Switch databases: the undo history belongs to the old one and is dropped."""
         self._waiting = None  # an image of the old project still being retrieved is not shown
+        self._reader, self._wanted = None, None  # nor one its server had not answered for
         self._show_nothing()
         for stack in self.stacks.values():
             self.undo_group.removeStack(stack)

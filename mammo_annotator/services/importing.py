@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..core.breast_mask import breast_mask
 from ..core.contours import check_contour
@@ -64,11 +64,15 @@ class ImportReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, warning)
     cancelled: bool = False
+    server_gone: str = ""  # why the batch stopped early: the database server went away (its name and reason)
 
     def summary(self) -> str:
         parts = [f"{len(self.imported)} imported", f"{len(self.duplicates)} already in the project", f"{len(self.failed)} failed"]
         if self.cancelled:
             parts.append("stopped by the user")
+        if self.server_gone:
+            parts.append(f"stopped: {self.server_gone}; run the import again once the server is back "
+                         "(the images already imported are recognised)")
         return ", ".join(parts)
 
 
@@ -97,6 +101,10 @@ def import_one(project: Project, item: ImportItem, report: ImportReport) -> int 
         if _known(project, sha, path, report):
             return None
         return import_loaded(project, item, read_image(item.path), sha, report)
+    except DatabaseError as exc:  # the project's database, not the file: named (its transaction was rolled back)
+        report.failed.append((path, f"not stored in {exc}"))
+        if project.is_server and isinstance(exc.__cause__, OperationalError):
+            report.server_gone = str(exc)  # unreachable or shut down: no use trying the next files
     except MammoError as exc:
         report.failed.append((path, getattr(exc, "reason", None) or str(exc)))
     except (OSError, ValueError) as exc:
@@ -188,7 +196,9 @@ def import_items(
     cancel: CancelToken | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
-    """Import every item; a failing image is reported and the others go on."""
+    """Import every item; a failing image is reported and the others go on. A database server
+    that went away ends the batch (each file would wait for its connection timeout to fail):
+    the files left are reported as not imported, and running the import again finishes it."""
     items = list(items)
     report = report or ImportReport()
     for k, item in enumerate(items):
@@ -199,6 +209,10 @@ def import_items(
             report.cancelled = True
             break
         import_one(project, item, report)
+        if report.server_gone:
+            report.failed += [(str(rest.path), "not imported: the import stopped when the database server went away")
+                              for rest in items[k + 1:]]
+            break
     progress(len(items), len(items), report.summary())
     if report.imported:
         project.events.emit("images_imported", image_ids=list(report.imported))

@@ -91,15 +91,17 @@ class ImageBundle:
     prediction: PredictionRecord | None  # that model's output for this image
     prediction_boxes: np.ndarray | None = None  # (m, 4) boxes of the prediction's grid
     hanging: dict[str, ImageRecord] = field(default_factory=dict)
+    views: dict[str, list[ImageRecord]] = field(default_factory=dict)  # every image of each view, the hung one first
 
     def proposals(self, cls: str, k: int = 5, threshold: float = 0.0) -> list[Proposal]:
         return top_proposals(self.prediction, self.prediction_boxes, cls, k, threshold)
 
 
-def worklist(project: Project, image_ids: Collection[int] | None = None) -> list[WorklistRow]:
+def worklist(project: Project, image_ids: Collection[int] | None = None, reader: str | None = None) -> list[WorklistRow]:
     """All images (or those of ``image_ids`` that exist) with their status and the active
     model's image probabilities. The rows of a few images are what a save needs: the window
-    updates one row instead of re-reading the list."""
+    updates one row instead of re-reading the list. ``reader``: who asks; their own leases are
+    left out of ``on_it`` (it says who *else* is on an image)."""
     from sqlalchemy import func, select
 
     from ..store.schema import AnnotationRow, ImageRow, PredictionRow, StudyRow
@@ -122,7 +124,7 @@ def worklist(project: Project, image_ids: Collection[int] | None = None) -> list
         probs = {} if active is None else {i: (pm, pb) for i, pm, pb in s.execute(only(
             select(PredictionRow.image_id, PredictionRow.p_m, PredictionRow.p_b).where(PredictionRow.model_version_id == active),
             PredictionRow.image_id))}
-        on_it = {i: ", ".join(a for a, _, _ in held) for i, held in lease_store.image_holders(s).items()}
+        on_it = {i: ", ".join(a for a, _, _ in held if a != reader) for i, held in lease_store.image_holders(s).items()}
         counts = dict(s.execute(only(
             select(AnnotationRow.image_id, func.count()).where(AnnotationRow.deleted_at.is_(None)),
             AnnotationRow.image_id).group_by(AnnotationRow.image_id)).all())
@@ -183,12 +185,18 @@ def load_bundle(project: Project, image_id: int) -> ImageBundle:
         pboxes = None
         if pred is not None:
             pboxes = regions.boxes if regions is not None and pred.grid_id == grid_id else region_store.region_set(s, pred.grid_id).boxes
-        hanging = _hanging(s, record)
-    return ImageBundle(record, contours, regions, model, pred, pboxes, hanging)
+        views = _hanging_views(s, record)
+    return ImageBundle(record, contours, regions, model, pred, pboxes, {k: v[0] for k, v in views.items()}, views)
 
 
 def _hanging(session, record: ImageRecord) -> dict[str, ImageRecord]:
     """The patient's standard views (same study preferred), keyed 'R-CC' ... 'L-MLO'."""
+    return {k: v[0] for k, v in _hanging_views(session, record).items()}
+
+
+def _hanging_views(session, record: ImageRecord) -> dict[str, list[ImageRecord]]:
+    """Every image of each standard view of the patient, in hanging order (the opened image,
+    its study, then the rest): a repeated or spot view is not hidden behind the first one."""
     from sqlalchemy import select
 
     from ..store.schema import ImageRow, PatientRow, StudyRow
@@ -201,13 +209,13 @@ def _hanging(session, record: ImageRecord) -> dict[str, ImageRecord]:
         .order_by(ImageRow.id)
     ).all()
     others = [image_store.get_image(session, i) for i in ids]
-    out: dict[str, ImageRecord] = {}
+    out: dict[str, list[ImageRecord]] = {}
     # the opened image first, then its own study, then the rest
     others.sort(key=lambda r: (r.id != record.id, r.study_key != record.study_key, r.id))
     for im in others:
         key = f"{(im.laterality or '').upper()}-{(im.view or '').upper()}"
-        if key in STANDARD_VIEWS and key not in out:
-            out[key] = im
+        if key in STANDARD_VIEWS:
+            out.setdefault(key, []).append(im)
     return out
 
 

@@ -54,6 +54,19 @@ def sqlite_path_of(url: str) -> str | None:
     return u.database
 
 
+# libpq settings: a server that vanishes from the network (cable, VPN, sleep) leaves an open
+# socket that nothing answers; without keepalives and a TCP user timeout a query on it waits
+# for the kernel's default of about 15 minutes, and a pooled connection never notices.
+CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # ms of unacknowledged data before the connection is dropped
+}
+
+
 def make_server_engine(url: str) -> Engine:
     """An engine for a PostgreSQL URL; refuses a password written in the URL."""
     from .engine import DatabaseError
@@ -70,7 +83,7 @@ def make_server_engine(url: str) -> Engine:
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")  # the driver the app ships with
     try:
-        return create_engine(u, pool_pre_ping=True, pool_size=4, max_overflow=4, connect_args={"connect_timeout": 10})
+        return create_engine(u, pool_pre_ping=True, pool_size=4, max_overflow=4, connect_args=CONNECT_ARGS)
     except NoSuchModuleError as exc:
         raise DatabaseError(shown, f"no driver for {u.drivername} ({exc})") from exc
 

@@ -38,7 +38,7 @@ def test_a_saved_contour_updates_its_row_in_place(window, qtbot):
     QApplication.processEvents()
     i = _row_of(panel, image_id)
     assert panel.model.rows[i].status == "contoured" and panel.model.rows[i].n_contours == 1
-    assert panel.model.data(panel.model.index(i, STATUS)) == "outlined (1) ●"  # ●: open here now
+    assert panel.model.data(panel.model.index(i, STATUS)) == "outlined (1)"  # no ●: only this reader has it open
     assert resets == []  # the list was not rebuilt
     assert panel.current_image_id() == image_id  # the selection stayed on the image
     assert {r.image_id: r for r in panel.model.rows if r.image_id != image_id} == others

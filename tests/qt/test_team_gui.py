@@ -50,11 +50,13 @@ def test_team_sync_shows_others_and_relays_remote_activation(qtbot, two_machines
     presence: list[int] = []
     sync.presenceChanged.connect(presence.append)
     team.open_image(elsewhere, image_id, "dr.b")
-    sync.image_shown(image_id)
+    with qtbot.waitSignal(sync.othersChanged, timeout=10_000):
+        sync.image_shown(image_id)  # the lease is taken in the lease thread, never in the window's
     assert texts[-1] == "Also on this image: dr.b"
     from mammo_annotator.services.viewing import worklist
 
-    assert worklist(here)[0].on_it == "dr.a, dr.b"  # the worklist's "on it" text
+    assert worklist(here)[0].on_it == "dr.a, dr.b"  # everyone on it
+    assert worklist(here, reader="dr.a")[0].on_it == "dr.b"  # the window's dot: the others only
     with elsewhere.session() as s:
         vid = model_store.add_model_version(s, "SS", "hc", "g", {}, {}, {}, b"w")
         model_store.activate(s, vid)

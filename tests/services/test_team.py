@@ -150,3 +150,19 @@ def test_a_retrain_is_refused_while_another_machine_trains(two_machines):
     assert team.running_job(a).holder == "dr.b@ws2 pid 2"  # the refusal did not touch the other's lease
     queue.close()
     other.release()
+
+
+def test_the_worklist_names_the_other_readers_of_an_image_not_the_asker(two_machines):
+    """The worklist's "on it" dot is about colleagues: the reader's own lease on the image they
+    have open is no presence (it lit the dot on every image the reader opened)."""
+    from mammo_annotator.services.viewing import worklist
+
+    a, b = two_machines
+    image_id = add_blank_image(a)
+    team.open_image(a, image_id, "dr.a")
+    assert worklist(a, reader="dr.a")[0].on_it == ""
+    assert worklist(a, [image_id], reader="dr.a")[0].on_it == ""
+    team.open_image(b, image_id, "dr.b")
+    assert worklist(a, reader="dr.a")[0].on_it == "dr.b"
+    assert worklist(b, [image_id], reader="dr.b")[0].on_it == "dr.a"
+    assert worklist(a)[0].on_it == "dr.a, dr.b"  # nobody asking: everyone

@@ -134,3 +134,21 @@ def test_a_database_of_another_application_is_refused_and_left_as_it_is(backend,
         assert sorted(inspect(other).get_table_names()) == ["images", "invoices"]
     finally:
         other.dispose()
+
+
+def test_server_connections_drop_a_server_that_vanished_from_the_network(pg_url):
+    """Keepalives and a TCP user timeout on every pooled connection: without them a query on a
+    socket whose server went silent (a lost network, not a refused port) waits for the kernel's
+    default, about 15 minutes, while a team project's lease or poll hangs on it."""
+    from mammo_annotator.store.server import make_server_engine
+
+    engine = make_server_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            params = conn.connection.driver_connection.info.get_parameters()
+    finally:
+        engine.dispose()
+    assert params.get("keepalives") == "1"
+    assert 0 < int(params["keepalives_idle"]) <= 60
+    assert 0 < int(params["tcp_user_timeout"]) <= 120_000
+    assert params.get("connect_timeout") == "10"
