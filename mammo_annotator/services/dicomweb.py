@@ -3,7 +3,9 @@
 Credentials come from the environment only, never from the command line or the project:
 ``MAMMO_DICOMWEB_TOKEN`` (an OAuth bearer token) or ``MAMMO_DICOMWEB_USER`` and
 ``MAMMO_DICOMWEB_PASSWORD`` (HTTP basic). TLS certificates are always verified;
-``MAMMO_DICOMWEB_CA_BUNDLE`` names a site's own CA file instead of the system's.
+``MAMMO_DICOMWEB_CA_BUNDLE`` names a site's own CA file instead of the system's. Every request
+(a query page, an instance, a STOW) has a total deadline scaled from a minimum rate
+(``http_deadline``: ``MAMMO_DICOMWEB_DEADLINE_S``, ``MAMMO_DICOMWEB_MIN_KIB_S``).
 
 Import streams: one instance is retrieved (in its stored transfer syntax), written to the
 project's PACS folder and imported exactly like a DICOM file (same decoding, de-duplication by
@@ -15,6 +17,8 @@ root (without credentials) and its UIDs, so a machine without the file retrieves
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import logging
 import os
 import re
@@ -39,6 +43,7 @@ ENV_TOKEN, ENV_USER, ENV_PASSWORD, ENV_CA = ("MAMMO_DICOMWEB_TOKEN", "MAMMO_DICO
 STUDY_UID, SERIES_UID, SOP_UID, MODALITY, STUDY_DATE = "0020000D", "0020000E", "00080018", "00080060", "00080020"
 ANY_TRANSFER_SYNTAX = (("application/dicom", "*"),)  # as stored: no transcoding by the PACS
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 120.0  # read: the longest silence between two bytes of an answer
+MAX_ANSWER_BYTES = 64 * 1024**2  # a query's (one page) or a STOW's answer; an instance streams to disk (wado)
 
 
 class PacsError(MammoError):
@@ -89,22 +94,13 @@ def check_url(url: str) -> None:
 
 def connect(url: str):
     """A DICOMweb client for ``url`` with the environment's credentials and TLS verification on."""
-    import requests
-
     check_url(url)
     from dicomweb_client.api import DICOMwebClient
 
-    class Session(requests.Session):
-        """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own CA file;
-        the site's CA named for the PACS must win (proxies from the environment still apply)."""
+    from . import http_deadline
 
-        def merge_environment_settings(self, url, proxies, stream, verify, cert):
-            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-            if isinstance(self.verify, str):
-                settings["verify"] = self.verify
-            return settings
-
-    session = Session()
+    http_deadline.limits()  # a bad setting is named before anything is asked of the PACS
+    session = _session_class()()
     session.verify = os.environ.get(ENV_CA) or True  # never switched off
     token, user = os.environ.get(ENV_TOKEN), os.environ.get(ENV_USER)
     if token:
@@ -127,10 +123,78 @@ def connect(url: str):
 _SESSIONS: "weakref.WeakKeyDictionary[object, object]" = weakref.WeakKeyDictionary()
 
 
+def _session_class():
+    """requests.Session for a PACS (built on first use: requests is imported lazily)."""
+    global _Session
+    if _Session is None:
+        import requests
+
+        from . import http_deadline
+
+        class Session(requests.Session):
+            """Every request under a total deadline (``http_deadline``), and an answer read whole
+            here (a query's, a STOW's) refused beyond MAX_ANSWER_BYTES: requests would decode any
+            size (a gzip bomb) into memory."""
+
+            def __init__(self):
+                super().__init__()
+                for prefix in ("http://", "https://"):
+                    self.mount(prefix, http_deadline.WatchedAdapter())
+
+            def merge_environment_settings(self, url, proxies, stream, verify, cert):
+                """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own CA
+                file; the site's CA named for the PACS must win (proxies from the environment apply)."""
+                settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+                if isinstance(self.verify, str):
+                    settings["verify"] = self.verify
+                return settings
+
+            def send(self, request, **kwargs):
+                outer = http_deadline.current()
+                if outer is not None:
+                    try:
+                        outer.check()  # a retry (dicomweb_client's) of a request past its deadline: refused at once
+                    except http_deadline.TooSlow as exc:
+                        raise PacsError(request.url, exc.reason) from None
+                if kwargs.get("stream"):
+                    return super().send(request, **kwargs)  # the caller reads the body under its Transfer (wado)
+                body = request.body
+                size = len(body) if isinstance(body, (bytes, bytearray, str)) else 0
+                try:
+                    with contextlib.nullcontext(outer) if outer else http_deadline.Transfer(request.url, size) as transfer:
+                        try:
+                            response = super().send(request, **{**kwargs, "stream": True})
+                            with response:
+                                content = bytearray()
+                                for chunk in http_deadline.chunks(response, transfer):
+                                    content += chunk
+                                    if len(content) > MAX_ANSWER_BYTES:
+                                        raise PacsError(request.url, f"the PACS's answer is larger than {MAX_ANSWER_BYTES // 2**20} MiB "
+                                                                     "(a query's or a STOW's answer is a few kB); refused")
+                        except Exception as exc:
+                            if transfer.reason is None or isinstance(exc, PacsError):
+                                raise
+                            raise http_deadline.TooSlow(request.url, transfer.reason) from exc
+                except http_deadline.TooSlow as exc:
+                    raise PacsError(request.url, exc.reason) from None
+                response._content, response._content_consumed = bytes(content), True  # as requests keeps a read body
+                return response
+
+        _Session = Session
+    return _Session
+
+
+_Session = None
+
+
 def explain(url: str, exc: Exception) -> PacsError:
     """An HTTP / connection failure in words (the status code kept)."""
     import requests
 
+    from . import http_deadline
+
+    if isinstance(exc, http_deadline.TooSlow):
+        return PacsError(url, exc.reason)
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         hint = {401: "the PACS refused the credentials (set MAMMO_DICOMWEB_TOKEN or MAMMO_DICOMWEB_USER/PASSWORD)",
@@ -146,9 +210,33 @@ def explain(url: str, exc: Exception) -> PacsError:
         return PacsError(url, f"the PACS stopped answering (nothing received for {READ_TIMEOUT_S:g} s)")
     if isinstance(exc, requests.exceptions.SSLError):
         return PacsError(url, f"TLS certificate not trusted ({exc}); set {ENV_CA} to the site's CA file")
+    if isinstance(exc, requests.TooManyRedirects):
+        return PacsError(url, f"the PACS redirected the request more than {len(exc.response.history) if exc.response is not None else 30} "
+                              "times (a redirect loop; check the DICOMweb root URL)")
+    if isinstance(exc, RecursionError):
+        return PacsError(url, "the PACS's answer is not DICOM JSON (nested too deeply)")
+    cause = next((c for c in _causes(exc) if isinstance(c, http.client.HTTPException)), None)
+    if isinstance(cause, http.client.IncompleteRead):
+        got = cause.partial if isinstance(cause.partial, int) else len(cause.partial)  # urllib3's keeps a count
+        return PacsError(url, f"the PACS closed the connection before the end of its answer ({got} bytes arrived, "
+                              f"{cause.expected} more announced): incomplete transfer")
+    if cause is not None and not isinstance(cause, http.client.RemoteDisconnected):
+        return PacsError(url, f"the PACS's answer is not valid HTTP ({type(cause).__name__}: {str(cause)[:200]})")
     if isinstance(exc, requests.ConnectionError):
         return PacsError(url, f"cannot reach the PACS ({type(exc).__name__})")
     return PacsError(url, f"{type(exc).__name__}: {exc}")
+
+
+def _causes(exc: BaseException):
+    """``exc`` and what it wraps (requests wraps urllib3's error, which wraps http.client's in its args)."""
+    seen, todo = set(), [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [c for c in (e.__cause__, e.__context__, *e.args) if isinstance(c, BaseException)]
 
 
 def _value(item: object, tag: str) -> str | None:
@@ -179,13 +267,19 @@ def qido_date(text: str) -> str:
     return digits
 
 
-def _search_all(search, key: str, page: int = 500, **kw) -> list[dict]:
+def _search_all(search, key: str, url: str, page: int = 500, **kw) -> list[dict]:
     """Every match of a QIDO query, a page at a time (``limit``/``offset``); stops at a short page
-    or at a page that brings nothing new (a PACS that ignores ``offset``)."""
+    or at a page that brings nothing new (a PACS that ignores ``offset``). Each page has one
+    deadline (``http_deadline``), its retries included."""
+    from . import http_deadline
+
     out: list[dict] = []
     seen: set[str] = set()
     while True:
-        rows = search(limit=page, offset=len(out), **kw)
+        with http_deadline.Transfer(url):
+            rows = search(limit=page, offset=len(out), **kw)
+        if not isinstance(rows, list):
+            raise PacsError(url, f"the PACS's answer to a query is not DICOM JSON (a {type(rows).__name__}, not a list of data sets)")
         fresh = [r for r in rows if _value(r, key) not in seen]
         out.extend(fresh)
         seen.update(_value(r, key) for r in fresh)
@@ -199,6 +293,8 @@ def find_instances(client, url: str, studies: Sequence[str] = (), modality: str 
     ``modality``), restricted to series of that modality. A study, series or instance the PACS
     lists without its UID cannot be retrieved: it is added to ``problems`` (where, reason), never
     dropped unsaid."""
+    from . import http_deadline
+
     problems = [] if problems is None else problems
 
     def lacking(where: str, rows: list, key: str, name: str) -> None:
@@ -214,19 +310,19 @@ def find_instances(client, url: str, studies: Sequence[str] = (), modality: str 
                 filters["ModalitiesInStudy"] = modality
             if since:
                 filters["StudyDate"] = f"{qido_date(since)}-"
-            found = _search_all(client.search_for_studies, STUDY_UID, search_filters=filters)
+            found = _search_all(client.search_for_studies, STUDY_UID, url, search_filters=filters)
             lacking("pacs:studies", found, STUDY_UID, "Study")
             studies = list(dict.fromkeys(s for s in (_value(r, STUDY_UID) for r in found) if s))
         refs: list[InstanceRef] = []
         for study in studies:
             series_filters = {"Modality": modality} if modality else {}
-            found_series = _search_all(client.search_for_series, SERIES_UID, study_instance_uid=study, search_filters=series_filters)
+            found_series = _search_all(client.search_for_series, SERIES_UID, url, study_instance_uid=study, search_filters=series_filters)
             lacking(f"pacs:{study}", found_series, SERIES_UID, "Series")
             for series in found_series:
                 series_uid = _value(series, SERIES_UID)
                 if not series_uid or (modality and _value(series, MODALITY) not in (None, modality)):
                     continue
-                found_instances = _search_all(client.search_for_instances, SOP_UID, study_instance_uid=study,
+                found_instances = _search_all(client.search_for_instances, SOP_UID, url, study_instance_uid=study,
                                               series_instance_uid=series_uid)
                 lacking(f"pacs:{study}/{series_uid}", found_instances, SOP_UID, "SOP")
                 for inst in found_instances:
@@ -234,9 +330,9 @@ def find_instances(client, url: str, studies: Sequence[str] = (), modality: str 
                     if sop:
                         refs.append(InstanceRef(study, series_uid, sop))
         return refs
-    except MammoError:
-        raise
     except Exception as exc:
+        if isinstance(exc, MammoError) and not isinstance(exc, http_deadline.TooSlow):
+            raise
         raise explain(url, exc) from exc
 
 

@@ -15,6 +15,7 @@ import pydicom
 
 from ..core.errors import MammoError
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
+from . import http_deadline
 from .dicomweb import connect, explain
 
 FAILED_SOP_SEQUENCE = "FailedSOPSequence"
@@ -58,7 +59,8 @@ def stow_files(url: str, files: Sequence[Path], progress: ProgressFn = no_progre
             report.failed.append((str(path), f"not a DICOM file ({exc})"))
             continue
         try:
-            answer = client.store_instances([ds])
+            with http_deadline.Transfer(url, credit=path.stat().st_size):  # one deadline, dicomweb_client's retries included
+                answer = client.store_instances([ds])
         except Exception as exc:
             report.failed.append((str(path), explain(url, exc).reason))
             continue

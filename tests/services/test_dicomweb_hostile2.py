@@ -40,6 +40,7 @@ class HostilePacs:
     def __init__(self):
         self.routes: dict[str, object] = {}
         self.seen: list[str] = []
+        self.bodies: list[bytes] = []  # the POSTed (STOW) bodies
         pacs = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,11 +59,13 @@ class HostilePacs:
 
             def do_POST(self):
                 if self.headers.get("Transfer-Encoding") == "chunked":
+                    body = b""
                     while (n := int(self.rfile.readline().strip(), 16)):
-                        self.rfile.read(n + 2)
+                        body += self.rfile.read(n + 2)[:n]
                     self.rfile.readline()
                 else:
-                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                    body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                pacs.bodies.append(body)
                 pacs.routes.get("POST", lambda h: answer(h, 500, "text/plain", b"x"))(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
