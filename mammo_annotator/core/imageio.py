@@ -7,10 +7,14 @@ changes, both recorded in ``meta.warnings``:
 * MONOCHROME1 images are inverted (``lo + hi - v`` over the range of BitsStored, widened when the
   decoded values exceed it) so dense tissue is bright everywhere in the project; the DICOM window
   centre is mirrored the same way, on the rescaled values it refers to.
-* The Modality LUT (RescaleSlope / RescaleIntercept) is applied only when it is not the identity
-  (it is the identity in practically every MG image). DICOM defines the VOI window on the
-  rescaled values, so applying it keeps WindowCenter/WindowWidth meaningful. Integral results
-  stay integer (int32, or uint16 when the range allows it); others become float32.
+* The Modality LUT is applied: a Modality LUT Sequence's table (its values are unsigned integers
+  of the table's bits; MONOCHROME1 is then inverted over that range), else RescaleSlope /
+  RescaleIntercept when not the identity (it is in practically every MG image). DICOM defines the
+  VOI (window, VOI LUT Sequence) on the modality's values, so applying it keeps them meaningful.
+  Integral results stay integer (int32, or uint16 when the range allows it); others become float32.
+
+The VOI itself is display only: WindowCenter / WindowWidth with their VOILUTFunction and the first
+VOI LUT Sequence table go into the meta (mirrored like the pixels for MONOCHROME1) for the viewer.
 
 Hostile or broken files are refused, never decoded blindly: the pixel count the header claims
 is checked against ``max_pixels()`` (default 200 Mpx, ``MAMMO_ANNOTATOR_MAX_MEGAPIXELS``)
@@ -20,6 +24,8 @@ error a decoder raises on a corrupt file becomes an ImageReadError naming the fi
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import logging
 import os
@@ -31,7 +37,8 @@ import numpy as np
 
 from . import dicom_header as hdr
 from .errors import ImageReadError
-from .types import ImageMeta, LoadedImage
+from .types import ImageMeta, LoadedImage, VoiLut
+from .windowing import LINEAR, VOI_FUNCTIONS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -53,6 +60,47 @@ _PLUGIN_HINTS = {
 }
 
 
+def missing_reason(path: str | Path) -> str:
+    """Why ``path`` cannot be opened although named: a symbolic link loop, a link to nothing, or
+    no file at all (all three look alike to ``Path.exists``)."""
+    try:
+        os.stat(path)
+    except ValueError:  # a NUL in the name: no such file can exist
+        return "file not found"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop (the link leads, through other links, back to itself)"
+        if os.path.islink(path):
+            return f"a symbolic link to a file that does not exist ({os.readlink(path)})"
+    return "file not found"
+
+
+def resolved(path: str | Path) -> Path:
+    """The absolute, link-free path where there is one; a symbolic link loop (``Path.resolve``
+    raises RuntimeError for it on Python 3.11) keeps its absolute name, so that reading it later
+    names the loop instead of stopping a whole batch."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(path).absolute()
+
+
+def _read_head(path: str | Path, n: int) -> bytes:
+    """The first ``n`` bytes; a folder, an unreadable or an empty file is refused by name."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(n)
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a folder, not an image file") from None
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno == errno.ELOOP:
+            raise ImageReadError(path, missing_reason(path)) from None
+        raise ImageReadError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    if not head:
+        raise ImageReadError(path, "the file is empty")
+    return head
+
+
 def content_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     """SHA-256 of the file's bytes, streamed, so a re-import of the same file is recognised."""
     h = hashlib.sha256()
@@ -65,9 +113,9 @@ def content_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         with open(path, "rb") as f:
             while block := f.read(chunk):
                 h.update(block)
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno == errno.ELOOP:
+            raise ImageReadError(path, missing_reason(path)) from None
         raise ImageReadError(path, f"cannot read the file: {exc.strerror or exc}") from None
     return h.hexdigest()
 
@@ -76,18 +124,12 @@ def sniff_format(path: str | Path) -> str:
     """'dicom', 'png', 'tiff' or 'jpeg' from the first bytes ('dicom' also for a .dcm without preamble)."""
     p = Path(path)
     if not p.exists():
-        raise ImageReadError(path, "file not found")
+        raise ImageReadError(path, missing_reason(path))
     if p.is_dir():
         raise ImageReadError(path, "is a folder, not an image file")
     if not p.is_file():
         raise ImageReadError(path, "not a regular file (a pipe, socket or device)")
-    try:
-        with open(p, "rb") as f:
-            head = f.read(132)
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot read the file: {exc.strerror or exc}") from None
-    if not head:
-        raise ImageReadError(path, "the file is empty")
+    head = _read_head(p, 132)
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicom"
     if head.startswith(PNG_MAGIC):
@@ -132,15 +174,7 @@ def check_pixel_count(path: str | Path, width: int, height: int, limit: int | No
 
 def png_size(path: str | Path) -> tuple[int, int]:
     """(width, height) from a PNG's IHDR chunk, which the format requires first; no pixel is decoded."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except IsADirectoryError:
-        raise ImageReadError(path, "is a folder, not an image file") from None
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot read the file: {exc.strerror or exc}") from None
-    if not head:
-        raise ImageReadError(path, "the file is empty")
+    head = _read_head(path, 24)
     if not head.startswith(PNG_MAGIC):
         raise ImageReadError(path, "not a PNG file (no PNG signature)")
     if len(head) < 24 or head[12:16] != b"IHDR":
@@ -185,7 +219,7 @@ def read_dicom_header(path: str | Path):
     from pydicom.errors import InvalidDicomError
 
     if not Path(path).is_file():
-        raise ImageReadError(path, "file not found")
+        raise ImageReadError(path, missing_reason(path))
     try:
         return pydicom.dcmread(str(path), stop_before_pixels=True)
     except InvalidDicomError:
@@ -284,11 +318,15 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
     for key in ("Rows", "Columns", "BitsAllocated"):
         if key not in ds:
             raise ImageReadError(path, f"the DICOM header lacks {key}; cannot interpret the pixel data")
-    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    rows, columns = _header_int(ds, "Rows", path), _header_int(ds, "Columns", path)
+    bits_allocated = _header_int(ds, "BitsAllocated", path)
+    frames = _header_int(ds, "NumberOfFrames", path, 1) or 1
     if frames > 1:
         raise ImageReadError(path, f"multi-frame DICOM ({frames} frames, e.g. tomosynthesis) is not supported; "
                                    "import a single-frame 2-D mammogram")
-    spp = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+    spp = _header_int(ds, "SamplesPerPixel", path, 1) or 1
+    signed = _header_int(ds, "PixelRepresentation", path, 0) == 1
+    header_bits = _header_int(ds, "BitsStored", path, bits_allocated)
     warnings: list[str] = []
     stated = str(getattr(ds, "PhotometricInterpretation", "") or "")
     photometric = stated.strip().upper() or "MONOCHROME2"
@@ -299,9 +337,9 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         if not stated.strip():
             warnings.append("PhotometricInterpretation is missing; read as MONOCHROME2")
         ds.PhotometricInterpretation = photometric
-    check_pixel_count(path, int(ds.Columns), int(ds.Rows), limit)
+    check_pixel_count(path, columns, rows, limit)
     # a short Pixel Data element: pydicom reads what is there, the decoder then finds it short
-    expected = int(ds.Rows) * int(ds.Columns) * int(ds.BitsAllocated) // 8
+    expected = rows * columns * bits_allocated // 8
     _ensure_transfer_syntax(ds)
     ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     raw = ds["PixelData"] if "PixelData" in ds else None
@@ -318,45 +356,30 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
     modality = modality.upper() if modality else None
     if modality != "MG":
         warnings.append(f"modality is {modality or 'missing'}, not MG; imported as a mammogram anyway")
-    if "ModalityLUTSequence" in ds:  # rare in MG; its table is not applied, so the values are the stored ones
-        warnings.append("a Modality LUT Sequence is not applied: the stored pixel values are used (an inverting "
-                        "table would show the image inverted; check it, and use Invert grey scale if so)")
-    if "VOILUTSequence" in ds:
-        warnings.append("a VOI LUT Sequence is not applied: the display uses WindowCenter / WindowWidth when "
-                        "given, else the breast's own range")
-    signed = int(getattr(ds, "PixelRepresentation", 0) or 0) == 1
-    bits_stored = _bits_holding(pixels, int(getattr(ds, "BitsStored", ds.BitsAllocated)), signed, warnings)
-    center = hdr.first_float(getattr(ds, "WindowCenter", None))
-    width = hdr.first_float(getattr(ds, "WindowWidth", None))
-    if not all(v is None or np.isfinite(v) for v in (center, width)):
-        # the DICOM window is the default display: an infinite width shows a flat grey image
-        warnings.append(f"the DICOM window is not finite (WindowCenter {center}, WindowWidth {width}); ignored")
-        center = width = None
-
-    slope = hdr.first_float(getattr(ds, "RescaleSlope", None))
-    intercept = hdr.first_float(getattr(ds, "RescaleIntercept", None))
-    for key, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
-        if value is None and str(getattr(ds, key, "") or "").strip():
-            warnings.append(f"{key} is '{str(getattr(ds, key))[:40]}', not a number; the identity rescale is used")
-    slope = 1.0 if slope is None else slope
-    intercept = 0.0 if intercept is None else intercept
-    if not (np.isfinite(slope) and np.isfinite(intercept)):
-        raise ImageReadError(path, f"the modality rescale is not finite (RescaleSlope {slope}, "
-                                   f"RescaleIntercept {intercept}): the pixel values cannot be interpreted")
-    if slope == 0.0:  # every pixel would become the intercept: a blank image, imported and annotated
-        warnings.append(f"RescaleSlope is 0 (intercept {intercept:g}), which would make every pixel equal; "
-                        "the rescale is ignored and the stored values are used")
-        slope, intercept = 1.0, 0.0
-
-    if photometric == "MONOCHROME1":
-        lo, hi = (-(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1) if signed else (0, (1 << bits_stored) - 1)
+    bits_stored = _bits_holding(pixels, header_bits, signed, warnings)
+    center, width = _window(ds, warnings)
+    slope, intercept = _rescale(ds, path, warnings)
+    table = _lut_table(ds, "ModalityLUTSequence", signed, warnings) if "ModalityLUTSequence" in ds else None
+    mono1 = photometric == "MONOCHROME1"
+    if table is not None:
+        if "RescaleSlope" in ds or "RescaleIntercept" in ds:
+            warnings.append("RescaleSlope / RescaleIntercept are ignored: the Modality LUT Sequence replaces them")
+        first, bits_stored, values = table
+        pixels = _apply_table(pixels, first, values, bits_stored)
+        warnings.append(f"Modality LUT Sequence applied ({len(values)} entries from {first:g}, {bits_stored} bits)")
+        if mono1:
+            pixels = ((1 << bits_stored) - 1 - pixels.astype(np.int64)).astype(pixels.dtype)
+    elif mono1:
+        lo, hi = _stored_range(bits_stored, signed)
         pixels = (lo + hi - pixels.astype(np.int64)).astype(pixels.dtype)
-        if center is not None:  # the window is on the rescaled values: mirrored there
-            center = slope * (lo + hi) + 2 * intercept - center
+    mirror = _mirror_point(bits_stored, signed, table is not None, slope, intercept) if mono1 else None
+    if mono1:
+        if center is not None:  # the window is on the modality's values: mirrored there
+            center = mirror - center
         warnings.append("MONOCHROME1 inverted so that dense tissue is bright")
         photometric = "MONOCHROME2"
 
-    if slope != 1.0 or intercept != 0.0:
+    if table is None and (slope != 1.0 or intercept != 0.0):
         scaled = pixels.astype(np.float64) * slope + intercept
         lo_v, hi_v = scaled.min(), scaled.max()
         if float(slope).is_integer() and float(intercept).is_integer() and -2 ** 31 <= lo_v and hi_v < 2 ** 31:
@@ -366,6 +389,10 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
                 pixels = scaled.astype(np.float32)
             _require_finite(pixels, path, "rescaled pixel data")
         warnings.append(f"modality rescale applied (slope {slope:g}, intercept {intercept:g})")
+    voi_function, voi_lut = _voi(ds, mirror, signed, warnings)
+    if voi_lut is not None and center is not None and width:
+        warnings.append(f"the VOI LUT Sequence is the DICOM window; WindowCenter / WindowWidth ({center:g} / "
+                        f"{width:g}) are not offered")
 
     laterality = None
     for key in ("ImageLaterality", "Laterality"):
@@ -389,7 +416,7 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         photometric=photometric,
         modality=modality,
         window_center=center,
-        window_width=_usable_width(width, warnings),
+        window_width=width,
         patient_id=hdr.patient_id(ds, warnings),
         study_uid=hdr.bounded_text(ds, "StudyInstanceUID", hdr.IDENTIFIER_MAX, warnings),
         series_uid=hdr.bounded_text(ds, "SeriesInstanceUID", hdr.IDENTIFIER_MAX, warnings),
@@ -397,8 +424,216 @@ def _read_dicom(path: Path, limit: int) -> LoadedImage:
         study_date=hdr.study_date(ds, warnings),
         accession_number=hdr.accession(ds, warnings),
         warnings=tuple(warnings),
+        voi_function=voi_function,
+        voi_lut=voi_lut,
     )
     return LoadedImage(np.ascontiguousarray(pixels), meta)
+
+
+def _header_int(ds, key: str, path: Path, default: int | None = None) -> int:
+    """An integer attribute of the header (Rows, BitsStored, NumberOfFrames...), refused by name
+    when it is not a whole number; ``default`` when absent or empty."""
+    raw = getattr(ds, key, None)
+    if raw is None or raw == "":
+        if default is None:
+            raise ImageReadError(path, f"the DICOM header lacks {key}; cannot interpret the pixel data")
+        return default
+    try:
+        number = float(raw)
+        if number.is_integer():
+            if isinstance(raw, str):  # a text VR ("12"): the decoders compare it with numbers
+                del ds[key]
+                setattr(ds, key, int(number))
+            return int(number)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise ImageReadError(path, f"the header's {key} is '{str(raw)[:40]}', not a number; "
+                               "cannot interpret the pixel data")
+
+
+def _window(ds, warnings: list[str]) -> tuple[float | None, float | None]:
+    """WindowCenter / WindowWidth (the first, when several are given), or None where unusable."""
+    center = hdr.first_float(getattr(ds, "WindowCenter", None))
+    width = hdr.first_float(getattr(ds, "WindowWidth", None))
+    if not all(v is None or np.isfinite(v) for v in (center, width)):
+        # the DICOM window is the default display: an infinite width shows a flat grey image
+        warnings.append(f"the DICOM window is not finite (WindowCenter {center}, WindowWidth {width}); ignored")
+        return None, None
+    width = _usable_width(width, warnings)
+    count = max(len(v) if hasattr(v, "__len__") and not isinstance(v, (str, bytes)) else 1
+                for v in (getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)))
+    if center is not None and width and count > 1:
+        warnings.append(f"the header gives {count} windows; the first ({center:g} / {width:g}) is the DICOM "
+                        "window, the others are not offered")
+    return center, width
+
+
+def _rescale(ds, path: Path, warnings: list[str]) -> tuple[float, float]:
+    """RescaleSlope / RescaleIntercept, the identity where absent or unusable (with a warning)."""
+    slope = hdr.first_float(getattr(ds, "RescaleSlope", None))
+    intercept = hdr.first_float(getattr(ds, "RescaleIntercept", None))
+    for key, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if value is None and str(getattr(ds, key, "") or "").strip():
+            warnings.append(f"{key} is '{str(getattr(ds, key))[:40]}', not a number; the identity rescale is used")
+    slope = 1.0 if slope is None else slope
+    intercept = 0.0 if intercept is None else intercept
+    if not (np.isfinite(slope) and np.isfinite(intercept)):
+        raise ImageReadError(path, f"the modality rescale is not finite (RescaleSlope {slope}, "
+                                   f"RescaleIntercept {intercept}): the pixel values cannot be interpreted")
+    if slope == 0.0:  # every pixel would become the intercept: a blank image, imported and annotated
+        warnings.append(f"RescaleSlope is 0 (intercept {intercept:g}), which would make every pixel equal; "
+                        "the rescale is ignored and the stored values are used")
+        return 1.0, 0.0
+    return slope, intercept
+
+
+def _stored_range(bits: int, signed: bool) -> tuple[int, int]:
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+def _mirror_point(bits_stored: int, signed: bool, table: bool, slope: float, intercept: float) -> float:
+    """M such that MONOCHROME1's inversion maps a modality value v to M - v: the stored range's
+    ends summed and rescaled, or the Modality LUT's output range (0 .. 2**bits - 1)."""
+    if table:
+        return float((1 << bits_stored) - 1)
+    lo, hi = _stored_range(bits_stored, signed)
+    return slope * (lo + hi) + 2 * intercept
+
+
+_LUT_NAMES = {"ModalityLUTSequence": "Modality LUT Sequence", "VOILUTSequence": "VOI LUT Sequence"}
+
+
+def _lut_table(ds, keyword: str, signed: bool, warnings: list[str]) -> tuple[float, int, np.ndarray] | None:
+    """(first input mapped, bits per entry, uint16 table) of the sequence's first item (PS3.3
+    C.11.1.1.1 / C.11.2.1.1), or None with a warning saying what is wrong: a table that does not
+    match its descriptor would map the image's values to nonsense."""
+    name = _LUT_NAMES[keyword]
+    items = list(getattr(ds, keyword, None) or [])
+    if not items:
+        warnings.append(f"the {name} is empty; not applied")
+        return None
+    item = items[0]
+    little = (getattr(ds, "original_encoding", (None, True))[1] is not False)
+    descriptor = getattr(item, "LUTDescriptor", None)
+    if isinstance(descriptor, bytes) and len(descriptor) == 6:
+        descriptor = struct.unpack("<3H" if little else ">3H", descriptor)
+    try:
+        count, first, bits = (int(v) for v in descriptor)
+    except (TypeError, ValueError):
+        warnings.append(f"the {name}'s LUTDescriptor is '{str(descriptor)[:40]}', not three numbers; not applied")
+        return None
+    count = count or 65536  # PS3.3: 0 means 2**16 entries
+    if signed and first >= 32768:  # SS read as US: the first input value is negative
+        first -= 65536
+    if not (1 <= bits <= 16 and 0 < count <= 65536):
+        warnings.append(f"the {name}'s LUTDescriptor ({count}, {first}, {bits}) is not a table of up to 65536 "
+                        "entries of 1 to 16 bits; not applied")
+        return None
+    raw = getattr(item, "LUTData", None)
+    if isinstance(raw, bytes):
+        if len(raw) == 2 * count:
+            values = np.frombuffer(raw, dtype="<u2" if little else ">u2").astype(np.int64)
+        elif bits <= 8 and len(raw) in (count, count + 1):  # 8-bit entries packed in bytes
+            values = np.frombuffer(raw[:count], dtype=np.uint8).astype(np.int64)
+        else:
+            values = np.zeros(len(raw) // 2, np.int64)
+    elif raw is None or isinstance(raw, str):
+        values = np.zeros(0, np.int64)
+    else:
+        try:
+            values = np.asarray(list(raw) if hasattr(raw, "__len__") else [raw], dtype=np.int64).ravel()
+        except (TypeError, ValueError, OverflowError):
+            values = np.zeros(0, np.int64)
+    if values.size == 0:
+        warnings.append(f"the {name} has no table data (LUTData); not applied")
+        return None
+    if values.size != count:
+        warnings.append(f"the {name}'s table has {values.size} entries but its LUTDescriptor says {count}; "
+                        "not applied")
+        return None
+    if values.min() < 0 or values.max() > 65535:
+        warnings.append(f"the {name}'s table holds values outside 0..65535; not applied")
+        return None
+    need = int(values.max()).bit_length()
+    if need > bits:
+        warnings.append(f"the {name}'s entries need {need} bits, not the {bits} its LUTDescriptor says; "
+                        f"read as {need} bits")
+        bits = need
+    return float(first), bits, values.astype(np.uint16)
+
+
+def _apply_table(pixels: np.ndarray, first: float, table: np.ndarray, bits: int) -> np.ndarray:
+    """``table[v - first]``, inputs outside the table clipped to its ends (as pydicom's
+    ``apply_modality_lut``, which cannot be used: it refuses 12-bit descriptors)."""
+    out_dtype = np.uint8 if bits <= 8 else np.uint16
+    table = table.astype(out_dtype)
+    if pixels.dtype in (np.uint8, np.uint16, np.int8, np.int16):  # one lookup per possible value
+        info = np.iinfo(pixels.dtype)
+        index = np.clip(np.arange(info.min, info.max + 1, dtype=np.int64) - int(first), 0, len(table) - 1)
+        full = table[index]
+        return full[pixels.astype(np.int32) - info.min] if info.min < 0 else full[pixels]
+    index = np.clip(np.floor(pixels.astype(np.float64) - first), 0, len(table) - 1).astype(np.int64)
+    return table[index]
+
+
+def _voi(ds, mirror: float | None, signed: bool, warnings: list[str]) -> tuple[str, VoiLut | None]:
+    """VOILUTFunction and the first VOI LUT Sequence table; ``mirror``: MONOCHROME1's inversion
+    point, about which the table is mirrored and inverted like the pixels."""
+    function = (hdr.text(ds, "VOILUTFunction") or LINEAR).upper()
+    if function not in VOI_FUNCTIONS:
+        warnings.append(f"VOILUTFunction is '{function[:40]}', not LINEAR, LINEAR_EXACT or SIGMOID; the window "
+                        "is applied as LINEAR")
+        function = LINEAR
+    if "VOILUTSequence" not in ds:
+        return function, None
+    table = _lut_table(ds, "VOILUTSequence", signed, warnings)
+    if table is None:
+        return function, None
+    first, bits, values = table
+    if mirror is not None:  # MONOCHROME1: input M - v, and the table's low values are the bright ones
+        first, values = mirror - (first + len(values) - 1), ((1 << bits) - 1 - values[::-1]).astype(np.uint16)
+    items = list(ds.VOILUTSequence)
+    explanation = hdr.text(items[0], "LUTExplanation")
+    if len(items) > 1:
+        warnings.append(f"the VOI LUT Sequence holds {len(items)} tables; the first"
+                        f"{f' ({explanation[:40]})' if explanation else ''} is the DICOM window, the others are "
+                        "not offered")
+    return function, VoiLut.from_table(first, bits, values, explanation)
+
+
+def header_voi(path: str | Path, bits_stored: int | None = None) -> tuple[str, VoiLut | None]:
+    """The VOILUTFunction and VOI LUT table of a DICOM file, as ``read_image`` puts them in the
+    meta (the project database keeps only the window): re-read when an image is opened from a
+    project. ``bits_stored``: the image's as imported. ("LINEAR", None) for a file that is gone,
+    is not DICOM, or has neither; never raises."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return LINEAR, None
+    return _header_voi(str(path), bits_stored, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _header_voi(path: str, bits_stored: int | None, _mtime_ns: int, _size: int) -> tuple[str, VoiLut | None]:
+    try:
+        if not sniff_preamble(path) and Path(path).suffix.lower() not in (".dcm", ".dicom", ".dic", ""):
+            return LINEAR, None
+        with _pywarnings.catch_warnings():
+            _pywarnings.simplefilter("ignore")
+            ds = read_dicom_header(path)
+            signed = _header_int(ds, "PixelRepresentation", Path(path), 0) == 1
+            mono1 = str(getattr(ds, "PhotometricInterpretation", "") or "").strip().upper() == "MONOCHROME1"
+            mirror = None
+            if mono1:
+                ignored: list[str] = []
+                bits = bits_stored or _header_int(ds, "BitsStored", Path(path), 16)
+                table = _lut_table(ds, "ModalityLUTSequence", signed, ignored) if "ModalityLUTSequence" in ds else None
+                mirror = _mirror_point(table[1] if table else bits, signed, table is not None,
+                                       *_rescale(ds, Path(path), ignored))
+            return _voi(ds, mirror, signed, [])
+    except Exception:  # the display falls back to the plain window; the import said what was wrong
+        log.debug("no VOI from %s", path, exc_info=True)
+        return LINEAR, None
 
 
 def _usable_width(width: float | None, warnings: list[str]) -> float | None:

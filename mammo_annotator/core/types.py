@@ -190,6 +190,27 @@ class RegionLabelling:
 
 
 @dataclass(frozen=True)
+class VoiLut:
+    """The table of a DICOM VOI LUT Sequence item (PS3.3 C.11.2.1.1): entry ``k`` is the display
+    value of input ``first + k``; inputs below or above the table take its first or last entry,
+    and outputs range over 0 .. 2**bits - 1. The entries are kept as bytes (native uint16) so the
+    meta holding them stays hashable and comparable."""
+
+    first: float
+    bits: int
+    data: bytes
+    explanation: str | None = None
+
+    @classmethod
+    def from_table(cls, first: float, bits: int, table: np.ndarray, explanation: str | None = None) -> "VoiLut":
+        return cls(float(first), int(bits), np.ascontiguousarray(table, dtype=np.uint16).tobytes(), explanation)
+
+    @property
+    def table(self) -> np.ndarray:
+        return np.frombuffer(self.data, dtype=np.uint16)
+
+
+@dataclass(frozen=True)
 class ImageMeta:
     """What the importer learns about an image besides its pixels."""
 
@@ -211,6 +232,11 @@ class ImageMeta:
     study_date: str | None = None  # DICOM StudyDate as written (YYYYMMDD)
     accession_number: str | None = None  # the RIS order number a reader searches by (an identifier)
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # the DICOM display (VOI) besides the window: VOILUTFunction of WindowCenter / WindowWidth, and the
+    # first VOI LUT Sequence table (both mirrored like the window for MONOCHROME1). Not in the project
+    # database: an image opened from a project has them re-read from its header (core.imageio.header_voi).
+    voi_function: str = "LINEAR"
+    voi_lut: VoiLut | None = None
 
     @property
     def mean_spacing_mm(self) -> float | None:

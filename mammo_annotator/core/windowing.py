@@ -1,34 +1,66 @@
 """Display windowing: map stored values to 8-bit grey for the screen, never for analysis.
 
 Integer images go through a lookup table (one entry per possible value), which is several times
-faster than arithmetic on a 4096 x 3328 16-bit mammogram. The linear window follows the DICOM
-VOI LUT definition (PS3.3 C.11.2.1.2) so a DICOM window looks as it does on a workstation.
+faster than arithmetic on a 4096 x 3328 16-bit mammogram. The windows follow the DICOM VOI LUT
+definitions (PS3.3 C.11.2.1.2 LINEAR, C.11.2.1.3 LINEAR_EXACT and SIGMOID, C.11.2.1.1 a VOI LUT
+table) so a DICOM window looks as it does on a workstation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .types import ImageMeta
+from .types import ImageMeta, VoiLut
+
+LINEAR, LINEAR_EXACT, SIGMOID = "LINEAR", "LINEAR_EXACT", "SIGMOID"
+VOI_FUNCTIONS = (LINEAR, LINEAR_EXACT, SIGMOID)
+# the sigmoid rounds to 0 (255) beyond this many widths below (above) the centre: 255 / (1 + 509) < 0.5
+_SIGMOID_REACH = math.log(509.0) / 4.0
 
 
 @dataclass(frozen=True)
 class Window:
-    """A linear display window (DICOM centre / width convention) with a name for the UI."""
+    """A display window (DICOM centre / width convention) with a name for the UI.
+
+    ``function`` is the DICOM VOILUTFunction it follows; ``lut``, when set, is a VOI LUT table
+    that maps the values instead, and centre / width then only describe the range it spans.
+    """
 
     center: float
     width: float
     name: str = "custom"
+    function: str = LINEAR
+    lut: VoiLut | None = None
 
     @property
     def low(self) -> float:
+        """The highest value shown black (lowest shown above black, for LINEAR_EXACT)."""
+        if self.lut is not None:
+            return self.lut.first
+        if self.function == LINEAR_EXACT:
+            return self.center - self.width / 2
+        if self.function == SIGMOID:
+            return self.center - _SIGMOID_REACH * self.width
         return self.center - 0.5 - (self.width - 1) / 2
 
     @property
     def high(self) -> float:
+        if self.lut is not None:
+            return self.lut.first + len(self.lut.table) - 1
+        if self.function == LINEAR_EXACT:
+            return self.center + self.width / 2
+        if self.function == SIGMOID:
+            return self.center + _SIGMOID_REACH * self.width
         return self.center - 0.5 + (self.width - 1) / 2
+
+    def moved(self, center: float, width: float) -> "Window":
+        """The reader's own window from this one: a sigmoid stays a sigmoid; a table, which cannot
+        be moved, becomes the linear window its centre and width describe."""
+        return replace(self, center=float(center), width=float(width), name="custom",
+                       function=LINEAR if self.lut is not None else self.function, lut=None)
 
 
 def _linear(values: np.ndarray, center: float, width: float) -> np.ndarray:
@@ -39,18 +71,66 @@ def _linear(values: np.ndarray, center: float, width: float) -> np.ndarray:
     return np.clip(y, 0.0, 255.0)
 
 
-def to_display(pixels: np.ndarray, center: float, width: float, invert: bool = False) -> np.ndarray:
-    """uint8 image for display: DICOM linear window, optionally inverted (white background look)."""
+def _table(values: np.ndarray, lut: VoiLut) -> np.ndarray:
+    table = lut.table.astype(np.float64) * (255.0 / ((1 << lut.bits) - 1))
+    index = np.clip(np.floor(values - lut.first), 0, len(table) - 1).astype(np.int64)
+    return table[index]
+
+
+def voi(values: np.ndarray, window: Window) -> np.ndarray:
+    """Grey levels 0..255 (float) of ``values`` under ``window``, by the standard's formulas."""
+    if window.lut is not None:
+        return _table(values, window.lut)
+    c, w = float(window.center), float(window.width)
+    if window.function == SIGMOID:
+        with np.errstate(over="ignore"):  # far below the centre: exp overflows to inf, and 255 / inf is 0
+            return 255.0 / (1.0 + np.exp(-4.0 * (values - c) / max(w, 1e-12)))
+    if window.function == LINEAR_EXACT:
+        w = max(w, 1e-12)
+        return np.clip(((values - c) / w + 0.5) * 255.0, 0.0, 255.0)
+    return _linear(values, c, w)
+
+
+def render(pixels: np.ndarray, window: Window, invert: bool = False) -> np.ndarray:
+    """uint8 image for display under ``window``, optionally inverted (white background look)."""
     if pixels.dtype in (np.uint8, np.uint16, np.int8, np.int16):
         info = np.iinfo(pixels.dtype)
-        lut = np.rint(_linear(np.arange(info.min, info.max + 1, dtype=np.float64), center, width)).astype(np.uint8)
+        lut = np.rint(voi(np.arange(info.min, info.max + 1, dtype=np.float64), window)).astype(np.uint8)
         if invert:
             lut = 255 - lut
         if info.min < 0:
             return lut[(pixels.astype(np.int32) - info.min)]
         return lut[pixels]
-    out = np.rint(_linear(pixels.astype(np.float32), center, width)).astype(np.uint8)
+    out = np.rint(voi(pixels.astype(np.float32), window)).astype(np.uint8)
     return 255 - out if invert else out
+
+
+def to_display(pixels: np.ndarray, center: float, width: float, invert: bool = False,
+               function: str = LINEAR) -> np.ndarray:
+    """uint8 image for display: a DICOM centre / width window (LINEAR unless ``function`` says)."""
+    return render(pixels, Window(center, width, function=function), invert)
+
+
+MAX_SCREEN_TABLE = 65536  # the longest lookup table handed to the screen (pyqtgraph builds one per uint16 value)
+
+
+def screen_mapping(window: Window) -> tuple[tuple[float, float], np.ndarray | None]:
+    """Levels and uint8 lookup table that make a pyqtgraph ImageItem show ``window`` as ``voi`` does.
+
+    The ImageItem maps levels (lo, hi) linearly onto the table's N entries, entry
+    ``int((v - lo) * N / (hi - lo))`` clipped to the table: with one entry per integer input the
+    mapping is exact for integer pixels. A linear window needs no table (the levels are it).
+    """
+    if window.lut is None and window.function in (LINEAR, LINEAR_EXACT):
+        return (window.low, window.high), None
+    if window.lut is not None:
+        n = len(window.lut.table)
+        lo, hi = window.lut.first, window.lut.first + n
+    else:
+        lo, hi = math.floor(window.low), math.ceil(window.high) + 1
+        n = int(min(hi - lo, MAX_SCREEN_TABLE))
+    inputs = lo + np.arange(n, dtype=np.float64) * ((hi - lo) / n)
+    return (float(lo), float(hi)), np.rint(voi(inputs, window)).astype(np.uint8)
 
 
 def _sample(pixels: np.ndarray, mask: np.ndarray | None, max_samples: int = 1_000_000) -> np.ndarray:
@@ -87,11 +167,28 @@ def dense_window(pixels: np.ndarray, mask: np.ndarray | None = None) -> Window:
     return percentile_window(pixels, mask, 40.0, 99.8, name="dense")
 
 
-def dicom_window(meta: ImageMeta) -> Window | None:
-    """The window stored in the DICOM header, if any."""
+def lut_window(lut: VoiLut, name: str) -> Window:
+    """A VOI LUT table as a window; its centre and width span the inputs over which it rises."""
+    table = lut.table
+    left, right = np.flatnonzero(table != table[0]), np.flatnonzero(table != table[-1])
+    a = int(left[0]) - 1 if left.size else 0  # the last input still at the table's first value
+    b = int(right[-1]) + 1 if right.size else len(table) - 1  # the first input at its last value
+    lo, hi = lut.first + a, lut.first + b
+    base = _from_range(lo, hi, name)
+    return Window(base.center, base.width, name, lut=lut)
+
+
+def dicom_window(meta) -> Window | None:
+    """The display the DICOM header gives, if any: its VOI LUT table (the first of the sequence)
+    when it has one, else WindowCenter / WindowWidth with their VOILUTFunction."""
+    lut = getattr(meta, "voi_lut", None)
+    if lut is not None:
+        return lut_window(lut, "DICOM")
     if meta.window_center is None or not meta.window_width:
         return None
-    return Window(float(meta.window_center), float(meta.window_width), "DICOM")
+    function = getattr(meta, "voi_function", LINEAR)
+    return Window(float(meta.window_center), float(meta.window_width), "DICOM",
+                  function if function in VOI_FUNCTIONS else LINEAR)
 
 
 def window_presets(pixels: np.ndarray, meta: ImageMeta | None = None, mask: np.ndarray | None = None) -> dict[str, Window]:
@@ -121,7 +218,7 @@ def reading_presets(pixels: np.ndarray, meta: ImageMeta | None = None, mask: np.
     "DICOM window" entry is the automatic one and says so in its name."""
     auto = breast_window(pixels, mask)
     stored = dicom_window(meta) if meta is not None else None
-    dicom = Window(stored.center, stored.width, DICOM) if stored is not None else \
+    dicom = replace(stored, name=DICOM) if stored is not None else \
         Window(auto.center, auto.width, "no DICOM window: breast (auto)")
     dense = percentile_window(pixels, mask, 40.0, 99.9, name=DENSE)
     full = full_range_window(pixels)
@@ -135,6 +232,8 @@ def default_preset(meta: ImageMeta | None, bits_stored: int | None = None) -> st
     stored = dicom_window(meta) if meta is not None else None
     if stored is None:
         return AUTO
+    if stored.lut is not None:  # a table is the modality's chosen display, never a mere full range
+        return DICOM
     if bits_stored and stored.width >= 0.9 * (2 ** int(bits_stored)):
         return AUTO
     return DICOM

@@ -1,12 +1,15 @@
 """The mammogram canvas: pyqtgraph ImageItem with zoom, pan, fit, window/level and cursor readout.
 
-Window/level is applied by pyqtgraph to the auto-downsampled screen copy (levels, not a new
-full-resolution array), so a right-drag stays fluid on a 4096 x 3328 16-bit image. Mouse
-gestures a contour tool wants are offered to it first (``set_tool``); the rest navigate.
+Window/level is applied by pyqtgraph to the auto-downsampled screen copy (levels and a lookup
+table, not a new full-resolution array), so a right-drag stays fluid on a 4096 x 3328 16-bit
+image; a SIGMOID window or a VOI LUT table is the lookup table (``core.windowing.screen_mapping``).
+Mouse gestures a contour tool wants are offered to it first (``set_tool``); the rest navigate.
+Zoom, pan and the right-drag window are bounded so the image can always be found again.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -15,11 +18,18 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QLabel, QWidget
 
-from ..core.windowing import Window, default_preset, reading_presets
+from ..core.imageio import header_voi
+from ..core.windowing import Window, default_preset, reading_presets, screen_mapping
 from .theme import VIEW_BACKGROUND
 
 MAX_ZOOM = 40.0  # screen px per image px at the closest zoom: single pixels, large enough to judge
 MIN_ZOOM_OF_FIT = 0.25  # the furthest zoom out: the fitted image at a quarter of its size
+MAX_WIDTH_OF_RANGE = 2.0  # the widest right-drag window: twice the image's range of values
+
+
+def _bounded(value: float, current: float, lo: float, hi: float) -> float:
+    """``value`` kept within lo..hi; a ``current`` value already outside may move back, never further."""
+    return min(max(value, min(lo, current)), max(hi, current))
 
 
 class ToolHandler(Protocol):
@@ -47,7 +57,29 @@ class _CanvasViewBox(pg.ViewBox):
         if s is not None and self.image_size is not None and s[0] is not None and s[0] == s[1]:
             f = self._bounded_zoom(float(s[0]))
             s = (f, f)
+        before = self.targetRect().center()
         super().scaleBy(s, center, x, y)
+        if self.image_size is not None:  # zoomed in beside the image: brought back over it
+            after = self.targetRect().center()
+            dx, dy = self._bounded_pan(after.x() - before.x(), after.y() - before.y(), before)
+            if (dx, dy) != (after.x() - before.x(), after.y() - before.y()):
+                super().translateBy(x=before.x() + dx - after.x(), y=before.y() + dy - after.y())
+
+    def translateBy(self, t=None, x=None, y=None) -> None:
+        """The pan, kept so the middle of the view stays over the image: unbounded, a drag threw the
+        image off the canvas, with nothing left to grab to bring it back."""
+        if self.image_size is not None:
+            if t is not None:
+                x, y, t = float(t[0]), float(t[1]), None
+            x, y = self._bounded_pan(x or 0.0, y or 0.0, self.targetRect().center())
+        super().translateBy(t, x, y)
+
+    def _bounded_pan(self, dx: float, dy: float, middle) -> tuple[float, float]:
+        """The shift (dx, dy) of the view's middle, limited to the image; a middle already off the
+        image (a resize) may move back, never further."""
+        h, w = self.image_size
+        cx, cy = middle.x(), middle.y()
+        return _bounded(cx + dx, cx, 0.0, float(w)) - cx, _bounded(cy + dy, cy, 0.0, float(h)) - cy
 
     def _bounded_zoom(self, f: float) -> float:
         """The factor ``f`` (> 1 zooms out) limited so the scale stays within bounds; a scale already
@@ -104,6 +136,7 @@ class MammoView(pg.GraphicsView):
         self.inverted = False
         self._pyramid: dict[int, np.ndarray] = {}
         self._lod: int | None = None
+        self._value_range: tuple[float, float] | None = None  # min, max of the pixels: bounds the W/L drag
         self.vb.sigWindowDrag.connect(self._on_window_drag)
         self.vb.sigRangeChanged.connect(lambda *_: self._update_lod())
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -186,6 +219,8 @@ class MammoView(pg.GraphicsView):
         self.window = self.window or next(iter(self.presets.values()))
         self._pyramid = {1: pixels}
         self._lod = None
+        self._value_range = None
+        self._show_window()
         if fit:
             self.fit()
         self._update_lod()
@@ -196,6 +231,7 @@ class MammoView(pg.GraphicsView):
         self.vb.image_size = None
         self._pyramid = {}
         self._lod = None
+        self._value_range = None
         self.image_item.clear()
 
     # level of detail ------------------------------------------------------------------
@@ -228,12 +264,19 @@ class MammoView(pg.GraphicsView):
 
     # window / level ---------------------------------------------------------------
     def _levels(self) -> tuple[float, float]:
-        w = self.window
-        return (w.low, w.high) if w is not None else (0.0, 1.0)
+        return screen_mapping(self.window)[0] if self.window is not None else (0.0, 1.0)
+
+    def _show_window(self) -> None:
+        """The window (and the inversion) as the image item's levels and lookup table."""
+        levels, lut = screen_mapping(self.window) if self.window is not None else ((0.0, 1.0), None)
+        if self.inverted:
+            lut = 255 - (lut if lut is not None else np.arange(256, dtype=np.uint8))
+        self.image_item.setLookupTable(lut, update=False)
+        self.image_item.setLevels(levels)
 
     def set_window(self, window: Window) -> None:
         self.window = window
-        self.image_item.setLevels(self._levels())
+        self._show_window()
         self.windowChanged.emit(window)
 
     def apply_preset(self, name: str) -> None:
@@ -243,18 +286,26 @@ class MammoView(pg.GraphicsView):
     def set_inverted(self, on: bool) -> None:
         """Invert the grey scale (dense tissue dark), as some readers prefer."""
         self.inverted = bool(on)
-        lut = np.arange(255, -1, -1, dtype=np.uint8) if self.inverted else None
-        self.image_item.setLookupTable(lut)
+        self._show_window()
 
     def _on_window_drag(self, dx: float, dy: float, _finished: bool) -> None:
-        """Right-drag: horizontal changes the width, vertical the centre (workstation convention)."""
-        if self.window is None:
+        """Right-drag: horizontal changes the width, vertical the centre (workstation convention).
+        The centre stays within the image's values and the width below twice their range: unbounded,
+        a long drag left a flat grey or black image and as long a drag back."""
+        if self.window is None or self.pixels is None:
             return
         w = self.window
+        lo, hi = self.value_range()
         step = max(w.width, 16.0) / 250.0
-        width = max(1.0, w.width + dx * step * 2)
-        center = w.center + dy * step
-        self.set_window(Window(center, width, "custom"))
+        width = _bounded(w.width + dx * step * 2, w.width, 1.0, MAX_WIDTH_OF_RANGE * max(hi - lo, 1.0))
+        center = _bounded(w.center + dy * step, w.center, lo, hi)
+        self.set_window(w.moved(center, width))
+
+    def value_range(self) -> tuple[float, float]:
+        """The smallest and largest pixel value (computed once per image, at the first W/L drag)."""
+        if self._value_range is None:
+            self._value_range = (float(np.min(self.pixels)), float(np.max(self.pixels)))
+        return self._value_range
 
     # cursor -----------------------------------------------------------------------
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
@@ -296,6 +347,7 @@ def display_presets(pixels: np.ndarray, meta=None, target: int = 300_000) -> dic
     the mask of a stored image is cached, so showing it again needs no segmentation, nor scipy)."""
     step = max(1, int(np.sqrt(pixels.size / target)))
     sub = np.asarray(pixels[::step, ::step])
+    meta = with_header_voi(meta)
     view, laterality, sha = getattr(meta, "view", None), getattr(meta, "laterality", None), getattr(meta, "sha256", None)
     try:
         if sha:
@@ -313,4 +365,30 @@ def display_presets(pixels: np.ndarray, meta=None, target: int = 300_000) -> dic
 
 def preset_for(meta) -> str:
     """Which reading preset an image opens with (see ``core.windowing.default_preset``)."""
-    return default_preset(meta, getattr(meta, "bits_stored", None))
+    return default_preset(with_header_voi(meta), getattr(meta, "bits_stored", None))
+
+
+class _VoiMeta:
+    """An image record seen with the VOI its DICOM header gives besides the window."""
+
+    def __init__(self, meta, voi_function: str, voi_lut) -> None:
+        self._meta, self.voi_function, self.voi_lut = meta, voi_function, voi_lut
+
+    def __getattr__(self, name: str):
+        if name == "_meta":  # not yet set (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self._meta, name)
+
+
+def with_header_voi(meta):
+    """``meta`` with its VOILUTFunction and VOI LUT table. An image opened from a project has a
+    database record, which keeps only the window: they are re-read from its DICOM header (its
+    file, or the copy retrieved from its PACS; cached while the file is unchanged)."""
+    if meta is None or hasattr(meta, "voi_function") or not getattr(meta, "source_path", None):
+        return meta
+    path = Path(meta.source_path)
+    if not path.is_file() and getattr(meta, "pacs", None) is not None and getattr(meta, "sha256", None):
+        from ..services.pacs_fetch import cached_path
+
+        path = cached_path(meta)
+    return _VoiMeta(meta, *header_voi(path, getattr(meta, "bits_stored", None)))

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from ..core.breast_mask import breast_mask
 from ..core.contours import check_contour
 from ..core.errors import InvalidContourError, MammoError
-from ..core.imageio import content_sha256, read_image
+from ..core.imageio import content_sha256, read_image, resolved
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..core.records import PacsOrigin
 from ..core.regions import region_grid
@@ -94,7 +94,7 @@ def _meta_with_overrides(meta: ImageMeta, item: ImportItem, report: ImportReport
 
 def import_one(project: Project, item: ImportItem, report: ImportReport) -> int | None:
     """Import one image file in one transaction; records the outcome in ``report``."""
-    item = dataclasses.replace(item, path=Path(item.path).resolve())  # stored paths work from any folder
+    item = dataclasses.replace(item, path=resolved(item.path))  # stored paths work from any folder
     path = str(item.path)
     try:
         sha = content_sha256(item.path)

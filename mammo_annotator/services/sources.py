@@ -14,7 +14,7 @@ from ..core.datasets.inbreast import load_inbreast
 from ..core.datasets.minimias import load_minimias
 from ..core.datasets.textfile import LabelWarning
 from ..core.errors import LabelFileError
-from ..core.imageio import sniff_preamble
+from ..core.imageio import missing_reason, resolved, sniff_preamble
 from ..core.types import LesionClass, WeakLabel
 from .importing import ImportItem, ImportReport
 
@@ -34,8 +34,12 @@ def find_images(paths: list[Path], report: ImportReport | None = None) -> list[P
     for root in paths:
         if not root.exists():
             if report is not None:
-                report.failed.append((str(root), "no such file or folder"))
+                why = missing_reason(root)
+                report.failed.append((str(root), "no such file or folder" if why == "file not found" else why))
             continue
+        if root.is_dir() and report is not None:  # a dangling link or loop in a folder: skipped, but said
+            report.warnings.extend((str(p), f"{missing_reason(p)}; skipped")
+                                   for p in sorted(root.rglob("*")) if p.is_symlink() and not p.exists())
         candidates = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for p in candidates:
             if root.is_dir() and (p.name.startswith(".") or p.suffix.lower() not in IMAGE_SUFFIXES):
@@ -71,14 +75,14 @@ def items_from_paths(paths: list[Path], labels_csv: Path | None = None, mapping:
                 held_back.add(err.image)
         for r in records:
             weak = r.weak_label or WeakLabel(None, None)
-            items[r.image_path.resolve()] = ImportItem(
+            items[resolved(r.image_path)] = ImportItem(
                 path=r.image_path, patient_key=r.patient_id, weak=weak, birads=r.birads, pathology=r.pathology,
                 label_source=f"csv:{labels_csv.name}", laterality=r.laterality, view=r.view,
                 notes=() if r.weak_label is not None else ("label excluded by the BI-RADS mapping (weak label unknown)",),
             )
     for p in find_images(paths, report):
-        if p.resolve() not in held_back:
-            items.setdefault(p.resolve(), ImportItem(path=p))
+        if resolved(p) not in held_back:
+            items.setdefault(resolved(p), ImportItem(path=p))
     return list(items.values())
 
 

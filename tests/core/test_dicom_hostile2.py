@@ -192,10 +192,13 @@ def test_header_values_ignored_are_said(tmp_path, lenient_writer):
     assert im.meta.laterality == "R" and "ImageLaterality is 'X', not L or R; ignored" in " | ".join(im.meta.warnings)
 
 
-def test_lookup_table_sequences_are_said_not_applied(tmp_path):
-    """A Modality or VOI LUT Sequence was ignored without a word."""
+def test_lookup_table_sequences_are_applied(tmp_path):
+    """A Modality or VOI LUT Sequence was ignored (with a warning saying so); both are applied now:
+    the modality table to the pixels, the VOI table as the DICOM window (tests/core/test_voi.py)."""
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
+
+    from mammo_annotator.core.windowing import DICOM, reading_presets, render
 
     src = make_dicom(tmp_path / "src.dcm", _ramp())
     ds = pydicom.dcmread(src)
@@ -206,5 +209,8 @@ def test_lookup_table_sequences_are_said_not_applied(tmp_path):
     ds.save_as(tmp_path / "lut.dcm", enforce_file_format=True)
     im = read_image(tmp_path / "lut.dcm")
     said = " | ".join(im.meta.warnings)
-    assert "Modality LUT Sequence is not applied" in said and "VOI LUT Sequence is not applied" in said
-    assert np.array_equal(im.pixels, _ramp())  # the stored values, as the warning says
+    assert "not applied" not in said and "Modality LUT Sequence applied" in said
+    assert np.array_equal(im.pixels, 4095 - _ramp())  # the modality table's values
+    shown = render(im.pixels, reading_presets(im.pixels, im.meta)[DICOM])
+    expected = np.rint((4095 - (4095 - _ramp()).astype(float)) * 255 / 65535)  # the VOI table on them
+    assert np.array_equal(shown, expected)

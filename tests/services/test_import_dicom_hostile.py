@@ -55,3 +55,32 @@ def test_a_long_file_name_as_patient_key_is_shortened_distinctly(project, tmp_pa
         keys = {image_store.get_image(s, i).patient_key for i in report.imported}
     assert len(keys) == 2 and all(len(k) <= KEY_MAX for k in keys)
     assert any("patient key is 151 characters long" in w for _, w in report.warnings)
+
+
+def test_symbolic_link_loops_are_named_and_the_batch_goes_on(project, tmp_path):
+    """A loop named on the command line, one in a scanned folder and one a CSV row names: each is
+    named as a loop, and the good image beside them is imported (a loop made Path.resolve raise
+    RuntimeError, which stopped the whole batch)."""
+    import os
+
+    from mammo_annotator.services.importing import ImportReport
+
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    make_dicom(folder / "good.dcm", _img())
+    for a, b in ((folder / "a.dcm", folder / "b.dcm"), (tmp_path / "x.dcm", tmp_path / "y.dcm")):
+        os.symlink(b, a)
+        os.symlink(a, b)
+    report = ImportReport()
+    items = items_from_paths([folder, tmp_path / "x.dcm"], report=report)
+    import_items(project, items, report=report)
+    assert len(report.imported) == 1
+    failed = dict(report.failed)
+    assert "symbolic link loop" in failed[str(tmp_path / "x.dcm")]
+    warned = dict(report.warnings)
+    assert "symbolic link loop" in warned[str(folder / "a.dcm")] and "skipped" in warned[str(folder / "a.dcm")]
+
+    item = ImportItem(path=tmp_path / "y.dcm")  # as a CSV row or a PACS store hands it over
+    again = import_items(project, [item])
+    assert [p for p, _ in again.failed] == [str((tmp_path / "y.dcm").absolute())]
+    assert "symbolic link loop" in again.failed[0][1]
