@@ -1,0 +1,165 @@
+"""The header half of DICOM's grayscale pipeline (PS3.3 C.11): the Modality LUT (rescale slope
+and intercept, or a table), the VOI (window, VOILUTFunction, or a table), and MONOCHROME1's
+mirror point. A table that does not match its descriptor is refused with a warning, never
+applied: it would map the image's values to nonsense."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from . import dicom_header as hdr
+from .errors import ImageReadError
+from .types import VoiLut
+from .windowing import LINEAR, VOI_FUNCTIONS
+
+
+def window(ds, warnings: list[str]) -> tuple[float | None, float | None]:
+    """WindowCenter / WindowWidth (the first, when several are given), or None where unusable."""
+    center = hdr.first_float(getattr(ds, "WindowCenter", None))
+    width = hdr.first_float(getattr(ds, "WindowWidth", None))
+    if not all(v is None or np.isfinite(v) for v in (center, width)):
+        # the DICOM window is the default display: an infinite width shows a flat grey image
+        warnings.append(f"the DICOM window is not finite (WindowCenter {center}, WindowWidth {width}); ignored")
+        return None, None
+    width = usable_width(width, warnings)
+    count = max(len(v) if hasattr(v, "__len__") and not isinstance(v, (str, bytes)) else 1
+                for v in (getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)))
+    if center is not None and width and count > 1:
+        warnings.append(f"the header gives {count} windows; the first ({center:g} / {width:g}) is the DICOM "
+                        "window, the others are not offered")
+    return center, width
+
+def usable_width(width: float | None, warnings: list[str]) -> float | None:
+    if width is not None and width <= 0:
+        warnings.append(f"WindowWidth is {width:g}, not positive; the window is ignored and the image's range is shown")
+        return None
+    return width or None
+
+def rescale(ds, path: Path, warnings: list[str]) -> tuple[float, float]:
+    """RescaleSlope / RescaleIntercept, the identity where absent or unusable (with a warning)."""
+    slope = hdr.first_float(getattr(ds, "RescaleSlope", None))
+    intercept = hdr.first_float(getattr(ds, "RescaleIntercept", None))
+    for key, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if value is None and str(getattr(ds, key, "") or "").strip():
+            warnings.append(f"{key} is '{str(getattr(ds, key))[:40]}', not a number; the identity rescale is used")
+    slope = 1.0 if slope is None else slope
+    intercept = 0.0 if intercept is None else intercept
+    if not (np.isfinite(slope) and np.isfinite(intercept)):
+        raise ImageReadError(path, f"the modality rescale is not finite (RescaleSlope {slope}, "
+                                   f"RescaleIntercept {intercept}): the pixel values cannot be interpreted")
+    if slope == 0.0:  # every pixel would become the intercept: a blank image, imported and annotated
+        warnings.append(f"RescaleSlope is 0 (intercept {intercept:g}), which would make every pixel equal; "
+                        "the rescale is ignored and the stored values are used")
+        return 1.0, 0.0
+    return slope, intercept
+
+def stored_range(bits: int, signed: bool) -> tuple[int, int]:
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+def mirror_point(bits_stored: int, signed: bool, table: bool, slope: float, intercept: float) -> float:
+    """M such that MONOCHROME1's inversion maps a modality value v to M - v: the stored range's
+    ends summed and rescaled, or the Modality LUT's output range (0 .. 2**bits - 1)."""
+    if table:
+        return float((1 << bits_stored) - 1)
+    lo, hi = stored_range(bits_stored, signed)
+    return slope * (lo + hi) + 2 * intercept
+
+_LUT_NAMES = {"ModalityLUTSequence": "Modality LUT Sequence", "VOILUTSequence": "VOI LUT Sequence"}
+
+def lut_table(ds, keyword: str, signed: bool, warnings: list[str]) -> tuple[float, int, np.ndarray] | None:
+    """(first input mapped, bits per entry, uint16 table) of the sequence's first item (PS3.3
+    C.11.1.1.1 / C.11.2.1.1), or None with a warning saying what is wrong: a table that does not
+    match its descriptor would map the image's values to nonsense."""
+    name = _LUT_NAMES[keyword]
+    items = list(getattr(ds, keyword, None) or [])
+    if not items:
+        warnings.append(f"the {name} is empty; not applied")
+        return None
+    item = items[0]
+    little = (getattr(ds, "original_encoding", (None, True))[1] is not False)
+    descriptor = getattr(item, "LUTDescriptor", None)
+    if isinstance(descriptor, bytes) and len(descriptor) == 6:
+        descriptor = struct.unpack("<3H" if little else ">3H", descriptor)
+    try:
+        count, first, bits = (int(v) for v in descriptor)
+    except (TypeError, ValueError):
+        warnings.append(f"the {name}'s LUTDescriptor is '{str(descriptor)[:40]}', not three numbers; not applied")
+        return None
+    count = count or 65536  # PS3.3: 0 means 2**16 entries
+    if signed and first >= 32768:  # SS read as US: the first input value is negative
+        first -= 65536
+    if not (1 <= bits <= 16 and 0 < count <= 65536):
+        warnings.append(f"the {name}'s LUTDescriptor ({count}, {first}, {bits}) is not a table of up to 65536 "
+                        "entries of 1 to 16 bits; not applied")
+        return None
+    raw = getattr(item, "LUTData", None)
+    if isinstance(raw, bytes):
+        if len(raw) == 2 * count:
+            values = np.frombuffer(raw, dtype="<u2" if little else ">u2").astype(np.int64)
+        elif bits <= 8 and len(raw) in (count, count + 1):  # 8-bit entries packed in bytes
+            values = np.frombuffer(raw[:count], dtype=np.uint8).astype(np.int64)
+        else:
+            values = np.zeros(len(raw) // 2, np.int64)
+    elif raw is None or isinstance(raw, str):
+        values = np.zeros(0, np.int64)
+    else:
+        try:
+            values = np.asarray(list(raw) if hasattr(raw, "__len__") else [raw], dtype=np.int64).ravel()
+        except (TypeError, ValueError, OverflowError):
+            values = np.zeros(0, np.int64)
+    if values.size == 0:
+        warnings.append(f"the {name} has no table data (LUTData); not applied")
+        return None
+    if values.size != count:
+        warnings.append(f"the {name}'s table has {values.size} entries but its LUTDescriptor says {count}; "
+                        "not applied")
+        return None
+    if values.min() < 0 or values.max() > 65535:
+        warnings.append(f"the {name}'s table holds values outside 0..65535; not applied")
+        return None
+    need = int(values.max()).bit_length()
+    if need > bits:
+        warnings.append(f"the {name}'s entries need {need} bits, not the {bits} its LUTDescriptor says; "
+                        f"read as {need} bits")
+        bits = need
+    return float(first), bits, values.astype(np.uint16)
+
+def apply_table(pixels: np.ndarray, first: float, table: np.ndarray, bits: int) -> np.ndarray:
+    """``table[v - first]``, inputs outside the table clipped to its ends (as pydicom's
+    ``apply_modality_lut``, which cannot be used: it refuses 12-bit descriptors)."""
+    out_dtype = np.uint8 if bits <= 8 else np.uint16
+    table = table.astype(out_dtype)
+    if pixels.dtype in (np.uint8, np.uint16, np.int8, np.int16):  # one lookup per possible value
+        info = np.iinfo(pixels.dtype)
+        index = np.clip(np.arange(info.min, info.max + 1, dtype=np.int64) - int(first), 0, len(table) - 1)
+        full = table[index]
+        return full[pixels.astype(np.int32) - info.min] if info.min < 0 else full[pixels]
+    index = np.clip(np.floor(pixels.astype(np.float64) - first), 0, len(table) - 1).astype(np.int64)
+    return table[index]
+
+def voi(ds, mirror: float | None, signed: bool, warnings: list[str]) -> tuple[str, VoiLut | None]:
+    """VOILUTFunction and the first VOI LUT Sequence table; ``mirror``: MONOCHROME1's inversion
+    point, about which the table is mirrored and inverted like the pixels."""
+    function = (hdr.text(ds, "VOILUTFunction") or LINEAR).upper()
+    if function not in VOI_FUNCTIONS:
+        warnings.append(f"VOILUTFunction is '{function[:40]}', not LINEAR, LINEAR_EXACT or SIGMOID; the window "
+                        "is applied as LINEAR")
+        function = LINEAR
+    if "VOILUTSequence" not in ds:
+        return function, None
+    table = lut_table(ds, "VOILUTSequence", signed, warnings)
+    if table is None:
+        return function, None
+    first, bits, values = table
+    if mirror is not None:  # MONOCHROME1: input M - v, and the table's low values are the bright ones
+        first, values = mirror - (first + len(values) - 1), ((1 << bits) - 1 - values[::-1]).astype(np.uint16)
+    items = list(ds.VOILUTSequence)
+    explanation = hdr.text(items[0], "LUTExplanation")
+    if len(items) > 1:
+        warnings.append(f"the VOI LUT Sequence holds {len(items)} tables; the first"
+                        f"{f' ({explanation[:40]})' if explanation else ''} is the DICOM window, the others are "
+                        "not offered")
+    return function, VoiLut.from_table(first, bits, values, explanation)
