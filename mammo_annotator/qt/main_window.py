@@ -54,15 +54,35 @@ TOOL_KEYS = {Tool.NAVIGATE: "V", Tool.POLYGON: "P", Tool.FREEHAND: "F", Tool.ELL
 
 
 def side_widths(window_width: int) -> tuple[int, int]:
-    """First-start widths of the worklist and the reading panel: about a quarter and a fifth of
-    the window, within what their text needs; in a narrow window both give way towards half of
-    it together, down to 300 and 290 px (at 1024 px they took 70 %, leaving the image 300 px;
-    now 58 %)."""
-    left, right = max(390, min(460, int(window_width * 0.24))), max(320, min(380, int(window_width * 0.2)))
-    room = window_width // 2
-    if left + right > room:  # a laptop-sized window: both give way, down to their narrowest usable width
-        left, right = max(300, room * left // (left + right)), max(290, room * right // (left + right))
+    """First-start widths of the worklist and the reading panel, the image first: at 1366 px each
+    panel just holds its full content (the demo's worklist columns, the Reading and Marks tabs
+    without sideways scrolling) and the image keeps over half the width (it had 49 %); at 1920 px
+    they stop growing (the image gets 63 %); below, they narrow, the worklist dropping its
+    thumbnail and label columns and the panel taking shorter texts, down to 240 and 250 px in an
+    800-pixel window (no control is cut off: the tabs scroll)."""
+    left = max(240, min(360, window_width // 4 + 4))
+    right = max(250, min(340, int(window_width * 0.225)))
     return left, right
+
+
+class PanelScroll(QScrollArea):
+    """A reading-panel tab: it scrolls both ways when the dock is narrower or lower than the
+    panel (with the horizontal bar always off, an 800-pixel window cut the controls off at the
+    right, out of reach), and lets a panel with a ``fit_width`` shorten its texts first."""
+
+    def __init__(self, widget) -> None:
+        super().__init__()
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+
+    def resizeEvent(self, event) -> None:
+        fit = getattr(self.widget(), "fit_width", None)
+        if fit is not None:  # the area's own width (the viewport's resizes come here too), less a vertical
+            # bar's: a bar coming and going does not flip the texts
+            fit(self.width() - 2 * self.frameWidth() - self.verticalScrollBar().sizeHint().width())
+        super().resizeEvent(event)
 
 
 class MainWindow(QMainWindow):
@@ -111,12 +131,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for widget, title in ((self.side, "Reading"), (self.cad, "Marks"), (self.contour_list, "Contours")):
-            scroll = QScrollArea()
-            scroll.setWidget(widget)
-            scroll.setWidgetResizable(True)
-            scroll.setFrameShape(QScrollArea.NoFrame)
-            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-            self.tabs.addTab(scroll, title)
+            self.tabs.addTab(PanelScroll(widget), title)
         right = QDockWidget("Reading", self)
         right.setObjectName("sideDock")
         right.setWidget(self.tabs)
@@ -124,6 +139,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.RightDockWidgetArea, right)
         self.resizeDocks([left, right], [380, 320], Qt.Horizontal)
         self.docks = (left, right, *self.model_ui.add_docks(left))
+        nxt = self.model_ui.next_dock  # tabbed with the worklist: its width must not hold the worklist wide
+        nxt.setWidget(PanelScroll(nxt.widget()))
 
     def toolbars(self) -> list[QToolBar]:
         return self.findChildren(QToolBar)
@@ -257,6 +274,11 @@ class MainWindow(QMainWindow):
         tb.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
         for action in (self.undo_action, self.redo_action, self.invert_action):
             tb.widgetForAction(action).setToolButtonStyle(Qt.ToolButtonIconOnly)  # the tooltip says what
+        self.toolbar = tb
+        # in a narrow window these lose their text first (the tooltip keeps it), the drawing tools last:
+        # with every text the bar needs 1600 px, and what did not fit was out of reach
+        self._short_first = [self.model_ui.retrain_action, self.model_ui.next_action, self.reading_action,
+                             self.proposals_action, self.four_action, *(self.tool_actions[t] for t in reversed(Tool))]
         h = mb.addMenu("&Help")
         self._act(h, "&Keyboard shortcuts", lambda: self.show_help("shortcuts"), "?")
         self._act(h, "&How to annotate", lambda: self.show_help("how-to"), "Shift+F1")
@@ -386,7 +408,7 @@ class MainWindow(QMainWindow):
 
     def refresh_worklist(self) -> None:
         try:
-            rows = viewing.worklist(self.project)
+            rows = viewing.worklist(self.project, reader=self.page.editor.annotator)  # the dot: others only
         except MammoError as exc:
             show_error(self, "Cannot read the worklist", str(exc))
             return
@@ -400,7 +422,7 @@ class MainWindow(QMainWindow):
             self.refresh_worklist()
             return
         try:
-            rows = viewing.worklist(self.project, image_ids)
+            rows = viewing.worklist(self.project, image_ids, reader=self.page.editor.annotator)
         except MammoError as exc:
             show_error(self, "Cannot read the worklist", str(exc))
             return
@@ -592,6 +614,22 @@ class MainWindow(QMainWindow):
             freeze_long_lived("the window is built")
         QTimer.singleShot(0, self.page.view.setFocus)  # shortcuts work from the start, without a click
 
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit_toolbar(event.size().width())
+
+    def _fit_toolbar(self, width: int) -> None:
+        """Texts beside the icons while the tool bar fits the window; icons alone, one by one, when not."""
+        tb = self.toolbar
+        for action in self._short_first:
+            tb.widgetForAction(action).setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        for action in self._short_first:
+            tb.layout().invalidate()  # its size hint is cached until the layout is told
+            if tb.sizeHint().width() <= width:
+                break
+            tb.widgetForAction(action).setToolButtonStyle(Qt.ToolButtonIconOnly)
+
     def _preset(self, i: int) -> None:
         names = list(self.page.view.presets)
         if i < len(names):
@@ -620,7 +658,7 @@ class MainWindow(QMainWindow):
         b = self.page.bundle
         if b is None:
             return
-        problems = self.four.set_images(b.hanging, b.record.id)
+        problems = self.four.set_images(b.hanging, b.record.id, b.views)
         if problems:
             self.statusBar().showMessage("; ".join(problems), 8000)
         if b.record.id not in {r.id for r in b.hanging.values()}:  # no laterality or view: four empty panes said nothing why

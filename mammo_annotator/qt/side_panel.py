@@ -1,6 +1,8 @@
 """The right-hand panel: image facts, annotation controls, display and model proposals.
 
-Pure widgets with signals; the image page wires them to the canvas and the editor.
+Pure widgets with signals; the image page wires them to the canvas and the editor. In a narrow
+dock (an 800-pixel laptop or remote screen) ``fit_width`` swaps in shorter texts and a
+two-row legend, so no control is cut at the panel's right edge.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..core.types import LesionClass
 from ..services.viewing import ImageBundle, patient_label
 from .theme import CONTOUR_COLOURS, REGION_COLOURS
 
+BOX_MARGINS = (6, 4, 6, 4)  # inside each section: the panel fits a 768-pixel-high screen without scrolling
 WEAK_TEXT = {"M": "malignant", "B": "benign", "MB": "malignant + benign", "N": "normal", "unknown": "unknown"}
 ASSUMPTION = ("One malignant contour makes every window it does not touch \u201cbenign or normal\u201d (BN): "
               "outline all malignant findings of the image.")
@@ -38,6 +41,14 @@ def _swatch(colour: str, text: str) -> QLabel:
     label = QLabel(f'<span style="color:{colour}; font-size:13pt;">■</span> {text}')
     label.setTextFormat(Qt.RichText)
     return label
+
+
+def _narrow_combo() -> QComboBox:
+    """A combo box that asks for the width of a few characters, not of its longest item."""
+    c = QComboBox()
+    c.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    c.setMinimumContentsLength(8)
+    return c
 
 
 def _slider(lo: int, hi: int, value: int) -> QSlider:
@@ -59,7 +70,8 @@ class SidePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumWidth(270)
+        self.compact = False
+        self._full_width: int | None = None  # the width the full texts need (measured once shown)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 8)
         lay.setSpacing(4)
@@ -73,6 +85,7 @@ class SidePanel(QWidget):
     def _image_box(self) -> QGroupBox:
         box = QGroupBox("Image")
         form = QFormLayout(box)
+        form.setContentsMargins(*BOX_MARGINS)
         form.setLabelAlignment(Qt.AlignRight)
         form.setHorizontalSpacing(10)
         form.setVerticalSpacing(3)
@@ -90,6 +103,7 @@ class SidePanel(QWidget):
     def _annotation_box(self) -> QGroupBox:
         box = QGroupBox("Annotation")
         v = QVBoxLayout(box)
+        v.setContentsMargins(*BOX_MARGINS)
         row = QHBoxLayout()
         self.cls_m = QRadioButton("Malignant")
         self.cls_b = QRadioButton("Benign")
@@ -100,7 +114,10 @@ class SidePanel(QWidget):
         group.addButton(self.cls_m)
         group.addButton(self.cls_b)
         self.cls_m.toggled.connect(lambda on: self.classChanged.emit(LesionClass.MALIGNANT if on else LesionClass.BENIGN))
-        row.addWidget(QLabel("Class"))
+        self.cls_label = QLabel("Class")
+        for b, key in ((self.cls_m, 1), (self.cls_b, 2)):
+            b.setToolTip(f"The class of the next contour ({key}); C switches a selected contour's class")
+        row.addWidget(self.cls_label)
         row.addWidget(self.cls_m)
         row.addWidget(self.cls_b)
         row.addStretch(1)
@@ -123,25 +140,26 @@ class SidePanel(QWidget):
     def _regions_box(self) -> QGroupBox:
         box = QGroupBox("Region labels")
         v = QVBoxLayout(box)
+        v.setContentsMargins(*BOX_MARGINS)
         row = QHBoxLayout()
         self.show_regions = QCheckBox("Show")
         self.show_regions.setChecked(True)
         self.show_regions.setToolTip("The training targets the contours give the model's 224-pixel windows (L)")
         self.show_regions.toggled.connect(self.regionsToggled.emit)
-        self.region_style = QComboBox()
+        self.region_style = _narrow_combo()
         self.region_style.addItem("Outlines", "outline")
         self.region_style.addItem("Light tint", "tint")
         self.region_style.currentIndexChanged.connect(lambda _i: self.regionStyleChanged.emit(self.region_style.currentData()))
         row.addWidget(self.show_regions)
         row.addWidget(self.region_style, 1)
         v.addLayout(row)
-        legend = QGridLayout()
+        self.legend = QGridLayout()
+        self.legend.setHorizontalSpacing(8)
         self.region_counts = {}
-        for i, name in enumerate(("M", "BN", "ignored")):
-            lab = _swatch(REGION_COLOURS[name], name)
-            self.region_counts[name] = lab
-            legend.addWidget(lab, 0, i)
-        v.addLayout(legend)
+        for name in ("M", "BN", "ignored"):
+            self.region_counts[name] = _swatch(REGION_COLOURS[name], name)
+        self._place_legend()
+        v.addLayout(self.legend)
         self.region_opacity = _slider(5, 90, 40)
         self.region_opacity.valueChanged.connect(lambda x: self.regionOpacityChanged.emit(x / 100))
         row = QHBoxLayout()
@@ -158,17 +176,44 @@ class SidePanel(QWidget):
     def _display_box(self) -> QGroupBox:
         box = QGroupBox("Display")
         form = QFormLayout(box)
+        form.setContentsMargins(*BOX_MARGINS)
         form.setVerticalSpacing(4)
-        self.presets = QComboBox()
+        self.presets = _narrow_combo()
         self.presets.activated.connect(lambda i: self.presetChosen.emit(str(self.presets.itemData(i))))
         form.addRow("Window", self.presets)
         self.window_value = QLabel("—")
         self.window_value.setObjectName("muted")
-        form.addRow("C / W", self.window_value)
+        self.window_value.setWordWrap(True)
+        form.addRow("W / L", self.window_value)  # width first, as the image's corner and reading rooms say it
         self.invert = QCheckBox("Invert grey scale")
         self.invert.toggled.connect(self.invertToggled.emit)
         form.addRow("", self.invert)
         return box
+
+    # width ------------------------------------------------------------------------------
+    def _place_legend(self) -> None:
+        """M, BN, ignored in one row; in two when the panel is narrow."""
+        for i, name in enumerate(("M", "BN", "ignored")):
+            self.legend.addWidget(self.region_counts[name], *((i // 2, i % 2) if self.compact else (0, i)))
+
+    def _set_texts(self, compact: bool) -> None:
+        self.compact = compact
+        self.cls_label.setVisible(not compact)  # the coloured buttons say it; the tooltip names it
+        self.no_malignant.setText("No malignant finding" if compact else "Confirm: no malignant finding")
+        self.auto_advance.setText("Auto-advance" if compact else "Auto-advance to the next image")
+        self._place_legend()
+
+    def fit_width(self, width: int) -> None:
+        """Shorter texts when ``width`` (what the panel is given) is less than the full texts need."""
+        if self._full_width is None:
+            self.ensurePolished()  # the style sheet's fonts and paddings count
+            compact = self.compact
+            self._set_texts(False)
+            self.layout().activate()
+            self._full_width = self.minimumSizeHint().width()
+            self._set_texts(compact)
+        if (width < self._full_width) != self.compact:
+            self._set_texts(width < self._full_width)
 
     # updates ------------------------------------------------------------------------------
     def show_bundle(self, b: ImageBundle | None, region_counts: dict[str, int] | None = None) -> None:
@@ -213,7 +258,7 @@ class SidePanel(QWidget):
             self.presets.setCurrentIndex(i)
 
     def show_window(self, window) -> None:
-        self.window_value.setText(f"{window.center:.0f} / {window.width:.0f}  ({window.name})")
+        self.window_value.setText(f"{window.width:.0f} / {window.center:.0f}  ({window.name})")
         if window.name != "custom":
             self.presets.blockSignals(True)
             self._select_preset(window.name)

@@ -18,7 +18,8 @@ from ..services.viewing import WorklistRow
 from .thumbnails import SIZE, Thumbnails
 
 COLUMNS = ("", "Patient", "View", "Label", "Status", "p(M)")  # p(B) in the tooltip: the list fits 1366 px
-THUMB, PATIENT, STATUS, P_M = 0, 1, 4, 5
+THUMB, PATIENT, LABEL, STATUS, P_M = 0, 1, 3, 4, 5
+OPTIONAL = (THUMB, LABEL)  # hidden, in this order, when the list is narrower than its columns
 STATUS_TEXT = {"not_annotated": "to do", "contoured": "outlined", "no_malignant": "no finding"}
 WEAK_TEXT = {"unknown": "?"}
 STATUS_COLOUR = {"not_annotated": "#8b8f96", "contoured": "#F0E442", "no_malignant": "#009E73"}
@@ -132,7 +133,7 @@ def _value(r: WorklistRow, c: int, role) -> object:
     if role == Qt.ForegroundRole:
         if c == 4:
             return QColor(STATUS_COLOUR.get(r.status, "#d6d7da"))
-        if c == 3 and r.weak in WEAK_COLOUR:
+        if c == LABEL and r.weak in WEAK_COLOUR:
             return QColor(WEAK_COLOUR[r.weak])
     if role == Qt.TextAlignmentRole and c >= P_M:
         return int(Qt.AlignRight | Qt.AlignVCenter)
@@ -226,7 +227,7 @@ class WorklistPanel(QWidget):
         filters.addWidget(self.status)
         filters.addWidget(self.weak)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(4, 6, 4, 6)
         layout.setSpacing(6)
         layout.addWidget(self.search)
         layout.addLayout(filters)
@@ -273,6 +274,7 @@ class WorklistPanel(QWidget):
             need = max((fm.horizontalAdvance(str(self.model.data(self.model.index(i, col)) or "")) for i in at), default=0)
             if need + 16 + arrow > head.sectionSize(col):
                 head.resizeSection(col, need + 16 + arrow)
+        self._show_columns()
         self._show_no_matches()
         return True
 
@@ -285,6 +287,26 @@ class WorklistPanel(QWidget):
             width = max(self.table.sizeHintForColumn(col), fm.horizontalAdvance(title) + 14)
             arrow = 14 if col == head.sortIndicatorSection() else 0  # the sorted column's header shows an arrow
             head.resizeSection(col, SIZE + 6 if col == THUMB else width + 2 + arrow)
+        self._show_columns()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._show_columns()
+
+    def _show_columns(self) -> None:
+        """In a narrow panel the thumbnail, then the label column go (the patient's tooltip and
+        the reading panel still show them), so patient, view, status and p(M) stay in sight
+        without scrolling sideways."""
+        head = self.table.horizontalHeader()
+        for col in OPTIONAL:
+            head.setSectionHidden(col, False)  # back at its own width, to be measured
+        room = self.table.viewport().width()
+        need = sum(head.sectionSize(c) for c in range(self.model.columnCount()))
+        for col in OPTIONAL:
+            if need <= room:
+                break
+            need -= head.sectionSize(col)
+            head.setSectionHidden(col, True)
 
     def _on_current(self, current, _previous) -> None:
         if current.isValid():
