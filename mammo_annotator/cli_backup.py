@@ -24,11 +24,15 @@ def cmd_backups(args) -> int:
 
 
 def check_project(path: Path) -> str:
-    """The full integrity check of the project file, printed; a missing file or a folder is an error."""
+    """The full integrity check of the project file, printed; a missing file or a folder is an error.
+    A WAL project on a read-only disk without its -shm is checked as SQLite reads it there
+    (``read_only_snapshot``; refused when its -wal holds changes that reading would miss)."""
     from .services.project_guard import require_project_file
     from .store.backup import check_file
+    from .store.engine import read_only_snapshot
 
-    problem = check_file(require_project_file(path), full=True, read_only=True)
+    file = require_project_file(path)
+    problem = check_file(file, full=True, read_only=True, immutable=read_only_snapshot(file))
     print(f"{path}: integrity {problem}")
     return problem
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..store.server import display_url, is_url, server_side_folder, sqlite_path_
 from . import project_guard as guard
 from .events import Events
 
+log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DB_NAME = "data.sqlite.example"
 # The GUI thread's writes give up after this long when another program holds the write lock:
@@ -56,6 +58,10 @@ class Project:
         except BaseException:
             guard.close_guards(self)
             raise
+        # a WAL project read where its -shm cannot be made: complete, but a snapshot (engine.SNAPSHOT_WHY)
+        self.snapshot = not self.is_server and store_engine.is_snapshot(self.engine)
+        if self.snapshot:
+            self.read_only_why = store_engine.SNAPSHOT_WHY
         self.events = Events()
         self._file_id = _file_identity(self.path) if not self.is_server else None
         self._thread_busy = threading.local()
@@ -167,13 +173,41 @@ def _wrote(session: Session) -> bool:
 
 def open_project(path: str | os.PathLike, create: bool = False, read_only: bool = False) -> Project:
     """``read_only``: for commands that only read; they never write, nor wait for another instance
-    (a project of an older schema is migrated first, unless another instance holds it)."""
+    (a project of an older schema is migrated first, unless another instance holds it).
+
+    A file that cannot be written here (a read-only disk or folder) opens read-only, with a
+    warning that says why; ``create`` (a command that writes, such as import) is refused at once.
+    """
+    upgrade: NeedsUpgrade | None = None
     if read_only:
         try:
-            return Project(path, read_only=True)
-        except NeedsUpgrade:
-            pass
-    return Project(path, create=create)
+            return _warn_read_only(Project(path, read_only=True), None)
+        except NeedsUpgrade as exc:
+            upgrade = exc
+    if not create and guard.is_empty_file(path):  # as File > Open: only a command that creates makes one
+        raise DatabaseError(path, "is empty, not a project yet; it was left as it is (import into it to make it one)")
+    reason = guard.why_not_writable(path)
+    if reason is None:
+        return Project(path, create=create)
+    if upgrade is None and create:
+        raise DatabaseError(path, f"{reason}; this command writes to it, so nothing was done "
+                                  "(commands that only read it, such as info, work)")
+    try:
+        if upgrade is not None:
+            raise upgrade
+        project = Project(path, read_only=True)
+    except NeedsUpgrade as exc:
+        raise DatabaseError(exc.path, f"{exc.reason.split(';')[0]}, which cannot be written here: {reason}") from exc
+    project.read_only_why = reason
+    return _warn_read_only(project, reason)
+
+
+def _warn_read_only(project: Project, reason: str | None) -> Project:
+    """A command on a project it cannot write, or reads only as a snapshot: says so on stderr."""
+    why = "; ".join(w for w in (reason, store_engine.SNAPSHOT_WHY if project.snapshot else None) if w)
+    if why:
+        log.warning("%s: opened read-only (%s); nothing is saved", project.location, why)
+    return project
 
 
 def example_database() -> Path:

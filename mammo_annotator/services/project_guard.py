@@ -160,7 +160,11 @@ def _open_unwritable(path: str | os.PathLike, reason: str) -> tuple["Project", s
             raise
         raise DatabaseError(exc.path, f"{reason}; reading it read-only failed too: {exc.reason}") from exc
     project.read_only_why = reason
-    return project, f"{project.location}: {reason}. Opened read-only here: nothing you do is saved."
+    note = f"{project.location}: {reason}. Opened read-only here: nothing you do is saved."
+    if project.snapshot:  # a WAL project without its -shm: complete, but read as it was when opened
+        note += (" It is read as it was when opened: without its -shm file, changes another program makes "
+                 "meanwhile are not seen until it is reopened.")
+    return project, note
 
 
 def _existing_file(path: str | os.PathLike) -> Path | None:

@@ -26,6 +26,7 @@ DAILY_S = 24 * 3600
 SIDECARS = ("-wal", "-shm", "-journal")  # every file SQLite pairs with a database by its name
 LOCK_WAIT_S = BUSY_TIMEOUT_MS / 1000  # as long as any other command waits for a lock
 _BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+MIN_PAGE = 512  # SQLite's smallest page: a shorter file that is not empty holds no database
 _TEMP = re.compile(r"^\..+\.(\d+)\.tmp(?:-wal|-shm|-journal)?$")
 
 
@@ -63,15 +64,19 @@ def quick_check(conn: sqlite3.Connection, full: bool = False) -> str:
     return "ok" if text == "ok" else text.replace("\n", " ")[:300]
 
 
-def check_file(path: str | os.PathLike, full: bool = False, read_only: bool = False, header_only: bool = False) -> str:
+def check_file(path: str | os.PathLike, full: bool = False, read_only: bool = False, header_only: bool = False,
+               immutable: bool = False) -> str:
     """Integrity of a database file as SQLite sees it (its WAL included): 'ok' or the problem.
 
     ``header_only``: just that SQLite can read it and its schema (cheap, for a file this process
-    has open and checked already).
+    has open and checked already). ``immutable`` (with ``read_only``): ``engine.read_only_snapshot``.
     """
     path = Path(path)
+    short = too_short(path)
+    if short:
+        return short
     try:
-        conn = (sqlite3.connect(sqlite_ro_uri(path), uri=True, timeout=15) if read_only else
+        conn = (sqlite3.connect(sqlite_ro_uri(path, immutable), uri=True, timeout=15) if read_only else
                 sqlite3.connect(path, timeout=15))
     except sqlite3.Error as exc:
         return str(exc)
@@ -85,6 +90,18 @@ def check_file(path: str | os.PathLike, full: bool = False, read_only: bool = Fa
         return quick_check(conn, full)
     finally:
         conn.close()
+
+
+def too_short(path: Path) -> str | None:
+    """A file of 1 to 511 bytes: SQLite reads one under 10 bytes as an empty database (which an
+    open for writing then turns into a new project over it), so it is named for what it is."""
+    try:
+        size = path.stat().st_size  # never open(): see engine.open_database
+    except OSError:
+        return None
+    if 0 < size < MIN_PAGE:
+        return f"file is not a database: it is only {size} bytes long, too short to hold one (truncated?)"
+    return None
 
 
 def _fsync_path(path: Path) -> None:
@@ -127,7 +144,7 @@ def copy_database(src: str | os.PathLike, dest: str | os.PathLike, immutable: bo
     wait_s = LOCK_WAIT_S if timeout is None else timeout
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     _unlink_with_sidecars(tmp)
-    uri = sqlite_ro_uri(src) + ("&immutable=1" if immutable else "")
+    uri = sqlite_ro_uri(src, immutable)
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=wait_s)) as source, \
                 contextlib.closing(sqlite3.connect(tmp)) as target:

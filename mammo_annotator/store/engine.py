@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import re
 import sqlite3
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
@@ -23,6 +25,11 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 BUSY_TIMEOUT_MS = 15000
+# Why a project is read as a snapshot (SQLite's ``immutable=1``): see ``read_only_snapshot``.
+SNAPSHOT_WHY = ("it is a WAL project whose -shm file is missing and cannot be created there (a read-only "
+                "disk or folder), so it is read as it was when opened: changes another program makes "
+                "meanwhile are not seen until it is reopened")
+_snapshots: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
 
@@ -41,45 +48,98 @@ class NeedsUpgrade(DatabaseError):
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    """Per connection; WAL, which is written into the file, only once it is known to be a
+    project (``_use_wal``): another application's database is left exactly as it is."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    try:
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-    except sqlite3.OperationalError:
-        pass  # read-only database: WAL cannot be switched on, reading still works
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 
-def make_engine(path: str | os.PathLike, read_only: bool = False) -> Engine:
+def _use_wal(engine: Engine) -> None:
+    """Switch the file to WAL (kept in its header: every later connection uses it)."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    except OperationalError:
+        pass  # locked by a program that has it open in rollback mode, or read-only: it works without
+
+
+def make_engine(path: str | os.PathLike, read_only: bool = False, immutable: bool = False) -> Engine:
     """An engine for one database file; each thread takes its own sessions from it.
 
     ``ThreadAffinePool`` and ``check_same_thread`` on: a connection is opened, reused and closed
     in one thread only, never handed from one thread to another (issue 12). The file is opened
     by its path, never through a ``sqlite:///`` URL, which would read ``?``, ``#`` and ``%xx`` in
-    a file name as URL syntax and open another file.
+    a file name as URL syntax and open another file. ``immutable`` (read-only only): see
+    ``read_only_snapshot``.
     """
     path = Path(path).resolve()
     url = URL.create("sqlite", database=str(path))  # shown only: the creator below opens the file
-    engine = create_engine(url, poolclass=ThreadAffinePool, creator=_connector(path, read_only))
+    engine = create_engine(url, poolclass=ThreadAffinePool, creator=_connector(path, read_only, immutable))
     event.listen(engine, "connect", _on_connect)
+    if read_only and immutable:
+        _snapshots.add(engine)
     return engine
 
 
-def _connector(path: Path, read_only: bool) -> Callable[[], sqlite3.Connection]:
+def is_snapshot(engine: Engine) -> bool:
+    """Whether the engine reads its file with ``immutable=1`` (``SNAPSHOT_WHY``)."""
+    return engine in _snapshots
+
+
+def _connector(path: Path, read_only: bool, immutable: bool = False) -> Callable[[], sqlite3.Connection]:
     """Opens ``path`` itself (read-only: a ``file:`` URI with the path percent-quoted)."""
     def connect() -> sqlite3.Connection:
         if read_only:
-            return sqlite3.connect(sqlite_ro_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=True)
+            return sqlite3.connect(sqlite_ro_uri(path, immutable), uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   check_same_thread=True)
         return sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=True)
     return connect
 
 
-def sqlite_ro_uri(path: str | os.PathLike) -> str:
+def sqlite_ro_uri(path: str | os.PathLike, immutable: bool = False) -> str:
     """SQLite's read-only URI for a file: every character of the path that URIs give a meaning
     (``?``, ``#``, ``%``) percent-quoted, so that SQLite opens exactly that file."""
-    return f"file:{quote(str(Path(path).resolve()), safe='/')}?mode=ro"
+    return f"file:{quote(str(Path(path).resolve()), safe='/')}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+def read_only_snapshot(path: Path) -> bool:
+    """Whether a read-only open must use ``immutable=1``: a WAL project whose ``-shm`` is missing
+    and cannot be created (a read-only disk, share or folder) opens no other way.
+
+    ``immutable`` reads the database file alone, ignoring the ``-wal``: allowed only when the
+    ``-wal`` holds nothing the file lacks (``store.wal``); otherwise a DatabaseError says so,
+    since the project would be shown without its last committed changes.
+    """
+    from . import wal
+    from .backup import too_short
+
+    if too_short(path):
+        return False  # no database at all: the usual checks say so (a probe would create a -shm beside it)
+    try:  # no busy wait: only "cannot open" matters here; the usual checks report the rest
+        with contextlib.closing(sqlite3.connect(sqlite_ro_uri(path), uri=True, timeout=0)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return False
+    except sqlite3.Error as exc:
+        if "unable to open" not in str(exc):
+            return False
+    # SQLite could not open it, so no connection of this process holds locks on it that reading
+    # its header and pages here (store.wal) could drop (see open_database)
+    if Path(f"{path}-shm").exists() or not os.access(path, os.R_OK) or not wal.is_wal_mode(path):
+        return False
+    try:
+        content = wal.wal_content(path)
+    except OSError as exc:
+        raise DatabaseError(path, f"its -wal file cannot be read ({exc.strerror or exc})") from exc
+    if not content.complete_without_wal:
+        raise DatabaseError(path, f"its -wal file holds {content.transactions} committed transaction(s) not yet "
+                                  "written into the database file, and SQLite cannot read them here: its -shm "
+                                  "file is missing and cannot be created (a read-only disk or folder); it was "
+                                  "not opened, so as not to show it without its last changes: open it once "
+                                  "where it can be written, or copy it with its -wal file to a writable folder")
+    return True
 
 
 def shown_name(engine: Engine) -> str:
@@ -204,6 +264,7 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
             return open_server_database(str(path))
         path = file
     path = Path(path)
+    immutable = False
     if path.is_dir():
         raise DatabaseError(path, "is a folder, not a project database file")
     if not path.exists():
@@ -219,10 +280,11 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
         # process's SQLite connections hold on it, so another process's last close then checkpoints
         # and deletes the -wal under them (issue 12's "disk I/O error", then a malformed file).
         # SQLite reads the header instead: "file is not a database" for anything else.
-        _refuse_damaged(path, read_only, full_check=check)
+        immutable = read_only and read_only_snapshot(path)
+        _refuse_damaged(path, read_only, full_check=check, immutable=immutable)
     if read_only and not path.exists():
         raise DatabaseError(path, "no such project database")
-    engine = make_engine(path, read_only=read_only)
+    engine = make_engine(path, read_only=read_only, immutable=immutable)
     try:
         current = schema_revision(engine)
         head = head_revision()
@@ -230,6 +292,8 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
             refuse_unknown_revision(engine, path, current)
         if current is None:
             refuse_foreign(engine, path)
+        if not read_only:
+            _use_wal(engine)
         if current != head:
             if read_only:
                 if current is None:  # no tables at all: making it a project is a write
@@ -266,7 +330,7 @@ def _upgrade(engine: Engine, path: Path, current: str | None, head: str, backup:
                                   f"nothing was changed{kept}") from exc
 
 
-def _refuse_damaged(path: Path, read_only: bool, full_check: bool = True) -> None:
+def _refuse_damaged(path: Path, read_only: bool, full_check: bool = True, immutable: bool = False) -> None:
     """A file failing ``PRAGMA quick_check`` is never opened (or written to); the last good backup is named.
 
     Without ``full_check`` (this process has the file open and checked already) only the header
@@ -274,14 +338,15 @@ def _refuse_damaged(path: Path, read_only: bool, full_check: bool = True) -> Non
     """
     from .backup import DamagedDatabase, check_file, latest_good_backup
 
-    problem = check_file(path, read_only=read_only, header_only=not full_check)
+    problem = check_file(path, read_only=read_only, header_only=not full_check, immutable=immutable)
     if problem == "ok" or (read_only and "readonly" in problem):
         return
     if any(word in problem for word in ("locked", "busy", "disk I/O", "unable to open")):
         raise DatabaseError(path, _explain_text(problem))
     backup = latest_good_backup(path)
     if "not a database" in problem and backup is None:
-        raise DatabaseError(path, "is not a SQLite database")
+        detail = problem.split(": ", 1)[1] if ": " in problem else ""  # check_file's own reason, if any
+        raise DatabaseError(path, "is not a SQLite database" + (f" ({detail})" if detail else ""))
     raise DamagedDatabase(path, problem, backup)
 
 
@@ -304,6 +369,9 @@ def _explain_text(text: str) -> str:
         return "the database is read-only (check the file's permissions)"
     if "locked" in text:
         return "the database is locked by another program; try again when it has finished"
+    if "database or disk is full" in text:
+        return ("the disk is full (or the database reached its size limit), so the change was not written: "
+                "free some space and try again")
     if "unable to open" in text:
         return "the database file cannot be opened (missing folder or no permission)"
     if "malformed" in text or "disk I/O" in text or "not a database" in text:
