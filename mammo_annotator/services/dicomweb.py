@@ -5,7 +5,9 @@ Credentials come from the environment only, never from the command line or the p
 ``MAMMO_DICOMWEB_PASSWORD`` (HTTP basic). TLS certificates are always verified;
 ``MAMMO_DICOMWEB_CA_BUNDLE`` names a site's own CA file instead of the system's. Every request
 (a query page, an instance, a STOW) has a total deadline scaled from a minimum rate
-(``http_deadline``: ``MAMMO_DICOMWEB_DEADLINE_S``, ``MAMMO_DICOMWEB_MIN_KIB_S``).
+(``http_deadline``: ``MAMMO_DICOMWEB_DEADLINE_S``, ``MAMMO_DICOMWEB_MIN_KIB_S``). A query keeps
+at most ``MAMMO_DICOMWEB_MAX_ROWS`` rows (100,000): a PACS that pages for ever is stopped, the rows
+received are used and the report names the query and the cap.
 
 Import streams: one instance is retrieved (in its stored transfer syntax), written to the
 project's PACS folder and imported exactly like a DICOM file (same decoding, de-duplication by
@@ -26,14 +28,14 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from ..core.errors import MammoError
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..core.records import PacsOrigin
 from ..store import images as image_store
 from . import wado
-from .importing import ImportItem, ImportReport, import_one
+from .importing import SERVER_GONE_NOT_IMPORTED, ImportItem, ImportReport, import_one
 from .project import Project
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ STUDY_UID, SERIES_UID, SOP_UID, MODALITY, STUDY_DATE = "0020000D", "0020000E", "
 ANY_TRANSFER_SYNTAX = (("application/dicom", "*"),)  # as stored: no transcoding by the PACS
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 120.0  # read: the longest silence between two bytes of an answer
 MAX_ANSWER_BYTES = 64 * 1024**2  # a query's (one page) or a STOW's answer; an instance streams to disk (wado)
+ENV_MAX_ROWS, MAX_ROWS = "MAMMO_DICOMWEB_MAX_ROWS", 100_000  # one query's rows, all pages: years of a large centre's studies
+QIDO_PAGE_ROWS = 500
 
 
 class PacsError(MammoError):
@@ -100,6 +104,7 @@ def connect(url: str):
     from . import http_deadline
 
     http_deadline.limits()  # a bad setting is named before anything is asked of the PACS
+    max_rows()
     session = _session_class()()
     session.verify = os.environ.get(ENV_CA) or True  # never switched off
     token, user = os.environ.get(ENV_TOKEN), os.environ.get(ENV_USER)
@@ -267,24 +272,48 @@ def qido_date(text: str) -> str:
     return digits
 
 
-def _search_all(search, key: str, url: str, page: int = 500, **kw) -> list[dict]:
-    """Every match of a QIDO query, a page at a time (``limit``/``offset``); stops at a short page
-    or at a page that brings nothing new (a PACS that ignores ``offset``). Each page has one
-    deadline (``http_deadline``), its retries included."""
+def max_rows() -> int:
+    """The most rows one query keeps (``MAMMO_DICOMWEB_MAX_ROWS``, else 100,000)."""
     from . import http_deadline
 
+    return int(http_deadline.setting(ENV_MAX_ROWS, MAX_ROWS, whole=True))
+
+
+def _search_all(search, key: str, url: str, query: str, where: str, problems: list[tuple[str, str]],
+                **kw) -> list[dict]:
+    """Every match of a QIDO query, a page at a time (``limit``/``offset``); stops at a short page
+    or at a page that brings nothing new (a PACS that ignores ``offset``). Each page has one
+    deadline (``http_deadline``), its retries included. A PACS that keeps sending new rows (a bug,
+    or a hostile server) is stopped after ``max_rows()``: the rows received are kept, and an entry
+    in ``problems`` (at ``where``) names the query and the cap."""
+    from . import http_deadline
+
+    cap = max_rows()
     out: list[dict] = []
     seen: set[str] = set()
+    received = 0
     while True:
+        limit = min(QIDO_PAGE_ROWS, cap - received)
         with http_deadline.Transfer(url):
-            rows = search(limit=page, offset=len(out), **kw)
+            rows = search(limit=limit, offset=len(out), **kw)
         if not isinstance(rows, list):
             raise PacsError(url, f"the PACS's answer to a query is not DICOM JSON (a {type(rows).__name__}, not a list of data sets)")
         fresh = [r for r in rows if _value(r, key) not in seen]
         out.extend(fresh)
         seen.update(_value(r, key) for r in fresh)
-        if len(rows) < page or not fresh:
+        received += len(rows)
+        if len(rows) < limit or not fresh:
             return out
+        if received >= cap:
+            problems.append((where, f"the PACS kept sending rows for the query {query}: stopped after {cap} rows (the cap "
+                                    f"set by {ENV_MAX_ROWS}); those received are used, any others are left out. Narrow "
+                                    f"the query (e.g. studies since a date) or raise {ENV_MAX_ROWS}"))
+            return out[:cap]
+
+
+def _query(url: str, path: str, filters: dict | None = None) -> str:
+    """A QIDO query as its URL, for a message (the filters as the PACS gets them)."""
+    return f"{url.rstrip('/')}{path}" + (f"?{urlencode(filters)}" if filters else "")
 
 
 def find_instances(client, url: str, studies: Sequence[str] = (), modality: str | None = "MG",
@@ -310,20 +339,25 @@ def find_instances(client, url: str, studies: Sequence[str] = (), modality: str 
                 filters["ModalitiesInStudy"] = modality
             if since:
                 filters["StudyDate"] = f"{qido_date(since)}-"
-            found = _search_all(client.search_for_studies, STUDY_UID, url, search_filters=filters)
+            found = _search_all(client.search_for_studies, STUDY_UID, url, _query(url, "/studies", filters),
+                                "pacs:studies", problems, search_filters=filters)
             lacking("pacs:studies", found, STUDY_UID, "Study")
             studies = list(dict.fromkeys(s for s in (_value(r, STUDY_UID) for r in found) if s))
         refs: list[InstanceRef] = []
         for study in studies:
             series_filters = {"Modality": modality} if modality else {}
-            found_series = _search_all(client.search_for_series, SERIES_UID, url, study_instance_uid=study, search_filters=series_filters)
+            found_series = _search_all(client.search_for_series, SERIES_UID, url,
+                                       _query(url, f"/studies/{study}/series", series_filters), f"pacs:{study}", problems,
+                                       study_instance_uid=study, search_filters=series_filters)
             lacking(f"pacs:{study}", found_series, SERIES_UID, "Series")
             for series in found_series:
                 series_uid = _value(series, SERIES_UID)
                 if not series_uid or (modality and _value(series, MODALITY) not in (None, modality)):
                     continue
-                found_instances = _search_all(client.search_for_instances, SOP_UID, url, study_instance_uid=study,
-                                              series_instance_uid=series_uid)
+                found_instances = _search_all(client.search_for_instances, SOP_UID, url,
+                                              _query(url, f"/studies/{study}/series/{series_uid}/instances"),
+                                              f"pacs:{study}/{series_uid}", problems,
+                                              study_instance_uid=study, series_instance_uid=series_uid)
                 lacking(f"pacs:{study}/{series_uid}", found_instances, SOP_UID, "SOP")
                 for inst in found_instances:
                     sop = _value(inst, SOP_UID)
@@ -396,7 +430,9 @@ def import_dicomweb(project: Project, url: str, studies: Sequence[str] = (), mod
                     since: str | None = None, store: str | os.PathLike | None = None,
                     progress: ProgressFn = no_progress, cancel: CancelToken | None = None,
                     report: ImportReport | None = None) -> ImportReport:
-    """Query the PACS, then retrieve and import each new instance; returns the import report."""
+    """Query the PACS, then retrieve and import each new instance; returns the import report. The
+    project's database server going away ends it as it ends a file import (``import_one`` says
+    so): the instances left are reported, not retrieved only to fail one by one."""
     report = report or ImportReport()
     client = connect(url)
     progress(0, 0, f"querying {url}")
@@ -426,6 +462,13 @@ def import_dicomweb(project: Project, url: str, studies: Sequence[str] = (), mod
         image_id = import_one(project, ImportItem(path=path, pacs=origin), report)
         if image_id is not None:
             known[ref.sop] = image_id
+        if report.server_gone:
+            for rest in refs[k + 1:]:
+                if rest.sop in known:
+                    report.duplicates.append((f"pacs:{rest.key}", known[rest.sop]))
+                else:
+                    report.failed.append((f"pacs:{rest.key}", SERVER_GONE_NOT_IMPORTED))
+            break
     progress(len(refs), len(refs), report.summary())
     if report.imported:
         project.events.emit("images_imported", image_ids=list(report.imported))

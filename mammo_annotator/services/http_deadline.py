@@ -40,22 +40,24 @@ _MIB = 1024 * 1024
 _NETWORK_ERRORS = (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)  # what a shut socket raises
 
 
+def setting(name: str, default: float, whole: bool = False) -> float:
+    """A positive number from the environment variable ``name``, else ``default``; a value that is
+    not one is named (a typo must not silently mean 'no limit')."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise MammoError(f"{name}={text!r}: expected a positive {'whole ' if whole else ''}number")
+    return value
+
+
 def limits() -> tuple[float, float]:
     """(grace in seconds, minimum rate in KiB/s): the environment's, else the defaults."""
-    out = []
-    for name, default in ((ENV_FLOOR, FLOOR_S), (ENV_MIN_RATE, MIN_RATE_KIB_S)):
-        text = os.environ.get(name, "").strip()
-        if not text:
-            out.append(default)
-            continue
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (0 < value < math.inf):
-            raise MammoError(f"{name}={text!r}: expected a positive number")
-        out.append(value)
-    return out[0], out[1]
+    return setting(ENV_FLOOR, FLOOR_S), setting(ENV_MIN_RATE, MIN_RATE_KIB_S)
 
 
 class TooSlow(MammoError):

@@ -35,6 +35,8 @@ from .project import Project
 
 log = logging.getLogger(__name__)
 
+SERVER_GONE_NOT_IMPORTED = "not imported: the import stopped when the database server went away"
+
 
 @dataclass(frozen=True)
 class ImportItem:
@@ -210,8 +212,7 @@ def import_items(
             break
         import_one(project, item, report)
         if report.server_gone:
-            report.failed += [(str(rest.path), "not imported: the import stopped when the database server went away")
-                              for rest in items[k + 1:]]
+            report.failed += [(str(rest.path), SERVER_GONE_NOT_IMPORTED) for rest in items[k + 1:]]
             break
     progress(len(items), len(items), report.summary())
     if report.imported:

@@ -3,10 +3,16 @@
 One request per instance keeps the failure of one object (a PACS refusing its SOP class, a
 conflict with an existing instance) from hiding the others; each failure names the file and
 the PACS's reason. The connection (credentials, TLS) is the one ``dicomweb.connect`` builds.
+
+A busy PACS (503, 429, 408, 504) is asked again here, not by dicomweb_client: its retry posts the
+same upload generator, which a file over 1 MB (sent in chunks) has used up, so the PACS got an
+empty body and refused it for a reason that named no busy server. Each attempt here encodes the
+instance afresh.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +26,8 @@ from .dicomweb import connect, explain
 
 FAILED_SOP_SEQUENCE = "FailedSOPSequence"
 REFERENCED_SOP_SEQUENCE = "ReferencedSOPSequence"
+BUSY_STATUS = (408, 429, 503, 504)  # the PACS may take the same upload a moment later
+RETRY_WAITS_S = (0.5, 1.0)  # three attempts in all, as dicomweb.connect allows a query
 
 
 @dataclass
@@ -41,10 +49,31 @@ def confirmed(answer: object, sop_uid: str) -> bool:
     return any(str(getattr(item, "ReferencedSOPInstanceUID", "")) == sop_uid for item in stored)
 
 
+def _store(client, ds: pydicom.Dataset, transfer: http_deadline.Transfer, size: int) -> pydicom.Dataset:
+    """``store_instances``, sent again while the PACS says it is busy or the connection broke
+    (a certificate refused is final); every attempt uploads the whole instance and counts its
+    size towards the deadline."""
+    import requests
+
+    for wait in RETRY_WAITS_S:
+        try:
+            return client.store_instances([ds])
+        except requests.HTTPError as exc:
+            if exc.response is None or exc.response.status_code not in BUSY_STATUS:
+                raise
+        except requests.ConnectionError as exc:
+            if isinstance(exc, requests.exceptions.SSLError) or transfer.reason is not None:
+                raise
+        transfer.credit += size
+        time.sleep(wait)
+    return client.store_instances([ds])
+
+
 def stow_files(url: str, files: Sequence[Path], progress: ProgressFn = no_progress,
                cancel: CancelToken | None = None) -> StowReport:
     """STOW every file; a refused or unreadable one is reported and the rest go on."""
     client = connect(url)
+    client.set_http_retry_params(retry=False)  # retried by _store, each time with the whole instance
     report = StowReport(url)
     for k, path in enumerate(files):
         progress(k, len(files), f"STOW {path.name}")
@@ -59,8 +88,9 @@ def stow_files(url: str, files: Sequence[Path], progress: ProgressFn = no_progre
             report.failed.append((str(path), f"not a DICOM file ({exc})"))
             continue
         try:
-            with http_deadline.Transfer(url, credit=path.stat().st_size):  # one deadline, dicomweb_client's retries included
-                answer = client.store_instances([ds])
+            size = path.stat().st_size
+            with http_deadline.Transfer(url, credit=size) as transfer:  # one deadline, the retries included
+                answer = _store(client, ds, transfer, size)
         except Exception as exc:
             report.failed.append((str(path), explain(url, exc).reason))
             continue
