@@ -281,8 +281,9 @@ def max_rows() -> int:
 
 def _search_all(search, key: str, url: str, query: str, where: str, problems: list[tuple[str, str]],
                 **kw) -> list[dict]:
-    """Every match of a QIDO query, a page at a time (``limit``/``offset``); stops at a short page
-    or at a page that brings nothing new (a PACS that ignores ``offset``). Each page has one
+    """Every match of a QIDO query, a page at a time (``limit``/``offset``); stops at an empty page
+    or at a page that brings nothing new (a PACS that ignores ``offset``), never at a short one (a
+    PACS's own page size may be below the one asked for). Each page has one
     deadline (``http_deadline``), its retries included. A PACS that keeps sending new rows (a bug,
     or a hostile server) is stopped after ``max_rows()``: the rows received are kept, and an entry
     in ``problems`` (at ``where``) names the query and the cap."""
@@ -302,7 +303,7 @@ def _search_all(search, key: str, url: str, query: str, where: str, problems: li
         out.extend(fresh)
         seen.update(_value(r, key) for r in fresh)
         received += len(rows)
-        if len(rows) < limit or not fresh:
+        if not rows or not fresh:  # a short page is not the end: a PACS may page fewer rows than asked
             return out
         if received >= cap:
             problems.append((where, f"the PACS kept sending rows for the query {query}: stopped after {cap} rows (the cap "

@@ -111,3 +111,30 @@ def test_a_bad_row_cap_is_named_before_the_pacs_is_asked(pacs, project, monkeypa
     with pytest.raises(MammoError, match=rf"MAMMO_DICOMWEB_MAX_ROWS='{value}': expected a positive whole number"):
         import_dicomweb(project, pacs.url)
     assert pacs.seen == []
+
+
+def test_a_pacs_that_pages_fewer_rows_than_asked_is_read_to_the_end(pacs, project, tmp_path, monkeypatch):
+    """A PACS whose own page size is below the one asked for (dcm4chee's and many others' QIDO
+    limit) answers every page short: a short page is not the end, an empty one is. Before, the
+    query stopped after its first page and the other studies were silently left out."""
+    monkeypatch.setattr(dicomweb, "QIDO_PAGE_ROWS", 10)
+    studies = []
+    for k in range(7):
+        study, series, sop, data = good_instance(tmp_path, 1 + k)
+        pacs.one_series(study, series, [sop])
+        pacs.routes[f"/studies/{study}/series/{series}/instances/{sop}"] = \
+            (lambda d: lambda h: answer(h, 200, MULTIPART, multipart(d)))(data)
+        studies.append(study)
+    pages: list[tuple[int, int]] = []
+
+    def server_capped_at_three(h):
+        query = parse_qs(urlsplit(h.path).query)
+        limit, offset = int(query["limit"][0]), int(query.get("offset", ["0"])[0])
+        pages.append((limit, offset))
+        rows = studies[offset:offset + min(limit, 3)]
+        answer(h, 200, "application/dicom+json", json.dumps([uid("0020000D", u) for u in rows]).encode())
+
+    pacs.routes["/studies"] = server_capped_at_three
+    report = import_dicomweb(project, pacs.url, since="2020-01-01")
+    assert [offset for _, offset in pages] == [0, 3, 6, 7]  # the last, empty page ends the query
+    assert len(report.imported) == 7 and report.failed == []
