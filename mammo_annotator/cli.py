@@ -96,9 +96,9 @@ def apply_grid(project, spec) -> None:
 
 def import_status(report) -> int:
     """0 when the batch did what it could: some images in, the failures named. 1 when nothing
-    came in, or when the project's server went away and files were left untried: a script
-    must not take a half-done batch for a finished one."""
-    if report.server_gone:
+    came in, or when the project's database stopped the batch (server gone, locked, full) and
+    files were left untried: a script must not take a half-done batch for a finished one."""
+    if report.stopped:
         return 1
     return 0 if report.imported or not report.failed else 1
 

@@ -35,7 +35,7 @@ from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..core.records import PacsOrigin
 from ..store import images as image_store
 from . import wado
-from .importing import SERVER_GONE_NOT_IMPORTED, ImportItem, ImportReport, import_one
+from .importing import NOT_IMPORTED, ImportItem, ImportReport, import_one
 from .project import Project
 
 log = logging.getLogger(__name__)
@@ -463,12 +463,12 @@ def import_dicomweb(project: Project, url: str, studies: Sequence[str] = (), mod
         image_id = import_one(project, ImportItem(path=path, pacs=origin), report)
         if image_id is not None:
             known[ref.sop] = image_id
-        if report.server_gone:
+        if report.stopped:
             for rest in refs[k + 1:]:
                 if rest.sop in known:
                     report.duplicates.append((f"pacs:{rest.key}", known[rest.sop]))
                 else:
-                    report.failed.append((f"pacs:{rest.key}", SERVER_GONE_NOT_IMPORTED))
+                    report.failed.append((f"pacs:{rest.key}", NOT_IMPORTED))
             break
     progress(len(refs), len(refs), report.summary())
     if report.imported:

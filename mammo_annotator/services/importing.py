@@ -35,7 +35,7 @@ from .project import Project
 
 log = logging.getLogger(__name__)
 
-SERVER_GONE_NOT_IMPORTED = "not imported: the import stopped when the database server went away"
+NOT_IMPORTED = "not imported: the import stopped when the project's database could no longer store images"
 
 
 @dataclass(frozen=True)
@@ -66,14 +66,14 @@ class ImportReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, warning)
     cancelled: bool = False
-    server_gone: str = ""  # why the batch stopped early: the database server went away (its name and reason)
+    stopped: str = ""  # why the batch stopped early: the project's database cannot store images (server gone, locked, full)
 
     def summary(self) -> str:
         parts = [f"{len(self.imported)} imported", f"{len(self.duplicates)} already in the project", f"{len(self.failed)} failed"]
         if self.cancelled:
             parts.append("stopped by the user")
-        if self.server_gone:
-            parts.append(f"stopped: {self.server_gone}; run the import again once the server is back "
+        if self.stopped:
+            parts.append(f"stopped: {self.stopped}; run the import again once that is resolved "
                          "(the images already imported are recognised)")
         return ", ".join(parts)
 
@@ -105,8 +105,8 @@ def import_one(project: Project, item: ImportItem, report: ImportReport) -> int 
         return import_loaded(project, item, read_image(item.path), sha, report)
     except DatabaseError as exc:  # the project's database, not the file: named (its transaction was rolled back)
         report.failed.append((path, f"not stored in {exc}"))
-        if project.is_server and isinstance(exc.__cause__, OperationalError):
-            report.server_gone = str(exc)  # unreachable or shut down: no use trying the next files
+        if _stops_the_batch(project, exc):
+            report.stopped = str(exc)  # every next file would wait for the same answer (15 s each when locked)
     except MammoError as exc:
         report.failed.append((path, getattr(exc, "reason", None) or str(exc)))
     except (OSError, ValueError) as exc:
@@ -115,6 +115,19 @@ def import_one(project: Project, item: ImportItem, report: ImportReport) -> int 
         log.exception("unexpected error importing %s", path)
         report.failed.append((path, f"unexpected error ({type(exc).__name__}: {exc}); details in the log"))
     return None
+
+
+def _stops_the_batch(project: Project, exc: DatabaseError) -> bool:
+    """A failure of the project's database that every next file would meet too: a server that is
+    unreachable or shut down, a file locked by another program (each file would wait the whole
+    busy timeout first), a full disk, a file that became read-only."""
+    cause = exc.__cause__
+    if not isinstance(cause, OperationalError):
+        return False
+    if project.is_server:
+        return True
+    text = str(cause).lower()
+    return any(word in text for word in ("locked", "is full", "readonly", "read-only", "disk i/o"))
 
 
 def _known(project: Project, sha: str, path: str, report: ImportReport) -> bool:
@@ -211,8 +224,8 @@ def import_items(
             report.cancelled = True
             break
         import_one(project, item, report)
-        if report.server_gone:
-            report.failed += [(str(rest.path), SERVER_GONE_NOT_IMPORTED) for rest in items[k + 1:]]
+        if report.stopped:
+            report.failed += [(str(rest.path), NOT_IMPORTED) for rest in items[k + 1:]]
             break
     progress(len(items), len(items), report.summary())
     if report.imported:

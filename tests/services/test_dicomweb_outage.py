@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import event
 
 from mammo_annotator.services.dicomweb import import_dicomweb
-from mammo_annotator.services.importing import SERVER_GONE_NOT_IMPORTED
+from mammo_annotator.services.importing import NOT_IMPORTED
 from mammo_annotator.services.project import open_project
 from tests.pg_outage import halt, private_pg, resume  # noqa: F401 - the fixture
 from tests.services.test_dicomweb_hostile2 import MULTIPART, answer, good_instance, multipart, pacs, uid  # noqa: F401
@@ -53,10 +53,10 @@ def test_a_server_shut_down_mid_pacs_import_stops_it_and_a_rerun_finishes(privat
     assert len(report.imported) == 1
     (second, in_flight), (third, why) = report.failed  # every instance accounted for
     assert second == str(tmp_path / "store" / f"{keys[1].split('/')[-1]}.dcm")  # retrieved: named by its file, as imports are
-    assert third == f"pacs:{keys[2]}" and why == SERVER_GONE_NOT_IMPORTED
+    assert third == f"pacs:{keys[2]}" and why == NOT_IMPORTED
     assert project.location in in_flight and "terminating connection" in in_flight
     assert not any(p.endswith(keys[2].split("/")[-1]) for p in pacs.seen)  # not retrieved only to fail
-    assert project.location in report.server_gone and "run the import again" in report.summary()
+    assert project.location in report.stopped and "run the import again" in report.summary()
 
     resume(private_pg)
     again = import_dicomweb(project, pacs.url, store=tmp_path / "store")

@@ -54,7 +54,7 @@ def test_a_server_shut_down_mid_import_leaves_whole_images_and_a_rerun_finishes(
     in_flight = report.failed[0][1]
     assert project.location in in_flight and "terminating connection" in in_flight  # the server and why
     assert all(why.startswith("not imported: the import stopped") for _, why in report.failed[1:])  # not tried 4 times
-    assert project.location in report.server_gone and "stopped:" in report.summary() and "run the import again" in report.summary()
+    assert project.location in report.stopped and "stopped:" in report.summary() and "run the import again" in report.summary()
 
     resume(private_pg)
     assert _counts(project) == {"patients": 1, "studies": 1, "images": 1, "region_grids": 1, "distinct images": 1,

@@ -183,10 +183,13 @@ def test_an_import_into_a_full_database_stores_each_image_whole_or_not_at_all(tm
         pixels[100:900, :600] = 150 + (rng.random((800, 600)) * 60).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"i{k:02d}.png")
     full_after[0] = 1
-    main(["import", "--db", str(path), str(folder)])
+    status = main(["import", "--db", str(path), str(folder)])
     out = capsys.readouterr().out
     failed = [line for line in out.splitlines() if line.strip().startswith("FAILED")]
-    assert failed and all(f"{path}: the disk is full" in line for line in failed), out
+    assert failed and f"{path}: the disk is full" in failed[0], out
+    # the files after it are not tried: each would meet the same full disk
+    assert all("not imported: the import stopped" in line for line in failed[1:]), out
+    assert status == 1 and "run the import again" in out
     conn = sqlite3.connect(path)
     try:
         images = conn.execute("SELECT count(*) FROM images").fetchone()[0]
