@@ -2,7 +2,9 @@
 (operating threshold per class, how many marks, marks or heat map).
 
 Pure widgets with signals; the window computes the validation thresholds (``services.cad``)
-and the canvas draws. The thresholds go back to the model's validation values whenever the
+and the canvas draws. In a narrow dock (800 or 1024 pixels wide) ``fit_width`` swaps in shorter
+labels, their full wording in tooltips, and stacks the reset button, so the tab needs no sideways
+scrolling. The thresholds go back to the model's validation values whenever the
 active model changes: a threshold only means something for the model it was chosen for.
 """
 
@@ -32,6 +34,8 @@ class CadPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.points: dict[str, cad.OperatingPoint] = {}
+        self.compact = False
+        self._full_width: int | None = None  # the width the full texts need (measured once shown)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 8)
         lay.setSpacing(4)
@@ -60,7 +64,7 @@ class CadPanel(QWidget):
 
     def _settings_box(self) -> QGroupBox:
         box = QGroupBox("Marks")
-        grid = QGridLayout(box)
+        self.grid = grid = QGridLayout(box)
         grid.setVerticalSpacing(4)
         self.mode = QComboBox()
         self.mode.addItem("Marks (boxes)", MARKS)
@@ -69,13 +73,14 @@ class CadPanel(QWidget):
         self.mode.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.mode.setMinimumContentsLength(8)  # the panel fits a 1366-pixel screen's dock
         self.mode.currentIndexChanged.connect(self._emit)
-        grid.addWidget(QLabel("Show"), 0, 0)
-        grid.addWidget(self.mode, 0, 1, 1, 2)
+        self.show_label = QLabel("Show")
         self.show_m, self.show_b = QCheckBox("Malignant"), QCheckBox("Benign")
         self.thr: dict[str, QDoubleSpinBox] = {}
-        for row, (cb, cls) in enumerate(((self.show_m, "M"), (self.show_b, "B")), start=1):
+        for cb, cls in ((self.show_m, "M"), (self.show_b, "B")):
             cb.setChecked(True)
             cb.setStyleSheet(f"color: {PROPOSAL_COLOURS[cls]};")
+            cb.setToolTip(f"Show the {'malignant' if cls == 'M' else 'benign'} marks ({cls}); the threshold beside "
+                          "it is the image probability from which they appear")
             cb.toggled.connect(self._emit)
             spin = QDoubleSpinBox()
             spin.setRange(0.0, 1.0)
@@ -84,33 +89,81 @@ class CadPanel(QWidget):
             spin.setValue(cad.DEFAULT_THRESHOLD)
             spin.setPrefix("p ≥ ")
             spin.setMinimumWidth(70)
+            spin.setToolTip(f"Threshold: marks of this class appear when the image's p({cls}) reaches it")
             spin.valueChanged.connect(self._emit)
             self.thr[cls] = spin
-            grid.addWidget(cb, row, 0)
-            grid.addWidget(spin, row, 1, 1, 2)
         self.reset = QPushButton("Validation thresholds")
         self.reset.setToolTip("Back to the thresholds at sensitivity 0.85 on the validation images")
         self.reset.clicked.connect(self.resetRequested.emit)
-        grid.addWidget(self.reset, 3, 1, 1, 2)
         self.source = QLabel("")
         self.source.setObjectName("muted")
         self.source.setWordWrap(True)
-        grid.addWidget(self.source, 4, 0, 1, 3)
         self.top_k = QSpinBox()
         self.top_k.setRange(1, 10)
         self.top_k.setValue(cad.DEFAULT_K)
+        self.top_k.setToolTip("At most this many marks of each class on the image, the most suspicious first")
         self.top_k.valueChanged.connect(self._emit)
-        grid.addWidget(QLabel("At most"), 5, 0)
-        grid.addWidget(self.top_k, 5, 1)
-        grid.addWidget(QLabel("per class"), 5, 2)
+        self.top_k_label, self.per_class = QLabel("At most"), QLabel("per class")
+        self.top_k_label.setToolTip(self.top_k.toolTip())
         self.heat_opacity = QSlider(Qt.Horizontal)
         self.heat_opacity.setRange(5, 100)
         self.heat_opacity.setValue(50)
+        self.heat_opacity.setToolTip("How opaque the heat map is over the image")
         self.heat_opacity.valueChanged.connect(self._emit)
-        grid.addWidget(QLabel("Heat opacity"), 6, 0)
+        self.heat_label = QLabel("Heat opacity")
+        self.heat_label.setToolTip(self.heat_opacity.toolTip())
+        self._place_settings()
+        return box
+
+    # width ------------------------------------------------------------------------------
+    def _place_settings(self) -> None:
+        """The settings grid: label | control | unit. Compact: the display mode and the reset button
+        each on a row of its own, the thresholds without "p ≥ " (the line under them says it), "per
+        class" folded into its label; the labels' column then sets the width."""
+        grid = self.grid
+        for i in reversed(range(grid.count())):
+            grid.takeAt(i)
+        c = self.compact
+        self.show_label.setVisible(not c)  # the box's items say it: "Marks (boxes)", "Heat map"
+        if not c:
+            grid.addWidget(self.show_label, 0, 0)
+        grid.addWidget(self.mode, 0, 0 if c else 1, 1, 3 if c else 2)
+        for row, (cb, cls) in enumerate(((self.show_m, "M"), (self.show_b, "B")), start=1):
+            grid.addWidget(cb, row, 0)
+            grid.addWidget(self.thr[cls], row, 1, 1, 2)
+        grid.addWidget(self.reset, 3, 0, 1, 3, Qt.Alignment() if c else Qt.AlignRight)  # under the thresholds
+        grid.addWidget(self.source, 4, 0, 1, 3)
+        grid.addWidget(self.top_k_label, 5, 0)
+        grid.addWidget(self.top_k, 5, 1, 1, 2 if c else 1)
+        self.per_class.setVisible(not c)
+        if not c:
+            grid.addWidget(self.per_class, 5, 2)
+        grid.addWidget(self.heat_label, 6, 0)
         grid.addWidget(self.heat_opacity, 6, 1, 1, 2)
         grid.setColumnStretch(1, 1)
-        return box
+
+    def _set_texts(self, compact: bool) -> None:
+        self.compact = compact
+        self.reset.setText("Reset thresholds" if compact else "Validation thresholds")
+        self.top_k_label.setText("Marks/class" if compact else "At most")
+        for spin in self.thr.values():
+            spin.setPrefix("" if compact else "p ≥ ")
+        self._place_settings()
+        if self.layout() is not None:
+            self.layout().invalidate()  # the panel's size hint is cached until its layout is told
+
+    def fit_width(self, width: int) -> None:
+        """Shorter texts when ``width`` (what the panel is given) is less than the full texts need
+        (as ``SidePanel.fit_width``)."""
+        if self._full_width is None:
+            self.ensurePolished()  # the style sheet's fonts and paddings count
+            compact = self.compact
+            self._set_texts(False)
+            self.layout().activate()
+            self._full_width = self.minimumSizeHint().width()
+            self._set_texts(compact)
+        if (width < self._full_width) != self.compact:
+            self._set_texts(width < self._full_width)
 
     def settings(self) -> dict:
         return {"show": {"M": self.show_m.isChecked(), "B": self.show_b.isChecked()}, "k": self.top_k.value(),

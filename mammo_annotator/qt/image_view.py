@@ -14,9 +14,9 @@ from typing import Protocol
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal
 from PySide6.QtGui import QTransform
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QToolTip, QWidget
 
 from ..core.imageio import header_voi
 from ..core.windowing import Window, default_preset, reading_presets, screen_mapping
@@ -143,6 +143,7 @@ class MammoView(pg.GraphicsView):
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.StrongFocus)  # shortcuts and keys work on the image without a click
         self.corners: dict[str, QLabel] = {}
+        self._corner_texts: dict[str, list[str]] = {}  # corner -> its text, then shorter versions
         for corner in ("top", "bottom"):
             label = QLabel(self)
             label.setObjectName("canvasText")
@@ -159,31 +160,52 @@ class MammoView(pg.GraphicsView):
         self.notice.hide()
 
     # corner text (essential overlays: image, window, marks legend) -----------------------
-    def set_corner_text(self, corner: str, html: str) -> None:
+    def set_corner_text(self, corner: str, html: str, shorter: tuple[str, ...] | list[str] = ()) -> None:
+        """``html`` in a corner; on a canvas too narrow for it unwrapped, the first of ``shorter``
+        that fits (else the last, wrapped), with ``html`` as the tooltip: the CAD legend wrapped to
+        six lines over the breast at 800 px."""
         label = self.corners[corner]
-        label.setText(html)
+        self._corner_texts[corner] = [html, *shorter] if html else []
         label.setVisible(bool(html))
         self._place_corners()
+
+    def corner_full_text(self, corner: str) -> str:
+        """The corner's whole text, whichever version the canvas's width shows."""
+        texts = self._corner_texts.get(corner)
+        return texts[0] if texts else ""
 
     def _place_corners(self) -> None:
         for corner, label in getattr(self, "corners", {}).items():  # pyqtgraph resizes during __init__
             if label.isHidden():  # isVisible() is False for every child until the window is shown
                 continue
             room = max(120, self.width() - 16)
+            texts = self._corner_texts.get(corner) or [label.text()]
             label.setWordWrap(False)
-            label.setMinimumWidth(0)
-            label.setMaximumWidth(16777215)
-            label.adjustSize()
+            label.setMinimumSize(0, 0)
+            label.setMaximumSize(16777215, 16777215)
+            for text in texts:  # the longest version that fits the canvas without wrapping
+                label.setText(text)
+                label.adjustSize()
+                if label.width() <= room:
+                    break
+            label.setToolTip(texts[0] if label.text() != texts[0] else "")
             if label.width() > room:  # a narrow canvas: wrap the lines instead of cutting them
                 label.setWordWrap(True)
                 label.setFixedWidth(room)
                 label.setFixedHeight(label.heightForWidth(room))
-            else:
-                label.setMinimumHeight(0)
-                label.setMaximumHeight(16777215)
-                label.adjustSize()
             y = 8 if corner == "top" else self.height() - label.height() - 8
             label.move(8, max(0, y))
+
+    def viewportEvent(self, event) -> bool:
+        """A shortened corner's tooltip: the corners let the mouse through (a drag or the cursor
+        readout over them still reaches the image), so their tooltips are shown from here."""
+        if event.type() == QEvent.ToolTip:
+            pos = self.viewport().mapTo(self, event.pos())  # the corners are the view's children
+            for label in getattr(self, "corners", {}).values():
+                if label.isVisible() and label.toolTip() and label.geometry().contains(pos):
+                    QToolTip.showText(event.globalPos(), label.toolTip(), label)
+                    return True
+        return super().viewportEvent(event)
 
     def set_notice(self, html: str) -> None:
         """A message in the middle of the canvas (``""`` hides it): what the empty canvas is waiting for."""

@@ -5,7 +5,8 @@ Which regions become marks is decided in ``services.cad`` (the operating thresho
 image's p(c), then the regions ranked by d_c); this overlay draws them: the best one solid,
 the others dashed, each with a short label "M1 0.42" (rank, region score d_c) placed outside
 the box and moved when it would cover another label. A plain-language legend sits in the
-canvas's lower-left corner, next to the marks.
+canvas's lower-left corner, next to the marks; a narrow canvas shows a shorter one, the whole
+legend in its tooltip.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import QGraphicsRectItem
 
 from ..services import cad
 from ..services.viewing import COL_DET_B, COL_DET_M, COL_P_B, COL_P_M, ImageBundle, Proposal, score_map
-from .theme import PROPOSAL_COLOURS
+from .theme import ORANGE, PROPOSAL_COLOURS
 
 MARKS, HEAT = "marks", "heat"
 LABEL_PX = (64, 18)  # a label's size on screen, for the overlap test
@@ -102,18 +103,27 @@ class ProposalsOverlay:
 
     def legend(self) -> str:
         """The canvas's corner text: what the marks are and which model made them."""
+        texts = self.legends()
+        return texts[0] if texts else ""
+
+    def legends(self) -> list[str]:
+        """The corner text, then shorter versions for a narrower canvas: three lines, two (the
+        key to the numbers left to the tooltip), one (per class: p and the number of marks).
+        Empty when there is nothing to say."""
         b = self.bundle
         if b is None or not self.visible:
-            return ""
+            return []
         if b.prediction is None:
-            return "No model marks: train a model (Model > Retrain now)" if b.model is None else \
-                f"Model v{b.model.id} has not scored this image"
+            return ["No model marks: train a model (Model > Retrain now)", "No model marks"] if b.model is None \
+                else [f"Model v{b.model.id} has not scored this image", f"v{b.model.id}: image not scored"]
         v = b.prediction.model_version_id
         fresh = "" if self.since is None else (
             f" · {self.since} image(s) annotated since: not in v{v} yet" if self.since else f" · v{v} includes every annotation")
+        new = f' <span style="color:{ORANGE}">({self.since} new)</span>' if self.since else ""
         if self.mode == HEAT:
-            return f"Heat map: p(malignant | region) by model v{v}, 0 (clear) to 1 (white){fresh}"
-        parts = []
+            return [f"Heat map: p(malignant | region) by model v{v}, 0 (clear) to 1 (white){fresh}",
+                    f"Heat map: p(malignant | region), v{v}{new}", f"Heat p(M), v{v}{new}"]
+        long, short = [], []
         for cls, name in (("M", "malignant"), ("B", "benign")):
             if not self.show[cls]:
                 continue
@@ -121,10 +131,17 @@ class ProposalsOverlay:
             p = b.prediction.p_m if cls == "M" else b.prediction.p_b
             n = sum(1 for s in self.shown if s.cls == cls)
             state = f"{n} mark(s)" if n else "no marks"
-            parts.append(f'<span style="color:{colour}">■ {cls} {name}</span>: p = {p:.2f}, '
-                         f"threshold {self.thresholds[cls]:.2f} → {state}")
-        return (f"CAD marks by model v{v}{fresh}<br>" + " · ".join(parts) +
-                "<br>Number on a mark = region score (higher = more suspicious); hover a mark for details")
+            long.append(f'<span style="color:{colour}">■ {cls} {name}</span>: p = {p:.2f}, '
+                        f"threshold {self.thresholds[cls]:.2f} → {state}")
+            short.append(f'<span style="color:{colour}">■ {cls}</span> {p:.2f} '
+                         f'{"≥" if p >= self.thresholds[cls] else "&lt;"} {self.thresholds[cls]:.2f}: {n or "no"} '
+                         f'mark{"" if n == 1 else "s"}')
+        if not long:  # both classes switched off in the Marks tab
+            long = short = ["no class shown (Marks tab)"]
+        return [f"CAD marks by model v{v}{fresh}<br>" + " · ".join(long) +
+                "<br>Number on a mark = region score (higher = more suspicious); hover a mark for details",
+                f"CAD marks by model v{v}{fresh}<br>" + " · ".join(short),
+                f"CAD v{v}{new}: " + " · ".join(short)]
 
     def redraw(self) -> None:
         self._clear()
@@ -139,7 +156,8 @@ class ProposalsOverlay:
                 for rank, prop in enumerate(cad.marks(self.bundle, cls, self.thresholds[cls], self.k), start=1):
                     self._add_mark(prop, rank, placed)
                     self.shown.append(prop)
-        self.view.set_corner_text("bottom", self.legend())
+        texts = self.legends()
+        self.view.set_corner_text("bottom", texts[0] if texts else "", texts[1:])
 
     def _label_rect(self, x: float, y: float, anchor: tuple[int, int]) -> QRectF:
         px, py = self.view.vb.viewPixelSize()
