@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dicom_header as hdr
-from .dicom_lut import apply_table, lut_table, mirror_point, rescale, stored_range, voi, window
+from .dicom_lut import apply_table, lut_table, mirror_point, mirrored_center, rescale, stored_range, voi, window
 from .errors import ImageReadError
 from .file_checks import check_pixel_count, missing_reason, require_finite, sniff_preamble
 from .types import ImageMeta, LoadedImage, VoiLut
@@ -187,9 +187,10 @@ def read_dicom(path: Path, limit: int) -> LoadedImage:
         lo, hi = stored_range(bits_stored, signed)
         pixels = (lo + hi - pixels.astype(np.int64)).astype(pixels.dtype)
     mirror = mirror_point(bits_stored, signed, table is not None, slope, intercept) if mono1 else None
+    voi_function, voi_lut = voi(ds, mirror, signed, warnings)
     if mono1:
         if center is not None:  # the window is on the modality's values: mirrored there
-            center = mirror - center
+            center = mirrored_center(center, mirror, voi_function)
         warnings.append("MONOCHROME1 inverted so that dense tissue is bright")
         photometric = "MONOCHROME2"
 
@@ -203,7 +204,6 @@ def read_dicom(path: Path, limit: int) -> LoadedImage:
                 pixels = scaled.astype(np.float32)
             require_finite(pixels, path, "rescaled pixel data")
         warnings.append(f"modality rescale applied (slope {slope:g}, intercept {intercept:g})")
-    voi_function, voi_lut = voi(ds, mirror, signed, warnings)
     if voi_lut is not None and center is not None and width:
         warnings.append(f"the VOI LUT Sequence is the DICOM window; WindowCenter / WindowWidth ({center:g} / "
                         f"{width:g}) are not offered")

@@ -67,6 +67,12 @@ def mirror_point(bits_stored: int, signed: bool, table: bool, slope: float, inte
     lo, hi = stored_range(bits_stored, signed)
     return slope * (lo + hi) + 2 * intercept
 
+def mirrored_center(center: float, mirror: float, function: str) -> float:
+    """The window centre on MONOCHROME1's inverted values ``mirror - v``. LINEAR is not symmetric
+    about its centre (PS3.3 C.11.2.1.2.1: black up to ``c - 0.5 - (w-1)/2``, white above
+    ``c - 0.5 + (w-1)/2``), so its mirror is ``mirror - c + 1``; LINEAR_EXACT and SIGMOID are."""
+    return mirror - center + (1.0 if function == LINEAR else 0.0)
+
 _LUT_NAMES = {"ModalityLUTSequence": "Modality LUT Sequence", "VOILUTSequence": "VOI LUT Sequence"}
 
 def lut_table(ds, keyword: str, signed: bool, warnings: list[str]) -> tuple[float, int, np.ndarray] | None:

@@ -44,7 +44,7 @@ class Window:
             return self.center - self.width / 2
         if self.function == SIGMOID:
             return self.center - _SIGMOID_REACH * self.width
-        return self.center - 0.5 - (self.width - 1) / 2
+        return self.center - 0.5 - (max(self.width, 1.0) - 1) / 2  # LINEAR: a width under 1 is read as 1
 
     @property
     def high(self) -> float:
@@ -54,7 +54,7 @@ class Window:
             return self.center + self.width / 2
         if self.function == SIGMOID:
             return self.center + _SIGMOID_REACH * self.width
-        return self.center - 0.5 + (self.width - 1) / 2
+        return self.center - 0.5 + (max(self.width, 1.0) - 1) / 2
 
     def moved(self, center: float, width: float) -> "Window":
         """The reader's own window from this one: a sigmoid stays a sigmoid; a table, which cannot
@@ -66,7 +66,7 @@ class Window:
 def _linear(values: np.ndarray, center: float, width: float) -> np.ndarray:
     width = max(float(width), 1.0)
     if width <= 1.0:
-        return np.where(values >= center - 0.5, 255.0, 0.0)
+        return np.where(values > center - 0.5, 255.0, 0.0)  # x <= c - 0.5 is black (C.11.2.1.2.1)
     y = ((values - (center - 0.5)) / (width - 1) + 0.5) * 255.0
     return np.clip(y, 0.0, 255.0)
 

@@ -77,7 +77,8 @@ def test_monochrome1_is_inverted(tmp_path):
     px = np.array([[0, 100], [4000, 4095]], dtype=np.uint16)
     im = read_image(make_dicom(tmp_path / "m1.dcm", px, photometric="MONOCHROME1", WindowCenter=1000, WindowWidth=400))
     assert im.pixels.tolist() == [[4095, 3995], [95, 0]]
-    assert im.meta.photometric == "MONOCHROME2" and im.meta.window_center == 3095
+    # LINEAR's centre mirrors to 4095 - 1000 + 1 (PS3.3 C.11.2.1.2.1 is not symmetric about it)
+    assert im.meta.photometric == "MONOCHROME2" and im.meta.window_center == 3096
     assert any("MONOCHROME1" in w for w in im.meta.warnings)
 
 
