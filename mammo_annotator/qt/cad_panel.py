@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from ..services import cad
 from ..services.viewing import ImageBundle
 from .proposals import HEAT, MARKS
+from .compact import CompactTexts
 from .theme import ORANGE, PROPOSAL_COLOURS, local_time
 
 EXPLAIN = ("A mark is a region the model finds suspicious. Marks of a class appear only when the whole "
@@ -27,15 +28,13 @@ EXPLAIN = ("A mark is a region the model finds suspicious. Marks of a class appe
            "score (M1 = most suspicious).")
 
 
-class CadPanel(QWidget):
+class CadPanel(CompactTexts, QWidget):
     proposalsChanged = Signal(dict)  # settings for ProposalsOverlay.configure
     resetRequested = Signal()  # back to the validation thresholds
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.points: dict[str, cad.OperatingPoint] = {}
-        self.compact = False
-        self._full_width: int | None = None  # the width the full texts need (measured once shown)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 8)
         lay.setSpacing(4)
@@ -152,18 +151,6 @@ class CadPanel(QWidget):
         if self.layout() is not None:
             self.layout().invalidate()  # the panel's size hint is cached until its layout is told
 
-    def fit_width(self, width: int) -> None:
-        """Shorter texts when ``width`` (what the panel is given) is less than the full texts need
-        (as ``SidePanel.fit_width``)."""
-        if self._full_width is None:
-            self.ensurePolished()  # the style sheet's fonts and paddings count
-            compact = self.compact
-            self._set_texts(False)
-            self.layout().activate()
-            self._full_width = self.minimumSizeHint().width()
-            self._set_texts(compact)
-        if (width < self._full_width) != self.compact:
-            self._set_texts(width < self._full_width)
 
     def settings(self) -> dict:
         return {"show": {"M": self.show_m.isChecked(), "B": self.show_b.isChecked()}, "k": self.top_k.value(),

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ..core.types import LesionClass
 from ..services.viewing import ImageBundle, patient_label
+from .compact import CompactTexts
 from .theme import CONTOUR_COLOURS, REGION_COLOURS
 
 BOX_MARGINS = (6, 4, 6, 4)  # inside each section: the panel fits a 768-pixel-high screen without scrolling
@@ -58,7 +59,7 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
     return s
 
 
-class SidePanel(QWidget):
+class SidePanel(CompactTexts, QWidget):
     classChanged = Signal(object)  # LesionClass
     noMalignantClicked = Signal(bool)
     presetChosen = Signal(str)
@@ -70,8 +71,6 @@ class SidePanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.compact = False
-        self._full_width: int | None = None  # the width the full texts need (measured once shown)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 8)
         lay.setSpacing(4)
@@ -203,17 +202,6 @@ class SidePanel(QWidget):
         self.auto_advance.setText("Auto-advance" if compact else "Auto-advance to the next image")
         self._place_legend()
 
-    def fit_width(self, width: int) -> None:
-        """Shorter texts when ``width`` (what the panel is given) is less than the full texts need."""
-        if self._full_width is None:
-            self.ensurePolished()  # the style sheet's fonts and paddings count
-            compact = self.compact
-            self._set_texts(False)
-            self.layout().activate()
-            self._full_width = self.minimumSizeHint().width()
-            self._set_texts(compact)
-        if (width < self._full_width) != self.compact:
-            self._set_texts(width < self._full_width)
 
     # updates ------------------------------------------------------------------------------
     def show_bundle(self, b: ImageBundle | None, region_counts: dict[str, int] | None = None) -> None:
