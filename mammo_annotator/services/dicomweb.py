@@ -294,7 +294,7 @@ def _search_all(search, key: str, url: str, query: str, where: str, problems: li
     seen: set[str] = set()
     received = 0
     while True:
-        limit = min(QIDO_PAGE_ROWS, cap - received)
+        limit = min(QIDO_PAGE_ROWS, cap + 1 - received)  # one row past the cap tells a full answer from more
         with http_deadline.Transfer(url):
             rows = search(limit=limit, offset=len(out), **kw)
         if not isinstance(rows, list):
@@ -305,7 +305,7 @@ def _search_all(search, key: str, url: str, query: str, where: str, problems: li
         received += len(rows)
         if not rows or not fresh:  # a short page is not the end: a PACS may page fewer rows than asked
             return out
-        if received >= cap:
+        if received > cap:
             problems.append((where, f"the PACS kept sending rows for the query {query}: stopped after {cap} rows (the cap "
                                     f"set by {ENV_MAX_ROWS}); those received are used, any others are left out. Narrow "
                                     f"the query (e.g. studies since a date) or raise {ENV_MAX_ROWS}"))

@@ -101,3 +101,20 @@ def test_a_successful_run_writes_everything_and_keeps_the_users_other_files(anno
     assert {r.format: r.path for r in results}["seg"] == destination / "dicom-seg"
     assert all(r.path.exists() for r in results) and len(list((destination / "dicom-sr").glob("*.dcm"))) == 2
     assert any(m.startswith("sr: ") for m in seen) and seen[-1] == "putting the files in place"
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_run_after_a_day(annotated, destination):
+    """A run killed outright (SIGKILL, power cut) cannot remove its hidden staging folder; the next
+    run removes one older than a day, and leaves a younger one (it may be another run's)."""
+    import os
+    import time
+
+    old = destination / f"{ex.staging.STAGING_PREFIX}killed.part"
+    young = destination / f"{ex.staging.STAGING_PREFIX}running.part"
+    for folder in (old, young):
+        (folder / "masks").mkdir(parents=True)
+        (folder / "masks" / "half.png").write_bytes(b"half")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    ex.export_many(annotated, ["labels"], destination)
+    assert not old.exists() and (young / "masks" / "half.png").read_bytes() == b"half"

@@ -96,7 +96,7 @@ def test_a_query_that_pages_for_ever_stops_at_the_cap_and_imports_what_came(pacs
     pages: list[tuple[int, int]] = []
     _endless_studies(pacs, study, pages)
     report = import_dicomweb(project, pacs.url, since="2020-01-01")
-    assert pages == [(10, 0), (10, 10), (10, 20), (5, 30)]  # exactly the cap
+    assert pages == [(10, 0), (10, 10), (10, 20), (6, 30)]  # the cap and one row past it
     assert len(report.imported) == 1  # the rows received are used
     (where, why), = report.failed
     assert where == "pacs:studies"
@@ -138,3 +138,26 @@ def test_a_pacs_that_pages_fewer_rows_than_asked_is_read_to_the_end(pacs, projec
     report = import_dicomweb(project, pacs.url, since="2020-01-01")
     assert [offset for _, offset in pages] == [0, 3, 6, 7]  # the last, empty page ends the query
     assert len(report.imported) == 7 and report.failed == []
+
+
+def test_a_query_with_exactly_as_many_rows_as_the_cap_is_not_said_to_be_cut(pacs, project, tmp_path, monkeypatch):
+    """Before: a PACS with exactly ``cap`` matches was reported as one that 'kept sending rows'."""
+    monkeypatch.setenv("MAMMO_DICOMWEB_MAX_ROWS", "4")
+    monkeypatch.setattr(dicomweb, "QIDO_PAGE_ROWS", 3)
+    studies = []
+    for k in range(4):
+        study, series, sop, data = good_instance(tmp_path, 1 + k)
+        pacs.one_series(study, series, [sop])
+        pacs.routes[f"/studies/{study}/series/{series}/instances/{sop}"] = \
+            (lambda d: lambda h: answer(h, 200, MULTIPART, multipart(d)))(data)
+        studies.append(study)
+
+    def four_studies(h):
+        query = parse_qs(urlsplit(h.path).query)
+        limit, offset = int(query["limit"][0]), int(query.get("offset", ["0"])[0])
+        answer(h, 200, "application/dicom+json",
+               json.dumps([uid("0020000D", u) for u in studies[offset:offset + limit]]).encode())
+
+    pacs.routes["/studies"] = four_studies
+    report = import_dicomweb(project, pacs.url, since="2020-01-01")
+    assert len(report.imported) == 4 and report.failed == []

@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -31,9 +32,28 @@ class ExportRunError(MammoError):
         super().__init__(f"export {fmt} failed: {reason}; nothing was written, {folder} is as it was")
 
 
+STALE_AFTER_S = 24 * 3600  # no export runs a day: an older staging folder is a killed run's
+
+
+def remove_stale(root: Path, now: float | None = None) -> list[Path]:
+    """Remove the staging folders that runs killed outright (power cut, SIGKILL) left in ``root``:
+    nothing else ever looks at them. A folder younger than a day may be another run's, and stays."""
+    now = time.time() if now is None else now
+    removed = []
+    for path in root.glob(f"{STAGING_PREFIX}*.part"):
+        try:
+            if path.is_dir() and not path.is_symlink() and now - path.stat().st_mtime > STALE_AFTER_S:
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError:  # another run's, or not ours to remove: left
+            continue
+    return removed
+
+
 @contextlib.contextmanager
 def staging_folder(root: Path) -> Iterator[Path]:
     """A fresh hidden folder inside ``root`` for one run, removed (with what is left in it) at the end."""
+    remove_stale(root)
     path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, suffix=".part", dir=root))
     try:
         yield path
