@@ -21,7 +21,8 @@ def cmd_migrate(args, open_project, progress_bar) -> int:
 
 def cmd_import_dicomweb(args, open_project, progress_bar) -> int:
     from .cli import _print_report, apply_grid, grid_from_args
-    from .services.dicomweb import auth_description, import_dicomweb
+    from .services.dicomweb import import_dicomweb
+    from .services.pacs_session import auth_description
 
     grid = grid_from_args(args)
     project = open_project(args, create=True)
@@ -38,7 +39,7 @@ def cmd_import_dicomweb(args, open_project, progress_bar) -> int:
 
 
 def cmd_fetch_pacs(args, open_project, progress_bar) -> int:
-    from .services.dicomweb import auth_description
+    from .services.pacs_session import auth_description
     from .services.pacs_fetch import cache_dir, fetch_missing
 
     project = open_project(args)

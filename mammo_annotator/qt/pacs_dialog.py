@@ -9,7 +9,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QWidget
 
 from ..core.errors import MammoError
-from ..services.dicomweb import auth_description, check_url, qido_date
+from ..services.pacs_session import auth_description, check_url
+from ..services.qido import qido_date
 
 KEY_URL = "pacs/url"
 UID = re.compile(r"[0-9]+(\.[0-9]+)*")

@@ -32,7 +32,9 @@ from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from ..core.records import ImageRecord
 from ..store import images as image_store
 from . import cache_limit
-from .dicomweb import InstanceRef, PacsError, connect, explain, retrieve_to
+from .dicomweb import retrieve_to
+from .pacs_session import PacsError, connect, explain
+from .qido import InstanceRef
 from .project import Project
 
 ENV_CACHE = "MAMMO_ANNOTATOR_CACHE"  # the same root as the pixel cache; tests point it at a temporary folder

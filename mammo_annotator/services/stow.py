@@ -22,7 +22,7 @@ import pydicom
 from ..core.errors import MammoError
 from ..core.progress import CancelToken, ProgressFn, check_cancel, no_progress
 from . import http_deadline
-from .dicomweb import connect, explain
+from .pacs_session import connect, explain
 
 FAILED_SOP_SEQUENCE = "FailedSOPSequence"
 REFERENCED_SOP_SEQUENCE = "ReferencedSOPSequence"

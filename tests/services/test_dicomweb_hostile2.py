@@ -14,7 +14,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from mammo_annotator.services import dicomweb, wado
+from mammo_annotator.services import pacs_session, wado
 from mammo_annotator.services.dicomweb import PacsError, import_dicomweb
 from mammo_annotator.services.project import open_project
 from mammo_annotator.services.stow import stow_files
@@ -229,7 +229,7 @@ def test_an_oversized_answer_is_refused_while_streaming(pacs, project, tmp_path,
 
 def test_a_pacs_that_stops_answering_times_out_with_a_clear_message(pacs, project, monkeypatch):
     """Before: the read timeout was fixed at 120 s (now a module setting) and reported as 'ReadTimeout: ...'."""
-    monkeypatch.setattr(dicomweb, "READ_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(pacs_session, "READ_TIMEOUT_S", 1.0)
     release = threading.Event()
     pacs.routes["/studies"] = lambda h: release.wait(20)
     start = time.monotonic()
@@ -242,7 +242,7 @@ def test_a_pacs_that_stops_answering_times_out_with_a_clear_message(pacs, projec
 
 
 def test_a_pacs_that_stalls_mid_instance_fails_that_instance(pacs, project, tmp_path, monkeypatch):
-    monkeypatch.setattr(dicomweb, "READ_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(pacs_session, "READ_TIMEOUT_S", 1.0)
     study, series, sop, data = good_instance(tmp_path, 5)
     pacs.one_series(study, series, [sop])
     release = threading.Event()

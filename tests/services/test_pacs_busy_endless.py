@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 from mammo_annotator.core.errors import MammoError
-from mammo_annotator.services import dicomweb
+from mammo_annotator.services import qido
 from mammo_annotator.services.dicomweb import import_dicomweb
 from mammo_annotator.services.stow import stow_files
 from tests.services.export_helpers import write_mg_dicom
@@ -89,7 +89,7 @@ def _endless_studies(pacs, study: str, pages: list[tuple[int, int]]):
 def test_a_query_that_pages_for_ever_stops_at_the_cap_and_imports_what_came(pacs, project, tmp_path, monkeypatch):
     """Before: a PACS that brought new rows on every page kept the query going for ever."""
     monkeypatch.setenv("MAMMO_DICOMWEB_MAX_ROWS", "35")
-    monkeypatch.setattr(dicomweb, "QIDO_PAGE_ROWS", 10)
+    monkeypatch.setattr(qido, "QIDO_PAGE_ROWS", 10)
     study, series, sop, data = good_instance(tmp_path, 1)
     pacs.one_series(study, series, [sop])
     pacs.routes[f"/studies/{study}/series/{series}/instances/{sop}"] = lambda h: answer(h, 200, MULTIPART, multipart(data))
@@ -117,7 +117,7 @@ def test_a_pacs_that_pages_fewer_rows_than_asked_is_read_to_the_end(pacs, projec
     """A PACS whose own page size is below the one asked for (dcm4chee's and many others' QIDO
     limit) answers every page short: a short page is not the end, an empty one is. Before, the
     query stopped after its first page and the other studies were silently left out."""
-    monkeypatch.setattr(dicomweb, "QIDO_PAGE_ROWS", 10)
+    monkeypatch.setattr(qido, "QIDO_PAGE_ROWS", 10)
     studies = []
     for k in range(7):
         study, series, sop, data = good_instance(tmp_path, 1 + k)
@@ -143,7 +143,7 @@ def test_a_pacs_that_pages_fewer_rows_than_asked_is_read_to_the_end(pacs, projec
 def test_a_query_with_exactly_as_many_rows_as_the_cap_is_not_said_to_be_cut(pacs, project, tmp_path, monkeypatch):
     """Before: a PACS with exactly ``cap`` matches was reported as one that 'kept sending rows'."""
     monkeypatch.setenv("MAMMO_DICOMWEB_MAX_ROWS", "4")
-    monkeypatch.setattr(dicomweb, "QIDO_PAGE_ROWS", 3)
+    monkeypatch.setattr(qido, "QIDO_PAGE_ROWS", 3)
     studies = []
     for k in range(4):
         study, series, sop, data = good_instance(tmp_path, 1 + k)

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 
 from mammo_annotator.core.errors import MammoError
-from mammo_annotator.services import dicomweb, http_deadline, wado
+from mammo_annotator.services import dicomweb, http_deadline, pacs_session, wado
 from mammo_annotator.services.dicomweb import PacsError, find_instances, import_dicomweb
 from mammo_annotator.services.stow import stow_files
 from tests.services.export_helpers import write_mg_dicom
@@ -28,7 +28,7 @@ def short_deadline(monkeypatch):
     """A grace of 1 s and a minimum of 256 KiB/s; a silence of 3 s (never reached by a trickle)."""
     monkeypatch.setenv(http_deadline.ENV_FLOOR, "1")
     monkeypatch.setenv(http_deadline.ENV_MIN_RATE, "256")
-    monkeypatch.setattr(dicomweb, "READ_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(pacs_session, "READ_TIMEOUT_S", 3.0)
 
 
 def trickle(h, status_and_headers: bytes, body_start: bytes = b"", piece: bytes = b"\0" * 16, seconds: float = 6.0) -> None:
@@ -190,7 +190,7 @@ def _gzip_answer(h, status: int, content_type: str, body: bytes, extra: dict | N
 def test_a_gzip_bomb_answering_a_query_is_refused_not_decoded_into_memory(pacs, project, monkeypatch):
     """Before: requests decoded the whole answer into memory (no cap: 1 MB of gzip is 1 GB of
     JSON); here 8 MiB of blanks, a valid empty list, was accepted."""
-    monkeypatch.setattr(dicomweb, "MAX_ANSWER_BYTES", 1 << 20)
+    monkeypatch.setattr(pacs_session, "MAX_ANSWER_BYTES", 1 << 20)
     bomb = b"[" + b" " * (8 << 20) + b"]"
     pacs.routes["/studies"] = lambda h: _gzip_answer(h, 200, "application/dicom+json", bomb)
     with pytest.raises(PacsError, match=r"answer is larger than 1 MiB .*refused"):
