@@ -28,6 +28,7 @@ FAILED_SOP_SEQUENCE = "FailedSOPSequence"
 REFERENCED_SOP_SEQUENCE = "ReferencedSOPSequence"
 BUSY_STATUS = (408, 429, 503, 504)  # the PACS may take the same upload a moment later
 RETRY_WAITS_S = (0.5, 1.0)  # three attempts in all, as dicomweb.connect allows a query
+MAX_RETRY_AFTER_S = 10.0  # the longest wait a busy PACS's Retry-After gets
 
 
 @dataclass
@@ -61,12 +62,24 @@ def _store(client, ds: pydicom.Dataset, transfer: http_deadline.Transfer, size: 
         except requests.HTTPError as exc:
             if exc.response is None or exc.response.status_code not in BUSY_STATUS:
                 raise
+            wait = retry_after(exc.response.headers.get("Retry-After"), wait)
         except requests.ConnectionError as exc:
             if isinstance(exc, requests.exceptions.SSLError) or transfer.reason is not None:
                 raise
         transfer.credit += size
         time.sleep(wait)
     return client.store_instances([ds])
+
+
+def retry_after(header: str | None, default: float) -> float:
+    """The wait a busy PACS asks for (``Retry-After`` in seconds, RFC 9110), at most
+    ``MAX_RETRY_AFTER_S``: a PACS asking for an hour does not hold the batch for an hour (the file
+    then fails as busy and the next one is tried). An HTTP date or nonsense: ``default``."""
+    try:
+        seconds = float((header or "").strip())
+    except ValueError:
+        return default
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S) if seconds == seconds else default
 
 
 def stow_files(url: str, files: Sequence[Path], progress: ProgressFn = no_progress,

@@ -161,3 +161,32 @@ def test_a_query_with_exactly_as_many_rows_as_the_cap_is_not_said_to_be_cut(pacs
     pacs.routes["/studies"] = four_studies
     report = import_dicomweb(project, pacs.url, since="2020-01-01")
     assert len(report.imported) == 4 and report.failed == []
+
+
+def test_a_busy_pacs_retry_after_is_honoured_within_a_bound(pacs, tmp_path):
+    """A PACS that says when to come back (Retry-After: 2) gets its wait; before, the retry came
+    after 0.5 s and met the same busy answer."""
+    import time
+
+    from mammo_annotator.services.stow import retry_after
+
+    path, data, sop = _big_file(tmp_path, 4)
+    sent_at: list[float] = []
+
+    def busy_for_two_seconds(h):
+        sent_at.append(time.monotonic())
+        if len(sent_at) == 1:
+            h.send_response(503)
+            h.send_header("Retry-After", "2")
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+        elif sent_at[-1] - sent_at[0] >= 1.9:
+            answer(h, 200, "application/dicom+json", _confirmation(sop))
+        else:
+            answer(h, 503, "text/plain", b"still busy")
+
+    pacs.routes["POST"] = busy_for_two_seconds
+    report = stow_files(pacs.url, [path])
+    assert report.stored == [sop] and len(sent_at) == 2
+    assert retry_after("3600", 0.5) == 10.0 and retry_after("Wed, 21 Oct 2026 07:28:00 GMT", 0.5) == 0.5
+    assert retry_after("-4", 0.5) == 0.0 and retry_after(None, 1.0) == 1.0 and retry_after("nan", 1.0) == 1.0
