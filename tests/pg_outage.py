@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,31 @@ def halt(server: pg.PgServer) -> None:
     """Shut the server down (fast: sessions are ended and their transactions rolled back); the data stays."""
     subprocess.run(pg._cmd(server.run_as, [pg.find_bin("pg_ctl"), "-D", str(server.folder / "data"), "-m", "fast", "-w", "stop"]),
                    capture_output=True, text=True, check=True)
+
+
+@contextmanager
+def halted_inside_second_image(server: pg.PgServer, target):
+    """Within the block, the server is shut down inside the second image an import writes: its
+    image row written, its regions not yet, its transaction open. ``target`` is an Engine, or the
+    Engine class for engines made inside the block (the command line's). Yields the statements
+    seen, with "halt" where the server went."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def hook(_conn, _cursor, statement, *_args) -> None:
+        sql = statement.lstrip().upper()
+        if sql.startswith("INSERT INTO IMAGES"):
+            seen.append(sql)
+        elif sql.startswith("INSERT INTO REGIONS") and len(seen) == 2 and "halt" not in seen:
+            seen.append("halt")
+            halt(server)
+
+    event.listen(target, "before_cursor_execute", hook)
+    try:
+        yield seen
+    finally:
+        event.remove(target, "before_cursor_execute", hook)
 
 
 def resume(server: pg.PgServer) -> None:

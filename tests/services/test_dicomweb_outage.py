@@ -5,12 +5,11 @@ real local HTTP server (``HostilePacs``) serving three small mammograms."""
 
 from __future__ import annotations
 
-from sqlalchemy import event
 
 from mammo_annotator.services.dicomweb import import_dicomweb
 from mammo_annotator.services.importing import NOT_IMPORTED
 from mammo_annotator.services.project import open_project
-from tests.pg_outage import halt, private_pg, resume  # noqa: F401 - the fixture
+from tests.pg_outage import halted_inside_second_image, private_pg, resume  # noqa: F401 - the fixture
 from tests.services.test_dicomweb_hostile2 import MULTIPART, answer, good_instance, multipart, pacs, uid  # noqa: F401
 
 
@@ -34,21 +33,8 @@ def test_a_server_shut_down_mid_pacs_import_stops_it_and_a_rerun_finishes(privat
     ('not stored in ...'), each after waiting for the database; no 'stopped' in the summary."""
     keys = _three_studies(pacs, tmp_path)
     project = open_project(private_pg.new_database(), create=True)
-    images_written: list[str] = []
-
-    def shut_down_inside_the_second_image(_conn, _cursor, statement, *_args) -> None:
-        sql = statement.lstrip().upper()
-        if sql.startswith("INSERT INTO IMAGES"):
-            images_written.append(sql)
-        elif sql.startswith("INSERT INTO REGIONS") and len(images_written) == 2:
-            images_written.append("halt")
-            halt(private_pg)  # the second image's row is written, its transaction still open
-
-    event.listen(project.engine, "before_cursor_execute", shut_down_inside_the_second_image)
-    try:
+    with halted_inside_second_image(private_pg, project.engine) as images_written:
         report = import_dicomweb(project, pacs.url, store=tmp_path / "store")
-    finally:
-        event.remove(project.engine, "before_cursor_execute", shut_down_inside_the_second_image)
     assert "halt" in images_written
     assert len(report.imported) == 1
     (second, in_flight), (third, why) = report.failed  # every instance accounted for

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from mammo_annotator.core.synthetic import synthetic_mammogram
 from mammo_annotator.services.importing import import_items
 from mammo_annotator.services.project import open_project
 from mammo_annotator.services.sources import items_from_paths
 from mammo_annotator.store.schema import ImageRow, PatientRow, RegionGridRow, RegionRow, StudyRow
-from tests.pg_outage import halt, private_pg, resume  # noqa: F401 - the fixture
+from tests.pg_outage import halted_inside_second_image, private_pg, resume  # noqa: F401 - the fixture
 
 
 def _counts(project) -> dict[str, int]:
@@ -33,21 +33,8 @@ def test_a_server_shut_down_mid_import_leaves_whole_images_and_a_rerun_finishes(
         Image.fromarray(synthetic_mammogram(k, size=(512, 416), view="MLO", laterality="L").pixels.astype(np.uint16)).save(path)
         paths.append(path)
     project = open_project(private_pg.new_database(), create=True)
-    images_written: list[str] = []
-
-    def shut_down_inside_the_second_image(_conn, _cursor, statement, *_args) -> None:
-        sql = statement.lstrip().upper()
-        if sql.startswith("INSERT INTO IMAGES"):
-            images_written.append(sql)
-        elif sql.startswith("INSERT INTO REGIONS") and len(images_written) == 2:
-            images_written.append("halt")
-            halt(private_pg)  # the second image's row is written, its transaction still open
-
-    event.listen(project.engine, "before_cursor_execute", shut_down_inside_the_second_image)
-    try:
+    with halted_inside_second_image(private_pg, project.engine) as images_written:
         report = import_items(project, items_from_paths(paths))
-    finally:
-        event.remove(project.engine, "before_cursor_execute", shut_down_inside_the_second_image)
     assert "halt" in images_written
     assert len(report.imported) == 1
     assert [p for p, _ in report.failed] == [str(p) for p in paths[1:]]  # every file accounted for
@@ -79,21 +66,10 @@ def test_the_command_line_exits_non_zero_when_the_server_went_away_mid_import(pr
         Image.fromarray(synthetic_mammogram(k, size=(384, 320), view="MLO", laterality="R").pixels.astype(np.uint16)).save(path)
         paths.append(str(path))
     url = private_pg.new_database()
-    images_written: list[str] = []
-
-    def shut_down_inside_the_second_image(_conn, _cursor, statement, *_args) -> None:
-        sql = statement.lstrip().upper()
-        if sql.startswith("INSERT INTO IMAGES"):
-            images_written.append(sql)
-        elif sql.startswith("INSERT INTO REGIONS") and len(images_written) == 2 and "halt" not in images_written:
-            images_written.append("halt")
-            halt(private_pg)
-
-    event.listen(Engine, "before_cursor_execute", shut_down_inside_the_second_image)
     try:
-        status = main(["import", "--db", url, *paths])
+        with halted_inside_second_image(private_pg, Engine) as images_written:
+            status = main(["import", "--db", url, *paths])
     finally:
-        event.remove(Engine, "before_cursor_execute", shut_down_inside_the_second_image)
         resume(private_pg)
     assert "halt" in images_written
     out = capsys.readouterr()

@@ -113,18 +113,24 @@ def test_a_bad_row_cap_is_named_before_the_pacs_is_asked(pacs, project, monkeypa
     assert pacs.seen == []
 
 
-def test_a_pacs_that_pages_fewer_rows_than_asked_is_read_to_the_end(pacs, project, tmp_path, monkeypatch):
-    """A PACS whose own page size is below the one asked for (dcm4chee's and many others' QIDO
-    limit) answers every page short: a short page is not the end, an empty one is. Before, the
-    query stopped after its first page and the other studies were silently left out."""
-    monkeypatch.setattr(qido, "QIDO_PAGE_ROWS", 10)
+def _studies(pacs, tmp_path, n: int) -> list[str]:
+    """``n`` studies of one small mammogram each, served by ``pacs`` (their UIDs)."""
     studies = []
-    for k in range(7):
+    for k in range(n):
         study, series, sop, data = good_instance(tmp_path, 1 + k)
         pacs.one_series(study, series, [sop])
         pacs.routes[f"/studies/{study}/series/{series}/instances/{sop}"] = \
             (lambda d: lambda h: answer(h, 200, MULTIPART, multipart(d)))(data)
         studies.append(study)
+    return studies
+
+
+def test_a_pacs_that_pages_fewer_rows_than_asked_is_read_to_the_end(pacs, project, tmp_path, monkeypatch):
+    """A PACS whose own page size is below the one asked for (dcm4chee's and many others' QIDO
+    limit) answers every page short: a short page is not the end, an empty one is. Before, the
+    query stopped after its first page and the other studies were silently left out."""
+    monkeypatch.setattr(qido, "QIDO_PAGE_ROWS", 10)
+    studies = _studies(pacs, tmp_path, 7)
     pages: list[tuple[int, int]] = []
 
     def server_capped_at_three(h):
@@ -144,13 +150,7 @@ def test_a_query_with_exactly_as_many_rows_as_the_cap_is_not_said_to_be_cut(pacs
     """Before: a PACS with exactly ``cap`` matches was reported as one that 'kept sending rows'."""
     monkeypatch.setenv("MAMMO_DICOMWEB_MAX_ROWS", "4")
     monkeypatch.setattr(qido, "QIDO_PAGE_ROWS", 3)
-    studies = []
-    for k in range(4):
-        study, series, sop, data = good_instance(tmp_path, 1 + k)
-        pacs.one_series(study, series, [sop])
-        pacs.routes[f"/studies/{study}/series/{series}/instances/{sop}"] = \
-            (lambda d: lambda h: answer(h, 200, MULTIPART, multipart(d)))(data)
-        studies.append(study)
+    studies = _studies(pacs, tmp_path, 4)
 
     def four_studies(h):
         query = parse_qs(urlsplit(h.path).query)
