@@ -2,16 +2,20 @@
 
 A table model over ``services.viewing.worklist`` rows behind a filter proxy (search by patient,
 file, accession, study or date; status; image label), with a thumbnail column; sorting uses raw values, display uses short readable text.
+Every shown column fits the list's width: a narrow list drops the thumbnail, then the label column,
+then shortens the patient and status texts (full texts in the tooltips); p(M) stays whole.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QObject, QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetricsF
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QStyle, QTableView, QVBoxLayout,
+    QWidget,
 )
 
 from ..services.viewing import WorklistRow
@@ -20,6 +24,9 @@ from .thumbnails import SIZE, Thumbnails
 COLUMNS = ("", "Patient", "View", "Label", "Status", "p(M)")  # p(B) in the tooltip: the list fits 1366 px
 THUMB, PATIENT, LABEL, STATUS, P_M = 0, 1, 3, 4, 5
 OPTIONAL = (THUMB, LABEL)  # hidden, in this order, when the list is narrower than its columns
+ELASTIC = (PATIENT, STATUS)  # then narrowed, down to their titles' width: texts elided, whole in the tooltip
+HEADER_PAD = 8  # a title's padding (the style sheet's 4 px each side)
+SORT_ARROW = 16  # the sorted column's title also shows an arrow
 STATUS_TEXT = {"not_annotated": "to do", "contoured": "outlined", "no_malignant": "no finding"}
 WEAK_TEXT = {"unknown": "?"}
 STATUS_COLOUR = {"not_annotated": "#8b8f96", "contoured": "#F0E442", "no_malignant": "#009E73"}
@@ -114,15 +121,14 @@ def _cells(r: WorklistRow) -> list[dict[int, object]]:
 
 def _value(r: WorklistRow, c: int, role) -> object:
     if role == Qt.DisplayRole:
-        status = STATUS_TEXT.get(r.status, r.status) + (f" ({r.n_contours})" if r.n_contours else "")
-        status += " ●" if getattr(r, "on_it", "") else ""  # someone has it open now (team use): names in the tooltip
-        return ("", r.patient_label, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m))[c]
+        return _texts(r)[c]
     if role == Qt.ToolTipRole and c in (THUMB, PATIENT):
         date = f", study date {r.study_date}" if r.study_date else ""
         accession = f", accession {r.accession}" if r.accession else ""
         return f"{r.patient} {r.side}: {r.file_name}{accession}{date}"
-    if role == Qt.ToolTipRole and c == STATUS and getattr(r, "on_it", ""):
-        return f"open now by {r.on_it}"
+    if role == Qt.ToolTipRole and c == STATUS:  # the whole text: a narrow list elides it ("out…(3) ●")
+        shown = _texts(r)[STATUS]
+        return f"{shown}, open now by {r.on_it}" if getattr(r, "on_it", "") else shown
     if role == Qt.ToolTipRole and c == P_M:
         return f"p(malignant) {_prob(r.p_m)}, p(benign) {_prob(r.p_b)} (active model)"
     if role == Qt.UserRole:  # sort key
@@ -140,8 +146,35 @@ def _value(r: WorklistRow, c: int, role) -> object:
     return None
 
 
+def _texts(r: WorklistRow) -> tuple[str, ...]:
+    """The row's text in each column."""
+    status = STATUS_TEXT.get(r.status, r.status) + (f" ({r.n_contours})" if r.n_contours else "")
+    status += " ●" if getattr(r, "on_it", "") else ""  # someone has it open now (team use): names in the tooltip
+    return ("", r.patient_label, r.side, WEAK_TEXT.get(r.weak, r.weak), status, _prob(r.p_m))
+
+
 def _prob(p: float | None) -> str:
     return "—" if p is None else f"{p:.2f}"
+
+
+def _column_widths(natural: dict[int, int], floors: dict[int, int], room: int) -> dict[int, int | None]:
+    """Each column's width in ``room`` pixels (None: hidden): the optional columns go in order
+    while the rest do not fit, then the widest elastic column gives a pixel at a time, none
+    below its floor; the other columns keep their natural width."""
+    widths: dict[int, int | None] = dict(natural)
+    for col in OPTIONAL:
+        if sum(w for w in widths.values() if w) <= room:
+            break
+        widths[col] = None
+    excess = sum(w for w in widths.values() if w) - room
+    while excess > 0:
+        wide = [c for c in ELASTIC if widths.get(c) and widths[c] > floors[c]]
+        if not wide:
+            break  # narrower than every title: the list scrolls sideways
+        col = max(wide, key=lambda c: widths[c])
+        widths[col] -= 1
+        excess -= 1
+    return widths
 
 
 class WorklistFilter(QSortFilterProxyModel):
@@ -215,10 +248,12 @@ class WorklistPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(SIZE + 4)
         self.table.setIconSize(QSize(SIZE, SIZE))
+        self.table.setTextElideMode(Qt.ElideMiddle)  # a shortened status keeps its count and dot, an id its end
+        self.table.setWordWrap(False)  # one line: wrapped and elided both, "no finding" read "no fin…g …"
         head = self.table.horizontalHeader()
         head.setStretchLastSection(False)
         head.setMinimumSectionSize(30)
-        head.setSectionResizeMode(QHeaderView.Interactive)  # sized by _fit_columns: no column cut ("unk…")
+        head.setSectionResizeMode(QHeaderView.Interactive)  # sized by _fit_columns and _show_columns
         head.setHighlightSections(False)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
         self.table.setStyleSheet("QHeaderView::section { padding: 4px 4px; }")
@@ -238,6 +273,9 @@ class WorklistPanel(QWidget):
         self.weak.currentIndexChanged.connect(lambda _i: self._filter(weak=self.weak.currentData()))
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
         head.sortIndicatorChanged.connect(lambda *_: self._fit_columns())
+        self._natural: dict[int, int] = {}  # column -> the width of its title and widest text
+        self._laying_out = False
+        self.table.viewport().installEventFilter(self)  # a vertical scroll bar coming narrows the viewport
 
     def _filter(self, **kw) -> None:
         self.proxy.set_filter(**kw)
@@ -268,45 +306,64 @@ class WorklistPanel(QWidget):
         at = self.model.update_rows(rows)
         if at is None:
             return False
-        head, fm = self.table.horizontalHeader(), self.table.fontMetrics()
-        for col in range(1, self.model.columnCount()):
-            arrow = 14 if col == head.sortIndicatorSection() else 0
-            need = max((fm.horizontalAdvance(str(self.model.data(self.model.index(i, col)) or "")) for i in at), default=0)
-            if need + 16 + arrow > head.sectionSize(col):
-                head.resizeSection(col, need + 16 + arrow)
+        for col, texts in enumerate(zip(*(_texts(self.model.rows[i]) for i in at))):
+            if col != THUMB:
+                self._natural[col] = max(self._natural.get(col, 0), self._text_width(set(texts)))
         self._show_columns()
         self._show_no_matches()
         return True
 
     def _fit_columns(self) -> None:
-        """Each column as wide as its widest text (Qt's ResizeToContents also reserves room for a
-        sort arrow in every header, which pushes the last column out of a 1366-pixel screen)."""
-        head, fm = self.table.horizontalHeader(), self.table.fontMetrics()
-        for col in range(self.model.columnCount()):
-            title = str(self.model.headerData(col, Qt.Horizontal) or "")
-            width = max(self.table.sizeHintForColumn(col), fm.horizontalAdvance(title) + 14)
-            arrow = 14 if col == head.sortIndicatorSection() else 0  # the sorted column's header shows an arrow
-            head.resizeSection(col, SIZE + 6 if col == THUMB else width + 2 + arrow)
+        """Measure each column: its title (the sorted one's with its arrow; Qt's ResizeToContents
+        reserves an arrow in every title) and its widest text, each distinct text once."""
+        columns = zip(*(_texts(r) for r in self.model.rows)) if self.model.rows else ((),) * len(COLUMNS)
+        self._natural = {c: max(self._title_width(c), self._text_width(set(t))) for c, t in enumerate(columns)}
+        self._natural[THUMB] = SIZE + 6
         self._show_columns()
 
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._show_columns()
+    def _title_width(self, col: int) -> int:
+        head = self.table.horizontalHeader()
+        arrow = SORT_ARROW if col == head.sortIndicatorSection() else 0
+        return head.fontMetrics().horizontalAdvance(str(self.model.headerData(col, Qt.Horizontal) or "")) + HEADER_PAD + arrow
+
+    def _text_width(self, texts) -> int:
+        """The widest of ``texts`` with a cell's margins (the delegate's each side, and a pixel)."""
+        fm = QFontMetricsF(self.table.font())  # the fraction counts: "no finding" is 65.08 px, 65 elides it
+        margin = 2 * (self.table.style().pixelMetric(QStyle.PM_FocusFrameHMargin, None, self.table) + 1) + 1
+        return math.ceil(max((fm.horizontalAdvance(t) for t in texts if t), default=0)) + margin
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Resize:
+            self._show_columns()
+        return super().eventFilter(watched, event)
 
     def _show_columns(self) -> None:
-        """In a narrow panel the thumbnail, then the label column go (the patient's tooltip and
-        the reading panel still show them), so patient, view, status and p(M) stay in sight
-        without scrolling sideways."""
+        """Fit the shown columns to the list's width, so patient, view, status and p(M) stay in
+        sight without scrolling sideways: in a narrow list the thumbnail, then the label column go
+        (the patient's tooltip and the reading panel still show them), then the widest of patient
+        and status narrows, not below its title (ElideMiddle, the whole text in the tooltip);
+        view and p(M) keep their width. Laid out again when the viewport's width changes."""
+        if self._laying_out or not self._natural:
+            return
+        self._laying_out = True
+        try:
+            for _ in range(3):  # a scroll bar the new widths bring or take away changes the room
+                room = self.table.viewport().width()
+                self._apply(_column_widths(self._natural, self._floors(), room))
+                if self.table.viewport().width() == room:
+                    break
+        finally:
+            self._laying_out = False
+
+    def _floors(self) -> dict[int, int]:
+        return {c: self._title_width(c) if c in ELASTIC else w for c, w in self._natural.items()}
+
+    def _apply(self, widths: dict[int, int | None]) -> None:
         head = self.table.horizontalHeader()
-        for col in OPTIONAL:
-            head.setSectionHidden(col, False)  # back at its own width, to be measured
-        room = self.table.viewport().width()
-        need = sum(head.sectionSize(c) for c in range(self.model.columnCount()))
-        for col in OPTIONAL:
-            if need <= room:
-                break
-            need -= head.sectionSize(col)
-            head.setSectionHidden(col, True)
+        for col, width in widths.items():
+            head.setSectionHidden(col, width is None)
+            if width is not None and head.sectionSize(col) != width:
+                head.resizeSection(col, width)
 
     def _on_current(self, current, _previous) -> None:
         if current.isValid():
