@@ -3,18 +3,18 @@
 Opening reads everything through ``services.viewing`` and ``services.pixels``; an image that
 must first be retrieved from its PACS is read in a worker (``PacsRetrieval``) while the canvas
 says so, and the reader may open another meanwhile. Every edit goes through the
-``AnnotationEditor`` and lands on the image's own undo stack. The page redraws
-from the database when the project announces a change, never from its own guesses.
+``AnnotationEditor`` and lands on the image's own undo stack (``image_edits``). The page redraws
+from the database when the project announces a change, never from its own guesses. On a database
+server, opening, reloading and saving wait ``server_calls.SERVER_WAIT_S`` at most in the GUI
+thread; a server slower than that is answered when it answers, the window staying usable.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from html import escape
 
-import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from ..core.errors import ImageReadError, MammoError
@@ -22,56 +22,20 @@ from ..core.types import LesionClass
 from ..services import viewing
 from ..services.pixels import load_pixels, needs_pacs_fetch
 from ..services.project import Project
-from ..core.contours import outer_outline
 from .contour_tool import ContourLayer, FreehandTool, KeptOutline, PolygonTool, Tool
+from .image_edits import ImageEdits
 from .image_view import MammoView, display_presets, preset_for
 from .measure_tools import EllipseTool, RulerTool
 from .pacs_retrieval import PacsRetrieval, Retrieved
 from .proposals import ProposalsOverlay
 from .region_overlay import RegionOverlay
+from .server_calls import Relay, ServerCall, read_error
 from .theme import CONTOUR_COLOURS
-from .undo import (AddContourCommand, AnnotationEditor, DeleteContourCommand, EditContourCommand, Failure,
-                   NoMalignantCommand, push, repairs_note)
-
-KEPT_HINT = "press Enter to save it again or Esc to discard it"
-SERVER_WAIT_S = 0.5  # the longest an open waits in the GUI thread for a database server's answer
+from .undo import AnnotationEditor
 
 
-class _ServerReads(QObject):
-    """Carries the end of a ``_BundleRead`` to the GUI thread. The threads hold this small object,
-    never the page and its widgets (the thread of a dead server may outlive the window)."""
-
-    ended = Signal(object)  # the _BundleRead
-
-
-class _BundleRead:
-    """One image's database reads in a daemon thread, announced by ``reads.ended`` (a thread stuck
-    on a dead server is left behind: it only reads, and once the page is gone nobody listens)."""
-
-    def __init__(self, reads: _ServerReads, project: Project, image_id: int) -> None:
-        self.image_id = image_id
-        self.bundle: viewing.ImageBundle | None = None
-        self.error: Exception | None = None
-        self.done = threading.Event()
-
-        def run() -> None:
-            try:
-                self.bundle = viewing.load_bundle(project, image_id)
-            except (MammoError, KeyError) as exc:
-                self.error = exc
-            except Exception as exc:  # noqa: BLE001 - a driver or pool error: shown as the reason, not lost
-                self.error = MammoError(f"{project.location}: {type(exc).__name__}: {exc}")
-            self.done.set()
-            try:
-                reads.ended.emit(self)
-            except RuntimeError:  # deleted with the Qt side at exit: nobody is waiting
-                pass
-
-        threading.Thread(target=run, name=f"open-image-{image_id}", daemon=True).start()
-
-
-class ImagePage(QObject):
-    """Controller of the single-image canvas (the view is ``self.view``)."""
+class ImagePage(ImageEdits, QObject):
+    """Controller of the single-image canvas (the view is ``self.view``); its edits: ``ImageEdits``."""
 
     bundleChanged = Signal(object)  # ImageBundle or None
     imageOpened = Signal(int)  # a different image is on screen (not a reload)
@@ -101,14 +65,17 @@ class ImagePage(QObject):
         self.retrieval = PacsRetrieval()
         self.retrieval.finished.connect(self._on_retrieved)
         self._waiting: int | None = None  # the retrieval request the canvas is showing as in progress
-        self._reader: _BundleRead | None = None  # a database server's read not answered in time
+        self._reader: ServerCall | None = None  # a database server's read of an image not answered in time
         self._wanted: tuple[int, bool] | None = None  # (image id, keep_view) the canvas waits for the server for
-        self._reads = _ServerReads()  # no Qt parent: the read threads keep it alive until they have reported
+        self._reread_wanted: str | None = None  # "full" | "model": a reload waiting for the server (see _reread)
+        self._reread_again = False  # a reload was asked after the read in flight began: read once more
+        self._reads = Relay()  # no Qt parent: the read threads keep it alive until they have reported
         self._reads.ended.connect(self._on_server_read, Qt.QueuedConnection)
         self.contours.edited.connect(self._on_contour_edited)
         self.editor.failed.connect(self._on_edit_failed)
         self.editor.stale.connect(self._on_stale)
         self.editor.repaired.connect(self.message.emit)
+        self._init_edits()
 
     # opening --------------------------------------------------------------------------------
     def open_image(self, image_id: int, keep_view: bool = False) -> bool:
@@ -121,6 +88,7 @@ class ImagePage(QObject):
         self._cancel_drawing()
         self._waiting = None  # an image still being retrieved is no longer the one wanted
         self._wanted = None  # nor one the database server has not answered for yet
+        self._reread_wanted = None  # the image is read afresh
         if self.project.is_server:
             read = self._read_from_server(image_id, keep_view)
             if read is None:
@@ -139,11 +107,11 @@ class ImagePage(QObject):
         ever on a pooled connection whose server went silent. Returns (bundle, error), or None
         with the canvas saying it waits (the image is shown when the answer comes, as for a
         PACS retrieval). One read at a time: a server that does not answer is not asked again."""
-        if self._reader is None or self._reader.done.is_set():
-            self._reader = _BundleRead(self._reads, self.project, image_id)
-            if self._reader.done.wait(SERVER_WAIT_S):
+        if self._reader is None or not self._reader.running:
+            self._reader = self._server_read(image_id)
+            if self._reader.answered():
                 read, self._reader = self._reader, None
-                return read.bundle, read.error
+                return read.result, read_error(read.error, self.project.location)
         self._show_nothing()  # never the previous image under the new one's name while it comes
         self._wanted = (image_id, keep_view)
         where = self.project.location
@@ -151,17 +119,23 @@ class ImagePage(QObject):
         self.message.emit(f"The database server ({where}) is not answering; image {image_id} is shown when it does")
         return None
 
-    def _on_server_read(self, read: _BundleRead) -> None:
+    def _server_read(self, image_id: int) -> ServerCall:
+        project = self.project
+        return ServerCall(self._reads, f"read-image-{image_id}", lambda: viewing.load_bundle(project, image_id), image_id)
+
+    def _on_server_read(self, read: ServerCall) -> None:
         """A read the window stopped waiting for has ended: show what is wanted now."""
         if read is not self._reader:
             return  # answered in time (already shown), or a read of the previous project
         self._reader = None
         wanted, self._wanted = self._wanted, None
         if wanted is None:
-            return  # the reader moved on to an image that needed no read (another project)
+            self._reread_answered(read)  # a reload's, if one still wants it
+            return
         image_id, keep_view = wanted
-        if image_id == read.image_id:
-            shown = self._show_read(image_id, keep_view, read.bundle, read.error, time.perf_counter())
+        if image_id == read.tag:
+            shown = self._show_read(image_id, keep_view, read.result, read_error(read.error, self.project.location),
+                                    time.perf_counter())
         else:  # another image was asked for meanwhile: read it now
             shown = self.open_image(image_id, keep_view)
         if shown:
@@ -237,32 +211,58 @@ class ImagePage(QObject):
 
     def reload(self) -> None:
         """Redraw the current image's annotations from the database (after any change)."""
-        bundle = self._reread()
-        if bundle is not None:
-            self._show_bundle(bundle)
+        self._reread("full")
 
     def reload_model(self) -> None:
         """After another model became active: its proposals only (region labels and contours
         come from the annotations, which did not change; redrawing them cost half the refresh)."""
-        bundle = self._reread() if self.bundle is not None else None
-        if bundle is None:
+        if self.bundle is not None:
+            self._reread("model")
+
+    def _reread(self, how: str) -> None:
+        """The shown image read again and shown (``how``: "full", or "model"). On a server the read
+        is waited for ``SERVER_WAIT_S`` at most (a silent server held the window for up to a minute)
+        and shown when it comes; one read at a time, a reload asked meanwhile reads once more after it."""
+        if self.image_id is None:
             return
-        if bundle.record.revision != self.bundle.record.revision:
-            self._show_bundle(bundle)  # edited meanwhile: everything
+        if not self.project.is_server:
+            try:
+                bundle = viewing.load_bundle(self.project, self.image_id)
+            except (MammoError, KeyError) as exc:
+                self.error.emit("Cannot reload image", str(exc))
+                return
+            self._show_reread(how, bundle)
+            return
+        self._reread_wanted = "full" if "full" in (how, self._reread_wanted) else how
+        if self._reader is not None and self._reader.running:
+            self._reread_again = True  # the read in flight may predate the change
+            return
+        self._reader, self._reread_again = self._server_read(self.image_id), False
+        if self._reader.answered():
+            read, self._reader = self._reader, None
+            self._reread_answered(read)
+            return
+        self.message.emit(f"The database server ({self.project.location}) is not answering; "
+                          f"image {self.image_id} is redrawn when it does")
+
+    def _reread_answered(self, read: ServerCall) -> None:
+        how, self._reread_wanted = self._reread_wanted, None
+        if how is None or read.tag != self.image_id:
+            return  # no reload wanted, or the reader has moved on
+        if self._reread_again:
+            self._reread(how)
+        elif read.error is not None:
+            self.error.emit("Cannot reload image", str(read_error(read.error, self.project.location)))
+        else:
+            self._show_reread(how, read.result)
+
+    def _show_reread(self, how: str, bundle: viewing.ImageBundle) -> None:
+        if how == "full" or self.bundle is None or bundle.record.revision != self.bundle.record.revision:
+            self._show_bundle(bundle)  # "model" but edited meanwhile: everything
             return
         self.bundle = bundle
         self.proposals.set_bundle(bundle)
         self.bundleChanged.emit(bundle)
-
-    def _reread(self) -> viewing.ImageBundle | None:
-        """The shown image's bundle read again (None, with a message, when it cannot be)."""
-        if self.image_id is None:
-            return None
-        try:
-            return viewing.load_bundle(self.project, self.image_id)
-        except (MammoError, KeyError) as exc:
-            self.error.emit("Cannot reload image", str(exc))
-            return None
 
     def _show_bundle(self, bundle: viewing.ImageBundle) -> None:
         self.bundle = bundle
@@ -271,6 +271,7 @@ class ImagePage(QObject):
         self.regions.set_regions(bundle.regions, r.height, r.width)
         self.proposals.set_bundle(bundle)
         self.contours.set_contours(bundle.contours)
+        self._show_held()
         self.bundleChanged.emit(bundle)
 
     def _show_nothing(self) -> None:
@@ -282,6 +283,7 @@ class ImagePage(QObject):
         self.contours.set_contours([])
         self.undo_group.setActiveStack(None)
         self.view.set_notice("")
+        self._show_held()
         self.bundleChanged.emit(None)
 
     def _stack(self, image_id: int) -> QUndoStack:
@@ -329,25 +331,14 @@ class ImagePage(QObject):
         if self._handler is not None:
             self._handler.set_colour(CONTOUR_COLOURS[cls.value])
 
-    def finish_drawing(self) -> bool:
-        """Enter: close the outline being drawn, or save again one whose save failed."""
-        kept = self.kept.take()
-        if kept is not None:
-            self._on_outline(kept)
-            return True
-        if self.contours.unsaved:
-            for annotation_id, points in list(self.contours.unsaved.items()):
-                self._edit_outline(annotation_id, points)
-            return True
-        return bool(self._handler is not None and self._handler.finish())
-
     def cancel_drawing(self) -> bool:
         """Escape: drop the outline being drawn; returns whether there was one."""
         return self._cancel_drawing()
 
     def _cancel_drawing(self) -> bool:
         kept = self.kept.take() is not None
-        if self.contours.discard_unsaved() or kept:  # an outline whose save failed: discarded
+        in_flight = self.editor.saving(self.image_id)  # a moved outline the server has yet to answer for stays
+        if (not in_flight and self.contours.discard_unsaved()) or kept:  # an outline whose save failed: discarded
             return True
         if self._handler is not None and self._handler.drawing:
             self._handler.cancel()
@@ -361,42 +352,7 @@ class ImagePage(QObject):
         if isinstance(self._handler, PolygonTool):
             self._handler.undo_point()
 
-    # edits ------------------------------------------------------------------------------------
-    def _push(self, command) -> None:
-        push(self._stack(command.image_id), command)
-
-    def _on_edit_failed(self, text: str) -> None:
-        self.message.emit("")  # an earlier "contour saved" must not stand beside the error
-        self.error.emit("Edit not saved", text)
-
-    def _on_outline(self, points: np.ndarray) -> None:
-        """Save a finished outline; the tool's outline is cleared only once the database has it."""
-        if self.image_id is None:
-            return
-        self.kept.take()  # a new outline replaces one whose save had failed
-        outline, crossed = outer_outline(points)  # a stroke that crosses itself: the area it surrounds
-        result = self.editor.add(self.image_id, outline, self.cls)
-        if result is None and self.editor.last_failure is Failure.PASSING:
-            self._keep_outline(points)  # locked, read-only...: the same outline may save later
-            return
-        if self._handler is not None and self._handler.drawing:
-            self._handler.cancel()  # saved, or refused for good (no area...): the tool starts afresh
-        if result is None:
-            return
-        self._push(AddContourCommand(self.editor, self.image_id, result.annotation_id, self.cls))
-        what = "Malignant" if self.cls is LesionClass.MALIGNANT else "Benign"
-        notes = ["it crossed itself: stored as its outer outline"] if crossed else []
-        notes += list(result.repairs)
-        self.message.emit(f"{what} contour saved" + (f" ({'; '.join(notes)})" if notes else ""))
-        if self.cls is LesionClass.MALIGNANT:
-            self.annotated.emit("contour")
-
-    def _keep_outline(self, points: np.ndarray) -> None:
-        """A failed save: the outline stays drawn (in the tool, or here for a tool that let go of it)."""
-        if self._handler is None or not self._handler.drawing:
-            self.kept.keep(points, CONTOUR_COLOURS[self.cls.value])
-        self.message.emit(f"Contour not saved; it is still drawn: {KEPT_HINT}")
-
+    # edits (the rest: ImageEdits) -----------------------------------------------------------
     def centre_on(self, annotation_id: int) -> None:
         """Select a contour and bring it to the middle of the canvas (zoomed out to show it whole)."""
         rec = self._record(annotation_id)
@@ -417,77 +373,13 @@ class ImagePage(QObject):
                 return rec
         return None
 
-    def _on_contour_edited(self, annotation_id: int, points: np.ndarray) -> None:
-        # deferred: the ROI that emitted this is rebuilt by the reload the edit triggers
-        QTimer.singleShot(0, lambda: self._edit_outline(annotation_id, points))
-
-    def _edit_outline(self, annotation_id: int, points: np.ndarray) -> None:
-        from ..core.types import Polygon
-
-        rec = self._record(annotation_id)
-        if rec is None or self.image_id is None:
-            return
-        new = Polygon.from_array(points)
-        self.contours.forget_unsaved(annotation_id)
-        if np.allclose(new.as_array(), rec.polygon.as_array()) if len(new.points) == len(rec.polygon.points) else False:
-            return
-        result = self.editor.edit(self.image_id, annotation_id, points=new)
-        if result is not None:
-            self._push(EditContourCommand(self.editor, self.image_id, annotation_id, (rec.polygon, rec.cls), (new, None),
-                                          text=f"edit the outline of a {'malignant' if rec.cls is LesionClass.MALIGNANT else 'benign'} contour"))
-            self.message.emit("Contour updated" + repairs_note(result))
-        elif self.editor.last_failure is Failure.PASSING:
-            self.contours.keep_unsaved(annotation_id, points)  # the edit stays on screen for another try
-            self.message.emit(f"Outline edit not saved; it is still shown: {KEPT_HINT}")
-        else:
-            self.reload()  # refused or stale: put the outline back where the database has it
-
-    def delete_selected(self) -> None:
-        aid = self.contours.selected
-        if aid is None or self.image_id is None:
-            self.message.emit("Select a contour first (Edit tool or the Contours list)")
-            return
-        rec = self._record(aid)
-        what = f"delete {'malignant' if rec is not None and rec.cls is LesionClass.MALIGNANT else 'benign'} contour"
-        if self.editor.delete(self.image_id, aid) is not None:
-            self._push(DeleteContourCommand(self.editor, self.image_id, aid, text=what))
-
-    def toggle_selected_class(self) -> None:
-        rec = self._record(self.contours.selected) if self.contours.selected else None
-        if rec is None or self.image_id is None:
-            self.message.emit("Select a contour first (Edit tool or the Contours list)")
-            return
-        new = LesionClass.BENIGN if rec.cls is LesionClass.MALIGNANT else LesionClass.MALIGNANT
-        if self.editor.edit(self.image_id, rec.id, cls=new) is not None:
-            self._push(EditContourCommand(self.editor, self.image_id, rec.id, (rec.polygon, rec.cls), (None, new),
-                                          text=f"change a contour to {'benign' if new is LesionClass.BENIGN else 'malignant'}"))
-
-    def set_no_malignant(self, confirmed: bool) -> None:
-        if self.image_id is None:
-            return
-        if self.editor.no_malignant(self.image_id, confirmed) is not None:
-            self._push(NoMalignantCommand(self.editor, self.image_id, confirmed))
-            if confirmed:
-                self.annotated.emit("no_malignant")
-        else:
-            self.reload()
-
-    def _on_stale(self, image_id: int, text: str) -> None:
-        self.message.emit("")
-        self.error.emit("Image changed elsewhere",
-                        f"{text}\n\nYour last edit was not saved. The image has been reloaded with the current "
-                        "contours; its undo history is cleared.")
-        stack = self.stacks.pop(image_id, None)
-        if stack is not None:
-            QTimer.singleShot(0, lambda: (self.undo_group.removeStack(stack), stack.deleteLater()))
-        if image_id == self.image_id:
-            QTimer.singleShot(0, self.reload)
-            QTimer.singleShot(0, lambda: self.undo_group.setActiveStack(self._stack(image_id)))
-
     def set_project(self, project: Project) -> None:
         """Switch databases: the undo history belongs to the old one and is dropped."""
         self._waiting = None  # an image of the old project still being retrieved is not shown
-        self._reader, self._wanted = None, None  # nor one its server had not answered for
+        self._reader, self._wanted, self._reread_wanted = None, None, None  # nor one its server had not answered for
+        self.editor.forget_pending()  # the old server's late answers are not taken up (nor its outlines shown)
+        self._held = {}
+        self._waiting_note.stop()
         self._show_nothing()
         for stack in self.stacks.values():
             self.undo_group.removeStack(stack)

@@ -34,6 +34,14 @@ class EditResult:
     repairs: tuple[str, ...] = ()
 
 
+def announced(project: Project, result: EditResult) -> EditResult:
+    """Tell the project's listeners about a committed edit; returns it. An edit made in a worker
+    thread (``announce=False``) is announced from the GUI thread once it is taken up there, so
+    the views refresh in the same order as after an edit made in place."""
+    project.events.emit("annotations_changed", image_id=result.image_id)
+    return result
+
+
 def relabel_image(session: Session, image_id: int, alpha: float) -> None:
     """Recompute every grid's region labels of one image from its live contours.
 
@@ -72,6 +80,7 @@ def save_contour(
     cls: LesionClass = LesionClass.MALIGNANT,
     expected_revision: int | None = None,
     source: str = "drawn",
+    announce: bool = True,
 ) -> EditResult:
     """Store a new contour (checked and, where obvious, repaired) and relabel the image's regions."""
     alpha = project.alpha()
@@ -83,8 +92,8 @@ def save_contour(
         _refresh_status(s, image_id)
         relabel_image(s, image_id, alpha)
         revision = image_store.bump_revision(s, image_id, expected_revision)
-    project.events.emit("annotations_changed", image_id=image_id)
-    return EditResult(ann_id, image_id, revision, checked.repairs)
+    result = EditResult(ann_id, image_id, revision, checked.repairs)
+    return announced(project, result) if announce else result
 
 
 def edit_contour(
@@ -94,6 +103,7 @@ def edit_contour(
     points: Polygon | list | None = None,
     cls: LesionClass | None = None,
     expected_revision: int | None = None,
+    announce: bool = True,
 ) -> EditResult:
     """Change a contour's outline and/or class; the earlier state stays in the revision trail."""
     alpha = project.alpha()
@@ -110,21 +120,24 @@ def edit_contour(
         _refresh_status(s, image_id)
         relabel_image(s, image_id, alpha)
         revision = image_store.bump_revision(s, image_id, expected_revision)
-    project.events.emit("annotations_changed", image_id=image_id)
-    return EditResult(annotation_id, image_id, revision, repairs)
+    result = EditResult(annotation_id, image_id, revision, repairs)
+    return announced(project, result) if announce else result
 
 
-def delete_contour(project: Project, annotation_id: int, annotator: str, expected_revision: int | None = None) -> EditResult:
+def delete_contour(project: Project, annotation_id: int, annotator: str, expected_revision: int | None = None,
+                   announce: bool = True) -> EditResult:
     """Soft-delete: the contour disappears from labels and views but stays restorable."""
-    return _set_deleted(project, annotation_id, annotator, expected_revision, deleted=True)
+    return _set_deleted(project, annotation_id, annotator, expected_revision, True, announce)
 
 
-def restore_contour(project: Project, annotation_id: int, annotator: str, expected_revision: int | None = None) -> EditResult:
+def restore_contour(project: Project, annotation_id: int, annotator: str, expected_revision: int | None = None,
+                    announce: bool = True) -> EditResult:
     """Undo of a delete."""
-    return _set_deleted(project, annotation_id, annotator, expected_revision, deleted=False)
+    return _set_deleted(project, annotation_id, annotator, expected_revision, False, announce)
 
 
-def _set_deleted(project: Project, annotation_id: int, annotator: str, expected: int | None, deleted: bool) -> EditResult:
+def _set_deleted(project: Project, annotation_id: int, annotator: str, expected: int | None, deleted: bool,
+                 announce: bool) -> EditResult:
     alpha = project.alpha()
     with project.session() as s:
         image_id = ann_store.image_of(s, annotation_id)
@@ -136,11 +149,12 @@ def _set_deleted(project: Project, annotation_id: int, annotator: str, expected:
         _refresh_status(s, image_id)
         relabel_image(s, image_id, alpha)
         revision = image_store.bump_revision(s, image_id, expected)
-    project.events.emit("annotations_changed", image_id=image_id)
-    return EditResult(annotation_id, image_id, revision)
+    result = EditResult(annotation_id, image_id, revision)
+    return announced(project, result) if announce else result
 
 
-def set_no_malignant(project: Project, image_id: int, annotator: str, confirmed: bool = True, expected_revision: int | None = None) -> EditResult:
+def set_no_malignant(project: Project, image_id: int, annotator: str, confirmed: bool = True,
+                     expected_revision: int | None = None, announce: bool = True) -> EditResult:
     """Confirm (or withdraw) that the image holds no malignant finding: all its regions become BN."""
     alpha = project.alpha()
     with project.session() as s:
@@ -154,8 +168,8 @@ def set_no_malignant(project: Project, image_id: int, annotator: str, confirmed:
         image_store.set_status(s, image_id, status)
         relabel_image(s, image_id, alpha)
         revision = image_store.bump_revision(s, image_id, expected_revision)
-    project.events.emit("annotations_changed", image_id=image_id)
-    return EditResult(None, image_id, revision)
+    result = EditResult(None, image_id, revision)
+    return announced(project, result) if announce else result
 
 
 def contours(project: Project, image_id: int) -> list[AnnotationRecord]:
