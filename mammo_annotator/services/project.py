@@ -184,8 +184,8 @@ def open_project(path: str | os.PathLike, create: bool = False, read_only: bool 
             return _warn_read_only(Project(path, read_only=True), None)
         except NeedsUpgrade as exc:
             upgrade = exc
-    if not create and guard.is_empty_file(path):  # as File > Open: only a command that creates makes one
-        raise DatabaseError(path, "is empty, not a project yet; it was left as it is (import into it to make it one)")
+    if not create:  # as File > Open: only a command that creates makes one
+        guard.refuse_empty_file(path, "import into it to make it one")
     reason = guard.why_not_writable(path)
     if reason is None:
         return Project(path, create=create)

@@ -120,8 +120,8 @@ def open_instance(path: str | os.PathLike, create: bool = False) -> tuple["Proje
     the project read-only with a message that says so (reading and CLI readers keep working)."""
     from .project import Project
 
-    if not create and is_empty_file(path):  # File > Open never makes a project: File > New does
-        raise DatabaseError(path, "is empty, not a project yet; it was left as it is (File > New project makes one)")
+    if not create:  # File > Open never makes a project: File > New does
+        refuse_empty_file(path, "File > New project makes one")
     reason = why_not_writable(path)
     if reason is not None:
         return _open_unwritable(path, reason)
@@ -172,6 +172,13 @@ def _existing_file(path: str | os.PathLike) -> Path | None:
     target = str(path)
     file = sqlite_path_of(target) if is_url(target) else target
     return Path(file) if file is not None and Path(file).is_file() else None
+
+
+def refuse_empty_file(path: str | os.PathLike, how_to_make_one: str) -> None:
+    """An empty file is left as it is by every open that was not asked to create a project: SQLite
+    would silently make a project of it (a file touched by mistake, a failed copy)."""
+    if is_empty_file(path):
+        raise DatabaseError(path, f"is empty, not a project yet; it was left as it is ({how_to_make_one})")
 
 
 def is_empty_file(path: str | os.PathLike) -> bool:
