@@ -1,5 +1,6 @@
 """Four-view hanging: R-CC, L-CC / R-MLO, L-MLO, hung back to back (chest walls meet in the
-middle, so the right breast appears mirrored against the left), with synchronised zoom/pan.
+middle, so the right breast appears mirrored against the left; a fitted image touches the centre
+line, its spare width on the outer side), with synchronised zoom/pan.
 
 Synchronisation runs in anatomical coordinates (distance from the chest wall, height), so
 zooming on the left breast's upper outer quadrant shows the same quadrant of the right one.
@@ -43,6 +44,7 @@ class _Pane(QFrame):
         self.next = self._arrow("\u25B6", "Next")
         self.view = MammoView()
         self.view.setMinimumSize(120, 120)
+        self.view.anchor = "right" if self.chest_right else "left"  # the chest walls meet at the centre line
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.setSpacing(4)
@@ -243,6 +245,7 @@ class FourViewWidget(QWidget):
                     continue
                 h, w = pane.view.pixels.shape[:2]
                 a, b = (1 - u1, 1 - u0) if pane.chest_right else (u0, u1)
+                pane.view.unfit()  # follows the reader's zoom now, not the fit
                 pane.view.vb.setRange(xRange=(a * w, b * w), yRange=(v0 * h, v1 * h), padding=0)
         finally:
             self._syncing = False

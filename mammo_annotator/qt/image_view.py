@@ -133,6 +133,12 @@ class MammoView(pg.GraphicsView):
         self.pixels: np.ndarray | None = None
         self.presets: dict[str, Window] = {}
         self.window: Window | None = None
+        # "left" / "right": a fitted image's spare width goes to the other side (the four-view
+        # hangs the breasts back to back, chest walls at the centre line); kept while fitted
+        self.anchor: str | None = None
+        self._fitted = False
+        self.vb.sigRangeChangedManually.connect(self.unfit)
+        self.vb.sigResized.connect(self._refit)
         self.inverted = False
         self._pyramid: dict[int, np.ndarray] = {}
         self._lod: int | None = None
@@ -283,6 +289,25 @@ class MammoView(pg.GraphicsView):
         if self.pixels is not None:
             h, w = self.pixels.shape[:2]
             self.vb.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+            self._fitted = True
+            if self.anchor is not None:
+                self._to_anchor(w)
+
+    def _to_anchor(self, w: int) -> None:
+        """Shift a fitted range so the image touches its ``anchor`` side (with the fit's margin)."""
+        (x0, x1), _ = self.vb.viewRange()
+        span, margin = x1 - x0, 0.02 * w
+        if span <= w + 2 * margin + 1e-6:
+            return  # the image fills the width: nothing spare to move
+        x = (w + margin - span) if self.anchor == "right" else -margin
+        self.vb.setXRange(x, x + span, padding=0)
+
+    def unfit(self, *_args) -> None:
+        self._fitted = False  # the reader zoomed or panned: a resize keeps their view
+
+    def _refit(self, *_args) -> None:
+        if self._fitted and self.anchor is not None:
+            self.fit()
 
     # window / level ---------------------------------------------------------------
     def _levels(self) -> tuple[float, float]:

@@ -76,3 +76,38 @@ def test_an_image_of_another_study_says_so(window, project, qtbot, tmp_path):
     assert pane.count.text() == "1 of 2" and "another study" not in pane.title.text()
     window.four.step("L-MLO", 1)
     assert pane.record.id == prior and "another study" in pane.title.text()
+
+
+def test_the_four_views_hang_with_the_chest_walls_at_the_centre_line(window, project, qtbot):
+    """Back to back as on a reading workstation: a fitted image's spare width goes to the outer
+    side, so the right breast's chest wall touches the centre line from the left and the left
+    breast's from the right (before, each image sat in the middle of its tile), also after the
+    window is resized; a reader's zoom is kept as it is."""
+    ids = _ids(project)
+    window.open_image(ids["P001:L-CC"])
+    QTest.keyClick(window, Qt.Key_H)
+    panes = window.four.panes
+
+    def hung_at_the_centre() -> None:
+        for key, pane in panes.items():
+            w = pane.view.pixels.shape[1]
+            (x0, x1), _ = pane.view.vb.viewRange()
+            assert x1 - x0 > 1.1 * w, (key, x0, x1)  # a tile wider than its image: there is spare width
+            if pane.chest_right:  # the left column: image at the right edge, black on the left
+                assert abs(x1 - 1.02 * w) < 0.01 * w, (key, x0, x1)
+            else:
+                assert abs(x0 + 0.02 * w) < 0.01 * w, (key, x0, x1)
+
+    hung_at_the_centre()
+    window.resize(window.width() + 300, window.height())
+    qtbot.wait(50)
+    hung_at_the_centre()
+
+    pane = panes["L-MLO"]
+    pane.view.vb.setRange(xRange=(100, 200), yRange=(100, 200), padding=0)
+    pane.view.unfit()  # as a reader's zoom does
+    zoomed = pane.view.vb.viewRange()
+    window.resize(window.width() - 200, window.height())
+    qtbot.wait(50)
+    centre = [(a + b) / 2 for a, b in pane.view.vb.viewRange()]
+    assert abs(centre[0] - 150) < 5 and abs(centre[1] - 150) < 5, (zoomed, pane.view.vb.viewRange())
