@@ -14,8 +14,14 @@ import threading
 import warnings
 from pathlib import Path
 
-from .cli_model import positive_int
+from .cli_model import positive_int, project_text
 from .core.errors import MammoError
+
+
+def one_line(text: object) -> str:
+    """A message on one line: a library's multi-line reason inside an error must not spread the
+    one error line over several (scripts read the last line)."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
 def _progress_bar(desc: str):
@@ -169,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     def with_db(p, required=True):
-        p.add_argument("--db", required=required, help="project: a SQLite file, or a server URL such as "
+        p.add_argument("--db", required=required, type=project_text, help="project: a SQLite file, or a server URL such as "
                        "postgresql+psycopg://user@host/db (password from PGPASSWORD or ~/.pgpass)")
         return p
 
@@ -260,13 +266,13 @@ def _run(args) -> int:
                 allow_torchscript(path)
         return int(args.func(args) or 0)
     except MammoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
         if exc.filename is None:
             return _unexpected(exc, args.debug)
         # the machine refused a path the user gave (permissions, a missing folder, a full disk)
-        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {exc.filename}: {one_line(exc.strerror or exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

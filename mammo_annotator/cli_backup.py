@@ -16,11 +16,22 @@ def cmd_backups(args) -> int:
     if args.now:
         print(f"backed up to {backup_now(path)}")
     if args.restore is not None:
+        refuse_self_restore(path, args.restore)
         chosen, aside = restore_latest(path, args.restore or None)
         print(f"restored {chosen}" + (f"; the replaced file was moved to {aside}" if aside else ""))
     if not (args.check or args.now or args.restore is not None):
         list_all(path)
     return 0
+
+
+def refuse_self_restore(path: Path, backup: str) -> None:
+    """``--restore p.sqlite`` of the project p.sqlite "restored" the file from itself and kept the
+    healthy original aside as ``.damaged-...``: a slip of the argument, refused."""
+    from .core.errors import MammoError
+
+    if backup and Path(backup).exists() and path.exists() and Path(backup).samefile(path):
+        raise MammoError(f"{backup}: is the project itself, not one of its backups "
+                         "(`mammo-annotator backups --db PROJECT` lists them)")
 
 
 def check_project(path: Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .cli_model import id_number, positive_int
+from .cli_model import id_number, positive_int, project_text
 from .core.errors import MammoError
 
 EXPORT_FORMATS = ("labels", "geojson", "coco", "masks", "regions", "predictions", "seg", "sr", "all")
@@ -111,7 +111,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
 
     p = with_db(sub.add_parser("share-pseudonyms", help="use another project's pseudonym secret, so exports of "
                                "both projects give a patient the same pseudonym"))
-    p.add_argument("--from", dest="source", required=True, help="the project whose secret to adopt")
+    p.add_argument("--from", dest="source", required=True, type=project_text, help="the project whose secret to adopt")
     p.add_argument("--force", action="store_true", help="replace a secret this project already has")
     p.set_defaults(func=lambda args: cmd_share_pseudonyms(args, open_project, progress_bar))
 

@@ -20,6 +20,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def project_text(text: str) -> str:
+    """argparse type of a project (--db, --test-db, --from): ``--db ""`` (an unset shell variable)
+    was taken as the current folder and refused as "." being a folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: name a project file or a database URL")
+    return text
+
+
 def _whole_number(text: str, low: int, high: int, what: str) -> int:
     try:
         value = int(text)
@@ -86,6 +94,9 @@ def cmd_train(args, open_project, progress_bar) -> int:
     from .services.features import set_project_extractor
     from .services.training import TrainingRequest, run_training
 
+    if args.backbone != "refresh" and (args.backbone_mode or args.backbone_steps):
+        raise MammoError("--backbone-mode and --backbone-steps are for --backbone refresh (the heads-only "
+                         "training would ignore them)")
     project = open_project(args)
     if args.extractor:  # stored only once it builds: a typo must not break the project's setting
         set_project_extractor(project, args.extractor, extractor_options(args.extractor_options))
@@ -113,6 +124,9 @@ def cmd_learn_features(args, open_project, progress_bar) -> int:
         raise MammoError(f"{args.imagenet} starts from its packaged ImageNet weights; --weights is for torchvision files")
     if args.imagenet in ("resnet18", "resnet34", "resnet50", "vgg16") and not args.weights:
         raise MammoError(f"--imagenet {args.imagenet} needs --weights (its torchvision state-dict file; never downloaded)")
+    if args.imagenet == "none" and (args.weights or args.layer):
+        raise MammoError("--weights and --layer are for an ImageNet network (--imagenet); --imagenet none trains "
+                         "a small net from scratch")
     backbone = BackboneConfig()
     weights = "packaged" if packaged else args.weights
     if args.imagenet != "none":
@@ -152,13 +166,14 @@ def cmd_evaluate(args, open_project, progress_bar) -> int:
 
     if args.extractor_options and not args.extractor:
         raise MammoError("--extractor-options needs --extractor")
+    methods = method_names(args.methods)
     project = open_project(args)
     test_project = open_project(argparse_ns(args.test_db)) if args.test_db else None
     bar = progress_bar("evaluate")
     try:
         paths = run_evaluation(
             project, EvaluationRequest(out_dir=Path(args.out), folds=args.folds, seed=args.seed, epochs=args.epochs,
-                                       methods=args.methods.split(",") if args.methods else None, title=args.title,
+                                       methods=methods, title=args.title,
                                        augment=tuple(args.augment), extractor=args.extractor,
                                        extractor_options=extractor_options(args.extractor_options) or None),
             test_project=test_project, progress=bar,
@@ -169,6 +184,17 @@ def cmd_evaluate(args, open_project, progress_bar) -> int:
     for name, path in paths.items():
         print(f"{name:9s} {path}")
     return 0
+
+
+def method_names(text: str | None) -> list[str] | None:
+    """The run names of --methods ('a, b' as 'a,b'); None when absent. An empty list is refused:
+    it came from an empty shell variable, and meant all ten runs (hours) instead of a few."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise MammoError(f"--methods {text!r} names no method; leave it out to run them all")
+    return names
 
 
 def argparse_ns(db: str):
@@ -185,7 +211,10 @@ def cmd_models(args, open_project, progress_bar) -> int:
         from .services.training import activate_version
 
         activate_version(project, args.activate)
-    for v in list_versions(project):
+    versions = list_versions(project)
+    if not versions:
+        print(f"{project.location}: no model versions yet (`mammo-annotator train` makes one)")
+    for v in versions:
         mark = "*" if v.is_active else " "
         auc = v.metrics.get("val_M_vs_BN/auroc")
         print(f"{mark} {v.id:4d}  {v.created_at:%Y-%m-%d %H:%M}  {v.name:16s} {v.state:8s} "
@@ -239,7 +268,7 @@ def register(sub, with_db, open_project, progress_bar) -> None:
     p.add_argument("--seed", type=seed_number, default=0)
     p.add_argument("--epochs", type=positive_int, default=60)
     p.add_argument("--methods", help="comma-separated run names (default: all baselines + SS 25/50/75/100 %%)")
-    p.add_argument("--test-db", help="train on --db, test on this project instead of cross-validating")
+    p.add_argument("--test-db", type=project_text, help="train on --db, test on this project instead of cross-validating")
     p.add_argument("--title", default="Results")
     p.add_argument("--augment", nargs="*", default=[], choices=["flip_lr", "flip_ud", "rot90", "rot270", "shift"],
                    help="image views added to every training fold (the app trains with none by default); default none")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .cli_model import id_number
+from .cli_model import id_number, project_text
 from .core.errors import MammoError
 
 
@@ -24,7 +24,10 @@ def cmd_import_dicomweb(args, open_project, progress_bar) -> int:
     from .services.dicomweb import import_dicomweb
     from .services.pacs_session import auth_description
 
+    from .services.pacs_session import check_url
+
     grid = grid_from_args(args)
+    check_url(args.url)  # a typo must not leave a new, empty project behind
     project = open_project(args, create=True)
     apply_grid(project, grid)
     print(f"PACS {args.url} ({auth_description()})")
@@ -108,8 +111,8 @@ def cmd_agreement(args, open_project, progress_bar) -> int:
 
 def register(sub, with_db, open_project, progress_bar) -> None:
     p = sub.add_parser("migrate", help="copy a whole project into another, empty database (e.g. SQLite file -> PostgreSQL)")
-    p.add_argument("--from", dest="source", required=True, help="the project to copy: a file or a SQLAlchemy URL")
-    p.add_argument("--to", dest="dest", required=True,
+    p.add_argument("--from", dest="source", required=True, type=project_text, help="the project to copy: a file or a SQLAlchemy URL")
+    p.add_argument("--to", dest="dest", required=True, type=project_text,
                    help="the empty destination: postgresql+psycopg://user@host/db (password from PGPASSWORD / ~/.pgpass) or a new file")
     p.set_defaults(func=lambda args: cmd_migrate(args, open_project, progress_bar))
 

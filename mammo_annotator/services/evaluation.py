@@ -3,7 +3,10 @@ another) and a Table-2-shaped report with ROC, FROC and probability-plane plots.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import tempfile
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,9 @@ from ..ml.train import TrainConfig
 from .features import ensure_features, project_extractor
 from .project import Project
 from .training import augmented_view
-from .training_data import load_repaired, repaired
+from .training_data import load_repaired, repaired, with_unreadable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,12 @@ def _dataset(project: Project, progress: ProgressFn, cancel: CancelToken | None,
             "contours, so every cross-validation test fold has already been seen. Evaluate a fixed extractor "
             "(--extractor efficientnet-lite1 or handcrafted), test on another project (--test-db), or measure the "
             "learned backbone with scripts/eval_learned_features.py, which trains it per fold.")
-    for view in ("identity", *augment):
+    _, failures = ensure_features(project, extractor, progress, cancel)
+    for view in augment:
         ensure_features(project, extractor, progress, cancel, view=view)
-    pd = load_repaired(project, extractor, progress, cancel)
+    pd, left_out = with_unreadable(project, failures, lambda: load_repaired(project, extractor, progress, cancel))
+    if left_out:  # the report is of fewer images than the project holds: said where the user looks
+        log.warning("%s: %s", project.location, left_out)
     return pd.data, [repaired(project, extractor, lambda v=view: augmented_view(project, pd, extractor.key, v),
                               progress, cancel, view=view) for view in augment]
 
@@ -126,12 +134,55 @@ def run_evaluation(project: Project, request: EvaluationRequest, test_project: P
         count["n"] += 1
 
     if test_project is not None:
+        if same_database(project, test_project):
+            raise EvaluationError(f"{test_project.location}: --test-db is the project trained on (--db); "
+                                  "name another project, or leave --test-db out to cross-validate")
         test_ds, _ = _dataset(test_project, progress, cancel, request=request)
-        problem = unmeasurable(test_ds, "the test images")
+        problem = unmeasurable(test_ds, "the test images") or shared_patients(ds, test_ds)
         if problem:
-            raise EvaluationError(f"{test_project.path}: {problem}")
+            raise EvaluationError(f"{test_project.location}: {problem}")
         result = train_test(ds, test_ds, runs, request.seed, cv_progress, cancel, views=views)
     else:
         result = cross_validate(ds, runs, request.folds, request.seed, cv_progress, cancel, views=views)
     progress(total, total, "writing the report")
-    return write_report(result, request.out_dir, request.title)
+    return write_staged(result, Path(request.out_dir), request.title)
+
+
+def same_database(a: Project, b: Project) -> bool:
+    """Whether two opened projects are one database (the same file by any path, or the same URL)."""
+    if a.is_server or b.is_server:
+        return a.location == b.location
+    try:
+        return os.path.samefile(a.path, b.path)
+    except OSError:
+        return False
+
+
+def shared_patients(train_ds, test_ds) -> str | None:
+    """Why ``test_ds`` cannot test a model trained on ``train_ds`` (patients in both), or None."""
+    shared = sorted(set(train_ds.patient_ids.tolist()) & set(test_ds.patient_ids.tolist()))
+    if not shared:
+        return None
+    return (f"{len(shared)} of its patients are also in the training project (e.g. {', '.join(map(str, shared[:3]))}), "
+            "so the test would score images the model was trained on")
+
+
+def write_staged(result, out: Path, title: str) -> dict[str, Path]:
+    """``write_report`` into a hidden folder beside ``out`` (or in its nearest existing parent), then each
+    file moved into ``out``.
+
+    The report takes seconds to minutes (bootstrap intervals, plots): a Ctrl-C or an error then
+    left a folder with results.md but no plots, or a new results.md beside the last run's plots.
+    Now ``out`` holds the whole report or is as it was."""
+    existing = out.absolute().parent
+    while not existing.exists():  # no folder is made before the report is whole
+        existing = existing.parent
+    staging = Path(tempfile.mkdtemp(dir=existing, prefix=f".{out.name}.", suffix=".part"))
+    try:
+        written = write_report(result, staging, title)
+        out.mkdir(parents=True, exist_ok=True)
+        for path in written.values():
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {name: out / path.name for name, path in written.items()}

@@ -31,6 +31,7 @@ from .datasets import load_dataset
 from .features import ensure_features, project_extractor
 from .pixels import load_pixels
 from .project import Project
+from .training_data import with_unreadable
 
 StageProgress = Callable[[str, int, int, str], None]
 
@@ -67,8 +68,8 @@ def training_view(project: Project, exclude_patients: set[str] | frozenset[str],
     """The project's images a backbone may learn from (region labels, no outlines, no excluded
     patient) and their work-scale pixels at ``spacing_mm``."""
     base = project_extractor(project)
-    ensure_features(project, base)
-    ds = load_dataset(project, base.key).data
+    _, failures = ensure_features(project, base)
+    ds = with_unreadable(project, failures, lambda: load_dataset(project, base.key))[0].data
     if exclude_patients:
         keep = np.flatnonzero(~np.isin(ds.patient_ids.astype(str), sorted(exclude_patients)))
         if len(keep) == 0:

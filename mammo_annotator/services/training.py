@@ -32,7 +32,7 @@ from .features import ensure_features, project_extractor, shift_of, view_key
 from .end_to_end import refresh_end_to_end
 from .learned_features import refresh_backbone
 from .project import Project
-from .training_data import finite_metrics, load_repaired, repaired, require_labels
+from .training_data import finite_metrics, load_repaired, repaired, require_labels, with_unreadable
 
 StageProgress = Callable[[str, int, int, str], None]  # (stage, done, total, message)
 VAL_FRACTION = 0.2
@@ -119,11 +119,12 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
         # the backbone never sees the validation patients, or the version comparison is biased
         base = project_extractor(project)
         try:
-            ensure_features(project, base, lambda d, t, m: progress("features", d, t, m), cancel)
+            _, failures = ensure_features(project, base, lambda d, t, m: progress("features", d, t, m), cancel)
         except Cancelled:
             return TrainingOutcome(None, False, "cancelled", "stopped while computing features",
                                    seconds=time.perf_counter() - t0)
-        held_out = validation_patients(project, load_dataset(project, base.key))
+        base_ds, _ = with_unreadable(project, failures, lambda: load_dataset(project, base.key))
+        held_out = validation_patients(project, base_ds)
         mode = request.backbone_mode or ("e2e" if isinstance(base, LearnedExtractor) and base.mode == "e2e" else None)
         if mode == "e2e":
             done = refresh_end_to_end(project, None, request.num_threads, progress, cancel, exclude_patients=held_out)
@@ -136,15 +137,18 @@ def run_training(project: Project, request: TrainingRequest = TrainingRequest(),
         backbone_note = f"backbone refreshed ({done.key}, {done.message}, {done.seconds:.0f} s) + heads"
     extractor = project_extractor(project)
     try:
-        computed, _ = ensure_features(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel)
+        computed, failures = ensure_features(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel)
         augment = augment_now(computed, request.augment)
         if augment != request.augment:
             backbone_note += f"; views {', '.join(request.augment)} deferred to the next training ({computed} new images)"
         for view in augment:
             ensure_features(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel, view=view)
-        pd = load_repaired(project, extractor, lambda d, t, m: progress("features", d, t, m), cancel)
+        pd, left_out = with_unreadable(project, failures, lambda: load_repaired(
+            project, extractor, lambda d, t, m: progress("features", d, t, m), cancel))
     except Cancelled:
         return TrainingOutcome(None, False, "cancelled", "stopped while computing features", seconds=time.perf_counter() - t0)
+    if left_out:
+        backbone_note += f"; {left_out}"
     ds = pd.data
     name = request.method or ("ss_cls_det_rs" if ds.has_local.any() else "cls_det_rs")
     cfg = method(name)

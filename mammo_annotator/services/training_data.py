@@ -39,6 +39,26 @@ def repaired(project: Project, extractor, load: Callable[[], T], progress=lambda
     return load()
 
 
+def unreadable(failures: list[tuple[int, str]], limit: int = 3) -> str:
+    """'the pixels of N images could not be read: image 3 (file: why); ...': the images a training
+    or an evaluation leaves out, named, so that a moved image folder is not a silent smaller cohort."""
+    shown = "; ".join(f"image {image_id} ({why})" for image_id, why in failures[:limit])
+    more = f"; and {len(failures) - limit} more" if len(failures) > limit else ""
+    return f"the pixels of {len(failures)} images could not be read: {shown}{more}"
+
+
+def with_unreadable(project: Project, failures: list[tuple[int, str]], load: Callable[[], T]) -> tuple[T, str]:
+    """``load()`` and the note naming the images ``ensure_features`` could not read (empty when none);
+    when no image is left, the error names those images and why, not just "no cached features"."""
+    try:
+        out = load()
+    except NoTrainingDataError:
+        if not failures:
+            raise
+        raise NoTrainingDataError(f"{project.location}: no image has features to work on: {unreadable(failures)}") from None
+    return out, f"{len(failures)} images left out: {unreadable(failures)}" if failures else ""
+
+
 def require_labels(project: Project, train_ds, cfg, n_held_out: int) -> None:
     """Refuse a training with nothing to learn from (no known weak label and no labelled region
     among the training images): its loss is 0 at every step, and the version it would store and

@@ -40,7 +40,8 @@ def load_torchvision_weights(model: nn.Module, path: str | Path, head_prefix: st
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WeightsError(f"{path}: not a plain state-dict file ({exc})") from exc
+        # torch's first sentence only: the rest suggests weights_only=False, which runs the file's code
+        raise WeightsError(f"{path}: not a plain state-dict file ({str(exc).strip().split('. ')[0]})") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
