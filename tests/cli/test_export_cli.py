@@ -52,7 +52,7 @@ def test_an_export_never_replaces_a_database(tmp_path, capsys):
     make_project(tmp_path).close()
     db = tmp_path / "p.sqlite"
     before = db.read_bytes()
-    for target in ("p.sqlite", "p.sqlite-wal"):
+    for target in ("p.sqlite", "p.sqlite-wal", "p.sqlite.lock"):
         assert main(["export", "--db", str(db), "labels", "--out", str(tmp_path / target)]) == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert err == f"error: refusing to write {tmp_path / target}: p.sqlite is a SQLite database (a project?); " \

@@ -62,9 +62,10 @@ def out_file(out: str | os.PathLike, default_name: str) -> Path:
 
 
 def refuse_database(path: Path) -> None:
-    """Never replace a SQLite database (a project, this one included) or its journal with an export:
-    ``--out p.sqlite`` turned the project into a CSV file."""
-    base = path.with_name(re.sub(r"-(wal|shm|journal)$", "", path.name))
+    """Never replace a SQLite database (a project, this one included), its journal or its instance
+    lock with an export: ``--out p.sqlite`` turned the project into a CSV file, and a new file
+    renamed over ``p.sqlite.lock`` let two programs each hold a lock on a different file."""
+    base = path.with_name(re.sub(r"(-(wal|shm|journal)|\.lock)$", "", path.name))
     for candidate in {path, base}:
         try:
             with open(candidate, "rb") as fh:
