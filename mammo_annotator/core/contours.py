@@ -23,6 +23,7 @@ from .types import Polygon
 MAX_VERTICES = 2000  # real outlines: tens to hundreds of points (INbreast), a long freehand stroke ~1000
 MAX_CROSSINGS = 64  # a figure of eight has 1; a scribble that crosses itself more is not one outline
 SIMPLIFY_TOLERANCE_PX = 0.25
+MAX_COORDINATE = 1e7  # px; no image is that large, and a contour clipped to one still lies near it
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,12 @@ def check_contour(points: Polygon | np.ndarray | list, width: int, height: int, 
     arr = points.as_array() if isinstance(points, Polygon) else np.asarray(points, dtype=float).reshape(-1, 2)
     if not np.all(np.isfinite(arr)):
         raise InvalidContourError("the contour has non-finite coordinates")
+    if len(arr) and np.abs(arr).max() > MAX_COORDINATE:  # shapely's area and clipping break down near 1e308
+        raise InvalidContourError(f"the contour has coordinates beyond {MAX_COORDINATE:,.0f} px; not pixels of an image")
     # drop consecutive duplicates (double clicks) and an explicit closing point
     if len(arr):
         keep = np.ones(len(arr), dtype=bool)
-        keep[1:] = np.any(np.diff(arr, axis=0) != 0, axis=1)
+        keep[1:] = np.any(arr[1:] != arr[:-1], axis=1)  # compared, not subtracted: 1e308 - -1e308 overflows
         arr = arr[keep]
         if len(arr) > 1 and np.all(arr[0] == arr[-1]):
             arr = arr[:-1]

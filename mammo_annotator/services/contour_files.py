@@ -20,8 +20,16 @@ from ..core.types import LesionClass, Polygon
 
 CLASS_CODES = {"m": "M", "malignant": "M", "b": "B", "benign": "B"}
 MAX_CONTOUR_FILE_BYTES = MAX_LABEL_FILE_BYTES  # the label-file cap: a bigger "contour file" is something else
+MAX_RING_POINTS = 100_000  # one outline; check_contour simplifies anything over 2,000 points anyway
+MAX_CONTOURS_PER_IMAGE = 1000  # lesions of one mammogram; more is no set of outlines (and would take hours)
+ANNOTATOR_MAX = 128  # the database's annotator column; PostgreSQL refuses a longer value
 # what a parsed document of the wrong shape raises while it is read (a huge number, deep nesting included)
 STRUCTURE_ERRORS = (TypeError, KeyError, AttributeError, IndexError, ValueError, OverflowError, RecursionError)
+_NUMBER = (int, float)  # exact types: a JSON true / false is no coordinate
+
+
+class _Bad(ValueError):
+    """A document of the wrong shape: the message says where (feature, annotation) and what."""
 
 
 @dataclass
@@ -30,6 +38,15 @@ class ExportedImage:
 
     props: dict
     contours: list[tuple] = field(default_factory=list)  # (class, outline, annotator, created, modified)
+    notes: list[str] = field(default_factory=list)  # reported once the image is imported (holes dropped)
+    excess: int = 0  # contours over MAX_CONTOURS_PER_IMAGE, counted but not built
+
+    def full(self) -> bool:
+        """Whether the image holds all the contours it may; a further one is only counted (not built)."""
+        if len(self.contours) < MAX_CONTOURS_PER_IMAGE:
+            return False
+        self.excess += 1
+        return True
 
 
 def short(value: object) -> str:
@@ -38,15 +55,63 @@ def short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _cls(value: object, path: Path) -> LesionClass:
+def _kind(value: object) -> str:
+    """The JSON type of ``value`` in words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "an object", list: "a list", str: "text", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _obj(value: object, what: str, optional: bool = False) -> dict:
+    if optional and value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Bad(f"{what} is {_kind(value)}, not an object")
+    return value
+
+
+def _list(value: object, what: str, optional: bool = False) -> list:
+    if optional and value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Bad(f"{what} is {_kind(value)}, not a list")
+    return value
+
+
+def _id(value: object, what: str) -> object:
+    """A COCO id: a number or text (a list or an object cannot key anything)."""
+    if type(value) not in (int, float, str):
+        raise _Bad(f"{what} is {_kind(value)}, not a number or text")
+    return value
+
+
+def _cls(value: object, where: str) -> LesionClass:
     code = CLASS_CODES.get(str(value).strip().lower())
     if code is None:
-        raise LabelFileError(path, f"unknown lesion class {short(value)!r} (expected malignant or benign)")
+        raise _Bad(f"{where}: unknown lesion class {short(value)!r} (expected malignant or benign)")
     return LesionClass(code)
 
 
+def _annotator(value: object, where: str) -> str:
+    """Who drew it, as the database can store it; 'import' when the file does not say."""
+    if value is None or value == "":
+        return "import"
+    if type(value) not in (str, int):
+        raise _Bad(f"{where}: annotator is {_kind(value)}, not a name")
+    name = str(value).strip()
+    if len(name) > ANNOTATOR_MAX:
+        raise _Bad(f"{where}: annotator name of {len(name)} characters (at most {ANNOTATOR_MAX})")
+    if not name.isprintable():
+        raise _Bad(f"{where}: annotator {name!r} holds control characters")
+    return name or "import"
+
+
 def image_key(props: dict) -> str:
-    return str(props.get("sha256") or props.get("image") or props.get("image_file") or props.get("file_name") or "?")
+    """How a report names the exported image: printable, whatever the file holds."""
+    key = str(props.get("sha256") or props.get("image") or props.get("image_file") or props.get("file_name") or "?")
+    return key if key.isprintable() else ascii(key)
 
 
 def raw_size(props: dict) -> tuple[object, object]:
@@ -65,31 +130,63 @@ def _time(text: object) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _ring(positions: object) -> Polygon:
-    """An outline from GeoJSON positions; an altitude (a third value, which GeoJSON allows) is dropped."""
-    if not isinstance(positions, list) or not all(isinstance(p, list) and len(p) >= 2 for p in positions):
-        raise ValueError("a polygon ring is not a list of [x, y] positions")
-    return Polygon.from_array([p[:2] for p in positions])
+def _outline(xy: list, where: str) -> Polygon:
+    """The outline of ``xy`` (pairs of JSON numbers); an integer too large for a float is refused."""
+    if len(xy) > MAX_RING_POINTS:
+        raise _Bad(f"{where}: an outline of {len(xy)} points (at most {MAX_RING_POINTS})")
+    try:
+        return Polygon.from_array(xy)
+    except OverflowError:
+        raise _Bad(f"{where}: a coordinate too large for a number") from None
+
+
+def _ring(positions: object, where: str) -> Polygon:
+    """An outline from GeoJSON positions; an altitude (a third value, which GeoJSON allows) is dropped.
+    Each position must be numbers: text, true/false or a list one level too deep is refused, not read
+    as something else."""
+    if not isinstance(positions, list):
+        raise _Bad(f"{where}: a polygon ring is {_kind(positions)}, not a list of [x, y] positions")
+    for n, p in enumerate(positions, 1):
+        if not (type(p) is list and len(p) >= 2 and type(p[0]) in _NUMBER and type(p[1]) in _NUMBER):
+            raise _Bad(f"{where}: position {n} is {short(p)}, not [x, y] numbers")
+    return _outline([p[:2] for p in positions], where)
+
+
+def _polygons(geom: dict, where: str) -> list[list]:
+    """The polygons (lists of rings) of a Polygon or MultiPolygon geometry."""
+    kind = geom.get("type")
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise _Bad(f"{where}: geometry {short(kind)!r} is not a polygon")
+    coords = _list(geom.get("coordinates"), f"{where}: 'coordinates'")
+    polys = [coords] if kind == "Polygon" else [_list(p, f"{where}: polygon {n}") for n, p in enumerate(coords, 1)]
+    if any(not rings for rings in polys):
+        raise _Bad(f"{where}: a polygon without any ring")
+    return polys
 
 
 def read_geojson(doc: dict, path: Path) -> dict[str, ExportedImage]:
     images: dict[str, ExportedImage] = {}
-    top = doc.get("image") or {}
+    top = _obj(doc.get("image"), "'image'", optional=True)
     if top:  # a per-image file: the image counts even without features (a confirmed negative)
         images[image_key(top)] = ExportedImage(dict(top))
-    for feat in doc.get("features") or []:
-        props = {**top, **(feat.get("properties") or {})}
+    for n, feat in enumerate(_list(doc.get("features"), "'features'", optional=True), 1):
+        where = f"feature {n}"
+        feat = _obj(feat, where)
+        props = {**top, **_obj(feat.get("properties"), f"{where}: properties", optional=True)}
         entry = images.setdefault(image_key(props), ExportedImage(props))
-        geom = feat.get("geometry")
-        if geom is None:
+        if feat.get("geometry") is None:
             continue
-        if geom.get("type") not in ("Polygon", "MultiPolygon"):
-            raise LabelFileError(path, f"geometry {short(geom.get('type'))!r} is not a polygon")
-        polys = [geom["coordinates"]] if geom.get("type") == "Polygon" else geom.get("coordinates", [])
-        cls = _cls(props.get("class_code") or props.get("class") or "malignant", path)
+        polys = _polygons(_obj(feat.get("geometry"), f"{where}: geometry"), where)
+        cls = _cls(props.get("class_code") or props.get("class") or "malignant", where)
+        annotator = _annotator(props.get("annotator"), where)
+        times = (_time(props.get("created")), _time(props.get("modified")))
         for rings in polys:
-            entry.contours.append((cls, _ring(rings[0]), str(props.get("annotator") or "import"),
-                                   _time(props.get("created")), _time(props.get("modified"))))
+            if entry.full():
+                continue
+            entry.contours.append((cls, _ring(rings[0], where), annotator, *times))
+            if len(rings) > 1:
+                entry.notes.append(f"{image_key(props)}: {where}: {len(rings) - 1} hole(s) dropped "
+                                   "(a contour is one outline; the area inside it counts whole)")
     return images
 
 
@@ -99,8 +196,9 @@ def _coco_images(images: list, path: Path) -> tuple[dict[object, ExportedImage],
     sizes, the second is kept apart so the one that does not fit the project image is skipped alone."""
     by_key: dict[str, ExportedImage] = {}
     by_id: dict[object, ExportedImage] = {}
-    for im in images:
-        image_id, key = im["id"], image_key(im)
+    for n, im in enumerate(images, 1):
+        im = _obj(im, f"COCO image {n}")
+        image_id, key = _id(im.get("id"), f"COCO image {n}: id"), image_key(im)
         if key in by_key and raw_size(by_key[key].props) != raw_size(im):
             key = f"{key} (COCO image id {short(image_id)})"
         entry = by_key.setdefault(key, ExportedImage(im))
@@ -110,29 +208,60 @@ def _coco_images(images: list, path: Path) -> tuple[dict[object, ExportedImage],
 
 
 def read_coco(doc: dict, path: Path) -> dict[str, ExportedImage]:
-    cats = {c["id"]: c.get("name", "") for c in doc.get("categories", [])}
-    by_id, by_key = _coco_images(doc.get("images", []), path)
-    for ann in doc.get("annotations", []):
-        entry = by_id.get(ann.get("image_id"))
-        seg = ann.get("segmentation")
+    cats = {}
+    for n, c in enumerate(_list(doc.get("categories"), "'categories'", optional=True), 1):
+        c = _obj(c, f"COCO category {n}")
+        cats[_id(c.get("id"), f"COCO category {n}: id")] = c.get("name", "")
+    by_id, by_key = _coco_images(_list(doc.get("images"), "'images'"), path)
+    for n, ann in enumerate(_list(doc.get("annotations"), "'annotations'"), 1):
+        ann = _obj(ann, f"COCO annotation {n}")
+        where = f"annotation {short(ann.get('id'))}"
+        image_id, seg = ann.get("image_id"), ann.get("segmentation")
+        entry = by_id.get(image_id) if type(image_id) in (int, float, str) else None
         if entry is None or not isinstance(seg, list):
-            raise LabelFileError(path, f"annotation {short(ann.get('id'))} has no image or no polygon segmentation "
-                                       "(RLE is not supported)")
-        cls = _cls((ann.get("attributes") or {}).get("class") or cats.get(ann.get("category_id"), ""), path)
-        attrs = ann.get("attributes") or {}
-        annotator = str(attrs.get("annotator") or "import")
+            raise LabelFileError(path, f"{where} has no image or no polygon segmentation (RLE is not supported)")
+        attrs = _obj(ann.get("attributes"), f"{where}: attributes", optional=True)
+        category = ann.get("category_id")
+        cls = _cls(attrs.get("class") or (cats.get(category, "") if type(category) in (int, float, str) else ""), where)
+        annotator = _annotator(attrs.get("annotator"), where)
         times = (_time(attrs.get("created")), _time(attrs.get("modified")))
         for flat in seg:
+            flat = _list(flat, f"{where}: a segmentation polygon")
             if len(flat) % 2:
-                raise LabelFileError(path, f"annotation {short(ann.get('id'))} has an odd number of polygon coordinates")
-            entry.contours.append((cls, Polygon.from_array(flat), annotator, *times))
+                raise LabelFileError(path, f"{where} has an odd number of polygon coordinates")
+            wrong = next((v for v in flat if type(v) not in _NUMBER), None)
+            if wrong is not None:
+                raise _Bad(f"{where}: coordinate {short(wrong)} is {_kind(wrong)}, not a number")
+            if not entry.full():
+                entry.contours.append((cls, _outline(flat, where), annotator, *times))
     return by_key
+
+
+def _checked_object(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refused when a key appears twice (which value counts is a guess: an image's
+    hash given twice would send its contours to either image) or when a key or text value holds a
+    lone surrogate (a \\ud800 escape is valid JSON but no text: the database and the terminal refuse it)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _Bad(f"the key {short(dup)!r} appears twice in one object")
+    for k, v in pairs:
+        for text in (k, v) if isinstance(v, str) else (k,):
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise _Bad(f"{ascii(text)[:60]} holds a lone UTF-16 surrogate (\\u escape), not text") from None
+    return obj
 
 
 def _parse_json(data: bytes, path: Path) -> object:
     """The JSON document in ``data`` (UTF-8, a BOM allowed), or a LabelFileError saying why not."""
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        return json.loads(data.decode("utf-8-sig"), object_pairs_hook=_checked_object)
+    except _Bad as exc:
+        raise LabelFileError(path, f"not a usable JSON file ({exc})") from None
     except UnicodeDecodeError as exc:
         raise LabelFileError(path, f"not a readable JSON file (not UTF-8 text: {exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -153,6 +282,8 @@ def read_contour_file(path: str | os.PathLike) -> tuple[dict, dict[str, Exported
         if isinstance(doc, dict) and "images" in doc and "annotations" in doc:
             header = doc.get("info") or {}
             return header if isinstance(header, dict) else {}, read_coco(doc, path)
+    except _Bad as exc:
+        raise LabelFileError(path, str(exc)) from None
     except STRUCTURE_ERRORS as exc:  # parses, but wrong types
         raise LabelFileError(path, f"unexpected structure ({type(exc).__name__}: {short(str(exc))})") from None
     raise LabelFileError(path, "neither a GeoJSON FeatureCollection nor a COCO file")

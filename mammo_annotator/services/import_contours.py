@@ -201,7 +201,10 @@ def _check_contours(entry: ExportedImage, size: tuple[int, int], key: str, notes
 def _plan(entry: ExportedImage, size: tuple[int, int], key: str) -> _Plan:
     """Everything about one exported image checked before anything is written (raises _Skip)."""
     _check_size(entry.props, size)
-    notes: list[str] = []
+    if entry.excess:  # the contours kept fill the cap exactly
+        raise _Skip(f"{len(entry.contours) + entry.excess} contours on one image (at most {len(entry.contours)}); "
+                    "not a set of lesion outlines")
+    notes: list[str] = list(entry.notes)
     status = _exported_status(entry.props, key, notes)
     return _Plan(_check_contours(entry, size, key, notes), status, notes)
 

@@ -28,6 +28,19 @@ def _problem(report: ImportReport | None, err: LabelFileError) -> None:
         into.append((f"{err.path}:{err.line}" if err.line else err.path, err.reason))
 
 
+LABEL_SOURCE_MAX = 64  # the database's label_source column; PostgreSQL refuses a longer value
+
+
+def csv_label_source(labels_csv: Path) -> str:
+    """'csv:<file name>', shortened in the middle to fit the column: a long, descriptive CSV name
+    failed every image of the import on PostgreSQL (and only there)."""
+    name = labels_csv.name
+    room = LABEL_SOURCE_MAX - len("csv:")
+    if len(name) > room:
+        name = name[:room // 2 - 1] + "~" + name[-(room - room // 2):]
+    return f"csv:{name}"
+
+
 def find_images(paths: list[Path], report: ImportReport | None = None) -> list[Path]:
     """Files under ``paths`` (folders searched recursively) that look like images by their bytes."""
     found: list[Path] = []
@@ -77,7 +90,7 @@ def items_from_paths(paths: list[Path], labels_csv: Path | None = None, mapping:
             weak = r.weak_label or WeakLabel(None, None)
             items[resolved(r.image_path)] = ImportItem(
                 path=r.image_path, patient_key=r.patient_id, weak=weak, birads=r.birads, pathology=r.pathology,
-                label_source=f"csv:{labels_csv.name}", laterality=r.laterality, view=r.view,
+                label_source=csv_label_source(labels_csv), laterality=r.laterality, view=r.view,
                 notes=() if r.weak_label is not None else ("label excluded by the BI-RADS mapping (weak label unknown)",),
             )
     for p in find_images(paths, report):

@@ -19,7 +19,10 @@ from pathlib import Path
 from ..birads import PAPER, BiradsMapping, parse_birads
 from ..errors import LabelFileError
 from ..types import WeakLabel
-from .textfile import csv_rows, data_rows, read_label_text
+from .textfile import csv_rows, data_rows, first_line, read_label_text
+
+COLUMNS = {"image", "patient_id", "birads", "pathology", "y_m", "y_b", "laterality", "view"}
+MAX_VIEW_CHARS = 16  # the database's view column; PostgreSQL refuses a longer value
 
 
 @dataclass(frozen=True)
@@ -73,17 +76,23 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
     text = read_label_text(path)
     if not text.strip():
         raise LabelFileError(path, "the label file is empty")
-    first = text.splitlines()[0]
+    first = first_line(text)
     delimiter = max([",", ";", "\t"], key=first.count)
     rows = csv_rows(text, path, delimiter)
-    _, head = next(rows)
-    if isinstance(head, LabelFileError):
-        raise head
+    head: list[str] | LabelFileError = []
+    while not any(h.strip() for h in head):  # blank lines above the header are skipped (the text is not blank)
+        header_line, head = next(rows)
+        if isinstance(head, LabelFileError):
+            raise head
     header = [h.strip().lower() for h in head]
     col = {h: i for i, h in enumerate(header)}
+    twice = sorted({h for h in header if h in COLUMNS and header.count(h) > 1})
+    if twice:  # which of the two holds the label? reading either would be a guess
+        raise LabelFileError(path, f"column {', '.join(repr(h) for h in twice)} appears more than once in the header",
+                             header_line)
     for req in ("image", "patient_id"):
         if req not in col:
-            raise LabelFileError(path, f"missing column '{req}' (header: {', '.join(header)})", 1)
+            raise LabelFileError(path, f"missing column '{req}' (header: {', '.join(header)[:200]})", header_line)
     if "birads" in col:
         source = "birads"
     elif "pathology" in col:
@@ -91,7 +100,7 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
     elif "y_m" in col and "y_b" in col:
         source = "flags"
     else:
-        raise LabelFileError(path, "no label column: need 'birads', 'pathology' or both 'y_m' and 'y_b'", 1)
+        raise LabelFileError(path, "no label column: need 'birads', 'pathology' or both 'y_m' and 'y_b'", header_line)
     records: list[LabelRecord] = []
     problems: list[LabelFileError] = []
     img_path: Path | None = None
@@ -106,9 +115,13 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
             img_path = None
             if not image:
                 raise ValueError("empty image path")
-            img_path = Path(image)
-            if not img_path.is_absolute():
-                img_path = (path.parent / img_path).resolve()
+            if "\x00" not in image:
+                img_path = Path(image)
+                if not img_path.is_absolute():
+                    img_path = (path.parent / img_path).resolve()
+            if any("\x00" in c for c in row):  # past the file's first 64 KiB, which read_label_text checks
+                raise ValueError("the row holds a NUL byte (binary data, not text)")
+            assert img_path is not None
             pid = get("patient_id")
             if not pid:
                 raise ValueError("empty patient_id")
@@ -128,6 +141,8 @@ def load_label_csv(path: str | Path, mapping: BiradsMapping = PAPER, check_files
                 if lat is None:
                     raise ValueError(f"laterality must be L or R, got {get('laterality')!r}")
             view = get("view").upper() or None
+            if view is not None and len(view) > MAX_VIEW_CHARS:
+                raise ValueError(f"view {view[:20]!r}... is longer than {MAX_VIEW_CHARS} characters (CC, MLO, ML...)")
             if check_files and not img_path.is_file():
                 raise ValueError(f"image file not found: {img_path}")
         except (ValueError, OSError) as exc:  # OSError: a path the system refuses (too long...)

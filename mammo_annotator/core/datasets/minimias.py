@@ -116,7 +116,7 @@ def _data_row(info_path: Path, n: int, line: str, problems: list[LabelFileError]
     """(refnum, row) of one Info.txt line; None for prose lines and for rows reported as unusable."""
     m = _ROW.match(line)
     if not m:
-        if line.startswith("mdb"):
+        if line[:3].lower() == "mdb":  # 'MDB012 ...' is a row too: skipped as prose, its finding would go unseen
             problems.append(LabelFileError(info_path, f"unreadable row {line[:120]!r}", n))
         return None
     ref, bg, cls, rest = m.groups()

@@ -12,8 +12,8 @@ still read.
 from __future__ import annotations
 
 import csv
-import io
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +21,7 @@ from typing import Iterator
 from ..errors import LabelFileError
 
 MAX_LABEL_FILE_BYTES = 256 << 20  # ~ millions of rows; a bigger "label file" is something else
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|\Z)")
 
 
 class LabelWarning(LabelFileError):
@@ -49,8 +50,10 @@ def read_regular_file(path: str | Path, limit: int, what: str = "label file") ->
     with os.fdopen(fd, "rb") as f:
         if info.st_size > limit:
             raise LabelFileError(path, f"{_size(info.st_size)} is too large for a {what} (limit {_size(limit)})")
-        try:
-            data = f.read(limit + 1)
+        try:  # the size it has, then whatever it grew by: no buffer of ``limit`` bytes for a small file
+            data = f.read(info.st_size + 1)
+            if len(data) > info.st_size:
+                data += f.read(limit + 1 - len(data))
         except OSError as exc:
             raise LabelFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
     if len(data) > limit:  # grew after the size check
@@ -82,17 +85,35 @@ def decode_label_bytes(data: bytes) -> str:
         return data.decode("latin-1")
 
 
+def text_lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` one at a time, each with its line break (CR LF, CR or LF; not the
+    other breaks of ``str.splitlines``, such as Latin-1 0x85). Lazily, so that reading a big label
+    file costs one line more than its text: ``io.StringIO`` held four bytes per character."""
+    for m in _LINE.finditer(text):
+        if m.group():
+            yield m.group()
+
+
+def first_line(text: str) -> str:
+    """The first line of ``text`` that is not blank, without its line break ('' when none is)."""
+    return next((line.rstrip("\r\n") for line in text_lines(text) if line.strip()), "")
+
+
 def csv_rows(text: str, path: str | Path, delimiter: str = ",") -> Iterator[tuple[int, list[str] | LabelFileError]]:
     """(line, row) for every record of ``text``; a record the csv module refuses is yielded as a
-    LabelFileError for its line instead, and reading goes on with the next."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    LabelFileError for its line instead, and reading goes on with the next. Strict: a quote never
+    closed is that error (it used to swallow every later row into one field, unnoticed)."""
+    reader = csv.reader(text_lines(text), delimiter=delimiter, strict=True)
     while True:
+        start = reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield reader.line_num, LabelFileError(path, f"unreadable CSV row ({exc})", reader.line_num)
+            why = (f"a quote opened on line {start} is never closed; the rows after it cannot be read"
+                   if str(exc) == "unexpected end of data" else f"unreadable CSV row ({exc})")
+            yield start, LabelFileError(path, why, start)
             continue
         yield reader.line_num, row
 
