@@ -47,14 +47,15 @@ def project(demo_template, tmp_path):
     p.close()
 
 
-def _shown_window(qtbot, project):
-    """A main window over ``project`` with throwaway settings, shown and exposed."""
+def shown_window(qtbot, project, size: tuple[int, int] = (1400, 900), annotator: str = "tester"):
+    """A main window over ``project`` with throwaway settings (no saved layout: the first-start
+    widths), at ``size``, shown and exposed."""
     from mammo_annotator.qt.app import ensure_app, temp_settings
     from mammo_annotator.qt.main_window import MainWindow
 
     ensure_app()
-    w = MainWindow(project, "tester", temp_settings())
-    w.resize(1400, 900)
+    w = MainWindow(project, annotator, temp_settings())
+    w.resize(*size)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
@@ -64,7 +65,7 @@ def _shown_window(qtbot, project):
 
 @pytest.fixture
 def window(qtbot, project):
-    w = _shown_window(qtbot, project)
+    w = shown_window(qtbot, project)
     w.page.view.fit()
     QApplication.processEvents()
     yield w
@@ -149,7 +150,7 @@ def trained_window(qtbot, trained_project):
     """The main window over the trained project; its retrain jobs use 5 epochs on one thread."""
     from mammo_annotator.services.training import TrainingRequest
 
-    w = _shown_window(qtbot, trained_project)
+    w = shown_window(qtbot, trained_project)
     w.model_ui.training.queue.request = TrainingRequest(epochs=5, warm_start=True, num_threads=1)
     yield w
     assert w.model_ui.shutdown(), "a training thread was left running"

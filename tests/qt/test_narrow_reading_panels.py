@@ -14,17 +14,11 @@ from mammo_annotator.core.types import LesionClass, Polygon
 from mammo_annotator.services import annotations as ann_service
 from mammo_annotator.services import viewing
 
+from .conftest import shown_window
+
 
 def _window(qtbot, project, size: tuple[int, int]):
-    from mammo_annotator.qt.app import ensure_app, temp_settings
-    from mammo_annotator.qt.main_window import MainWindow
-
-    ensure_app()
-    w = MainWindow(project, "screenshot", temp_settings())  # no saved layout: the first-start widths
-    qtbot.addWidget(w)
-    w.resize(*size)
-    w.show()
-    qtbot.waitExposed(w)
+    w = shown_window(qtbot, project, size, 'screenshot')
     qtbot.wait(50)
     return w
 

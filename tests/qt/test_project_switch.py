@@ -47,13 +47,13 @@ def test_opening_a_copy_after_choosing_another_row_keeps_that_row_and_shows_it(w
 
 
 def test_the_window_opens_the_first_image_once_on_start(qtbot, project, monkeypatch):
-    from tests.qt.conftest import _shown_window
+    from tests.qt.conftest import shown_window
     from mammo_annotator.qt.image_page import ImagePage
 
     opened: list[int] = []
     real = ImagePage.open_image
     monkeypatch.setattr(ImagePage, "open_image", lambda self, i, **kw: opened.append(i) or real(self, i, **kw))
-    w = _shown_window(qtbot, project)
+    w = shown_window(qtbot, project)
     assert len(opened) == 1 and w.page.image_id == opened[0] == w.worklist.current_image_id()
     w.close()
 

@@ -13,21 +13,15 @@ from PySide6.QtWidgets import (
 
 from mammo_annotator.qt.worklist import COLUMNS
 
+from .conftest import shown_window
+
 THUMB, PATIENT, VIEW, LABEL, STATUS, P_M = (COLUMNS.index(c) for c in ("", "Patient", "View", "Label", "Status", "p(M)"))
 
 CONTROLS = (QAbstractButton, QComboBox, QAbstractSpinBox, QSlider, QLineEdit)
 
 
 def _window(qtbot, project, size: tuple[int, int]):
-    from mammo_annotator.qt.app import ensure_app, temp_settings
-    from mammo_annotator.qt.main_window import MainWindow
-
-    ensure_app()
-    w = MainWindow(project, "small-screen", temp_settings())  # no saved layout: the first-start widths
-    qtbot.addWidget(w)
-    w.resize(*size)
-    w.show()
-    qtbot.waitExposed(w)
+    w = shown_window(qtbot, project, size, 'small-screen')
     qtbot.wait(50)
     return w
 

@@ -13,7 +13,6 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtWidgets import QApplication
 
 from mammo_annotator.core.synthetic import synthetic_mammogram
 from mammo_annotator.qt.stall import StallMeter
@@ -23,6 +22,8 @@ from mammo_annotator.services.importing import import_items
 from mammo_annotator.services.project import open_project
 from mammo_annotator.services.sources import items_from_paths
 from tests.pg_outage import freeze, halt, private_pg  # noqa: F401 - the fixture
+
+from .conftest import shown_window
 
 THAW_AFTER_S = 8.0  # the safety net: code that waits for a frozen server for ever fails the bound instead of hanging
 
@@ -42,17 +43,7 @@ def _server_project(url: str, folder, n: int = 2):
 
 
 def _window(qtbot, project, annotator: str):
-    from mammo_annotator.qt.app import ensure_app, temp_settings
-    from mammo_annotator.qt.main_window import MainWindow
-
-    ensure_app()
-    w = MainWindow(project, annotator, temp_settings())
-    w.resize(1400, 900)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    QApplication.processEvents()
-    return w
+    return shown_window(qtbot, project, annotator=annotator)
 
 
 def _holders(project, image_id: int) -> list[str]:

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QStyle
 
 from mammo_annotator.qt.worklist import COLUMNS
 
+from .conftest import shown_window
+
 PATIENT, VIEW, STATUS, P_M = (COLUMNS.index(c) for c in ("Patient", "View", "Status", "p(M)"))
 SIZES = [(800, 600), (1024, 768), (1366, 768)]
 # status, contours, who else has it open: "to do", "outlined (1)", "outlined (12) ●", "no finding", ...
@@ -24,15 +26,7 @@ STATES = [("not_annotated", 0, ""), ("contoured", 1, ""), ("contoured", 12, "dr.
 
 
 def _window(qtbot, project, size: tuple[int, int]):
-    from mammo_annotator.qt.app import ensure_app, temp_settings
-    from mammo_annotator.qt.main_window import MainWindow
-
-    ensure_app()
-    w = MainWindow(project, "narrow-worklist", temp_settings())  # no saved layout: the first-start widths
-    qtbot.addWidget(w)
-    w.resize(*size)
-    w.show()
-    qtbot.waitExposed(w)
+    w = shown_window(qtbot, project, size, 'narrow-worklist')
     qtbot.wait(50)
     return w
 
