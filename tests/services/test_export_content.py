@@ -19,20 +19,11 @@ from PIL import Image
 from mammo_annotator.services import annotations as ann_svc
 from mammo_annotator.services import export as ex
 from mammo_annotator.services.export.dicom_sr import _person
-from mammo_annotator.services.project import open_project
 from tests.services.export_helpers import add_dicom_image, square, write_mg_dicom
 
 REPO = Path(__file__).resolve().parents[2]
 DCIODVFY = shutil.which("dciodvfy")
 SLIVER = [[10, 10], [200, 10.3], [200, 10.4], [10, 10.05]]  # 14 px^2, 0.05-0.1 px tall: between pixel centres
-
-
-@pytest.fixture
-def sqlite_project(tmp_path):
-    project = open_project(tmp_path / "p.sqlite", create=True)
-    project.set_grid_spec(type(project.grid_spec())(size_px=64, stride_px=32))
-    yield project
-    project.close()
 
 
 def dciodvfy_errors(path: Path) -> list[str]:

@@ -17,7 +17,6 @@ from pydicom.valuerep import validate_value
 from mammo_annotator.services import annotations as ann_svc
 from mammo_annotator.services import export as ex
 from mammo_annotator.services.export.vr_fit import MAX_BYTES, fit_dataset
-from mammo_annotator.services.project import open_project
 from tests.services.export_helpers import add_dicom_image, square, write_mg_dicom
 
 DCIODVFY = shutil.which("dciodvfy")
@@ -36,14 +35,6 @@ OVERLONG = {
     "ContentDate": ("DA", "2019031500"), "AcquisitionTime": ("TM", "101010.1234567890"),
     "FrameOfReferenceUID": ("UI", LONG_UID),
 }
-
-
-@pytest.fixture
-def sqlite_project(tmp_path):
-    project = open_project(tmp_path / "p.sqlite", create=True)
-    project.set_grid_spec(type(project.grid_spec())(size_px=64, stride_px=32))
-    yield project
-    project.close()
 
 
 def overlong_source(path: Path, n: int, **changes) -> Path:
