@@ -105,8 +105,11 @@ def test_failing_job_keeps_the_previous_model_and_shows_the_error(trained_window
     ctl.queue.request = TrainingRequest(epochs=5000, num_threads=1)
     before = active_version(trained_project).id
     shown = _proposal_state(w)
+    stages: list[str] = []  # the training process reports its epochs: the job has reached it
+    ctl.queue.on_progress.append(lambda _job, stage, *_rest: stages.append(stage))
     QTest.keySequence(w, "Ctrl+R")  # Model > Retrain now
-    qtbot.waitUntil(lambda: ctl.queue.running is not None and ctl.queue.worker.pid is not None, timeout=TIMEOUT_MS)
+    # killed once the job runs in it: an idle process killed before is replaced, and the job ends well
+    qtbot.waitUntil(lambda: "train" in stages and ctl.queue.worker.pid is not None, timeout=TIMEOUT_MS)
     os.kill(ctl.queue.worker.pid, signal.SIGKILL)  # the training process dies, as under the out-of-memory killer
     qtbot.waitUntil(lambda: len(ctl.finished) == 1, timeout=TIMEOUT_MS)
     job = ctl.finished[0]
