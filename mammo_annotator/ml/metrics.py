@@ -37,8 +37,20 @@ def roc(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def auroc(y: np.ndarray, s: np.ndarray) -> float:
+    """The Mann-Whitney form (ties count one half): the value of sklearn's ``roc_auc_score``
+    without its input validation, which cost 6 ms a call and made a bootstrap of 1,000 resamples
+    per task the slowest part of an evaluation."""
     y, s = _check(y, s)
-    return float(roc_auc_score(y, s)) if has_both_classes(y) else float("nan")
+    pos, neg = y == 1, y == 0
+    n1, n0 = int(pos.sum()), int(neg.sum())
+    if not (n1 and n0):
+        return float("nan")
+    if n1 + n0 != y.size or not np.isfinite(s).all():
+        return float(roc_auc_score(y, s))  # other labels, NaN or infinite scores: sklearn's error
+    _, inv, counts = np.unique(s, return_inverse=True, return_counts=True)
+    mid_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based average rank of each distinct score
+    rank_sum = float(mid_rank[inv.ravel()][pos].sum())
+    return (rank_sum - n1 * (n1 + 1) / 2.0) / (n1 * n0)
 
 
 def pauc_high_sensitivity(y: np.ndarray, s: np.ndarray, tpr_min: float = 0.8) -> float:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 NICE = 5  # the job yields the CPU to the window when both want it
 POLL_S = 0.1  # how often the waiting thread looks at the user's Stop
+IDLE_GRACE_S = 0.5  # how long a process without a job may take to end when closed
 
 
 class BusyElsewhere(Exception):
@@ -122,6 +123,7 @@ class JobWorker:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
+        self._busy = False  # a job was sent and its outcome has not come back
 
     def start(self) -> None:
         """Start the process now (its imports take seconds), so the first job does not wait for them."""
@@ -143,6 +145,14 @@ class JobWorker:
         """Run one job in the worker and wait for it; raises BusyElsewhere or JobFailed."""
         self.start()
         proc, conn = self._proc, self._conn
+        self._busy = True
+        try:
+            return self._wait_for(proc, conn, target, holder, request, progress, cancel)
+        finally:
+            self._busy = False
+
+    def _wait_for(self, proc: subprocess.Popen, conn: Connection, target: str, holder: str,
+                  request: TrainingRequest, progress: Progress, cancel: threading.Event) -> TrainingOutcome:
         if not self._send(conn, ("run", target, holder, request)):  # it died before the job reached it
             self._died(proc)
         stop_sent = False
@@ -198,17 +208,26 @@ class JobWorker:
                 self._proc = self._conn = None
 
     def close(self, timeout: float = 10.0) -> None:
-        """End the process (the caller stopped its job first); killed if it does not end in time."""
+        """End the process (the caller stopped its job first); killed if it does not end in time.
+
+        An idle process ends at once when asked; one still importing torch reads the request only
+        when its imports are done, seconds later, and a window closed (or a project switched)
+        soon after opening waited for them. It holds nothing then, so it is terminated after
+        ``IDLE_GRACE_S``; a job still running gets ``timeout`` to stop at its next step."""
         with self._lock:
             proc, conn = self._proc, self._conn
             self._proc = self._conn = None
+            busy = self._busy
         if proc is None:
             return
         self._send(conn, None)
         try:
-            proc.wait(timeout)
+            proc.wait(timeout if busy else IDLE_GRACE_S)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            if busy:
+                proc.kill()
+            else:
+                proc.terminate()
             proc.wait(10)
         conn.close()
 

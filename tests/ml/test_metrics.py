@@ -17,6 +17,21 @@ def test_auroc_by_hand_with_ties_and_one_class():
     assert np.isnan(spec_at_sens(np.array([1, 1]), np.array([0.1, 0.2]), 0.85))
 
 
+def test_auroc_equals_sklearn_on_random_scores_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 7, 40, 500):
+        for _ in range(20):
+            y = rng.integers(0, 2, n)
+            if y.min() == y.max():
+                y[0] = 1 - y[0]
+            s = np.round(rng.normal(size=n) + y * rng.uniform(0, 2), int(rng.integers(0, 3)))  # rounding: many ties
+            assert auroc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    with pytest.raises(ValueError):  # a NaN score is an error, as in sklearn, never a number
+        auroc(np.array([0, 1, 1]), np.array([0.1, NAN, 0.3]))
+
+
 def test_length_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="differ in length"):
         auroc(np.array([0, 1]), np.array([0.1, 0.2, 0.3]))

@@ -31,3 +31,38 @@ def test_a_process_dead_before_the_job_is_sent_ends_unexpectedly(tmp_path):
         assert worker.pid is None  # forgotten: the next job starts a new process
     finally:
         worker.close()
+
+
+class _NeverReads(JobWorker):
+    """A process that holds its end of the socket and reads nothing, as the real one does while it
+    imports torch (seconds) before its command loop starts."""
+
+    def start(self) -> None:
+        import socket
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self._proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                          pass_fds=(theirs.fileno(),))
+        self._conn = Connection(ours.detach())
+
+
+def test_closing_a_process_without_a_job_does_not_wait_for_its_imports():
+    worker = _NeverReads()
+    worker.start()
+    proc = worker._proc
+    worker.close()  # before: waited 10 s for an answer, then killed it
+    assert proc.returncode == -signal.SIGTERM  # terminated after the short grace, not killed after the long wait
+    assert worker.pid is None
+
+
+def test_closing_while_a_job_runs_gives_it_the_whole_timeout_then_kills_it():
+    worker = _NeverReads()
+    worker.start()
+    proc = worker._proc
+    worker._busy = True  # as between sending a job and its outcome
+    worker.close(timeout=1.0)
+    assert proc.returncode == -signal.SIGKILL  # a job is never cut by the idle grace
