@@ -5,10 +5,10 @@ for a session that is lent a GPU (CI has none, so no test can cover them).
 
 Each check prints PASS or FAIL with its figures:
   1. frozen features of the default extractor (dense EfficientNet-Lite) for a 1024 x 1024 image
-     and a 4096 x 3328 full field (--quick: 512 x 416 and 2048 x 1664): relative difference to the
+     and a 4096 x 3328 full field (--quick: 512 x 416 and 1024 x 832): relative difference to the
      CPU's features, time per image;
   2. head training, SS-Cls-Det-RS with 50 % contoured, on the synthetic 3,000-image set of
-     bench_heads: test AUROC on each device (they must agree within 0.02), time;
+     bench_heads (--quick: 300): test AUROC on each device (they must agree within 0.02), time;
   3. supervised fine-tuning of the packaged Lite trunk (`learn-features`): the loss of the first
      step, before any update, on each device; finite losses after the steps;
   4. end-to-end training (stage 7 + heads) from the packaged Lite, its frozen maps on the device:
@@ -70,7 +70,7 @@ def check_features(device: torch.device, quick: bool = False) -> None:
 
     cpu, dev = build_extractor(DEFAULT_EXTRACTOR, device="cpu"), build_extractor(DEFAULT_EXTRACTOR, device=str(device))
     # (size, pixel spacing in mm, window side in px): mini-MIAS-like, then a full-field digital image
-    images = (((512, 416), 0.2, 112), ((2048, 1664), 0.14, 160)) if quick else \
+    images = (((512, 416), 0.2, 112), ((1024, 832), 0.14, 160)) if quick else \
         (((1024, 1024), 0.2, 112), ((4096, 3328), 0.07, 320))
     for size, spacing, side in images:
         case = synthetic_mammogram(seed=1, size=size)
@@ -88,7 +88,7 @@ def check_features(device: torch.device, quick: bool = False) -> None:
 
 
 def check_heads(device: torch.device, quick: bool) -> None:
-    n = 600 if quick else 3000
+    n = 300 if quick else 3000
     tr, te = sim_for_size(n, seed=1), sim_for_size(n // 3, seed=2)
     semi = select_local(tr, 0.5, 0)
     cfg = method("ss_cls_det_rs")
@@ -120,7 +120,7 @@ def check_fine_tuning(device: torch.device, quick: bool) -> None:
     data = TrainImages([work[i][0] for i in ids], [ds.boxes[ds.region_slice(k)] for k in range(len(ds))],
                        [ds.region_labels[ds.region_slice(k)] for k in range(len(ds))], ds.y_m, ds.y_b)
     bcfg = BackboneConfig(arch=DEFAULT_EXTRACTOR, layer="s57", pool="avg")
-    steps = 5 if quick else 20
+    steps = 3 if quick else 20
     runs = []
     for d in ("cpu", str(device)):
         cfg = ExtractorTrainConfig(mode="supervised", steps=steps, batch=16, device=d)

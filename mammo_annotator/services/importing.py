@@ -10,9 +10,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
+
+import numpy as np
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -35,6 +41,7 @@ from .project import Project
 
 log = logging.getLogger(__name__)
 
+READERS = 2  # images read and segmented ahead of the one being stored (at most the machine's cores)
 NOT_IMPORTED = "not imported: the import stopped when the project's database could no longer store images"
 
 
@@ -97,12 +104,20 @@ def _meta_with_overrides(meta: ImageMeta, item: ImportItem, report: ImportReport
 def import_one(project: Project, item: ImportItem, report: ImportReport) -> int | None:
     """Import one image file in one transaction; records the outcome in ``report``."""
     item = dataclasses.replace(item, path=resolved(item.path))  # stored paths work from any folder
-    path = str(item.path)
-    try:
+    with _outcome(project, str(item.path), report):
         sha = content_sha256(item.path)
-        if _known(project, sha, path, report):
+        if _known(project, sha, str(item.path), report):
             return None
         return import_loaded(project, item, read_image(item.path), sha, report)
+    return None
+
+
+@contextmanager
+def _outcome(project: Project, path: str, report: ImportReport) -> Iterator[None]:
+    """A failure of one file, recorded in ``report`` by kind; the batch goes on (or stops, when
+    the project's database is what failed)."""
+    try:
+        yield
     except DatabaseError as exc:  # the project's database, not the file: named (its transaction was rolled back)
         report.failed.append((path, f"not stored in {exc}"))
         if _stops_the_batch(project, exc):
@@ -114,7 +129,6 @@ def import_one(project: Project, item: ImportItem, report: ImportReport) -> int 
     except Exception as exc:  # a bug or a case nobody foresaw: this file fails, the batch goes on
         log.exception("unexpected error importing %s", path)
         report.failed.append((path, f"unexpected error ({type(exc).__name__}: {exc}); details in the log"))
-    return None
 
 
 def _stops_the_batch(project: Project, exc: DatabaseError) -> bool:
@@ -152,13 +166,16 @@ def _fit_key(key: str, what: str, path: str, report: ImportReport) -> str:
     return short
 
 
-def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: str, report: ImportReport) -> int | None:
-    """Store an image whose pixels are already read: mask, grid, contours and labels, one transaction."""
+def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: str, report: ImportReport,
+                  mask: np.ndarray | None = None) -> int | None:
+    """Store an image whose pixels are already read: mask (unless given), grid, contours and
+    labels, one transaction."""
     path = str(item.path)
     if _known(project, sha, path, report):
         return None
     meta = _meta_with_overrides(loaded.meta, item, report)
-    mask = breast_mask(loaded.pixels, view=meta.view, laterality=meta.laterality)
+    if mask is None:
+        mask = breast_mask(loaded.pixels, view=meta.view, laterality=meta.laterality)
     spec = project.grid_spec()
     spacing = meta.mean_spacing_mm
     regions = region_grid(mask, spec, spacing)
@@ -204,6 +221,57 @@ def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: 
     return image_id
 
 
+def _read_and_segment(item: ImportItem) -> tuple[LoadedImage, np.ndarray]:
+    """The slow part of an import, free of the database: it runs in a reader thread (numpy,
+    scipy and the image decoders release the GIL), ahead of the images being stored."""
+    loaded = read_image(item.path)
+    meta = _meta_with_overrides(loaded.meta, item, ImportReport())  # its warnings are recorded when stored
+    return loaded, breast_mask(loaded.pixels, view=meta.view, laterality=meta.laterality)
+
+
+@dataclass
+class _Ahead:
+    """One item of the batch, checked in order on the calling thread: a new image has its read
+    running; a file already in the project, or one that failed the check, is settled when its
+    turn comes, so the report keeps the items' order."""
+
+    item: ImportItem
+    sha: str | None = None
+    existing: int | None = None
+    error: Exception | None = None
+    read: Future | None = None
+
+
+def _check(project: Project, item: ImportItem, pool: ThreadPoolExecutor) -> _Ahead:
+    item = dataclasses.replace(item, path=resolved(item.path))  # stored paths work from any folder
+    ahead = _Ahead(item)
+    try:
+        ahead.sha = content_sha256(item.path)
+        with project.session() as s:
+            ahead.existing = image_store.image_id_by_hash(s, ahead.sha)
+    except Exception as exc:  # recorded in the item's turn, as import_one records it
+        ahead.error = exc
+        return ahead
+    if ahead.existing is None:
+        ahead.read = pool.submit(_read_and_segment, item)
+    return ahead
+
+
+def _store(project: Project, ahead: _Ahead, report: ImportReport) -> None:
+    path = str(ahead.item.path)
+    if isinstance(ahead.error, DatabaseError):  # the database failed at the check, maybe for a moment: once more, alone
+        import_one(project, ahead.item, report)
+        return
+    with _outcome(project, path, report):
+        if ahead.error is not None:
+            raise ahead.error
+        if ahead.existing is not None:
+            report.duplicates.append((path, ahead.existing))
+            return
+        loaded, mask = ahead.read.result()
+        import_loaded(project, ahead.item, loaded, ahead.sha, report, mask=mask)
+
+
 def import_items(
     project: Project,
     items: Iterable[ImportItem],
@@ -213,20 +281,37 @@ def import_items(
 ) -> ImportReport:
     """Import every item; a failing image is reported and the others go on. A database server
     that went away ends the batch (each file would wait for its connection timeout to fail):
-    the files left are reported as not imported, and running the import again finishes it."""
+    the files left are reported as not imported, and running the import again finishes it.
+
+    Images are stored one at a time, in order, on the calling thread; the next ones are read and
+    segmented meanwhile in ``READERS`` threads (an import of many images takes about half the
+    time on two cores). A file already in the project is recognised by its content before it
+    is read."""
     items = list(items)
     report = report or ImportReport()
-    for k, item in enumerate(items):
-        progress(k, len(items), f"importing {item.path.name}")
+    readers = max(1, min(READERS, os.cpu_count() or 1))
+    ahead: deque[_Ahead] = deque()
+    checked = 0
+    with ThreadPoolExecutor(readers, thread_name_prefix="import-read") as pool:
         try:
-            check_cancel(cancel)
-        except MammoError:
-            report.cancelled = True
-            break
-        import_one(project, item, report)
-        if report.stopped:
-            report.failed += [(str(rest.path), NOT_IMPORTED) for rest in items[k + 1:]]
-            break
+            for k, item in enumerate(items):
+                progress(k, len(items), f"importing {item.path.name}")
+                try:
+                    check_cancel(cancel)
+                except MammoError:
+                    report.cancelled = True
+                    break
+                while checked < len(items) and len(ahead) <= readers:  # this item and the next ones
+                    ahead.append(_check(project, items[checked], pool))
+                    checked += 1
+                _store(project, ahead.popleft(), report)
+                if report.stopped:
+                    report.failed += [(str(rest.path), NOT_IMPORTED) for rest in items[k + 1:]]
+                    break
+        finally:
+            for left in ahead:  # cancelled, stopped or failed: the reads not begun are dropped
+                if left.read is not None:
+                    left.read.cancel()
     progress(len(items), len(items), report.summary())
     if report.imported:
         project.events.emit("images_imported", image_ids=list(report.imported))

@@ -27,12 +27,12 @@ def test_closing_the_window_during_an_import_stops_it_and_opens_no_report(window
 
     started = threading.Event()
 
-    def slow_import_one(project, item, report):
+    def slow_hash(path):
         started.set()
         time.sleep(0.05)
-        report.failed.append((str(item.path), "test"))
+        raise OSError("test")
 
-    monkeypatch.setattr(importing, "import_one", slow_import_one)
+    monkeypatch.setattr(importing, "content_sha256", slow_hash)
     worker = window.importer.start([tmp_path / f"{k}.png" for k in range(200)])
     assert started.wait(10)
     window.close()

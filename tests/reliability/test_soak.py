@@ -8,7 +8,7 @@ from .soak import build_project, run_soak
 
 def test_short_soak_holds(tmp_path):
     path = build_project(tmp_path)
-    res = run_soak(path, seconds=25, seed=1, retrain_every_s=12, kill_every_s=3)
+    res = run_soak(path, seconds=12, seed=1, retrain_every_s=5, kill_every_s=2)
     print("\n".join(res.lines()))
     assert res.saves > 20 and res.kills >= 2 and res.cli_reads >= 1 and res.second_instance >= 1, res.lines()
     assert res.retrains_done >= 1, res.lines()

@@ -212,22 +212,22 @@ def test_an_image_another_importer_stores_meanwhile_is_a_duplicate_not_a_failure
 
     _png16(tmp_path / "a.png", 1)
     other = open_project(project_target)
-    real_mask = importing.breast_mask
+    real_grid = importing.region_grid  # laid after this importer's last check, before its write
     stored_by_other = []
 
-    def mask_while_the_other_imports(*args, **kwargs):
+    def grid_while_the_other_imports(*args, **kwargs):
         if not stored_by_other:
             stored_by_other.append(import_one_of(other, tmp_path / "a.png"))
-        return real_mask(*args, **kwargs)
+        return real_grid(*args, **kwargs)
 
     def import_one_of(p, path):
-        monkeypatch.setattr(importing, "breast_mask", real_mask)
+        monkeypatch.setattr(importing, "region_grid", real_grid)
         try:
             return import_items(p, items_from_paths([path])).imported[0]
         finally:
-            monkeypatch.setattr(importing, "breast_mask", mask_while_the_other_imports)
+            monkeypatch.setattr(importing, "region_grid", grid_while_the_other_imports)
 
-    monkeypatch.setattr(importing, "breast_mask", mask_while_the_other_imports)
+    monkeypatch.setattr(importing, "region_grid", grid_while_the_other_imports)
     try:
         report = import_items(project, items_from_paths([tmp_path / "a.png"]))
     finally:
