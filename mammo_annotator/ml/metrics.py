@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 SENS_LEVELS = (0.85, 0.90)
 
@@ -32,6 +31,8 @@ def has_both_classes(y: np.ndarray) -> bool:
 
 def roc(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds), every distinct threshold kept; starts at (0, 0)."""
+    from sklearn.metrics import roc_curve  # here: sklearn costs a second of start-up to every training process
+
     y, s = _check(y, s)
     return roc_curve(y, s, drop_intermediate=False)
 
@@ -46,6 +47,8 @@ def auroc(y: np.ndarray, s: np.ndarray) -> float:
     if not (n1 and n0):
         return float("nan")
     if n1 + n0 != y.size or not np.isfinite(s).all():
+        from sklearn.metrics import roc_auc_score
+
         return float(roc_auc_score(y, s))  # other labels, NaN or infinite scores: sklearn's error
     _, inv, counts = np.unique(s, return_inverse=True, return_counts=True)
     mid_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based average rank of each distinct score
