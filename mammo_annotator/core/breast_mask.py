@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from .morphology import close_disk, erode_disk, open_disk
+
 WORK_SIZE = 512
 MAX_PECTORAL_FRACTION = 0.33
 MLO_VIEWS = {"MLO", "ML", "LMO", "LM", "SIO"}
@@ -76,11 +78,6 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
         between = (mu_t * w0 - mu) ** 2 / (w0 * (1 - w0))
     between[~np.isfinite(between)] = 0
     return float(centres[int(np.argmax(between))])
-
-
-def _disk(r: int) -> np.ndarray:
-    y, x = np.ogrid[-r : r + 1, -r : r + 1]
-    return x * x + y * y <= r * r
 
 
 def _largest_component(fg: np.ndarray) -> np.ndarray:
@@ -160,9 +157,9 @@ def _breast_small(norm: np.ndarray) -> np.ndarray:
     depth = max(3, fg.shape[0] // 40)
     fg = _cut_border_strips(fg, norm, depth)
     r = max(2, min(fg.shape) // 100)
-    fg = ndi.binary_opening(fg, structure=_disk(r))
+    fg = open_disk(fg, r)
     fg = _largest_component(fg)
-    fg = ndi.binary_closing(np.pad(fg, r + 1, mode="edge"), structure=_disk(r))[r + 1 : -(r + 1), r + 1 : -(r + 1)]
+    fg = close_disk(np.pad(fg, r + 1, mode="edge"), r)[r + 1 : -(r + 1), r + 1 : -(r + 1)]
     fg = _fill_holes_open_at_chest_wall(fg, norm)
     return fg
 
@@ -209,7 +206,7 @@ def _pectoral_small(norm: np.ndarray, breast: np.ndarray, side: str, strict: boo
     inside = ndi.map_coordinates(img, [py - d * ny, px - d * nx], order=1, mode="nearest")
     outside = ndi.map_coordinates(img, [py + d * ny, px + d * nx], order=1, mode="nearest")
     # the dark side must lie well inside the breast, or the skin line itself would win
-    deep = ndi.binary_erosion(m, structure=_disk(int(3 * d)))
+    deep = erode_disk(m, int(3 * d))
     valid = ndi.map_coordinates(deep.astype(np.float32), [py + d * ny, px + d * nx], order=0, mode="constant") > 0
     step = np.where(valid, inside - outside, 0.0)
     n_valid = valid.sum(axis=1)
