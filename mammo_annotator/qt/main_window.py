@@ -29,6 +29,7 @@ from .help import HelpDialog
 from .image_page import ImagePage
 from .importer import ImportController
 from .layout import ReadingMode, restore_layout, save_layout
+from .leave_guard import may_leave
 from .marks_sync import MarksSync
 from .menus import TOOL_KEYS, build_menus, export_dialog_class
 from .model_ui import ModelUI
@@ -40,6 +41,7 @@ from .team_sync import TeamSync
 from .theme import icon
 from .toolbar import fit_toolbar
 from .worklist import WorklistPanel
+from .worklist_reads import WorklistReads
 
 # importable from here as before the split (the tests import side_widths from this module)
 __all__ = ["MainWindow", "TOOL_KEYS", "export_dialog_class", "side_widths"]
@@ -58,6 +60,9 @@ class MainWindow(QMainWindow):
         self.center.addWidget(self.four)
         self.setCentralWidget(self.center)
         self.worklist = WorklistPanel()
+        self._open_when_listed = False
+        self.worklist_reads = WorklistReads(self._apply_worklist,
+                                            lambda text: show_error(self, "Cannot read the worklist", text), self)
         self.side = SidePanel()
         self.cad = CadPanel()
         self.contour_list = AnnotationList()
@@ -104,8 +109,11 @@ class MainWindow(QMainWindow):
         thumbs = self.worklist.model.thumbnails
         thumbs.clear()
         thumbs.load_record = lambda image_id, p=project: viewing.image_record(p, image_id)
+        self.worklist_reads.forget()
         self.refresh_worklist()
-        self._show_current_image()
+        self._open_when_listed = self.worklist_reads.waiting
+        if not self._open_when_listed:
+            self._show_current_image()
 
     def _show_current_image(self) -> None:
         """The current row's image (the first row when none), opened even when the row did not
@@ -153,6 +161,8 @@ class MainWindow(QMainWindow):
         from ..services.project_guard import open_guarded
         from .app import ask_restore
 
+        if not may_leave(self, self.page.editor, "open"):
+            return
         try:  # this instance's lock, or read-only; a damaged file offers its last good backup
             project, note = open_guarded(path, create=create, ask_restore=lambda exc: ask_restore(self, exc))
         except MammoError as exc:
@@ -165,27 +175,23 @@ class MainWindow(QMainWindow):
 
     # worklist and project events -----------------------------------------------------------
     def refresh_worklist(self) -> None:
-        try:
-            rows = viewing.worklist(self.project, reader=self.page.editor.annotator)  # the dot: others only
-        except MammoError as exc:
-            show_error(self, "Cannot read the worklist", str(exc))
+        self.worklist_reads.read(self.project, self.page.editor.annotator)  # the dot: others only
+
+    def refresh_worklist_rows(self, image_ids: list[int] | None) -> None:
+        """After an edit of a few images: their rows only (a save stays fast on a long list)."""
+        self.worklist_reads.read(self.project, self.page.editor.annotator, image_ids)
+
+    def _apply_worklist(self, image_ids: list[int] | None, rows: list) -> None:
+        if image_ids is not None:
+            if len(rows) != len(set(image_ids)) or not self.worklist.update_rows(rows):
+                self.refresh_worklist()  # an image appeared or went: the whole list
             return
         same = {r.image_id for r in rows} == {r.image_id for r in self.worklist.model.rows}
         if not (same and self.worklist.update_rows(rows)):  # a model swap changes every p(M), not the list
             self.worklist.set_rows(rows)
-
-    def refresh_worklist_rows(self, image_ids: list[int] | None) -> None:
-        """After an edit of a few images: their rows only (a save stays fast on a long list)."""
-        if image_ids is None:
-            self.refresh_worklist()
-            return
-        try:
-            rows = viewing.worklist(self.project, image_ids, reader=self.page.editor.annotator)
-        except MammoError as exc:
-            show_error(self, "Cannot read the worklist", str(exc))
-            return
-        if len(rows) != len(set(image_ids)) or not self.worklist.update_rows(rows):
-            self.refresh_worklist()  # an image appeared or went: the whole list
+        if self._open_when_listed:  # a project opened on a slow server: its list came late
+            self._open_when_listed = False
+            self._show_current_image()
 
     def _on_event_shown(self, name: str, payload: dict) -> None:
         """An error while the views refresh is shown in the status bar, not only logged (issue 12)."""
@@ -293,7 +299,11 @@ class MainWindow(QMainWindow):
             fit_toolbar(self.toolbar, self._short_first, event.size().width())
 
     def closeEvent(self, event) -> None:
-        """Nothing to save (every edit is already in the database); stop workers, close the file."""
+        """Nothing to save (every edit is in the database, or the reader chose to leave one the
+        server has not answered); stop workers, close the file."""
+        if not may_leave(self, self.page.editor, "close"):
+            event.ignore()
+            return
         if not self.importer.shutdown() or not self.model_ui.shutdown():
             event.ignore()
             return

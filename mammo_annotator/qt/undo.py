@@ -130,6 +130,7 @@ class AnnotationEditor(QObject):
         if self.pending.get(image_id) is not call:
             return  # answered in time (already taken up), or an edit of the previous project
         del self.pending[image_id]
+        self.last_failure = None  # stays None when the answer is a saved edit
         result = self._take(image_id, call)
         failure = self.last_failure
         self.answered.emit(image_id)
