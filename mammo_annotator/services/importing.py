@@ -8,19 +8,15 @@ breast, lay the region grid, store the image, its lesion contours and their regi
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import logging
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
-
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from ..core.breast_mask import breast_mask
 from ..core.contours import check_contour
@@ -36,10 +32,9 @@ from ..store import images as image_store
 from ..store import regions as region_store
 from ..store.engine import DatabaseError
 from .annotations import relabel_image
+from .import_outcome import KEY_MAX, fit_key, outcome  # noqa: F401 - KEY_MAX: importable from here
 from .pixels import put_cached
 from .project import Project
-
-log = logging.getLogger(__name__)
 
 READERS = 2  # images read and segmented ahead of the one being stored (at most the machine's cores)
 NOT_IMPORTED = "not imported: the import stopped when the project's database could no longer store images"
@@ -104,44 +99,12 @@ def _meta_with_overrides(meta: ImageMeta, item: ImportItem, report: ImportReport
 def import_one(project: Project, item: ImportItem, report: ImportReport) -> int | None:
     """Import one image file in one transaction; records the outcome in ``report``."""
     item = dataclasses.replace(item, path=resolved(item.path))  # stored paths work from any folder
-    with _outcome(project, str(item.path), report):
+    with outcome(project, str(item.path), report):
         sha = content_sha256(item.path)
         if _known(project, sha, str(item.path), report):
             return None
         return import_loaded(project, item, read_image(item.path), sha, report)
     return None
-
-
-@contextmanager
-def _outcome(project: Project, path: str, report: ImportReport) -> Iterator[None]:
-    """A failure of one file, recorded in ``report`` by kind; the batch goes on (or stops, when
-    the project's database is what failed)."""
-    try:
-        yield
-    except DatabaseError as exc:  # the project's database, not the file: named (its transaction was rolled back)
-        report.failed.append((path, f"not stored in {exc}"))
-        if _stops_the_batch(project, exc):
-            report.stopped = str(exc)  # every next file would wait for the same answer (15 s each when locked)
-    except MammoError as exc:
-        report.failed.append((path, getattr(exc, "reason", None) or str(exc)))
-    except (OSError, ValueError) as exc:
-        report.failed.append((path, f"{type(exc).__name__}: {exc}"))
-    except Exception as exc:  # a bug or a case nobody foresaw: this file fails, the batch goes on
-        log.exception("unexpected error importing %s", path)
-        report.failed.append((path, f"unexpected error ({type(exc).__name__}: {exc}); details in the log"))
-
-
-def _stops_the_batch(project: Project, exc: DatabaseError) -> bool:
-    """A failure of the project's database that every next file would meet too: a server that is
-    unreachable or shut down, a file locked by another program (each file would wait the whole
-    busy timeout first), a full disk, a file that became read-only."""
-    cause = exc.__cause__
-    if not isinstance(cause, OperationalError):
-        return False
-    if project.is_server:
-        return True
-    text = str(cause).lower()
-    return any(word in text for word in ("locked", "is full", "readonly", "read-only", "disk i/o"))
 
 
 def _known(project: Project, sha: str, path: str, report: ImportReport) -> bool:
@@ -150,20 +113,6 @@ def _known(project: Project, sha: str, path: str, report: ImportReport) -> bool:
     if existing is not None:
         report.duplicates.append((path, existing))
     return existing is not None
-
-
-KEY_MAX = 128  # the patient and study key columns; PostgreSQL refuses a longer value
-
-
-def _fit_key(key: str, what: str, path: str, report: ImportReport) -> str:
-    """A key the database takes: a longer one (a file name of 200 characters, a CSV's patient id)
-    failed the import on PostgreSQL only; it is cut, with a digest of the whole so that two long
-    keys sharing their beginning stay two patients."""
-    if len(key) <= KEY_MAX:
-        return key
-    short = key[:KEY_MAX - 17] + "~" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    report.warnings.append((path, f"the {what} key is {len(key)} characters long; stored as '{short}'"))
-    return short
 
 
 def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: str, report: ImportReport,
@@ -186,8 +135,8 @@ def import_loaded(project: Project, item: ImportItem, loaded: LoadedImage, sha: 
         except InvalidContourError as exc:
             report.warnings.append((path, f"lesion contour skipped: {exc}"))
             complete = complete and lesion.cls is not LesionClass.MALIGNANT
-    patient = _fit_key(item.patient_key or meta.patient_id or item.path.stem, "patient", path, report)
-    study = _fit_key(item.study_key or meta.study_uid or patient, "study", path, report)
+    patient = fit_key(item.patient_key or meta.patient_id or item.path.stem, "patient", path, report)
+    study = fit_key(item.study_key or meta.study_uid or patient, "study", path, report)
     alpha = project.alpha()
     for attempt in (1, 2):
         try:
@@ -262,7 +211,7 @@ def _store(project: Project, ahead: _Ahead, report: ImportReport) -> None:
     if isinstance(ahead.error, DatabaseError):  # the database failed at the check, maybe for a moment: once more, alone
         import_one(project, ahead.item, report)
         return
-    with _outcome(project, path, report):
+    with outcome(project, path, report):
         if ahead.error is not None:
             raise ahead.error
         if ahead.existing is not None:
