@@ -118,3 +118,39 @@ def test_a_killed_runs_staging_folder_is_removed_by_the_next_run_after_a_day(ann
     os.utime(old, (two_days_ago, two_days_ago))
     ex.export_many(annotated, ["labels"], destination)
     assert not old.exists() and (young / "masks" / "half.png").read_bytes() == b"half"
+
+
+@pytest.mark.parametrize("fmt", ["masks", "seg", "sr", "geojson"])
+def test_a_folder_format_stopped_or_failing_halfway_leaves_the_folder_as_it_was(annotated, destination, fmt,
+                                                                                monkeypatch):
+    """One folder format alone (``export masks --out DIR``): a stop or a failure after some of its
+    files kept those files, which looked like a whole export."""
+    options = ex.ExportOptions(per_image=True) if fmt == "geojson" else ex.ExportOptions()
+    folder = destination / "masks"
+    before = snapshot(destination)
+    stop = threading.Event()
+
+    def progress(done: int, total: int, message: str) -> None:
+        if done >= 2:  # the files of the first images are written by then
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        ex.export(annotated, fmt, folder, options, progress=progress, cancel=stop)
+    assert stop.is_set() and snapshot(destination) == before
+
+    failing = threading.Event()
+
+    def fail_at_the_third(done: int, total: int, message: str) -> None:
+        if done >= 2:
+            failing.set()
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(ex.ExportRunError) as info:
+        ex.export(annotated, fmt, folder, options, progress=fail_at_the_third)
+    assert failing.is_set() and info.value.format == fmt and "No space left" in str(info.value)
+    assert f"{folder} is as it was" in str(info.value) and snapshot(destination) == before
+
+    result = ex.export(annotated, fmt, folder, options)  # whole: the user's file beside it stays
+    assert result.path == folder and result.files > 0
+    assert (folder / "old.png").read_bytes() == b"an older mask"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no staging folder left

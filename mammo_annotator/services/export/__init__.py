@@ -28,6 +28,7 @@ from .staging import ExportRunError, commit, staging_folder
 from .tables import NoModelError, export_labels_csv, export_predictions_csv
 
 FORMATS = ("labels", "geojson", "coco", "masks", "regions", "predictions", "seg", "sr")
+FOLDER_FORMATS = ("masks", "seg", "sr")  # and geojson per image
 # where each format goes inside the folder of an "all" export
 DEFAULT_NAMES = {"labels": "labels.csv", "geojson": "contours.geojson", "coco": "coco.json", "masks": "masks",
                  "regions": "regions.csv", "predictions": "predictions.csv", "seg": "dicom-seg", "sr": "dicom-sr"}
@@ -59,10 +60,34 @@ EXPORTERS: dict[str, Callable[..., ExportResult]] = {
 
 def export(project: Project, fmt: str, out: str | os.PathLike, options: ExportOptions = ExportOptions(),
            progress: ProgressFn = no_progress, cancel: CancelToken | None = None) -> ExportResult:
-    """Run one export format to ``out`` (a file or a folder, as the format needs)."""
+    """Run one export format to ``out`` (a file or a folder, as the format needs). A format that
+    writes a folder of files is written whole or not at all, as a run of several is."""
     if fmt not in EXPORTERS:
         raise ExportPathError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt in FOLDER_FORMATS or (fmt == "geojson" and options.per_image):
+        return _whole_folder(project, fmt, out, options, progress, cancel)
     return EXPORTERS[fmt](project, out, options, progress, cancel)
+
+
+def _whole_folder(project: Project, fmt: str, out: str | os.PathLike, options: ExportOptions,
+                  progress: ProgressFn, cancel: CancelToken | None) -> ExportResult:
+    """The files of one folder format staged beside the destination's, then put in place together:
+    a failure or a stop halfway kept the files written so far, which looked like a whole export."""
+    root = out_folder(out)
+    with staging_folder(root) as staging:
+        files = staging / "files"
+        try:
+            result = EXPORTERS[fmt](project, files, options, progress, cancel)
+        except Cancelled:
+            raise
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, MammoError) else f"{type(exc).__name__}: {exc}"
+            raise ExportRunError(fmt, reason.replace(str(files), str(root)), root) from exc
+        names = sorted(p.name for p in files.iterdir()) if files.is_dir() else []
+        progress(1, 1, "putting the files in place")
+        commit(files, root, {f"{fmt} ({name})": name for name in names})
+        result.path = root
+    return result
 
 
 def export_many(project: Project, formats: Iterable[str], folder: str | os.PathLike,
@@ -78,7 +103,7 @@ def export_many(project: Project, formats: Iterable[str], folder: str | os.PathL
     with staging_folder(root) as staging:
         for fmt, name in entries.items():
             try:
-                results.append(export(project, fmt, staging / name, options, _prefixed(progress, fmt), cancel))
+                results.append(EXPORTERS[fmt](project, staging / name, options, _prefixed(progress, fmt), cancel))
             except NoModelError as exc:
                 results.append(ExportResult("predictions", root / name, skipped=[("predictions", str(exc))]))
             except Cancelled:
