@@ -117,7 +117,8 @@ class ImportController(QObject):
         def body(progress, cancel, report):
             progress(0, 0, "reading the source…")
             items = make_items(report, cancel)
-            return import_items(project, items, progress, cancel, report)
+            # one by one: reader threads would share the GIL with the window and stall it
+            return import_items(project, items, progress, cancel, report, readers=0)
 
         return self._start(body, title)
 

@@ -227,21 +227,23 @@ def import_items(
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
     report: ImportReport | None = None,
+    readers: int = READERS,
 ) -> ImportReport:
     """Import every item; a failing image is reported and the others go on. A database server
     that went away ends the batch (each file would wait for its connection timeout to fail):
     the files left are reported as not imported, and running the import again finishes it.
 
-    Images are stored one at a time, in order, on the calling thread; the next ones are read and
-    segmented meanwhile in ``READERS`` threads (an import of many images takes about half the
-    time on two cores). A file already in the project is recognised by its content before it
-    is read."""
+    Images are stored one at a time, in order, on the calling thread. With ``readers`` > 0 the
+    next ones are read and segmented meanwhile in that many threads (1.4-1.9x faster on two
+    cores); a file already in the project is recognised by its content before it is read. The
+    window imports with ``readers=0``: its thread shares the GIL with the readers, and they made
+    it stall up to 430 ms (``benchmarks/bench_import_stall.py``)."""
     items = list(items)
     report = report or ImportReport()
-    readers = max(1, min(READERS, os.cpu_count() or 1))
+    readers = max(0, min(readers, os.cpu_count() or 1))
     ahead: deque[_Ahead] = deque()
     checked = 0
-    with ThreadPoolExecutor(readers, thread_name_prefix="import-read") as pool:
+    with ThreadPoolExecutor(max(1, readers), thread_name_prefix="import-read") as pool:
         try:
             for k, item in enumerate(items):
                 progress(k, len(items), f"importing {item.path.name}")
@@ -250,10 +252,13 @@ def import_items(
                 except MammoError:
                     report.cancelled = True
                     break
-                while checked < len(items) and len(ahead) <= readers:  # this item and the next ones
-                    ahead.append(_check(project, items[checked], pool))
-                    checked += 1
-                _store(project, ahead.popleft(), report)
+                if readers == 0:
+                    import_one(project, item, report)
+                else:
+                    while checked < len(items) and len(ahead) <= readers:  # this item and the next ones
+                        ahead.append(_check(project, items[checked], pool))
+                        checked += 1
+                    _store(project, ahead.popleft(), report)
                 if report.stopped:
                     report.failed += [(str(rest.path), NOT_IMPORTED) for rest in items[k + 1:]]
                     break

@@ -103,3 +103,22 @@ def test_reads_stay_a_few_images_ahead_and_a_cancel_leaves_no_reader(tmp_path, m
     assert len(read) <= 6 + READERS + 1
     assert not [t for t in threading.enumerate() if t.name.startswith("import-read")]
     project.close()
+
+
+def test_the_window_imports_without_reader_threads(tmp_path, monkeypatch):
+    """``readers=0`` (the window's import: reader threads shared the GIL with it and stalled it)
+    reads on the calling thread and reports as the threaded import does."""
+    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
+    paths = _batch(tmp_path / "src")
+    threads, real_mask = [], importing.breast_mask
+    monkeypatch.setattr(importing, "breast_mask", lambda *a, **k: threads.append(threading.current_thread().name)
+                        or real_mask(*a, **k))
+    alone = open_project(tmp_path / "alone.sqlite", create=True)
+    report = import_items(alone, [ImportItem(p) for p in paths], readers=0)
+    assert threads and set(threads) == {threading.current_thread().name}
+    piped = open_project(tmp_path / "piped.sqlite", create=True)
+    threaded = import_items(piped, [ImportItem(p) for p in paths])
+    assert (report.failed, report.duplicates, report.warnings) == (threaded.failed, threaded.duplicates, threaded.warnings)
+    assert _stored(alone) == _stored(piped)
+    alone.close()
+    piped.close()
