@@ -4,6 +4,7 @@ without a word before, and the process then ended with the save still in its thr
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -40,50 +41,51 @@ def _save_while_frozen(qtbot, w, server, points):
     return frozen
 
 
-def test_closing_with_a_save_waiting_asks_and_keeps_the_window_by_default(qtbot, private_pg, tmp_path, monkeypatch):
+@pytest.fixture
+def on_server(qtbot, private_pg, tmp_path, monkeypatch):
+    """(window, project, its first image, the server): the window on a server project, the first
+    image open; closed afterwards whatever the test left."""
     monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
     project, (first, _second) = _server_project(private_pg.new_database(), tmp_path)
     w = _window(qtbot, project, "dr.a")
     try:
         _open_first(qtbot, w, first)
-        frozen = _save_while_frozen(qtbot, w, private_pg, SQUARE)
-        try:
-            SEEN.clear()
-            _answer_with(leave_guard.KEEP)
-            assert not w.close()  # the reader kept it
-            assert w.isVisible() and len(SEEN) == 1
-            assert f"image {first}" in SEEN[0] and str(private_pg.port) in SEEN[0]
-            _answer_with(None)  # the question stays on screen ...
-            QTimer.singleShot(600, frozen.thaw)  # ... until the server answers: saved, the window closes as asked
-            assert w.close()
-        finally:
-            frozen.thaw()
-        assert _rows(project, first) == 1 and not w.isVisible()
+        yield w, project, first, private_pg
     finally:
         w.close()
         project.close()
 
 
-def test_the_reader_may_close_without_the_waiting_save_or_open_another_project(qtbot, private_pg, tmp_path,
+def test_closing_with_a_save_waiting_asks_and_keeps_the_window_by_default(qtbot, on_server):
+    w, project, first, server = on_server
+    frozen = _save_while_frozen(qtbot, w, server, SQUARE)
+    try:
+        SEEN.clear()
+        _answer_with(leave_guard.KEEP)
+        assert not w.close()  # the reader kept it
+        assert w.isVisible() and len(SEEN) == 1
+        assert f"image {first}" in SEEN[0] and str(server.port) in SEEN[0]
+        _answer_with(None)  # the question stays on screen ...
+        QTimer.singleShot(600, frozen.thaw)  # ... until the server answers: saved, the window closes as asked
+        assert w.close()
+    finally:
+        frozen.thaw()
+    assert _rows(project, first) == 1 and not w.isVisible()
+
+
+def test_the_reader_may_close_without_the_waiting_save_or_open_another_project(qtbot, on_server, tmp_path,
                                                                               monkeypatch):
-    monkeypatch.setenv("MAMMO_ANNOTATOR_CACHE", str(tmp_path / "cache"))
-    project, (first, _second) = _server_project(private_pg.new_database(), tmp_path)
-    w = _window(qtbot, project, "dr.a")
+    w, _project, _first, server = on_server
+    frozen = _save_while_frozen(qtbot, w, server, OTHER)
     try:
-        _open_first(qtbot, w, first)
-        frozen = _save_while_frozen(qtbot, w, private_pg, OTHER)
-        try:
-            opened = []
-            monkeypatch.setattr("mammo_annotator.services.project_guard.open_guarded",
-                                lambda *a, **k: opened.append(a) or (_ for _ in ()).throw(AssertionError("opened")))
-            SEEN.clear()
-            _answer_with(leave_guard.KEEP)
-            w._open_path(str(tmp_path / "other.sqlite"), create=True)
-            assert opened == [] and "Opening another project" in SEEN[0]  # kept: nothing opened
-            _answer_with(leave_guard.LEAVE["close"])
-            assert w.close() and not w.isVisible()
-        finally:
-            frozen.thaw()
+        opened = []
+        monkeypatch.setattr("mammo_annotator.services.project_guard.open_guarded",
+                            lambda *a, **k: opened.append(a) or (_ for _ in ()).throw(AssertionError("opened")))
+        SEEN.clear()
+        _answer_with(leave_guard.KEEP)
+        w._open_path(str(tmp_path / "other.sqlite"), create=True)
+        assert opened == [] and "Opening another project" in SEEN[0]  # kept: nothing opened
+        _answer_with(leave_guard.LEAVE["close"])
+        assert w.close() and not w.isVisible()
     finally:
-        w.close()
-        project.close()
+        frozen.thaw()
