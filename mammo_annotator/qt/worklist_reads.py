@@ -18,8 +18,7 @@ from ..services import viewing
 from ..services.project import Project
 from .server_calls import Relay, ServerCall, read_error
 
-Rows = list  # list[viewing.WorklistRow]
-Apply = Callable[[list[int] | None, Rows], None]  # (the image ids asked for, None: the whole list; rows)
+Apply = Callable[[list[int] | None, list[viewing.WorklistRow]], None]  # (the ids asked for, None: all; rows)
 
 
 def merged(a: set[int] | None, b: list[int] | None) -> set[int] | None:

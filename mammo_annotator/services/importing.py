@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from contextlib import nullcontext
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -107,9 +108,13 @@ def import_one(project: Project, item: ImportItem, report: ImportReport) -> int 
     return None
 
 
-def _known(project: Project, sha: str, path: str, report: ImportReport) -> bool:
+def _existing(project: Project, sha: str) -> int | None:
     with project.session() as s:
-        existing = image_store.image_id_by_hash(s, sha)
+        return image_store.image_id_by_hash(s, sha)
+
+
+def _known(project: Project, sha: str, path: str, report: ImportReport) -> bool:
+    existing = _existing(project, sha)
     if existing is not None:
         report.duplicates.append((path, existing))
     return existing is not None
@@ -196,8 +201,7 @@ def _check(project: Project, item: ImportItem, pool: ThreadPoolExecutor) -> _Ahe
     ahead = _Ahead(item)
     try:
         ahead.sha = content_sha256(item.path)
-        with project.session() as s:
-            ahead.existing = image_store.image_id_by_hash(s, ahead.sha)
+        ahead.existing = _existing(project, ahead.sha)
     except Exception as exc:  # recorded in the item's turn, as import_one records it
         ahead.error = exc
         return ahead
@@ -237,13 +241,14 @@ def import_items(
     next ones are read and segmented meanwhile in that many threads (1.4-1.9x faster on two
     cores); a file already in the project is recognised by its content before it is read. The
     window imports with ``readers=0``: its thread shares the GIL with the readers, and they made
-    it stall up to 430 ms (``benchmarks/bench_import_stall.py``)."""
+    it stall for about half a second (``benchmarks/bench_import_stall.py``)."""
     items = list(items)
     report = report or ImportReport()
     readers = max(0, min(readers, os.cpu_count() or 1))
     ahead: deque[_Ahead] = deque()
     checked = 0
-    with ThreadPoolExecutor(max(1, readers), thread_name_prefix="import-read") as pool:
+    pool_or_none = ThreadPoolExecutor(readers, thread_name_prefix="import-read") if readers else nullcontext()
+    with pool_or_none as pool:
         try:
             for k, item in enumerate(items):
                 progress(k, len(items), f"importing {item.path.name}")
