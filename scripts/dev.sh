@@ -36,7 +36,10 @@ case "$cmd" in
   test)
     export QT_QPA_PLATFORM=offscreen
     # pytest exits 5 when it collects no test: that is a failure here, as every non-zero code.
-    exec "$VENV/bin/python" -m pytest -q "$@"
+    # Two worker processes (pytest-xdist), a test file to each at a time so that module fixtures
+    # are built once: the suite takes about 11 minutes on two cores instead of 15.
+    # MAMMO_TEST_WORKERS=0 runs it in this process (a debugger, -x, -s).
+    exec "$VENV/bin/python" -m pytest -q -n "${MAMMO_TEST_WORKERS:-2}" --dist loadfile "$@"
     ;;
   *)
     echo "usage: scripts/dev.sh app [--screenshot FILE] | test [pytest args]" >&2

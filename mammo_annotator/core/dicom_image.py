@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from . import dicom_header as hdr
-from .dicom_lut import apply_table, lut_table, mirror_point, mirrored_center, rescale, stored_range, voi, window
+from .dicom_lut import apply_table, displays, lut_table, mirror_point, rescale, stored_range
 from .errors import ImageReadError
 from .file_checks import check_pixel_count, missing_reason, require_finite, sniff_preamble
-from .types import ImageMeta, LoadedImage, VoiLut
+from .types import ImageMeta, LoadedImage, VoiLut, VoiWindow
 from .windowing import LINEAR
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,6 @@ def read_dicom(path: Path, limit: int) -> LoadedImage:
     if modality != "MG":
         warnings.append(f"modality is {modality or 'missing'}, not MG; imported as a mammogram anyway")
     bits_stored = _bits_holding(pixels, header_bits, signed, warnings)
-    center, width = window(ds, warnings)
     slope, intercept = rescale(ds, path, warnings)
     table = lut_table(ds, "ModalityLUTSequence", signed, warnings) if "ModalityLUTSequence" in ds else None
     mono1 = photometric == "MONOCHROME1"
@@ -187,10 +186,12 @@ def read_dicom(path: Path, limit: int) -> LoadedImage:
         lo, hi = stored_range(bits_stored, signed)
         pixels = (lo + hi - pixels.astype(np.int64)).astype(pixels.dtype)
     mirror = mirror_point(bits_stored, signed, table is not None, slope, intercept) if mono1 else None
-    voi_function, voi_lut = voi(ds, mirror, signed, warnings)
+    voi_function, tables, wins = displays(ds, mirror, signed, warnings)  # mirrored with the pixels
+    center, width = (wins[0].center, wins[0].width) if wins else (None, None)
+    voi_lut = tables[0] if tables else None
+    # the displays besides the DICOM window (the first table, else the first window), offered beside it
+    voi_others = tables[1:] + (wins if voi_lut is not None else wins[1:])
     if mono1:
-        if center is not None:  # the window is on the modality's values: mirrored there
-            center = mirrored_center(center, mirror, voi_function)
         warnings.append("MONOCHROME1 inverted so that dense tissue is bright")
         photometric = "MONOCHROME2"
 
@@ -204,9 +205,6 @@ def read_dicom(path: Path, limit: int) -> LoadedImage:
                 pixels = scaled.astype(np.float32)
             require_finite(pixels, path, "rescaled pixel data")
         warnings.append(f"modality rescale applied (slope {slope:g}, intercept {intercept:g})")
-    if voi_lut is not None and center is not None and width:
-        warnings.append(f"the VOI LUT Sequence is the DICOM window; WindowCenter / WindowWidth ({center:g} / "
-                        f"{width:g}) are not offered")
 
     laterality = None
     for key in ("ImageLaterality", "Laterality"):
@@ -240,6 +238,7 @@ def read_dicom(path: Path, limit: int) -> LoadedImage:
         warnings=tuple(warnings),
         voi_function=voi_function,
         voi_lut=voi_lut,
+        voi_others=voi_others,
     )
     return LoadedImage(np.ascontiguousarray(pixels), meta)
 
@@ -276,22 +275,25 @@ def _bits_holding(pixels: np.ndarray, bits_stored: int, signed: bool, warnings: 
     warnings.append(f"BitsStored is {bits_stored} but the pixel values need {need} bits; read as {need} bits")
     return need
 
-def header_voi(path: str | Path, bits_stored: int | None = None) -> tuple[str, VoiLut | None]:
-    """The VOILUTFunction and VOI LUT table of a DICOM file, as ``read_image`` puts them in the
-    meta (the project database keeps only the window): re-read when an image is opened from a
-    project. ``bits_stored``: the image's as imported. ("LINEAR", None) for a file that is gone,
-    is not DICOM, or has neither; never raises."""
+HeaderVoi = tuple[str, VoiLut | None, tuple[VoiLut | VoiWindow, ...]]
+
+
+def header_voi(path: str | Path, bits_stored: int | None = None) -> HeaderVoi:
+    """The VOILUTFunction, VOI LUT table and other displays of a DICOM file, as ``read_image``
+    puts them in the meta (the project database keeps only the window): re-read when an image is
+    opened from a project. ``bits_stored``: the image's as imported. ("LINEAR", None, ()) for a
+    file that is gone, is not DICOM, or has none; never raises."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):
-        return LINEAR, None
+        return LINEAR, None, ()
     return _header_voi(str(path), bits_stored, st.st_mtime_ns, st.st_size)
 
 @functools.lru_cache(maxsize=64)
-def _header_voi(path: str, bits_stored: int | None, _mtime_ns: int, _size: int) -> tuple[str, VoiLut | None]:
+def _header_voi(path: str, bits_stored: int | None, _mtime_ns: int, _size: int) -> HeaderVoi:
     try:
         if not sniff_preamble(path) and Path(path).suffix.lower() not in (".dcm", ".dicom", ".dic", ""):
-            return LINEAR, None
+            return LINEAR, None, ()
         with _pywarnings.catch_warnings():
             _pywarnings.simplefilter("ignore")
             ds = read_dicom_header(path)
@@ -304,7 +306,9 @@ def _header_voi(path: str, bits_stored: int | None, _mtime_ns: int, _size: int) 
                 table = lut_table(ds, "ModalityLUTSequence", signed, ignored) if "ModalityLUTSequence" in ds else None
                 mirror = mirror_point(table[1] if table else bits, signed, table is not None,
                                        *rescale(ds, Path(path), ignored))
-            return voi(ds, mirror, signed, [])
+            function, tables, wins = displays(ds, mirror, signed, [])
+            lut = tables[0] if tables else None
+            return function, lut, tables[1:] + (wins if lut is not None else wins[1:])
     except Exception:  # the display falls back to the plain window; the import said what was wrong
         log.debug("no VOI from %s", path, exc_info=True)
-        return LINEAR, None
+        return LINEAR, None, ()

@@ -12,31 +12,52 @@ import numpy as np
 
 from . import dicom_header as hdr
 from .errors import ImageReadError
-from .types import VoiLut
+from .types import VoiLut, VoiWindow
 from .windowing import LINEAR, VOI_FUNCTIONS
 
 
-def window(ds, warnings: list[str]) -> tuple[float | None, float | None]:
-    """WindowCenter / WindowWidth (the first, when several are given), or None where unusable."""
-    center = hdr.first_float(getattr(ds, "WindowCenter", None))
-    width = hdr.first_float(getattr(ds, "WindowWidth", None))
-    if not all(v is None or np.isfinite(v) for v in (center, width)):
-        # the DICOM window is the default display: an infinite width shows a flat grey image
-        warnings.append(f"the DICOM window is not finite (WindowCenter {center}, WindowWidth {width}); ignored")
-        return None, None
-    width = usable_width(width, warnings)
-    count = max(len(v) if hasattr(v, "__len__") and not isinstance(v, (str, bytes)) else 1
-                for v in (getattr(ds, "WindowCenter", None), getattr(ds, "WindowWidth", None)))
-    if center is not None and width and count > 1:
-        warnings.append(f"the header gives {count} windows; the first ({center:g} / {width:g}) is the DICOM "
-                        "window, the others are not offered")
-    return center, width
+def _numbers(ds, key: str) -> list[float | None]:
+    """Every value of a multi-valued number attribute; None where one is not a number."""
+    raw = getattr(ds, key, None)
+    if raw is None or raw == "":
+        return []
+    values = list(raw) if hasattr(raw, "__len__") and not isinstance(raw, (str, bytes)) else [raw]
+    return [hdr.first_float(v) for v in values]
 
-def usable_width(width: float | None, warnings: list[str]) -> float | None:
-    if width is not None and width <= 0:
-        warnings.append(f"WindowWidth is {width:g}, not positive; the window is ignored and the image's range is shown")
-        return None
-    return width or None
+
+def windows(ds, warnings: list[str]) -> list[VoiWindow]:
+    """Every usable WindowCenter / WindowWidth pair in the header's order, with its explanation.
+    The first is the DICOM window; a mammography header often adds HARDER and SOFTER ones. An
+    unusable pair is left out with a warning that names it."""
+    centers, widths = _numbers(ds, "WindowCenter"), _numbers(ds, "WindowWidth")
+    names = [str(v).strip() or None for v in _texts(ds, "WindowCenterWidthExplanation")]
+    if centers and widths and len(centers) != len(widths):
+        warnings.append(f"the header gives {len(centers)} window centres and {len(widths)} widths; "
+                        f"the first {min(len(centers), len(widths))} are paired")
+    out: list[VoiWindow] = []
+    for k, (center, width) in enumerate(zip(centers, widths)):
+        which = "the DICOM window" if k == 0 else f"window {k + 1}"
+        if center is None or width is None:
+            continue
+        if not (np.isfinite(center) and np.isfinite(width)):
+            # an infinite width shows a flat grey image
+            warnings.append(f"{which} is not finite (WindowCenter {center}, WindowWidth {width}); ignored")
+            continue
+        if width <= 0:
+            warnings.append(f"WindowWidth is {width:g}, not positive; {which} is ignored" +
+                            (" and the image's range is shown" if k == 0 else ""))
+            continue
+        name = names[k] if k < len(names) else None
+        out.append(VoiWindow(center, width, name[:64] if name else None))
+    return out
+
+
+def _texts(ds, key: str) -> list[str]:
+    raw = getattr(ds, key, None)
+    if raw is None or raw == "":
+        return []
+    return [str(v) for v in raw] if hasattr(raw, "__len__") and not isinstance(raw, (str, bytes)) else [str(raw)]
+
 
 def rescale(ds, path: Path, warnings: list[str]) -> tuple[float, float]:
     """RescaleSlope / RescaleIntercept, the identity where absent or unusable (with a warning)."""
@@ -75,8 +96,9 @@ def mirrored_center(center: float, mirror: float, function: str) -> float:
 
 _LUT_NAMES = {"ModalityLUTSequence": "Modality LUT Sequence", "VOILUTSequence": "VOI LUT Sequence"}
 
-def lut_table(ds, keyword: str, signed: bool, warnings: list[str]) -> tuple[float, int, np.ndarray] | None:
-    """(first input mapped, bits per entry, uint16 table) of the sequence's first item (PS3.3
+def lut_table(ds, keyword: str, signed: bool, warnings: list[str],
+              index: int = 0) -> tuple[float, int, np.ndarray] | None:
+    """(first input mapped, bits per entry, uint16 table) of the sequence's ``index``-th item (PS3.3
     C.11.1.1.1 / C.11.2.1.1), or None with a warning saying what is wrong: a table that does not
     match its descriptor would map the image's values to nonsense."""
     name = _LUT_NAMES[keyword]
@@ -84,7 +106,9 @@ def lut_table(ds, keyword: str, signed: bool, warnings: list[str]) -> tuple[floa
     if not items:
         warnings.append(f"the {name} is empty; not applied")
         return None
-    item = items[0]
+    item = items[index]
+    if index:
+        name = f"{name}'s table {index + 1}"
     little = (getattr(ds, "original_encoding", (None, True))[1] is not False)
     descriptor = getattr(item, "LUTDescriptor", None)
     if isinstance(descriptor, bytes) and len(descriptor) == 6:
@@ -146,26 +170,41 @@ def apply_table(pixels: np.ndarray, first: float, table: np.ndarray, bits: int) 
     index = np.clip(np.floor(pixels.astype(np.float64) - first), 0, len(table) - 1).astype(np.int64)
     return table[index]
 
-def voi(ds, mirror: float | None, signed: bool, warnings: list[str]) -> tuple[str, VoiLut | None]:
-    """VOILUTFunction and the first VOI LUT Sequence table; ``mirror``: MONOCHROME1's inversion
-    point, about which the table is mirrored and inverted like the pixels."""
+def voi_function(ds, warnings: list[str]) -> str:
+    """The VOILUTFunction the windows follow (LINEAR where absent or unknown, with a warning)."""
     function = (hdr.text(ds, "VOILUTFunction") or LINEAR).upper()
     if function not in VOI_FUNCTIONS:
         warnings.append(f"VOILUTFunction is '{function[:40]}', not LINEAR, LINEAR_EXACT or SIGMOID; the window "
                         "is applied as LINEAR")
         function = LINEAR
+    return function
+
+
+def voi_tables(ds, mirror: float | None, signed: bool, warnings: list[str]) -> tuple[VoiLut, ...]:
+    """Every usable VOI LUT Sequence table in the header's order; ``mirror``: MONOCHROME1's
+    inversion point, about which each table is mirrored and inverted like the pixels."""
     if "VOILUTSequence" not in ds:
-        return function, None
-    table = lut_table(ds, "VOILUTSequence", signed, warnings)
-    if table is None:
-        return function, None
-    first, bits, values = table
-    if mirror is not None:  # MONOCHROME1: input M - v, and the table's low values are the bright ones
-        first, values = mirror - (first + len(values) - 1), ((1 << bits) - 1 - values[::-1]).astype(np.uint16)
-    items = list(ds.VOILUTSequence)
-    explanation = hdr.text(items[0], "LUTExplanation")
-    if len(items) > 1:
-        warnings.append(f"the VOI LUT Sequence holds {len(items)} tables; the first"
-                        f"{f' ({explanation[:40]})' if explanation else ''} is the DICOM window, the others are "
-                        "not offered")
-    return function, VoiLut.from_table(first, bits, values, explanation)
+        return ()
+    out = []
+    for k, item in enumerate(list(ds.VOILUTSequence) or [None]):
+        table = lut_table(ds, "VOILUTSequence", signed, warnings, k)
+        if table is None:
+            continue
+        first, bits, values = table
+        if mirror is not None:  # MONOCHROME1: input M - v, and the table's low values are the bright ones
+            first, values = mirror - (first + len(values) - 1), ((1 << bits) - 1 - values[::-1]).astype(np.uint16)
+        explanation = hdr.text(item, "LUTExplanation")
+        out.append(VoiLut.from_table(first, bits, values, explanation[:64] if explanation else None))
+    return tuple(out)
+
+
+def displays(ds, mirror: float | None, signed: bool,
+             warnings: list[str]) -> tuple[str, tuple[VoiLut, ...], tuple[VoiWindow, ...]]:
+    """The header's VOI: (VOILUTFunction, every table, every window), both lists in the header's
+    order and mirrored for MONOCHROME1 (``mirror`` not None). The first table, else the first
+    window, is the DICOM window; the rest are offered beside it."""
+    function = voi_function(ds, warnings)
+    tables = voi_tables(ds, mirror, signed, warnings)
+    wins = tuple(VoiWindow(mirrored_center(w.center, mirror, function), w.width, w.explanation)
+                 if mirror is not None else w for w in windows(ds, warnings))
+    return function, tables, wins

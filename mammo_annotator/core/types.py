@@ -211,6 +211,16 @@ class VoiLut:
 
 
 @dataclass(frozen=True)
+class VoiWindow:
+    """One WindowCenter / WindowWidth pair of a header that gives several (PS3.3 C.11.2.1.2), with
+    its WindowCenterWidthExplanation (e.g. NORMAL, HARDER, SOFTER)."""
+
+    center: float
+    width: float
+    explanation: str | None = None
+
+
+@dataclass(frozen=True)
 class ImageMeta:
     """What the importer learns about an image besides its pixels."""
 
@@ -237,6 +247,9 @@ class ImageMeta:
     # database: an image opened from a project has them re-read from its header (core.imageio.header_voi).
     voi_function: str = "LINEAR"
     voi_lut: VoiLut | None = None
+    # the header's other displays, in its order: the further VOI LUT tables, then the windows that
+    # are not the DICOM window (mammography headers often give NORMAL, HARDER and SOFTER)
+    voi_others: tuple["VoiLut | VoiWindow", ...] = field(default_factory=tuple)
 
     @property
     def mean_spacing_mm(self) -> float | None:

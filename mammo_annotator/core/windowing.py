@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .types import ImageMeta, VoiLut
+from .types import ImageMeta, VoiLut, VoiWindow
 
 LINEAR, LINEAR_EXACT, SIGMOID = "LINEAR", "LINEAR_EXACT", "SIGMOID"
 VOI_FUNCTIONS = (LINEAR, LINEAR_EXACT, SIGMOID)
@@ -214,15 +214,50 @@ def breast_window(pixels: np.ndarray, mask: np.ndarray | None = None) -> Window:
 
 
 def reading_presets(pixels: np.ndarray, meta: ImageMeta | None = None, mask: np.ndarray | None = None) -> dict[str, Window]:
-    """``READING_PRESETS`` in that order for any image. Without a DICOM window in the header the
-    "DICOM window" entry is the automatic one and says so in its name."""
+    """``READING_PRESETS`` in that order for any image, then the header's other DICOM windows
+    (``other_dicom_windows``). Without a DICOM window in the header the "DICOM window" entry is
+    the automatic one and says so in its name."""
     auto = breast_window(pixels, mask)
     stored = dicom_window(meta) if meta is not None else None
     dicom = replace(stored, name=DICOM) if stored is not None else \
         Window(auto.center, auto.width, "no DICOM window: breast (auto)")
     dense = percentile_window(pixels, mask, 40.0, 99.9, name=DENSE)
     full = full_range_window(pixels)
-    return {AUTO: auto, DICOM: dicom, DENSE: dense, FULL: Window(full.center, full.width, FULL)}
+    out = {AUTO: auto, DICOM: dicom, DENSE: dense, FULL: Window(full.center, full.width, FULL)}
+    if stored is not None:
+        out.update((w.name, w) for w in other_dicom_windows(meta))
+    return out
+
+
+def other_dicom_windows(meta) -> list[Window]:
+    """The header's displays besides the DICOM window, in its order, named "DICOM window 2: HARDER"
+    and so on (the number keeps names unique when explanations repeat or are missing)."""
+    out = []
+    function = getattr(meta, "voi_function", LINEAR)
+    for k, other in enumerate(getattr(meta, "voi_others", ()) or (), start=2):
+        name = f"{DICOM} {k}" + (f": {other.explanation}" if other.explanation else "")
+        if isinstance(other, VoiLut):
+            out.append(lut_window(other, name))
+        elif isinstance(other, VoiWindow):
+            out.append(Window(float(other.center), float(other.width), name,
+                              function if function in VOI_FUNCTIONS else LINEAR))
+    return out
+
+
+def dicom_family(names: list[str]) -> list[str]:
+    """The DICOM window and the header's others among preset ``names``, in order."""
+    return [n for n in names if n == DICOM or n.startswith(f"{DICOM} ")]
+
+
+def next_preset(names: list[str], i: int, current: str | None) -> str | None:
+    """The preset the i-th reading key (F1...) shows. Pressed again while a DICOM window is shown,
+    the DICOM key steps to the header's next one and back to the first, as on a workstation."""
+    if not 0 <= i < min(len(names), len(READING_PRESETS)):
+        return None
+    family = dicom_family(names)
+    if names[i] == DICOM and current in family:
+        return family[(family.index(current) + 1) % len(family)]
+    return names[i]
 
 
 def default_preset(meta: ImageMeta | None, bits_stored: int | None = None) -> str:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
+from ..core.windowing import next_preset
+
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
@@ -59,13 +61,17 @@ class FourViewMode(QObject):
         w.four.fit_all() if w.center.currentWidget() is w.four else w.page.view.fit()
 
     def apply_preset(self, i: int) -> None:
-        """The i-th window/level preset (F1...), on the image and every pane."""
+        """The i-th window/level preset (F1...), on the image and every pane; F2 again steps
+        through the header's DICOM windows (a pane without that one shows its first)."""
         w = self.window
-        names = list(w.page.view.presets)
-        if i < len(names):
-            w.page.view.apply_preset(names[i])
-            for pane in w.four.panes.values():
-                pane.view.apply_preset(names[i])
+        view = w.page.view
+        names = list(view.presets)
+        name = next_preset(names, i, view.window.name if view.window else None)
+        if name is None:
+            return
+        view.apply_preset(name)
+        for pane in w.four.panes.values():
+            pane.view.apply_preset(name if name in pane.view.presets else names[i])
 
     def set_invert(self, on: bool) -> None:
         w = self.window

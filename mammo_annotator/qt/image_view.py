@@ -416,10 +416,11 @@ def preset_for(meta) -> str:
 
 
 class _VoiMeta:
-    """An image record seen with the VOI its DICOM header gives besides the window."""
+    """An image record seen with the VOI its DICOM header gives besides the window (its function,
+    table and other displays)."""
 
-    def __init__(self, meta, voi_function: str, voi_lut) -> None:
-        self._meta, self.voi_function, self.voi_lut = meta, voi_function, voi_lut
+    def __init__(self, meta, voi_function: str, voi_lut, voi_others: tuple = ()) -> None:
+        self._meta, self.voi_function, self.voi_lut, self.voi_others = meta, voi_function, voi_lut, voi_others
 
     def __getattr__(self, name: str):
         if name == "_meta":  # not yet set (a copy being made): no recursion

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from ..core.windowing import READING_PRESETS
+from ..core.windowing import DICOM, READING_PRESETS
 from .contour_tool import Tool
 from .toolbar import build_toolbar, dress_toolbar
 
@@ -163,9 +163,14 @@ def _view_menu(window: MainWindow, v: QMenu) -> None:
     window.heat_action = act("&Heat map instead of marks", lambda on: window.cad.set_mode("heat" if on else "marks"),
                              "M", checkable=True)
     window.wl_menu = v.addMenu("&Window / level")
-    window.wl_actions = [add_action(window, window.wl_menu, name.capitalize(),
+    window.wl_actions = [add_action(window, window.wl_menu, _preset_text(name),
                                     lambda i=i: window.four_mode.apply_preset(i), f"F{i + 1}")
                          for i, name in enumerate(READING_PRESETS)]  # the same list, the same keys, for every image
+
+
+def _preset_text(name: str) -> str:
+    text = name[0].upper() + name[1:]
+    return f"{text} (again: the header's next)" if name == DICOM else text
 
 
 def _help_menu(window: MainWindow, h: QMenu) -> None:

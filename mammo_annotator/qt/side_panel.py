@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.types import LesionClass
+from ..core.windowing import READING_PRESETS
 from ..services.viewing import ImageBundle, patient_label
 from .compact import CompactTexts
 from .theme import CONTOUR_COLOURS, REGION_COLOURS
@@ -235,8 +236,8 @@ class SidePanel(CompactTexts, QWidget):
         self.presets.blockSignals(True)
         if [self.presets.itemData(i) for i in range(self.presets.count())] != list(names):
             self.presets.clear()
-            for i, name in enumerate(names):
-                self.presets.addItem(f"{name}   F{i + 1}", name)
+            for i, name in enumerate(names):  # the header's further DICOM windows: F2 pressed again
+                self.presets.addItem(f"{name}   {f'F{i + 1}' if i < len(READING_PRESETS) else 'F2 again'}", name)
         self._select_preset(current)
         self.presets.blockSignals(False)
 

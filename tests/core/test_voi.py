@@ -140,15 +140,25 @@ def test_voi_lut_of_a_monochrome1_image_shows_low_outputs_white(tmp_path):
         assert shown[r, c] == np.rint(255 - int(table[PIXELS[r, c]]) * 255 / 4095), (r, c)
 
 
-def test_a_second_voi_table_is_said_not_offered(tmp_path):
+def test_every_voi_table_and_the_window_beside_them_are_offered(tmp_path):
+    """Before: the second table and the window were dropped ("not offered")."""
     table = _curve(4096, 12)
     p = _with(tmp_path, "two", VOILUTSequence=[_lut_item(0, 12, table), _lut_item(0, 12, table[::-1])])
     ds = pydicom.dcmread(p)
+    ds.VOILUTSequence[1].LUTExplanation = "reversed"
     ds.WindowCenter, ds.WindowWidth = "2048", "4096"
     ds.save_as(p, enforce_file_format=True)
-    said = " | ".join(read_image(p).meta.warnings)
-    assert "the VOI LUT Sequence holds 2 tables; the first (vendor curve) is the DICOM window" in said
-    assert "WindowCenter / WindowWidth (2048 / 4096) are not offered" in said
+    image = read_image(p)
+    assert "not offered" not in " | ".join(image.meta.warnings)
+    assert image.meta.voi_lut.explanation == "vendor curve"  # the first table is the DICOM window
+    second, window = image.meta.voi_others
+    assert second.explanation == "reversed" and np.array_equal(second.table, table[::-1])
+    assert (window.center, window.width) == (2048.0, 4096.0)
+    presets = reading_presets(image.pixels, image.meta)
+    assert list(presets)[4:] == [f"{DICOM} 2: reversed", f"{DICOM} 3"]
+    shown = render(image.pixels, presets[f"{DICOM} 2: reversed"])
+    for r, c in PROBES:
+        assert shown[r, c] == np.rint(int(table[::-1][PIXELS[r, c]]) * 255 / 4095), (r, c)
 
 
 # ---------------------------------------------------------------- Modality LUT Sequence
@@ -210,7 +220,7 @@ def test_header_voi_reads_what_the_import_put_in_the_meta(tmp_path):
     ds.VOILUTFunction = "SIGMOID"
     ds.save_as(p, enforce_file_format=True)
     image = read_image(p)
-    assert header_voi(p, image.meta.bits_stored) == (image.meta.voi_function, image.meta.voi_lut) != (LINEAR, None)
-    assert header_voi(tmp_path / "gone.dcm") == (LINEAR, None)
+    assert header_voi(p, image.meta.bits_stored) == (image.meta.voi_function, image.meta.voi_lut, ()) != (LINEAR, None, ())
+    assert header_voi(tmp_path / "gone.dcm") == (LINEAR, None, ())
     (tmp_path / "notes.txt").write_text("not DICOM")
-    assert header_voi(tmp_path / "notes.txt") == (LINEAR, None)
+    assert header_voi(tmp_path / "notes.txt") == (LINEAR, None, ())

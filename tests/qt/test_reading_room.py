@@ -248,7 +248,8 @@ def test_one_stable_preset_list_and_the_automatic_breast_window(window, project,
         names.append(list(window.page.view.presets))
         assert window.page.view.window.name == AUTO  # no DICOM window in a PNG: the automatic one
     assert names[0] == names[1] == list(READING_PRESETS)
-    assert [a.text().lower() for a in window.wl_actions] == [n.lower() for n in READING_PRESETS]
+    assert len(window.wl_actions) == len(READING_PRESETS)
+    assert all(a.text().lower().startswith(n.lower()) for a, n in zip(window.wl_actions, READING_PRESETS))
     assert all(a.isEnabled() for a in window.wl_actions)  # no disabled placeholders
     QTest.keyClick(window, Qt.Key_F3)
     assert window.page.view.window.name == DENSE
