@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"setup: imported 2 images of 4096 x 3328 uint16 in {time.perf_counter() - t:.1f} s")
 
     from mammo_annotator.qt.app import ensure_app, temp_settings
-    from mammo_annotator.qt.image_view import display_presets
+    from mammo_annotator.qt.display_presets import display_presets
     from mammo_annotator.qt.main_window import MainWindow
     from mammo_annotator.services import viewing
     from mammo_annotator.services.pixels import load_pixels

@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from mammo_annotator.qt.worklist import P_M, PATIENT, WorklistPanel
+    from mammo_annotator.qt.worklist import WorklistPanel
+    from mammo_annotator.qt.worklist_model import P_M, PATIENT
 
     app = QApplication.instance() or QApplication([])
     widget = WorklistPanel()

@@ -99,7 +99,8 @@ FILL = {"0001": fill_0001, "0002": fill_0002, "0003": fill_0003, "0004": fill_00
 def build(rev: str, dest: Path) -> None:
     from alembic import command
 
-    from mammo_annotator.store.engine import alembic_config, make_engine
+    from mammo_annotator.store.engine import make_engine
+    from mammo_annotator.store.revisions import alembic_config
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.sqlite"

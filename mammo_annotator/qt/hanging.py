@@ -21,7 +21,8 @@ from ..core.errors import ImageReadError
 from ..core.records import ImageRecord
 from ..services.pixels import load_pixels, needs_pacs_fetch
 from ..services.viewing import STANDARD_VIEWS, chest_wall_on_right, patient_label
-from .image_view import MammoView, display_presets, preset_for
+from .display_presets import display_presets, preset_for
+from .image_view import MammoView
 from .pacs_retrieval import PacsRetrieval, Retrieved
 from .side_panel import WEAK_TEXT
 

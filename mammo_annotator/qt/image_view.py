@@ -4,13 +4,11 @@ Window/level is applied by pyqtgraph to the auto-downsampled screen copy (levels
 table, not a new full-resolution array), so a right-drag stays fluid on a 4096 x 3328 16-bit
 image; a SIGMOID window or a VOI LUT table is the lookup table (``core.windowing.screen_mapping``).
 Mouse gestures a contour tool wants are offered to it first (``set_tool``); the rest navigate.
-Zoom, pan and the right-drag window are bounded so the image can always be found again.
+Zoom, pan and the right-drag window are bounded so the image can always be found again (the
+ViewBox: ``canvas_viewbox``; the presets an image opens with: ``display_presets``).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pyqtgraph as pg
@@ -18,103 +16,13 @@ from PySide6.QtCore import QEvent, QPointF, Qt, Signal
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QLabel, QToolTip, QWidget
 
-from ..core.imageio import header_voi
-from ..core.windowing import Window, default_preset, reading_presets, screen_mapping
+from ..core.windowing import Window, screen_mapping
+from .canvas_viewbox import CanvasViewBox, ToolHandler, bounded
+from .display_presets import display_presets
+from .image_pyramid import half_resolution
 from .theme import VIEW_BACKGROUND
 
-MAX_ZOOM = 40.0  # screen px per image px at the closest zoom: single pixels, large enough to judge
-MIN_ZOOM_OF_FIT = 0.25  # the furthest zoom out: the fitted image at a quarter of its size
 MAX_WIDTH_OF_RANGE = 2.0  # the widest right-drag window: twice the image's range of values
-
-
-def _bounded(value: float, current: float, lo: float, hi: float) -> float:
-    """``value`` kept within lo..hi; a ``current`` value already outside may move back, never further."""
-    return min(max(value, min(lo, current)), max(hi, current))
-
-
-class ToolHandler(Protocol):
-    """What a contour tool implements to receive the canvas's mouse gestures (image coords)."""
-
-    def click(self, pos: QPointF, ev) -> bool: ...
-    def double_click(self, pos: QPointF, ev) -> bool: ...
-    def drag(self, pos: QPointF, ev) -> bool: ...
-    def hover(self, pos: QPointF) -> None: ...
-
-
-class _CanvasViewBox(pg.ViewBox):
-    """A ViewBox whose right-drag does window/level and whose left gestures go to the tool first."""
-
-    sigWindowDrag = Signal(float, float, bool)  # dx, dy in screen px, finished
-
-    def __init__(self) -> None:
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
-        self.tool: ToolHandler | None = None
-        self.image_size: tuple[int, int] | None = None  # (h, w) of the shown image: bounds the wheel zoom
-
-    def scaleBy(self, s=None, center=None, x=None, y=None) -> None:
-        """The wheel's zoom, kept between single pixels and a quarter of the fitted image: unbounded,
-        a few turns zoomed into a billionth of a pixel (a black canvas the wheel could not leave)."""
-        if s is not None and self.image_size is not None and s[0] is not None and s[0] == s[1]:
-            f = self._bounded_zoom(float(s[0]))
-            s = (f, f)
-        before = self.targetRect().center()
-        super().scaleBy(s, center, x, y)
-        if self.image_size is not None:  # zoomed in beside the image: brought back over it
-            after = self.targetRect().center()
-            dx, dy = self._bounded_pan(after.x() - before.x(), after.y() - before.y(), before)
-            if (dx, dy) != (after.x() - before.x(), after.y() - before.y()):
-                super().translateBy(x=before.x() + dx - after.x(), y=before.y() + dy - after.y())
-
-    def translateBy(self, t=None, x=None, y=None) -> None:
-        """The pan, kept so the middle of the view stays over the image: unbounded, a drag threw the
-        image off the canvas, with nothing left to grab to bring it back."""
-        if self.image_size is not None:
-            if t is not None:
-                x, y, t = float(t[0]), float(t[1]), None
-            x, y = self._bounded_pan(x or 0.0, y or 0.0, self.targetRect().center())
-        super().translateBy(t, x, y)
-
-    def _bounded_pan(self, dx: float, dy: float, middle) -> tuple[float, float]:
-        """The shift (dx, dy) of the view's middle, limited to the image; a middle already off the
-        image (a resize) may move back, never further."""
-        h, w = self.image_size
-        cx, cy = middle.x(), middle.y()
-        return _bounded(cx + dx, cx, 0.0, float(w)) - cx, _bounded(cy + dy, cy, 0.0, float(h)) - cy
-
-    def _bounded_zoom(self, f: float) -> float:
-        """The factor ``f`` (> 1 zooms out) limited so the scale stays within bounds; a scale already
-        past a bound (after a resize) may move back, never further."""
-        h, w = self.image_size
-        (x0, x1), _ = self.viewRange()
-        bw, bh = self.width(), self.height()
-        if bw <= 0 or bh <= 0 or x1 <= x0 or f <= 0:
-            return f
-        current = bw / (x1 - x0)  # screen px per image px
-        fit = min(bw / w, bh / h)
-        lo, hi = fit * MIN_ZOOM_OF_FIT, max(MAX_ZOOM, fit)
-        new = min(current / f, max(hi, current)) if f < 1 else max(current / f, min(lo, current))
-        return current / new
-
-    def mouseDragEvent(self, ev, axis=None):
-        if ev.button() == Qt.RightButton:
-            ev.accept()
-            d = ev.screenPos() - ev.lastScreenPos()
-            self.sigWindowDrag.emit(float(d.x()), float(d.y()), bool(ev.isFinish()))
-            return
-        if ev.button() == Qt.LeftButton and self.tool is not None:
-            if self.tool.drag(self.mapSceneToView(ev.scenePos()), ev):
-                ev.accept()
-                return
-        super().mouseDragEvent(ev, axis)
-
-    def mouseClickEvent(self, ev):
-        if ev.button() == Qt.LeftButton and self.tool is not None:
-            pos = self.mapSceneToView(ev.scenePos())
-            handled = self.tool.double_click(pos, ev) if ev.double() else self.tool.click(pos, ev)
-            if handled:
-                ev.accept()
-                return
-        super().mouseClickEvent(ev)
 
 
 class MammoView(pg.GraphicsView):
@@ -125,7 +33,7 @@ class MammoView(pg.GraphicsView):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background=VIEW_BACKGROUND)
-        self.vb = _CanvasViewBox()
+        self.vb = CanvasViewBox()
         self.setCentralItem(self.vb)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.image_item.setAutoDownsample(True)
@@ -344,8 +252,8 @@ class MammoView(pg.GraphicsView):
         w = self.window
         lo, hi = self.value_range()
         step = max(w.width, 16.0) / 250.0
-        width = _bounded(w.width + dx * step * 2, w.width, 1.0, MAX_WIDTH_OF_RANGE * max(hi - lo, 1.0))
-        center = _bounded(w.center + dy * step, w.center, lo, hi)
+        width = bounded(w.width + dx * step * 2, w.width, 1.0, MAX_WIDTH_OF_RANGE * max(hi - lo, 1.0))
+        center = bounded(w.center + dy * step, w.center, lo, hi)
         self.set_window(w.moved(center, width))
 
     def value_range(self) -> tuple[float, float]:
@@ -373,70 +281,3 @@ class MammoView(pg.GraphicsView):
 
     def view_rect(self):
         return self.vb.viewRect()
-
-
-def half_resolution(a: np.ndarray) -> np.ndarray:
-    """2 x 2 block mean in integers (a 4096 x 3328 uint16 image: ~25 ms)."""
-    h, w = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
-    a = a[:h, :w]
-    if not np.issubdtype(a.dtype, np.integer):
-        return ((a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) / 4).astype(a.dtype)
-    acc = a[0::2, 0::2].astype(np.int64 if a.dtype.itemsize > 2 else np.int32)
-    acc += a[1::2, 0::2]
-    acc += a[0::2, 1::2]
-    acc += a[1::2, 1::2]
-    return (acc >> 2).astype(a.dtype)
-
-
-def display_presets(pixels: np.ndarray, meta=None, target: int = 300_000) -> dict[str, Window]:
-    """The stable reading presets from a subsample (percentiles need few values; keeps opening
-    fast), over the breast as the breast mask finds it (background, labels and markers left out;
-    the mask of a stored image is cached, so showing it again needs no segmentation, nor scipy)."""
-    step = max(1, int(np.sqrt(pixels.size / target)))
-    sub = np.asarray(pixels[::step, ::step])
-    meta = with_header_voi(meta)
-    view, laterality, sha = getattr(meta, "view", None), getattr(meta, "laterality", None), getattr(meta, "sha256", None)
-    try:
-        if sha:
-            from ..services.mask_cache import breast_mask_cached
-
-            mask = breast_mask_cached(sha, sub, view, laterality)
-        else:
-            from ..core.breast_mask import breast_mask
-
-            mask = breast_mask(sub, view, laterality)
-    except Exception:  # an image the segmenter cannot read: everything above the background
-        mask = sub > sub.min()
-    return reading_presets(sub, meta, mask if mask.any() else None)
-
-
-def preset_for(meta) -> str:
-    """Which reading preset an image opens with (see ``core.windowing.default_preset``)."""
-    return default_preset(with_header_voi(meta), getattr(meta, "bits_stored", None))
-
-
-class _VoiMeta:
-    """An image record seen with the VOI its DICOM header gives besides the window (its function,
-    table and other displays)."""
-
-    def __init__(self, meta, voi_function: str, voi_lut, voi_others: tuple = ()) -> None:
-        self._meta, self.voi_function, self.voi_lut, self.voi_others = meta, voi_function, voi_lut, voi_others
-
-    def __getattr__(self, name: str):
-        if name == "_meta":  # not yet set (a copy being made): no recursion
-            raise AttributeError(name)
-        return getattr(self._meta, name)
-
-
-def with_header_voi(meta):
-    """``meta`` with its VOILUTFunction and VOI LUT table. An image opened from a project has a
-    database record, which keeps only the window: they are re-read from its DICOM header (its
-    file, or the copy retrieved from its PACS; cached while the file is unchanged)."""
-    if meta is None or hasattr(meta, "voi_function") or not getattr(meta, "source_path", None):
-        return meta
-    path = Path(meta.source_path)
-    if not path.is_file() and getattr(meta, "pacs", None) is not None and getattr(meta, "sha256", None):
-        from ..services.pacs_fetch import cached_path
-
-        path = cached_path(meta)
-    return _VoiMeta(meta, *header_voi(path, getattr(meta, "bits_stored", None)))

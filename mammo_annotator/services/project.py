@@ -18,7 +18,8 @@ from ..core.iom import DEFAULT_ALPHA
 from ..core.types import GridSpec
 from ..store import engine as store_engine
 from ..store import models as model_store
-from ..store.engine import DatabaseError, NeedsUpgrade, explain_operational_error, open_database
+from ..store.database_errors import DatabaseError, NeedsUpgrade, explain_operational_error
+from ..store.engine import open_database
 from ..store.server import display_url, is_url, server_side_folder, sqlite_path_of
 from . import project_guard as guard
 from .events import Events

@@ -1,28 +1,25 @@
 """Open a project database: SQLite in WAL mode, foreign keys on, a busy timeout, migrated to head
-(a PostgreSQL URL is handed to ``store.server``)."""
+(a PostgreSQL URL is handed to ``store.server``). Schema revisions: ``revisions``; the errors it
+raises: ``database_errors``."""
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import os
-import re
 import sqlite3
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..core.errors import MammoError
+from .database_errors import DatabaseError, NeedsUpgrade, explain_error, explain_text
 from .pool import ThreadAffinePool
-
-if TYPE_CHECKING:
-    from alembic.config import Config
+from .revisions import alembic_config, head_revision, refuse_foreign, refuse_unknown_revision, schema_revision
 
 BUSY_TIMEOUT_MS = 15000
 # Why a project is read as a snapshot (SQLite's ``immutable=1``): see ``read_only_snapshot``.
@@ -30,21 +27,6 @@ SNAPSHOT_WHY = ("it is a WAL project whose -shm file is missing and cannot be cr
                 "disk or folder), so it is read as it was when opened: changes another program makes "
                 "meanwhile are not seen until it is reopened")
 _snapshots: "weakref.WeakSet[Engine]" = weakref.WeakSet()
-MIGRATIONS = Path(__file__).with_name("migrations")
-VERSION_TABLE = "alembic_version"
-
-
-class DatabaseError(MammoError):
-    """The project database cannot be opened or written; names the file and why."""
-
-    def __init__(self, path: object, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-
-class NeedsUpgrade(DatabaseError):
-    """A read-only open met an older schema (reading it needs the migration first)."""
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
@@ -142,108 +124,6 @@ def read_only_snapshot(path: Path) -> bool:
     return True
 
 
-def shown_name(engine: Engine) -> str:
-    """What error messages call a database: a SQLite engine's plain file path, a server's
-    URL without password."""
-    if engine.dialect.name == "sqlite" and engine.url.database:
-        return engine.url.database
-    return engine.url.render_as_string(hide_password=True)
-
-
-def alembic_config(engine: Engine | None) -> Config:
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = engine
-    return cfg
-
-
-# Alembic (with every dialect's DDL module) takes a good part of a second to import: a project
-# already at the head revision, the usual case, opens without it; it is loaded to migrate.
-
-def schema_revision(engine: Engine) -> str | None:
-    """The database's revision (None: no schema yet), read from Alembic's version table."""
-    with engine.connect() as conn:
-        if not inspect(conn).has_table(VERSION_TABLE):
-            return None
-        revs = list(conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
-    if len(revs) > 1:
-        raise DatabaseError(shown_name(engine),
-                            f"the schema records several revisions ({', '.join(sorted(revs))}); it was not written by this app")
-    return revs[0] if revs else None
-
-
-def foreign_tables(engine: Engine) -> list[str]:
-    """The tables of a database that records no schema revision: another application's data,
-    which a migration must never write into (it would fail halfway, on a clashing table)."""
-    with engine.connect() as conn:
-        names = inspect(conn).get_table_names()
-    return sorted(n for n in names if n != VERSION_TABLE and not n.startswith("sqlite_"))
-
-
-def refuse_foreign(engine: Engine, shown: object) -> None:
-    """Tables but no revision: never migrated into (its CREATE TABLEs would clash halfway)."""
-    from .schema import Base
-
-    tables = foreign_tables(engine)
-    if tables and set(tables) <= set(Base.metadata.tables):
-        raise DatabaseError(shown, "has a project's tables but records no schema revision (its alembic_version "
-                                   "table is empty or missing); it was left as it is: restore a backup of it")
-    if tables:
-        listed = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-        raise DatabaseError(shown, f"is a database of another application (tables {listed}), not a Mammo Annotator "
-                                   "project; it was left as it is")
-
-
-def refuse_unknown_revision(engine: Engine, shown: object, current: str) -> None:
-    """A revision no migration of this app names: a newer app's project (it holds our tables), or
-    the database of another application that also uses Alembic (it holds none of them); both
-    are left as they are, each named as what it is."""
-    from .schema import Base
-
-    if _known_revision(current):
-        return
-    tables = foreign_tables(engine)
-    if tables and not set(tables) & set(Base.metadata.tables):
-        listed = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
-        raise DatabaseError(shown, f"is a database of another application (schema revision {current}, tables {listed}), "
-                                   "not a Mammo Annotator project; it was left as it is")
-    raise DatabaseError(shown, f"was written by a newer Mammo Annotator (schema {current}); update the app")
-
-
-def head_revision() -> str:
-    """The newest migration: the one revision no other revises, read from the version files
-    (what Alembic's ScriptDirectory answers, which a test checks); Alembic itself when the files
-    do not read plainly."""
-    graph = _revision_graph()
-    heads = set(graph) - {d for downs in graph.values() for d in downs} if graph else set()
-    if len(heads) == 1:
-        return heads.pop()
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
-
-
-def _revision_graph() -> dict[str, tuple[str, ...]] | None:
-    """revision -> the revisions it follows, from each version file's literal assignments."""
-    graph: dict[str, tuple[str, ...]] = {}
-    for f in sorted((MIGRATIONS / "versions").glob("*.py")):
-        source = f.read_text(encoding="utf-8")
-        found = {k: re.search(rf"^{k}\s*(?::[^=]+)?=\s*(.+?)\s*$", source, re.M) for k in ("revision", "down_revision")}
-        if not all(found.values()):
-            return None
-        try:
-            rev = ast.literal_eval(found["revision"].group(1))
-            down = ast.literal_eval(found["down_revision"].group(1))
-        except (ValueError, SyntaxError):
-            return None
-        if not isinstance(rev, str) or not (down is None or isinstance(down, (str, tuple, list))):
-            return None
-        graph[rev] = () if down is None else (down,) if isinstance(down, str) else tuple(down)
-    return graph or None
-
-
 def open_database(path: str | os.PathLike, create: bool = False, read_only: bool = False,
                   before_migrate: Callable[[str | None], None] | None = None,
                   check: bool = True) -> tuple[Engine, sessionmaker[Session]]:
@@ -309,7 +189,7 @@ def open_database(path: str | os.PathLike, create: bool = False, read_only: bool
             _upgrade(engine, path, current, head, backup)
     except OperationalError as exc:
         engine.dispose()
-        raise DatabaseError(path, _explain(exc)) from exc
+        raise DatabaseError(path, explain_error(exc)) from exc
     except BaseException:
         engine.dispose()
         raise
@@ -324,7 +204,7 @@ def _upgrade(engine: Engine, path: Path, current: str | None, head: str, backup:
     try:
         command.upgrade(alembic_config(engine), "head")
     except Exception as exc:
-        reason = _explain(exc) if isinstance(exc, DBAPIError) else str(exc)
+        reason = explain_error(exc) if isinstance(exc, DBAPIError) else str(exc)
         kept = f"; the backup made before it is {backup}" if backup is not None else ""
         raise DatabaseError(path, f"the schema upgrade ({current} to {head}) failed: {reason}; "
                                   f"nothing was changed{kept}") from exc
@@ -342,43 +222,10 @@ def _refuse_damaged(path: Path, read_only: bool, full_check: bool = True, immuta
     if problem == "ok" or (read_only and "readonly" in problem):
         return
     if any(word in problem for word in ("locked", "busy", "disk I/O", "unable to open")):
-        raise DatabaseError(path, _explain_text(problem))
+        raise DatabaseError(path, explain_text(problem))
     backup = latest_good_backup(path)
     if "not a database" in problem and backup is None:
         detail = problem.split(": ", 1)[1] if ": " in problem else ""  # check_file's own reason, if any
         raise DatabaseError(path, "is not a SQLite database" + (f" ({detail})" if detail else ""))
     raise DamagedDatabase(path, problem, backup)
 
-
-def _known_revision(rev: str) -> bool:
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(alembic_config(None))
-    try:
-        return script.get_revision(rev) is not None
-    except Exception:
-        return False
-
-
-def _explain(exc: DBAPIError) -> str:
-    return _explain_text(str(exc.orig) if exc.orig is not None else str(exc))
-
-
-def _explain_text(text: str) -> str:
-    if "readonly" in text or "read-only" in text:
-        return "the database is read-only (check the file's permissions)"
-    if "locked" in text:
-        return "the database is locked by another program; try again when it has finished"
-    if "database or disk is full" in text:
-        return ("the disk is full (or the database reached its size limit), so the change was not written: "
-                "free some space and try again")
-    if "unable to open" in text:
-        return "the database file cannot be opened (missing folder or no permission)"
-    if "malformed" in text or "disk I/O" in text or "not a database" in text:
-        return f"the database file is damaged or unreadable ({text}); reopen it to be offered the last good backup"
-    return text
-
-
-def explain_operational_error(path: str | os.PathLike, exc: OperationalError) -> DatabaseError:
-    """Turn a driver error during work into a message that names the file and the reason."""
-    return DatabaseError(path, _explain(exc))

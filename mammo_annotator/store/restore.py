@@ -116,7 +116,7 @@ def require_project_copy(path: str | os.PathLike) -> None:
     Why: a restore moves the project aside; another application's database, an empty or a
     damaged file would take its place.
     """
-    from .engine import _known_revision, head_revision
+    from .revisions import head_revision, known_revision
 
     path = Path(path)
     if path.is_dir():
@@ -128,7 +128,7 @@ def require_project_copy(path: str | os.PathLike) -> None:
     rev, problem = _revision_and_check(path)
     if rev is None:
         raise DatabaseError(path, f"is not a Mammo Annotator project ({problem}); nothing was restored")
-    if rev != head_revision() and not _known_revision(rev):
+    if rev != head_revision() and not known_revision(rev):
         raise DatabaseError(path, f"was written by a newer Mammo Annotator (schema {rev}); nothing was restored")
     if problem != "ok":
         raise DatabaseError(path, f"the backup itself fails its integrity check ({problem}); nothing was restored")

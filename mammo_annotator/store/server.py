@@ -110,8 +110,8 @@ def open_server_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
     An advisory lock keeps two machines opening a new or older project at once from both
     migrating it.
     """
-    from .engine import (DatabaseError, alembic_config, head_revision, refuse_foreign, refuse_unknown_revision,
-                         schema_revision)
+    from .engine import DatabaseError
+    from .revisions import alembic_config, head_revision, refuse_foreign, refuse_unknown_revision, schema_revision
 
     shown = display_url(url)
     engine = make_server_engine(url)

@@ -7,7 +7,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from mammo_annotator.core.types import AnnotationStatus, LesionClass
-from mammo_annotator.qt.contour_tool import Tool, roi_points
+from mammo_annotator.qt.contour_layer import roi_points
+from mammo_annotator.qt.contour_tool import Tool
 from mammo_annotator.services import annotations as ann_service
 from mammo_annotator.services import viewing
 

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 import mammo_annotator.store.engine as engine
 from mammo_annotator.core.types import LesionClass
-from mammo_annotator.qt.contour_tool import Tool, roi_points
+from mammo_annotator.qt.contour_layer import roi_points
+from mammo_annotator.qt.contour_tool import Tool
 from mammo_annotator.qt.undo import AddContourCommand, Failure, push
 from mammo_annotator.services import annotations as ann_service
 from mammo_annotator.services import viewing

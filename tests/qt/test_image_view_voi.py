@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QApplication
 
 from mammo_annotator.core.imageio import read_image
 from mammo_annotator.core.windowing import DICOM, SIGMOID
-from mammo_annotator.qt.image_view import MammoView, display_presets, preset_for
+from mammo_annotator.qt.display_presets import display_presets, preset_for
+from mammo_annotator.qt.image_view import MammoView
 from tests.core.factories import make_dicom
 
 from .conftest import drag

@@ -76,10 +76,10 @@ def test_gui_thread_writes_give_up_in_about_2_s_while_another_program_holds_the_
 
 
 def test_file_open_of_an_empty_file_says_so_and_keeps_the_current_project(window, tmp_path, monkeypatch):
-    from mammo_annotator.qt import main_window
+    from mammo_annotator.qt import project_opening
 
     shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(main_window, "show_error", lambda parent, title, text, *a: shown.append((title, text)))
+    monkeypatch.setattr(project_opening, "show_error", lambda parent, title, text, *a: shown.append((title, text)))
     current = window.project
     empty = tmp_path / "empty.sqlite"
     empty.write_bytes(b"")

@@ -259,7 +259,7 @@ def test_one_stable_preset_list_and_the_automatic_breast_window(window, project,
 
 
 def test_worklist_search_no_matches_labels_and_thumbnails(window, project, qtbot):
-    from mammo_annotator.qt.worklist import PATIENT, THUMB
+    from mammo_annotator.qt.worklist_model import PATIENT, THUMB
     from mammo_annotator.store.schema import ImageRow, PatientRow, StudyRow
 
     with project.session() as s:  # a dataset-style key and a study date, as mini-MIAS / DICOM imports store them

@@ -11,7 +11,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from mammo_annotator.qt.heap import collector_paused, freeze_long_lived
-from mammo_annotator.qt.worklist import P_M, STATUS
+from mammo_annotator.qt.worklist_model import P_M, STATUS
 from mammo_annotator.services import viewing
 from mammo_annotator.store import models as model_store
 

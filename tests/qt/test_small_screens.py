@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit, QSlider, QTabBar, QWidget,
 )
 
-from mammo_annotator.qt.worklist import COLUMNS
+from mammo_annotator.qt.worklist_model import COLUMNS
 
 from .conftest import shown_window
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from mammo_annotator.core.synthetic import synthetic_mammogram
 from mammo_annotator.qt.stall import StallMeter
-from mammo_annotator.qt.worklist import STATUS
+from mammo_annotator.qt.worklist_model import STATUS
 from mammo_annotator.services import team
 from mammo_annotator.services.importing import import_items
 from mammo_annotator.services.project import open_project

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from mammo_annotator.services import viewing
-from mammo_annotator.qt.worklist import COLUMNS
+from mammo_annotator.qt.worklist_model import COLUMNS
 
 from .conftest import click, drag, to_widget
 

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from mammo_annotator.services import annotations as ann_service
 from mammo_annotator.qt.contour_tool import Tool
-from mammo_annotator.qt.image_view import MAX_ZOOM, MIN_ZOOM_OF_FIT
+from mammo_annotator.qt.canvas_viewbox import MAX_ZOOM, MIN_ZOOM_OF_FIT
 
 from .conftest import circle, drag, to_widget
 

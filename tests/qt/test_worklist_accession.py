@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from mammo_annotator.core.synthetic import synthetic_mammogram
-from mammo_annotator.qt.worklist import PATIENT
+from mammo_annotator.qt.worklist_model import PATIENT
 from tests.core.factories import make_dicom
 
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QStyle
 
-from mammo_annotator.qt.worklist import COLUMNS
+from mammo_annotator.qt.worklist_model import COLUMNS
 
 from .conftest import shown_window
 
@@ -114,7 +114,7 @@ def test_every_role_of_a_row_as_the_view_asks_for_it(qtbot):
     when each role was an enum compared per cell): the values must be those the view shows."""
     from PySide6.QtCore import Qt
 
-    from mammo_annotator.qt.worklist import LABEL, P_M, PATIENT, STATUS, THUMB, WorklistModel
+    from mammo_annotator.qt.worklist_model import LABEL, P_M, PATIENT, STATUS, THUMB, WorklistModel
     from mammo_annotator.services.viewing import WorklistRow
 
     model = WorklistModel()

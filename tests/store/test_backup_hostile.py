@@ -207,7 +207,7 @@ def test_automatic_backups_never_rotate_a_manual_one_away(tmp_path):
 def test_a_migration_refused_at_every_open_makes_one_backup(tmp_path):
     from alembic import command
 
-    from mammo_annotator.store.engine import alembic_config, head_revision
+    from mammo_annotator.store.revisions import alembic_config, head_revision
 
     p = open_project(tmp_path / "p.sqlite", create=True)
     command.downgrade(alembic_config(p.engine), "0003")

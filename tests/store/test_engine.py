@@ -9,7 +9,8 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from mammo_annotator.store.engine import DatabaseError, head_revision, open_database, schema_revision
+from mammo_annotator.store.engine import DatabaseError, open_database
+from mammo_annotator.store.revisions import head_revision, schema_revision
 
 
 def test_new_database_is_migrated_and_in_wal(tmp_path):
@@ -28,7 +29,7 @@ def test_new_database_is_migrated_and_in_wal(tmp_path):
 def test_a_project_of_the_first_schema_is_upgraded_with_its_data(tmp_path):
     from alembic import command
 
-    from mammo_annotator.store.engine import alembic_config
+    from mammo_annotator.store.revisions import alembic_config
 
     path = tmp_path / "old.sqlite"
     engine, _ = open_database(path, create=True)
@@ -172,7 +173,8 @@ def test_head_and_current_revision_read_without_alembic_agree_with_it(tmp_path):
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from mammo_annotator.store.engine import alembic_config, make_engine
+    from mammo_annotator.store.engine import make_engine
+    from mammo_annotator.store.revisions import alembic_config
 
     assert head_revision() == ScriptDirectory.from_config(alembic_config(None)).get_current_head()
     engine = make_engine(tmp_path / "blank.sqlite")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from mammo_annotator.store.engine import DatabaseError, head_revision, open_database, schema_revision
+from mammo_annotator.store.engine import DatabaseError, open_database
+from mammo_annotator.store.revisions import head_revision, schema_revision
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "data.sqlite.example"
 ODD_NAMES = ["new?x.sqlite", "study#1.sqlite", "100%25.sqlite", "a%3Fb c&d=e.sqlite"]
@@ -131,7 +132,7 @@ def test_a_failed_upgrade_changes_nothing_and_names_the_backup(tmp_path):
 def test_a_failure_in_the_last_step_undoes_the_earlier_steps_too(tmp_path):
     from alembic import command
 
-    from mammo_annotator.store.engine import alembic_config
+    from mammo_annotator.store.revisions import alembic_config
 
     path = _example_copy(tmp_path / "p.sqlite")
     engine, _ = open_database(path)
@@ -166,7 +167,7 @@ def test_a_full_upgrade_from_the_first_schema_keeps_rows_and_links(tmp_path):
     """Every step in one transaction: the example's data, downgraded to 0001, comes back whole."""
     from alembic import command
 
-    from mammo_annotator.store.engine import alembic_config
+    from mammo_annotator.store.revisions import alembic_config
 
     path = _example_copy(tmp_path / "p.sqlite")
     engine, _ = open_database(path)

@@ -52,7 +52,7 @@ def test_a_read_only_project_reads_and_refuses_writes(tmp_path):
 def test_a_read_only_open_of_an_old_schema_migrates_it_first(tmp_path):
     from alembic import command
 
-    from mammo_annotator.store.engine import alembic_config, head_revision, schema_revision
+    from mammo_annotator.store.revisions import alembic_config, head_revision, schema_revision
 
     p = _project(tmp_path)
     command.downgrade(alembic_config(p.engine), "0001")
@@ -72,7 +72,7 @@ def test_a_read_only_open_of_an_old_schema_migrates_it_first(tmp_path):
 def test_a_migration_waits_for_no_other_instance(tmp_path, monkeypatch):
     from alembic import command
 
-    from mammo_annotator.store.engine import alembic_config
+    from mammo_annotator.store.revisions import alembic_config
 
     p = _project(tmp_path)
     command.downgrade(alembic_config(p.engine), "0001")

@@ -25,7 +25,9 @@ from mammo_annotator.store import annotations as ann_store
 from mammo_annotator.store import images as image_store
 from mammo_annotator.store import models as model_store
 from mammo_annotator.store import regions as region_store
-from mammo_annotator.store.engine import NeedsUpgrade, head_revision, open_database, schema_revision
+from mammo_annotator.store.database_errors import NeedsUpgrade
+from mammo_annotator.store.engine import open_database
+from mammo_annotator.store.revisions import head_revision, schema_revision
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VERSIONS = Path(__file__).resolve().parents[2] / "mammo_annotator" / "store" / "migrations" / "versions"

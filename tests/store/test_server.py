@@ -3,7 +3,8 @@
 import pytest
 from sqlalchemy import inspect
 
-from mammo_annotator.store.engine import DatabaseError, head_revision, open_database, schema_revision
+from mammo_annotator.store.engine import DatabaseError, open_database
+from mammo_annotator.store.revisions import head_revision, schema_revision
 from mammo_annotator.store.server import display_url, is_url, sqlite_path_of
 from mammo_annotator.services.project import open_project
 
@@ -96,7 +97,7 @@ def test_migrated_schema_matches_the_tables_of_the_code(backend, request, tmp_pa
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from mammo_annotator.store.engine import alembic_config
+    from mammo_annotator.store.revisions import alembic_config
     from mammo_annotator.store.schema import Base
 
     target = str(tmp_path / "p.sqlite") if backend == "sqlite" else request.getfixturevalue("pg_url")
