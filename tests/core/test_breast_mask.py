@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -27,14 +26,13 @@ def test_synthetic_truth(view, lat):
         assert seg.pectoral is None
 
 
-def test_full_field_16_bit_zero_background_is_fast():
+def test_full_field_16_bit_zero_background():
+    """Its speed is in benchmarks/bench_core.py (no timed assertions here: the machines are shared)."""
     case = synthetic_mammogram(3, size=(1024, 768), view="MLO", laterality="R")
     big = np.kron(case.pixels.astype(np.uint16) * 16, np.ones((4, 4), np.uint16))  # 4096 x 3072
     big[big < 16 * 150] = 0  # FFDM: background exactly 0
     big[100:260, 200:900] = 65000  # burned-in text block, away from the breast
-    t = time.perf_counter()
     mask = breast_mask(big, view="MLO")
-    assert time.perf_counter() - t < 1.5
     assert mask.shape == big.shape and mask.dtype == bool
     assert not mask[100:260, 200:900].any()
     small = np.kron(case.breast_mask, np.ones((4, 4), bool))
@@ -82,9 +80,7 @@ def test_mini_mias_masks(mini_mias_dir):
 
 def test_real_dicom_mask(real_dicom_path):
     im = read_image(real_dicom_path)
-    t = time.perf_counter()
     seg = segment_breast(im.pixels, im.meta.view, im.meta.laterality)
-    assert time.perf_counter() - t < 1.5
     m = seg.mask
     assert seg.chest_wall_side == "left" and seg.pectoral is not None
     assert not m[50:400, 50:400].any()  # upper chest-wall corner: pectoral

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import numpy as np
@@ -19,13 +18,6 @@ def test_deterministic_per_seed():
     c = synthetic_mammogram(8, n_benign=1, n_malignant=1, n_calc_clusters=1)
     assert np.array_equal(a.pixels, b.pixels) and a.lesions == b.lesions
     assert not np.array_equal(a.pixels, c.pixels)
-
-
-def test_fast_enough():
-    synthetic_mammogram(0)
-    t = time.perf_counter()
-    synthetic_mammogram(1, (1024, 832), n_benign=2, n_malignant=1, n_calc_clusters=1)
-    assert time.perf_counter() - t < 0.6  # target 0.3 s; slack for loaded CI machines
 
 
 @pytest.mark.parametrize("view,lat", [("MLO", "L"), ("MLO", "R"), ("CC", "L"), ("CC", "R")])

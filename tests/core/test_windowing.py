@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
@@ -28,11 +27,10 @@ def test_lut_matches_float_path():
     assert np.array_equal(to_display(signed, 0, 500), to_display(signed.astype(np.float64), 0, 500))
 
 
-def test_fast_on_full_field_image():
-    px = np.random.default_rng(1).integers(0, 16384, (4096, 3328)).astype(np.uint16)
-    t = time.perf_counter()
-    to_display(px, 8000, 6000)
-    assert time.perf_counter() - t < 0.5
+def test_a_full_field_image_through_the_lookup_table_equals_the_formula():
+    """Its speed is in benchmarks/bench_core.py (no timed assertions here: the machines are shared)."""
+    px = np.random.default_rng(1).integers(0, 16384, (512, 416)).astype(np.uint16)
+    assert np.array_equal(to_display(px, 8000, 6000), to_display(px.astype(np.float64), 8000, 6000))
 
 
 def test_presets():

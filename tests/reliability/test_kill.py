@@ -24,7 +24,8 @@ def test_kill_9_during_contour_saves_loses_nothing(tmp_path):
     path = blank_project(tmp_path / "p.sqlite")
     result = worker_json("zygote-saves", path, SAVE_KILLS, 1, timeout=300)
     acked = acked_saves(result["acks"])
-    assert result["kills"] == SAVE_KILLS and len(acked) > SAVE_KILLS  # the kills landed among real saves
+    # every kill came after its child's first commit, so among real saves
+    assert result["kills"] == SAVE_KILLS and len(acked) >= SAVE_KILLS
     assert integrity(path) == "ok"
     assert missing_saves(path, acked) == []
     extra = annotation_count(path) - len(acked)

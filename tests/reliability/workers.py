@@ -60,8 +60,10 @@ def read_loop(db: str, seconds: float) -> None:
     project.close()
 
 
-def _fork_and_kill(run_child, kills: int, delay: tuple[float, float], seed: int) -> list[str]:
-    """Fork ``kills`` children, SIGKILL each after a random delay; returns every line they acked."""
+def _fork_and_kill(run_child, kills: int, delay: tuple[float, float], seed: int,
+                   from_first_ack: bool = False) -> list[str]:
+    """Fork ``kills`` children, SIGKILL each after a random delay (counted from its first ack line
+    with ``from_first_ack``); returns every line they acked."""
     rng = random.Random(seed)
     lines: list[str] = []
     for k in range(kills):
@@ -74,11 +76,14 @@ def _fork_and_kill(run_child, kills: int, delay: tuple[float, float], seed: int)
             finally:
                 os._exit(0)
         os.close(w)
-        time.sleep(rng.uniform(*delay))
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
         with os.fdopen(r) as fh:
-            lines.extend(line.strip() for line in fh if line.strip())
+            # the delay counts from the child's first ack: on a loaded machine its imports and first
+            # commit can take longer than the whole delay, and the kill would land before any save
+            first = fh.readline() if from_first_ack else ""
+            time.sleep(rng.uniform(*delay))
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            lines.extend(line.strip() for line in [first, *fh] if line.strip())
     return lines
 
 
@@ -86,7 +91,8 @@ def zygote_saves(db: str, kills: int, seed: int) -> None:
     import mammo_annotator.services.annotations  # noqa: F401  (imports paid once, before the forks)
     import mammo_annotator.services.project  # noqa: F401
 
-    lines = _fork_and_kill(lambda k, out: save_loop(db, seed * 1000 + k, out), kills, (0.05, 0.4), seed)
+    lines = _fork_and_kill(lambda k, out: save_loop(db, seed * 1000 + k, out), kills, (0.05, 0.4), seed,
+                           from_first_ack=True)
     print(json.dumps({"kills": kills, "acks": lines}))
 
 
