@@ -25,6 +25,9 @@ def _numbers(ds, key: str) -> list[float | None]:
     return [hdr.first_float(v) for v in values]
 
 
+MAX_DISPLAYS = 16  # windows, and tables, offered per image: a reading list, not whatever a header holds
+
+
 def windows(ds, warnings: list[str]) -> list[VoiWindow]:
     """Every usable WindowCenter / WindowWidth pair in the header's order, with its explanation.
     The first is the DICOM window; a mammography header often adds HARDER and SOFTER ones. An
@@ -49,6 +52,11 @@ def windows(ds, warnings: list[str]) -> list[VoiWindow]:
             continue
         name = names[k] if k < len(names) else None
         out.append(VoiWindow(center, width, name[:64] if name else None))
+        if len(out) == MAX_DISPLAYS:
+            if k + 1 < min(len(centers), len(widths)):
+                warnings.append(f"the header gives {min(len(centers), len(widths))} windows; the first "
+                                f"{MAX_DISPLAYS} usable ones are offered")
+            break
     return out
 
 
@@ -185,8 +193,13 @@ def voi_tables(ds, mirror: float | None, signed: bool, warnings: list[str]) -> t
     inversion point, about which each table is mirrored and inverted like the pixels."""
     if "VOILUTSequence" not in ds:
         return ()
-    out = []
-    for k, item in enumerate(list(ds.VOILUTSequence) or [None]):
+    out: list[VoiLut] = []
+    items = list(ds.VOILUTSequence) or [None]
+    for k, item in enumerate(items):
+        if len(out) == MAX_DISPLAYS:
+            warnings.append(f"the VOI LUT Sequence holds {len(items)} tables; the first {MAX_DISPLAYS} usable "
+                            "ones are offered")
+            break
         table = lut_table(ds, "VOILUTSequence", signed, warnings, k)
         if table is None:
             continue

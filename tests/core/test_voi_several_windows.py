@@ -107,3 +107,46 @@ def test_a_header_without_a_window_offers_no_others(tmp_path):
     image = read_image(make_dicom(tmp_path / "none.dcm", PIXELS))
     assert image.meta.voi_others == ()
     assert list(reading_presets(image.pixels, image.meta)) == list(READING_PRESETS)
+
+
+def test_a_header_with_hundreds_of_windows_offers_a_reading_list(tmp_path):
+    from mammo_annotator.core.dicom_lut import MAX_DISPLAYS
+
+    n = 500
+    image = read_image(make_dicom(tmp_path / "many.dcm", PIXELS, WindowCenter=[str(1000 + k) for k in range(n)],
+                                  WindowWidth=["800"] * n))
+    assert len(image.meta.voi_others) == MAX_DISPLAYS - 1  # the DICOM window and the next 15
+    assert f"the header gives {n} windows; the first {MAX_DISPLAYS} usable ones are offered" in image.meta.warnings
+    assert image.meta.voi_others[-1].center == 1000 + MAX_DISPLAYS - 1
+
+
+def test_odd_explanations_are_kept_short_and_never_break_the_read(tmp_path):
+    image = read_image(make_dicom(tmp_path / "odd.dcm", PIXELS, WindowCenter=["2048", "1800", "2600"],
+                                  WindowWidth=["4000", "1200", "2400"],
+                                  WindowCenterWidthExplanation=["", "X" * 64, "  "]))
+    assert [w.explanation for w in image.meta.voi_others] == ["X" * 64, None]
+    assert list(reading_presets(image.pixels, image.meta))[4:] == [f"{DICOM} 2: {'X' * 64}", f"{DICOM} 3"]
+
+
+def test_a_sequence_of_many_voi_tables_offers_the_first_sixteen(tmp_path):
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from mammo_annotator.core.dicom_lut import MAX_DISPLAYS
+
+    def item(k: int) -> Dataset:
+        it = Dataset()
+        it.LUTDescriptor = [4096, 0, 12]
+        it.add_new(0x00283006, "OW", np.minimum(np.arange(4096) + 10 * k, 4095).astype("<u2").tobytes())
+        it.LUTExplanation = f"curve {k}"
+        return it
+
+    src = make_dicom(tmp_path / "src.dcm", PIXELS)
+    ds = pydicom.dcmread(src)
+    ds.VOILUTSequence = Sequence([item(k) for k in range(20)])
+    ds.save_as(tmp_path / "tables.dcm", enforce_file_format=True)
+    image = read_image(tmp_path / "tables.dcm")
+    assert image.meta.voi_lut.explanation == "curve 0"
+    assert [t.explanation for t in image.meta.voi_others] == [f"curve {k}" for k in range(1, MAX_DISPLAYS)]
+    assert f"the VOI LUT Sequence holds 20 tables; the first {MAX_DISPLAYS} usable ones are offered" in image.meta.warnings
