@@ -67,6 +67,13 @@ TARGETS: dict[str, Target] = {
                                                            "tests/services/test_pseudonyms.py")),
     "active_learning": Target("services/active_learning.py", ("tests/services/test_jobs_and_active_learning.py",
                                                               "tests/services/test_active_learning.py"), trains=True),
+    "cv": Target("ml/cv.py", ("tests/ml/test_cv_report.py", "tests/ml/test_cv_folds.py"), trains=True),
+    "minimias": Target("core/datasets/minimias.py", (
+        "tests/core/test_datasets.py", "tests/core/test_hostile_datasets.py", "tests/core/test_minimias.py",
+        "tests/core/test_hostile_inputs3.py::test_an_upper_case_refnum_is_reported_not_skipped_as_prose")),
+    "birads": Target("core/birads.py", ("tests/core/test_birads.py", "tests/core/test_datasets.py")),
+    "regions": Target("core/regions.py", ("tests/core/test_regions_iom.py", "tests/core/test_region_grid.py",
+                                          "tests/core/test_hostile_images.py")),
 }
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}

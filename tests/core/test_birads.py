@@ -40,3 +40,24 @@ def test_inbreast_mapping():
 def test_custom_mapping_includes_3_as_benign():
     m = BiradsMapping(benign=frozenset({2, 3}), name="with-3")
     assert m.weak_label("3") == WeakLabel(0, 1) and PAPER.weak_label("3") is None
+
+
+@pytest.mark.parametrize("bad,named", [(True, "True"), ("4d", "'4d'"), ("x", "'x'"), ("5a", "'5a'")])
+def test_a_refused_assessment_names_the_value(bad, named):
+    """The message is the import problem a user reads for that row: it must show what was found."""
+    with pytest.raises(ValueError) as err:
+        parse_birads(bad)
+    assert named in str(err.value)
+
+
+def test_only_category_4_has_subcategories_and_the_message_says_so():
+    with pytest.raises(ValueError, match="subcategor"):
+        parse_birads("2b")
+
+
+def test_binary_mapping_excludes_a_category_it_does_not_name():
+    # INbreast style, but 3 listed nowhere: excluded, not "not malignant"
+    m = BiradsMapping(malignant=frozenset({4, 5, 6}), benign=frozenset({2}), normal=frozenset({1}), binary=True)
+    assert m.weak_label("3") is None
+    assert m.weak_label("2") == m.weak_label("1") == WeakLabel(0, None)
+    assert m.weak_label("5") == WeakLabel(1, None)
