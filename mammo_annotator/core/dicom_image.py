@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dicom_header as hdr
-from .dicom_lut import apply_table, displays, lut_table, mirror_point, rescale, stored_range
+from .dicom_lut import apply_table, displays, lut_table, mirror_point, other_displays, rescale, stored_range
 from .errors import ImageReadError
 from .file_checks import check_pixel_count, missing_reason, require_finite, sniff_preamble
 from .types import ImageMeta, LoadedImage, VoiLut, VoiWindow
@@ -189,8 +189,7 @@ def read_dicom(path: Path, limit: int) -> LoadedImage:
     voi_function, tables, wins = displays(ds, mirror, signed, warnings)  # mirrored with the pixels
     center, width = (wins[0].center, wins[0].width) if wins else (None, None)
     voi_lut = tables[0] if tables else None
-    # the displays besides the DICOM window (the first table, else the first window), offered beside it
-    voi_others = tables[1:] + (wins if voi_lut is not None else wins[1:])
+    voi_others = other_displays(tables, wins)
     if mono1:
         warnings.append("MONOCHROME1 inverted so that dense tissue is bright")
         photometric = "MONOCHROME2"
@@ -307,8 +306,7 @@ def _header_voi(path: str, bits_stored: int | None, _mtime_ns: int, _size: int) 
                 mirror = mirror_point(table[1] if table else bits, signed, table is not None,
                                        *rescale(ds, Path(path), ignored))
             function, tables, wins = displays(ds, mirror, signed, [])
-            lut = tables[0] if tables else None
-            return function, lut, tables[1:] + (wins if lut is not None else wins[1:])
+            return function, tables[0] if tables else None, other_displays(tables, wins)
     except Exception:  # the display falls back to the plain window; the import said what was wrong
         log.debug("no VOI from %s", path, exc_info=True)
         return LINEAR, None, ()

@@ -221,3 +221,8 @@ def displays(ds, mirror: float | None, signed: bool,
     wins = tuple(VoiWindow(mirrored_center(w.center, mirror, function), w.width, w.explanation)
                  if mirror is not None else w for w in windows(ds, warnings))
     return function, tables, wins
+
+
+def other_displays(tables: tuple[VoiLut, ...], wins: tuple[VoiWindow, ...]) -> tuple[VoiLut | VoiWindow, ...]:
+    """What ``displays`` offers besides the DICOM window (the first table, else the first window)."""
+    return tables[1:] + (wins if tables else wins[1:])
