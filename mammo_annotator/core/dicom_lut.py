@@ -16,13 +16,12 @@ from .types import VoiLut, VoiWindow
 from .windowing import LINEAR, VOI_FUNCTIONS
 
 
-def _numbers(ds, key: str) -> list[float | None]:
-    """Every value of a multi-valued number attribute; None where one is not a number."""
+def _values(ds, key: str) -> list:
+    """Every value of a possibly multi-valued attribute; [] where absent or empty."""
     raw = getattr(ds, key, None)
     if raw is None or raw == "":
         return []
-    values = list(raw) if hasattr(raw, "__len__") and not isinstance(raw, (str, bytes)) else [raw]
-    return [hdr.first_float(v) for v in values]
+    return list(raw) if hasattr(raw, "__len__") and not isinstance(raw, (str, bytes)) else [raw]
 
 
 MAX_DISPLAYS = 16  # windows, and tables, offered per image: a reading list, not whatever a header holds
@@ -32,13 +31,16 @@ def windows(ds, warnings: list[str]) -> list[VoiWindow]:
     """Every usable WindowCenter / WindowWidth pair in the header's order, with its explanation.
     The first is the DICOM window; a mammography header often adds HARDER and SOFTER ones. An
     unusable pair is left out with a warning that names it."""
-    centers, widths = _numbers(ds, "WindowCenter"), _numbers(ds, "WindowWidth")
-    names = [str(v).strip() or None for v in _texts(ds, "WindowCenterWidthExplanation")]
+    centers, widths = ([hdr.first_float(v) for v in _values(ds, key)] for key in ("WindowCenter", "WindowWidth"))
+    names = [str(v).strip() or None for v in _values(ds, "WindowCenterWidthExplanation")]
     if centers and widths and len(centers) != len(widths):
         warnings.append(f"the header gives {len(centers)} window centres and {len(widths)} widths; "
                         f"the first {min(len(centers), len(widths))} are paired")
     out: list[VoiWindow] = []
-    for k, (center, width) in enumerate(zip(centers, widths)):
+    pairs = min(len(centers), len(widths))
+    if pairs > MAX_DISPLAYS:  # read no further: a hostile header's every bad pair would be a warning
+        warnings.append(f"the header gives {pairs} windows; only the first {MAX_DISPLAYS} are read")
+    for k, (center, width) in enumerate(zip(centers[:MAX_DISPLAYS], widths[:MAX_DISPLAYS])):
         which = "the DICOM window" if k == 0 else f"window {k + 1}"
         if center is None or width is None:
             continue
@@ -52,19 +54,7 @@ def windows(ds, warnings: list[str]) -> list[VoiWindow]:
             continue
         name = names[k] if k < len(names) else None
         out.append(VoiWindow(center, width, name[:64] if name else None))
-        if len(out) == MAX_DISPLAYS:
-            if k + 1 < min(len(centers), len(widths)):
-                warnings.append(f"the header gives {min(len(centers), len(widths))} windows; the first "
-                                f"{MAX_DISPLAYS} usable ones are offered")
-            break
     return out
-
-
-def _texts(ds, key: str) -> list[str]:
-    raw = getattr(ds, key, None)
-    if raw is None or raw == "":
-        return []
-    return [str(v) for v in raw] if hasattr(raw, "__len__") and not isinstance(raw, (str, bytes)) else [str(raw)]
 
 
 def rescale(ds, path: Path, warnings: list[str]) -> tuple[float, float]:
@@ -195,11 +185,9 @@ def voi_tables(ds, mirror: float | None, signed: bool, warnings: list[str]) -> t
         return ()
     out: list[VoiLut] = []
     items = list(ds.VOILUTSequence) or [None]
-    for k, item in enumerate(items):
-        if len(out) == MAX_DISPLAYS:
-            warnings.append(f"the VOI LUT Sequence holds {len(items)} tables; the first {MAX_DISPLAYS} usable "
-                            "ones are offered")
-            break
+    if len(items) > MAX_DISPLAYS:  # read no further: each table is decoded, and a bad one warned of
+        warnings.append(f"the VOI LUT Sequence holds {len(items)} tables; only the first {MAX_DISPLAYS} are read")
+    for k, item in enumerate(items[:MAX_DISPLAYS]):
         table = lut_table(ds, "VOILUTSequence", signed, warnings, k)
         if table is None:
             continue

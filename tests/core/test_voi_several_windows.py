@@ -116,7 +116,7 @@ def test_a_header_with_hundreds_of_windows_offers_a_reading_list(tmp_path):
     image = read_image(make_dicom(tmp_path / "many.dcm", PIXELS, WindowCenter=[str(1000 + k) for k in range(n)],
                                   WindowWidth=["800"] * n))
     assert len(image.meta.voi_others) == MAX_DISPLAYS - 1  # the DICOM window and the next 15
-    assert f"the header gives {n} windows; the first {MAX_DISPLAYS} usable ones are offered" in image.meta.warnings
+    assert f"the header gives {n} windows; only the first {MAX_DISPLAYS} are read" in image.meta.warnings
     assert image.meta.voi_others[-1].center == 1000 + MAX_DISPLAYS - 1
 
 
@@ -149,4 +149,13 @@ def test_a_sequence_of_many_voi_tables_offers_the_first_sixteen(tmp_path):
     image = read_image(tmp_path / "tables.dcm")
     assert image.meta.voi_lut.explanation == "curve 0"
     assert [t.explanation for t in image.meta.voi_others] == [f"curve {k}" for k in range(1, MAX_DISPLAYS)]
-    assert f"the VOI LUT Sequence holds 20 tables; the first {MAX_DISPLAYS} usable ones are offered" in image.meta.warnings
+    assert f"the VOI LUT Sequence holds 20 tables; only the first {MAX_DISPLAYS} are read" in image.meta.warnings
+
+
+def test_thousands_of_bad_windows_give_a_bounded_number_of_warnings(tmp_path):
+    """Before, each of them was read and warned of: 5,000 warnings for one hostile header."""
+    n = 5000
+    image = read_image(make_dicom(tmp_path / "bad.dcm", PIXELS, WindowCenter=["2048"] * n, WindowWidth=["-1"] * n))
+    assert image.meta.window_center is None and image.meta.voi_others == ()
+    assert sum("not positive" in w for w in image.meta.warnings) <= 16
+    assert f"the header gives {n} windows; only the first 16 are read" in image.meta.warnings
